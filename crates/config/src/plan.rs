@@ -1,0 +1,418 @@
+//! The validated configuration, with every reference resolved to an index.
+
+use std::collections::HashMap;
+
+/// Index of a CTA in [`Plan::ctas`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CtaId(pub u16);
+
+/// Index of a zone (one département) in [`Plan::zones`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ZoneId(pub u16);
+
+/// Index of an announcement in [`Plan::announcements`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AnnouncementId(pub u16);
+
+/// Index of a rule set in [`Plan::rule_sets`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleSetId(pub u16);
+
+/// The national configuration, checked and resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Simultaneous calls the platform carries nationally (admitted, not yet ended).
+    pub capacity: u32,
+    /// Time zone in which rule periods are read.
+    pub timezone: chrono_tz::Tz,
+    /// Zone used when a call's location and trunk say nothing.
+    pub default_zone: ZoneId,
+    /// Bound on the call-back entries each CTA keeps in memory.
+    pub callback_max: u32,
+    /// Call-handling centres.
+    pub ctas: Vec<CtaPlan>,
+    /// One zone per département, each served by one CTA.
+    pub zones: Vec<ZonePlan>,
+    /// Recorded messages the SVI can play.
+    pub announcements: Vec<Announcement>,
+    /// Ordered policy rule sets.
+    pub rule_sets: Vec<RuleSet>,
+    /// Ingress trunks and their default locations.
+    pub trunks: Vec<Trunk>,
+    pub(crate) cta_index: HashMap<String, CtaId>,
+    pub(crate) zone_index: HashMap<String, ZoneId>,
+    pub(crate) announcement_index: HashMap<String, AnnouncementId>,
+    pub(crate) trunk_index: HashMap<String, usize>,
+}
+
+impl Plan {
+    /// The CTA with this identifier.
+    pub fn cta_id(&self, id: &str) -> Option<CtaId> {
+        self.cta_index.get(id).copied()
+    }
+
+    /// The zone of this département code.
+    pub fn zone_id(&self, departement: &str) -> Option<ZoneId> {
+        self.zone_index.get(departement).copied()
+    }
+
+    /// The announcement with this identifier.
+    pub fn announcement_id(&self, id: &str) -> Option<AnnouncementId> {
+        self.announcement_index.get(id).copied()
+    }
+
+    /// The trunk with this identifier.
+    pub fn trunk(&self, id: &str) -> Option<&Trunk> {
+        self.trunk_index.get(id).map(|&i| &self.trunks[i])
+    }
+
+    /// The CTA with this index.
+    pub fn cta(&self, id: CtaId) -> &CtaPlan {
+        &self.ctas[usize::from(id.0)]
+    }
+
+    /// The zone with this index.
+    pub fn zone(&self, id: ZoneId) -> &ZonePlan {
+        &self.zones[usize::from(id.0)]
+    }
+
+    /// The home CTA of a zone.
+    pub fn home_cta(&self, zone: ZoneId) -> CtaId {
+        self.zone(zone).cta
+    }
+
+    /// Sum of the guaranteed shares of all zones.
+    pub fn reserved_total(&self) -> u64 {
+        self.zones.iter().map(|z| u64::from(z.guaranteed)).sum()
+    }
+}
+
+/// How a CTA's call-takers get calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DequeueMode {
+    /// The platform offers each call to the longest-idle available call-taker.
+    Acd,
+    /// Call-takers pick calls from the shared queue themselves.
+    Picking,
+    /// Call-takers pick, and a call nobody picked within `no_answer` is offered by the ACD.
+    Mixed,
+}
+
+/// One call-handling centre (possibly virtual: several sites, one queue).
+#[derive(Debug, Clone)]
+pub struct CtaPlan {
+    /// Identifier used in the file and the API (`cta-13`).
+    pub id: String,
+    /// Name shown to people.
+    pub name: String,
+    /// Départements whose calls this CTA answers.
+    pub departements: Vec<String>,
+    /// Sites where its call-takers sit.
+    pub sites: Vec<Site>,
+    /// Mutual-aid partners, in order of preference.
+    pub partners: Vec<CtaId>,
+    /// Call-takers on shift by day and by night.
+    pub staffing: Staffing,
+    /// Rule set evaluated for this CTA's zones.
+    pub rule_set: RuleSetId,
+    /// How call-takers get calls.
+    pub mode: DequeueMode,
+    /// A ringing call-taker who does not answer within this delay is marked unavailable.
+    pub ring_timeout_ms: u64,
+    /// Time a call-taker stays unavailable after a call.
+    pub wrap_up_ms: u64,
+    /// A call waiting this long counts as a failed route (`no-answer`) and the rules run again.
+    pub no_answer_ms: u64,
+    /// Delay between later re-evaluations of a call still waiting.
+    pub retry_ms: u64,
+    /// In `mixed` mode, a call nobody picked within this delay is offered by the ACD.
+    pub acd_after_ms: u64,
+    /// Waiting calls beyond which the queue is `full`.
+    pub queue_max: u32,
+    /// Idle call-takers this CTA keeps for its own callers before taking mutual-aid calls.
+    pub keep_idle: u32,
+    /// Message a waiting caller hears.
+    pub wait_announcement: Option<AnnouncementId>,
+    /// Message (with its DTMF menu) played in crisis mode.
+    pub crisis_announcement: Option<AnnouncementId>,
+    /// Line of the `[[cta]]` table in the file.
+    pub line: usize,
+}
+
+/// A room where call-takers of a CTA sit.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// Identifier of the site.
+    pub id: String,
+    /// Name shown to people.
+    pub name: String,
+}
+
+/// Call-takers on shift.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Staffing {
+    /// From 07:00 to 19:00 local time.
+    pub day: u32,
+    /// From 19:00 to 07:00 local time.
+    pub night: u32,
+}
+
+/// A département, the unit of admission and routing.
+#[derive(Debug, Clone)]
+pub struct ZonePlan {
+    /// INSEE code of the département (`13`, `2A`, `974`).
+    pub code: String,
+    /// The CTA serving it.
+    pub cta: CtaId,
+    /// Population, from the territory data.
+    pub population: u64,
+    /// Simultaneous calls reserved to this zone out of the national capacity.
+    pub guaranteed: u32,
+}
+
+/// A message of the SVI.
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    /// Identifier used by rules and CTAs.
+    pub id: String,
+    /// The French text spoken.
+    pub text: String,
+    /// Audio file, relative to the announcements directory.
+    pub file: Option<String>,
+    /// Whether it ends with a DTMF menu.
+    pub menu: bool,
+}
+
+/// An operator trunk or SBC that delivers calls.
+#[derive(Debug, Clone)]
+pub struct Trunk {
+    /// Identifier of the trunk.
+    pub id: String,
+    /// Zone used when a call from this trunk carries no usable location.
+    pub default_zone: ZoneId,
+    /// Default point, when the trunk serves a known area.
+    pub default_point: Option<(f64, f64)>,
+}
+
+/// An ordered list of rules ending in a catch-all.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// Identifier of the rule set.
+    pub id: String,
+    /// Rules, first match wins (announcements do not stop the evaluation).
+    pub rules: Vec<Rule>,
+}
+
+/// One policy routing rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Name shown in the event trail.
+    pub name: String,
+    /// Conditions that must all hold.
+    pub when: Conditions,
+    /// What to do when they hold.
+    pub action: Action,
+    /// Line of the rule in the file.
+    pub line: usize,
+}
+
+/// Conditions of a rule; an absent condition always holds.
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    /// Zone of the call.
+    pub zones: Option<Vec<ZoneId>>,
+    /// Emergency service asked for.
+    pub services: Option<Vec<Service>>,
+    /// State of the queue the call is in, or of its home queue for a new call.
+    pub queue_state: Option<Vec<QueueState>>,
+    /// Why the previous route failed (only holds on re-evaluation).
+    pub failed: Option<Vec<FailReason>>,
+    /// Prefixes of the caller's number.
+    pub callers: Option<Vec<String>>,
+    /// Ingress trunks.
+    pub sources: Option<Vec<String>>,
+    /// Whether the call's zone is in crisis mode.
+    pub crisis: Option<bool>,
+    /// Local time period.
+    pub period: Option<Period>,
+}
+
+impl Conditions {
+    /// Whether no condition is set: the rule always matches.
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_none()
+            && self.services.is_none()
+            && self.queue_state.is_none()
+            && self.failed.is_none()
+            && self.callers.is_none()
+            && self.sources.is_none()
+            && self.crisis.is_none()
+            && self.period.is_none()
+    }
+}
+
+/// Days of the week (bit 0 is Monday) and a time-of-day window that may wrap past midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    /// Bit `d` set when weekday `d` (Monday = 0) matches.
+    pub days_mask: u8,
+    /// Start, in minutes after local midnight, inclusive.
+    pub from_minute: u16,
+    /// End, in minutes after local midnight, exclusive; smaller than `from_minute` when it wraps.
+    pub to_minute: u16,
+}
+
+impl Period {
+    /// Whether a local weekday (Monday = 0) and minute of the day fall in the period.
+    pub fn contains(&self, weekday: u8, minute: u16) -> bool {
+        let in_window = if self.from_minute <= self.to_minute {
+            minute >= self.from_minute && minute < self.to_minute
+        } else {
+            minute >= self.from_minute || minute < self.to_minute
+        };
+        // A window that wraps belongs to the day it started on.
+        let day = if self.from_minute > self.to_minute && minute < self.to_minute {
+            (weekday + 6) % 7
+        } else {
+            weekday
+        };
+        in_window && self.days_mask & (1 << day) != 0
+    }
+}
+
+/// What a matching rule does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Queue the call at the target (fails if it is full, inactive or disabled).
+    Route(Target),
+    /// Move the call to a target with spare call-takers (fails if none has any).
+    Overflow(Target),
+    /// Play a message, then go on with the next rules.
+    Announce(AnnouncementId),
+    /// Refuse the call with this reason.
+    Busy(String),
+}
+
+/// Where an action sends the call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The CTA serving the call's zone.
+    Home,
+    /// The mutual-aid partners of the CTA serving the call's zone, in order.
+    Partners,
+    /// These CTAs, in order.
+    Ctas(Vec<CtaId>),
+}
+
+/// Emergency service asked for by the caller (RFC 5031).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// `urn:service:sos`, 112.
+    Sos,
+    /// `urn:service:sos.fire`, 18.
+    Fire,
+    /// `urn:service:sos.ambulance`, 15.
+    Ambulance,
+    /// `urn:service:sos.police`, 17.
+    Police,
+    /// Any other `urn:service:sos.*`.
+    Other,
+}
+
+impl Service {
+    /// Parses a service URN or dialled number, case-insensitively (RFC 5031).
+    pub fn parse(text: &str) -> Option<Service> {
+        let lower = text.trim().to_ascii_lowercase();
+        match lower.as_str() {
+            "urn:service:sos" | "112" | "sos" => Some(Service::Sos),
+            "urn:service:sos.fire" | "18" | "fire" => Some(Service::Fire),
+            "urn:service:sos.ambulance" | "15" | "ambulance" => Some(Service::Ambulance),
+            "urn:service:sos.police" | "17" | "police" => Some(Service::Police),
+            other if other.starts_with("urn:service:sos.") => Some(Service::Other),
+            _ => None,
+        }
+    }
+
+    /// The RFC 5031 URN.
+    pub fn urn(self) -> &'static str {
+        match self {
+            Service::Sos => "urn:service:sos",
+            Service::Fire => "urn:service:sos.fire",
+            Service::Ambulance => "urn:service:sos.ambulance",
+            Service::Police => "urn:service:sos.police",
+            Service::Other => "urn:service:sos.other",
+        }
+    }
+}
+
+/// NENA i3 QueueState values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueState {
+    /// Call-takers are logged in and the queue has room.
+    Active,
+    /// No call-taker is logged in.
+    Inactive,
+    /// Taken out of service by an operator (outage).
+    Disabled,
+    /// As many calls wait as the queue accepts.
+    Full,
+    /// Call-takers are logged in but all paused.
+    Standby,
+}
+
+impl QueueState {
+    /// Parses the i3 name, case-insensitively.
+    pub fn parse(text: &str) -> Option<QueueState> {
+        match text.to_ascii_lowercase().as_str() {
+            "active" => Some(QueueState::Active),
+            "inactive" => Some(QueueState::Inactive),
+            "disabled" => Some(QueueState::Disabled),
+            "full" => Some(QueueState::Full),
+            "standby" => Some(QueueState::Standby),
+            _ => None,
+        }
+    }
+
+    /// The i3 name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueState::Active => "Active",
+            QueueState::Inactive => "Inactive",
+            QueueState::Disabled => "Disabled",
+            QueueState::Full => "Full",
+            QueueState::Standby => "Standby",
+        }
+    }
+}
+
+/// Why a route failed, which makes the rules run again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailReason {
+    /// The call waited longer than the queue's `no_answer` delay.
+    NoAnswer,
+    /// The queue has no call-taker logged in, or is disabled.
+    Unreachable,
+    /// The queue holds `queue_max` calls.
+    Full,
+}
+
+impl FailReason {
+    /// Parses the name used in rules.
+    pub fn parse(text: &str) -> Option<FailReason> {
+        match text.to_ascii_lowercase().as_str() {
+            "no-answer" => Some(FailReason::NoAnswer),
+            "unreachable" => Some(FailReason::Unreachable),
+            "full" => Some(FailReason::Full),
+            _ => None,
+        }
+    }
+
+    /// The name used in rules and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::NoAnswer => "no-answer",
+            FailReason::Unreachable => "unreachable",
+            FailReason::Full => "full",
+        }
+    }
+}

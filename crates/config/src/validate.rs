@@ -1,0 +1,782 @@
+//! Turns the raw file into a [`Plan`], collecting every problem with its line.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use toml::Spanned;
+
+use crate::plan::*;
+use crate::raw::*;
+use crate::{ConfigError, Departement, Problem};
+
+/// Default delays and sizes, used where neither the CTA nor `[defaults]` says otherwise.
+const RING_TIMEOUT_S: u32 = 20;
+const WRAP_UP_S: u32 = 20;
+const NO_ANSWER_S: u32 = 30;
+const RETRY_S: u32 = 10;
+const ACD_AFTER_S: u32 = 10;
+const QUEUE_MAX: u32 = 200;
+const KEEP_IDLE: u32 = 1;
+const CALLBACK_MAX: u32 = 100_000;
+
+struct Checker<'a> {
+    source: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let (line, column) = line_column(self.source, span.start);
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source.as_bytes()[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    (line, offset - line_start + 1)
+}
+
+pub(crate) fn parse(source: &str, territory: &[Departement<'_>]) -> Result<Plan, ConfigError> {
+    let raw: RawConfig = match toml::from_str(source) {
+        Ok(raw) => raw,
+        Err(error) => {
+            let (line, column) = error
+                .span()
+                .map_or((1, 1), |span| line_column(source, span.start));
+            return Err(ConfigError {
+                problems: vec![Problem {
+                    line,
+                    column,
+                    message: error.message().trim().to_owned(),
+                }],
+            });
+        }
+    };
+    let mut checker = Checker {
+        source,
+        problems: Vec::new(),
+    };
+    let plan = build(&raw, territory, &mut checker);
+    if checker.problems.is_empty() {
+        Ok(plan)
+    } else {
+        checker.problems.sort_by_key(|p| (p.line, p.column));
+        Err(ConfigError {
+            problems: checker.problems,
+        })
+    }
+}
+
+fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) -> Plan {
+    let national = raw.national.get_ref();
+    let known: HashMap<&str, u64> = territory.iter().map(|d| (d.code, d.population)).collect();
+
+    if *national.capacity.get_ref() == 0 {
+        c.at(national.capacity.span(), "capacity must be at least 1 call");
+    }
+    let share = *national.reserved_share.get_ref();
+    if !(0.0..=1.0).contains(&share) {
+        c.at(
+            national.reserved_share.span(),
+            format!("reserved_share must be between 0 and 1, not {share}"),
+        );
+    }
+    let timezone = national
+        .timezone
+        .get_ref()
+        .parse::<chrono_tz::Tz>()
+        .unwrap_or_else(|_| {
+            c.at(
+                national.timezone.span(),
+                format!("unknown time zone {:?}", national.timezone.get_ref()),
+            );
+            chrono_tz::Europe::Paris
+        });
+
+    let announcements = announcements(raw, c);
+    let announcement_index: HashMap<String, AnnouncementId> = announcements
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id.clone(), AnnouncementId(index_u16(i))))
+        .collect();
+
+    let rule_set_index = rule_set_index(raw, c);
+
+    // CTA identifiers first, so that partners and rules can refer to any of them.
+    let mut cta_index: HashMap<String, CtaId> = HashMap::new();
+    for (i, cta) in raw.ctas.iter().enumerate() {
+        let id = cta.get_ref().id.get_ref();
+        if cta_index
+            .insert(id.clone(), CtaId(index_u16(i)))
+            .is_some()
+        {
+            c.at(cta.get_ref().id.span(), format!("CTA {id:?} is defined twice"));
+        }
+    }
+    if raw.ctas.is_empty() {
+        c.at(raw.national.span(), "no [[cta]] is defined");
+    }
+
+    let defaults = &raw.defaults;
+    let default_mode = defaults
+        .mode
+        .as_ref()
+        .map(|m| parse_mode(m, c))
+        .unwrap_or(DequeueMode::Mixed);
+    let default_wait = lookup_announcement(defaults.wait_announcement.as_ref(), &announcement_index, c);
+    let default_crisis =
+        lookup_announcement(defaults.crisis_announcement.as_ref(), &announcement_index, c);
+    let default_rule_set = match rule_set_index.get(national.rule_set.get_ref()) {
+        Some(&id) => id,
+        None => {
+            c.at(
+                national.rule_set.span(),
+                format!("unknown rule set {:?}", national.rule_set.get_ref()),
+            );
+            RuleSetId(0)
+        }
+    };
+
+    let mut zone_index: HashMap<String, ZoneId> = HashMap::new();
+    let mut zones: Vec<ZonePlan> = Vec::new();
+    let mut ctas = Vec::with_capacity(raw.ctas.len());
+    for (i, spanned) in raw.ctas.iter().enumerate() {
+        let cta = spanned.get_ref();
+        let cta_id = CtaId(index_u16(i));
+        for dep in &cta.departements {
+            let code = dep.get_ref();
+            let Some(&population) = known.get(code.as_str()) else {
+                c.at(dep.span(), format!("unknown département {code:?}"));
+                continue;
+            };
+            if let Some(&other) = zone_index.get(code) {
+                let other = &raw.ctas[usize::from(other.0)].get_ref().id;
+                c.at(
+                    dep.span(),
+                    format!(
+                        "département {code} is already served by {:?}",
+                        other.get_ref()
+                    ),
+                );
+                continue;
+            }
+            let zone = ZoneId(index_u16(zones.len()));
+            zone_index.insert(code.clone(), zone);
+            zones.push(ZonePlan {
+                code: code.clone(),
+                cta: cta_id,
+                population,
+                guaranteed: 0,
+            });
+        }
+        let mut partners = Vec::new();
+        for partner in &cta.partners {
+            match cta_index.get(partner.get_ref()) {
+                Some(&p) if p == cta_id => c.at(partner.span(), "a CTA cannot be its own partner"),
+                Some(&p) if partners.contains(&p) => {
+                    c.at(partner.span(), format!("partner {:?} listed twice", partner.get_ref()))
+                }
+                Some(&p) => partners.push(p),
+                None => c.at(
+                    partner.span(),
+                    format!("unknown queue {:?} in partners", partner.get_ref()),
+                ),
+            }
+        }
+        let rule_set = match &cta.rule_set {
+            Some(name) => match rule_set_index.get(name.get_ref()) {
+                Some(&id) => id,
+                None => {
+                    c.at(name.span(), format!("unknown rule set {:?}", name.get_ref()));
+                    default_rule_set
+                }
+            },
+            None => default_rule_set,
+        };
+        let sites = if cta.sites.is_empty() {
+            vec![Site {
+                id: "principal".to_owned(),
+                name: cta.name.clone(),
+            }]
+        } else {
+            cta.sites
+                .iter()
+                .map(|s| Site {
+                    id: s.id.clone(),
+                    name: s.name.clone().unwrap_or_else(|| s.id.clone()),
+                })
+                .collect()
+        };
+        let seconds = |own: Option<u32>, default: Option<u32>, fallback: u32| {
+            u64::from(own.or(default).unwrap_or(fallback)) * 1000
+        };
+        let (line, _) = line_column(c.source, spanned.span().start);
+        ctas.push(CtaPlan {
+            id: cta.id.get_ref().clone(),
+            name: cta.name.clone(),
+            departements: cta.departements.iter().map(|d| d.get_ref().clone()).collect(),
+            sites,
+            partners,
+            staffing: Staffing {
+                day: cta.staffing.day,
+                night: cta.staffing.night,
+            },
+            rule_set,
+            mode: cta.mode.as_ref().map(|m| parse_mode(m, c)).unwrap_or(default_mode),
+            ring_timeout_ms: seconds(cta.ring_timeout_s, defaults.ring_timeout_s, RING_TIMEOUT_S),
+            wrap_up_ms: seconds(cta.wrap_up_s, defaults.wrap_up_s, WRAP_UP_S),
+            no_answer_ms: seconds(cta.no_answer_s, defaults.no_answer_s, NO_ANSWER_S),
+            retry_ms: seconds(cta.retry_s, defaults.retry_s, RETRY_S).max(1000),
+            acd_after_ms: seconds(cta.acd_after_s, defaults.acd_after_s, ACD_AFTER_S),
+            queue_max: cta.queue_max.or(defaults.queue_max).unwrap_or(QUEUE_MAX),
+            keep_idle: cta.keep_idle.or(defaults.keep_idle).unwrap_or(KEEP_IDLE),
+            wait_announcement: lookup_announcement(
+                cta.wait_announcement.as_ref(),
+                &announcement_index,
+                c,
+            )
+            .or(default_wait),
+            crisis_announcement: lookup_announcement(
+                cta.crisis_announcement.as_ref(),
+                &announcement_index,
+                c,
+            )
+            .or(default_crisis),
+            line,
+        });
+    }
+
+    for dep in territory {
+        if !zone_index.contains_key(dep.code) {
+            c.at(
+                raw.national.span(),
+                format!("département {} is served by no CTA", dep.code),
+            );
+        }
+    }
+
+    let default_zone = zone_index
+        .get(national.default_departement.get_ref())
+        .copied()
+        .unwrap_or_else(|| {
+            c.at(
+                national.default_departement.span(),
+                format!(
+                    "default_departement {:?} is served by no CTA",
+                    national.default_departement.get_ref()
+                ),
+            );
+            ZoneId(0)
+        });
+
+    share_capacity(raw, &mut zones, &zone_index, c);
+
+    let trunks = trunks(raw, &zone_index, c);
+    let trunk_index = trunks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.clone(), i))
+        .collect();
+
+    let resolver = Resolver {
+        ctas: &cta_index,
+        zones: &zone_index,
+        announcements: &announcement_index,
+    };
+    let rule_sets = raw
+        .rule_sets
+        .iter()
+        .map(|set| rule_set(set, &resolver, c))
+        .collect::<Vec<_>>();
+
+    check_ways_out(raw, &ctas, &rule_sets, c);
+
+    Plan {
+        capacity: *national.capacity.get_ref(),
+        timezone,
+        default_zone,
+        callback_max: national.callback_max.unwrap_or(CALLBACK_MAX),
+        ctas,
+        zones,
+        announcements,
+        rule_sets,
+        trunks,
+        cta_index,
+        zone_index,
+        announcement_index,
+        trunk_index,
+    }
+}
+
+fn index_u16(i: usize) -> u16 {
+    // The loader refuses files that large long before: toml would have to hold 65,536 tables.
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+fn announcements(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<Announcement> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for a in &raw.announcements {
+        let a = a.get_ref();
+        if !seen.insert(a.id.get_ref().clone()) {
+            c.at(a.id.span(), format!("announcement {:?} is defined twice", a.id.get_ref()));
+        }
+        if a.text.trim().is_empty() {
+            c.at(a.id.span(), "an announcement needs its text");
+        }
+        out.push(Announcement {
+            id: a.id.get_ref().clone(),
+            text: a.text.clone(),
+            file: a.file.clone(),
+            menu: a.menu,
+        });
+    }
+    out
+}
+
+fn rule_set_index(raw: &RawConfig, c: &mut Checker<'_>) -> HashMap<String, RuleSetId> {
+    let mut index = HashMap::new();
+    for (i, set) in raw.rule_sets.iter().enumerate() {
+        let id = &set.get_ref().id;
+        if index
+            .insert(id.get_ref().clone(), RuleSetId(index_u16(i)))
+            .is_some()
+        {
+            c.at(id.span(), format!("rule set {:?} is defined twice", id.get_ref()));
+        }
+    }
+    index
+}
+
+fn parse_mode(mode: &Spanned<String>, c: &mut Checker<'_>) -> DequeueMode {
+    match mode.get_ref().as_str() {
+        "acd" => DequeueMode::Acd,
+        "picking" => DequeueMode::Picking,
+        "mixed" => DequeueMode::Mixed,
+        other => {
+            c.at(
+                mode.span(),
+                format!("mode must be \"acd\", \"picking\" or \"mixed\", not {other:?}"),
+            );
+            DequeueMode::Mixed
+        }
+    }
+}
+
+fn lookup_announcement(
+    name: Option<&Spanned<String>>,
+    index: &HashMap<String, AnnouncementId>,
+    c: &mut Checker<'_>,
+) -> Option<AnnouncementId> {
+    let name = name?;
+    let found = index.get(name.get_ref()).copied();
+    if found.is_none() {
+        c.at(name.span(), format!("unknown announcement {:?}", name.get_ref()));
+    }
+    found
+}
+
+fn share_capacity(
+    raw: &RawConfig,
+    zones: &mut [ZonePlan],
+    zone_index: &HashMap<String, ZoneId>,
+    c: &mut Checker<'_>,
+) {
+    let national = raw.national.get_ref();
+    let capacity = u64::from(*national.capacity.get_ref());
+    let share = national.reserved_share.get_ref().clamp(0.0, 1.0);
+    let population: u64 = zones.iter().map(|z| z.population).sum::<u64>().max(1);
+    // Integer arithmetic keeps the shares identical on every machine.
+    let reserved = (capacity as f64 * share).floor() as u64;
+    for zone in zones.iter_mut() {
+        let fair = reserved * zone.population / population;
+        zone.guaranteed = u32::try_from(fair.max(1)).unwrap_or(u32::MAX);
+    }
+    for z in &raw.zones {
+        let z = z.get_ref();
+        match zone_index.get(z.departement.get_ref()) {
+            Some(&id) => {
+                if let Some(g) = z.guaranteed {
+                    zones[usize::from(id.0)].guaranteed = g;
+                }
+            }
+            None => c.at(
+                z.departement.span(),
+                format!("département {:?} is served by no CTA", z.departement.get_ref()),
+            ),
+        }
+    }
+    let total: u64 = zones.iter().map(|z| u64::from(z.guaranteed)).sum();
+    if total > capacity {
+        c.at(
+            national.capacity.span(),
+            format!("guaranteed shares add up to {total} calls, more than the capacity {capacity}"),
+        );
+    }
+}
+
+fn trunks(
+    raw: &RawConfig,
+    zone_index: &HashMap<String, ZoneId>,
+    c: &mut Checker<'_>,
+) -> Vec<Trunk> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for t in &raw.trunks {
+        let t = t.get_ref();
+        if !seen.insert(t.id.get_ref().clone()) {
+            c.at(t.id.span(), format!("trunk {:?} is defined twice", t.id.get_ref()));
+        }
+        let Some(&zone) = zone_index.get(t.default_departement.get_ref()) else {
+            c.at(
+                t.default_departement.span(),
+                format!(
+                    "default_departement {:?} is served by no CTA",
+                    t.default_departement.get_ref()
+                ),
+            );
+            continue;
+        };
+        let point = match (t.default_lat, t.default_lon) {
+            (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => {
+                Some((lat, lon))
+            }
+            (None, None) => None,
+            _ => {
+                c.at(
+                    t.id.span(),
+                    "default_lat and default_lon go together, within ±90 and ±180 degrees",
+                );
+                None
+            }
+        };
+        out.push(Trunk {
+            id: t.id.get_ref().clone(),
+            default_zone: zone,
+            default_point: point,
+        });
+    }
+    out
+}
+
+struct Resolver<'a> {
+    ctas: &'a HashMap<String, CtaId>,
+    zones: &'a HashMap<String, ZoneId>,
+    announcements: &'a HashMap<String, AnnouncementId>,
+}
+
+fn rule_set(set: &Spanned<RawRuleSet>, r: &Resolver<'_>, c: &mut Checker<'_>) -> RuleSet {
+    let raw = set.get_ref();
+    let mut rules = Vec::new();
+    for rule in &raw.rules {
+        if let Some(rule) = self::rule(rule, r, c) {
+            rules.push(rule);
+        }
+    }
+    let ends_in_catch_all = raw.rules.last().is_some_and(|last| {
+        let last = last.get_ref();
+        is_unconditional(&last.when) && (last.route.is_some() || last.busy.is_some())
+    });
+    if !ends_in_catch_all {
+        let span = raw.rules.last().map_or(raw.id.span(), |r| r.span());
+        c.at(
+            span,
+            format!(
+                "rule set {:?} does not end with a catch-all: its last rule must have no `when` and `route` or `busy`",
+                raw.id.get_ref()
+            ),
+        );
+    }
+    RuleSet {
+        id: raw.id.get_ref().clone(),
+        rules,
+    }
+}
+
+fn is_unconditional(when: &RawWhen) -> bool {
+    when.zones.is_none()
+        && when.services.is_none()
+        && when.queue_state.is_none()
+        && when.failed.is_none()
+        && when.callers.is_none()
+        && when.sources.is_none()
+        && when.crisis.is_none()
+        && when.period.is_none()
+}
+
+fn rule(spanned: &Spanned<RawRule>, r: &Resolver<'_>, c: &mut Checker<'_>) -> Option<Rule> {
+    let raw = spanned.get_ref();
+    let (line, _) = line_column(c.source, spanned.span().start);
+    let actions = [
+        raw.route.is_some(),
+        raw.overflow.is_some(),
+        raw.announce.is_some(),
+        raw.busy.is_some(),
+    ]
+    .iter()
+    .filter(|&&a| a)
+    .count();
+    if actions != 1 {
+        c.at(
+            spanned.span(),
+            format!(
+                "rule {:?} needs exactly one action among route, overflow, announce and busy (it has {actions})",
+                raw.name
+            ),
+        );
+        return None;
+    }
+    let action = if let Some(t) = &raw.route {
+        Action::Route(target(t, r, c)?)
+    } else if let Some(t) = &raw.overflow {
+        Action::Overflow(target(t, r, c)?)
+    } else if let Some(a) = &raw.announce {
+        match r.announcements.get(a.get_ref()) {
+            Some(&id) => Action::Announce(id),
+            None => {
+                c.at(a.span(), format!("unknown announcement {:?}", a.get_ref()));
+                return None;
+            }
+        }
+    } else {
+        Action::Busy(raw.busy.clone().unwrap_or_default())
+    };
+    Some(Rule {
+        name: raw.name.clone(),
+        when: conditions(&raw.when, r, c),
+        action,
+        line,
+    })
+}
+
+fn target(t: &Spanned<RawTarget>, r: &Resolver<'_>, c: &mut Checker<'_>) -> Option<Target> {
+    let names: Vec<&String> = match t.get_ref() {
+        RawTarget::One(name) if name == "home" => return Some(Target::Home),
+        RawTarget::One(name) if name == "partners" => return Some(Target::Partners),
+        RawTarget::One(name) => vec![name],
+        RawTarget::Many(names) => names.iter().collect(),
+    };
+    if names.is_empty() {
+        c.at(t.span(), "an empty list of queues");
+        return None;
+    }
+    let mut ids = Vec::new();
+    for name in names {
+        match r.ctas.get(name) {
+            Some(&id) => ids.push(id),
+            None => {
+                c.at(t.span(), format!("unknown queue {name:?}"));
+                return None;
+            }
+        }
+    }
+    Some(Target::Ctas(ids))
+}
+
+fn conditions(w: &RawWhen, r: &Resolver<'_>, c: &mut Checker<'_>) -> Conditions {
+    let zones = w.zones.as_ref().map(|zones| {
+        zones
+            .iter()
+            .filter_map(|z| {
+                let id = r.zones.get(z.get_ref()).copied();
+                if id.is_none() {
+                    c.at(z.span(), format!("unknown zone {:?}", z.get_ref()));
+                }
+                id
+            })
+            .collect()
+    });
+    let services = w.services.as_ref().map(|list| {
+        list.iter()
+            .filter_map(|s| {
+                let service = Service::parse(s.get_ref());
+                if service.is_none() {
+                    c.at(
+                        s.span(),
+                        format!("unknown service {:?} (expected urn:service:sos…)", s.get_ref()),
+                    );
+                }
+                service
+            })
+            .collect()
+    });
+    let queue_state = w.queue_state.as_ref().map(|list| {
+        list.iter()
+            .filter_map(|s| {
+                let state = QueueState::parse(s.get_ref());
+                if state.is_none() {
+                    c.at(
+                        s.span(),
+                        format!(
+                            "unknown queue state {:?} (active, inactive, disabled, full, standby)",
+                            s.get_ref()
+                        ),
+                    );
+                }
+                state
+            })
+            .collect()
+    });
+    let failed = w.failed.as_ref().map(|list| {
+        list.iter()
+            .filter_map(|s| {
+                let reason = FailReason::parse(s.get_ref());
+                if reason.is_none() {
+                    c.at(
+                        s.span(),
+                        format!(
+                            "unknown failure {:?} (no-answer, unreachable, full)",
+                            s.get_ref()
+                        ),
+                    );
+                }
+                reason
+            })
+            .collect()
+    });
+    let period = w.period.as_ref().and_then(|p| period(p, c));
+    Conditions {
+        zones,
+        services,
+        queue_state,
+        failed,
+        callers: w.callers.clone(),
+        sources: w.sources.clone(),
+        crisis: w.crisis,
+        period,
+    }
+}
+
+fn period(p: &Spanned<RawPeriod>, c: &mut Checker<'_>) -> Option<Period> {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let raw = p.get_ref();
+    let mut mask = 0u8;
+    for day in &raw.days {
+        match DAYS.iter().position(|d| d.eq_ignore_ascii_case(day)) {
+            Some(i) => mask |= 1 << i,
+            None => {
+                c.at(p.span(), format!("unknown day {day:?} (mon … sun)"));
+                return None;
+            }
+        }
+    }
+    if raw.days.is_empty() {
+        mask = 0x7f;
+    }
+    let minute = |text: &Option<String>, default: u16, c: &mut Checker<'_>| -> Option<u16> {
+        let Some(text) = text else {
+            return Some(default);
+        };
+        let parsed = text.split_once(':').and_then(|(h, m)| {
+            let h: u16 = h.parse().ok()?;
+            let m: u16 = m.parse().ok()?;
+            (h <= 24 && m < 60 && h * 60 + m <= 1440).then_some(h * 60 + m)
+        });
+        if parsed.is_none() {
+            c.at(p.span(), format!("bad time {text:?} (expected HH:MM)"));
+        }
+        parsed
+    };
+    let from = minute(&raw.from, 0, c)?;
+    let to = minute(&raw.to, 1440, c)?;
+    Some(Period {
+        days_mask: mask,
+        from_minute: from,
+        to_minute: to,
+    })
+}
+
+/// Refuses CTAs whose calls could circle among centres that have nobody to answer them.
+fn check_ways_out(raw: &RawConfig, ctas: &[CtaPlan], rule_sets: &[RuleSet], c: &mut Checker<'_>) {
+    let answers = |cta: &CtaPlan| cta.staffing.day + cta.staffing.night > 0;
+    let edges: Vec<Vec<CtaId>> = ctas
+        .iter()
+        .map(|cta| {
+            let mut out = cta.partners.clone();
+            if let Some(set) = rule_sets.get(usize::from(cta.rule_set.0)) {
+                for rule in &set.rules {
+                    if let Action::Route(Target::Ctas(ids)) | Action::Overflow(Target::Ctas(ids)) =
+                        &rule.action
+                    {
+                        out.extend(ids.iter().copied());
+                    }
+                }
+            }
+            out
+        })
+        .collect();
+    for (start, cta) in ctas.iter().enumerate() {
+        if answers(cta) {
+            continue;
+        }
+        // Breadth-first search for any centre with call-takers; remember the path for the message.
+        let mut previous: Vec<Option<usize>> = vec![None; ctas.len()];
+        let mut seen = vec![false; ctas.len()];
+        let mut frontier = vec![start];
+        seen[start] = true;
+        let mut found = false;
+        let mut cycle_back: Option<usize> = None;
+        while let Some(node) = frontier.pop() {
+            for next in &edges[node] {
+                let next = usize::from(next.0);
+                if next == start && cycle_back.is_none() {
+                    cycle_back = Some(node);
+                }
+                if seen.get(next).copied().unwrap_or(true) {
+                    continue;
+                }
+                seen[next] = true;
+                previous[next] = Some(node);
+                if answers(&ctas[next]) {
+                    found = true;
+                }
+                frontier.push(next);
+            }
+        }
+        if found {
+            continue;
+        }
+        let span = raw.ctas[start].get_ref().id.span();
+        match cycle_back {
+            Some(last) => {
+                let mut path = vec![ctas[start].id.clone()];
+                let mut back = Vec::new();
+                let mut node = Some(last);
+                while let Some(n) = node {
+                    if n == start {
+                        break;
+                    }
+                    back.push(ctas[n].id.clone());
+                    node = previous[n];
+                }
+                path.extend(back.into_iter().rev());
+                path.push(ctas[start].id.clone());
+                c.at(
+                    span,
+                    format!(
+                        "overflow loop with no way out: {} (none of them has call-takers)",
+                        path.join(" → ")
+                    ),
+                );
+            }
+            None => c.at(
+                span,
+                format!(
+                    "calls for {:?} can never be answered: it has no call-takers and no partner that has any",
+                    ctas[start].id
+                ),
+            ),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Admission with isolation between zones.
+//!
+//! Each zone owns a guaranteed share of the national capacity. A zone may go past its share by
+//! borrowing from the pool, which is whatever no zone has reserved: the capacity minus, for every
+//! zone, the larger of what it uses and what it is guaranteed. So a surge in one département can
+//! take every idle channel of the pool but never a channel another zone is entitled to, and a call
+//! is refused only when its zone has used its share and the pool is empty.
+
+use secourir_config::{Plan, ZoneId};
+
+/// Counts of admitted calls per zone against their guaranteed shares.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    capacity: u64,
+    guaranteed: Vec<u32>,
+    in_use: Vec<u32>,
+    /// Sum over zones of max(in_use, guaranteed): the capacity spoken for.
+    committed: u64,
+}
+
+/// Why a call was refused at admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The zone used its share and the pool has nothing left.
+    NoCapacity,
+}
+
+impl Admission {
+    /// Starts with no call admitted.
+    pub fn new(plan: &Plan) -> Admission {
+        let guaranteed: Vec<u32> = plan.zones.iter().map(|z| z.guaranteed).collect();
+        let committed = guaranteed.iter().map(|&g| u64::from(g)).sum();
+        Admission {
+            capacity: u64::from(plan.capacity),
+            in_use: vec![0; guaranteed.len()],
+            guaranteed,
+            committed,
+        }
+    }
+
+    /// Admits one call of `zone`, or says why not.
+    pub fn admit(&mut self, zone: ZoneId) -> Result<(), Refusal> {
+        let z = usize::from(zone.0);
+        let (Some(&used), Some(&share)) = (self.in_use.get(z), self.guaranteed.get(z)) else {
+            return Err(Refusal::NoCapacity);
+        };
+        if used >= share {
+            if self.committed >= self.capacity {
+                return Err(Refusal::NoCapacity);
+            }
+            self.committed += 1;
+        }
+        self.in_use[z] = used + 1;
+        debug_assert!(self.committed <= self.capacity.max(self.guaranteed_total()));
+        Ok(())
+    }
+
+    /// Gives back the channel of an ended call of `zone`.
+    pub fn release(&mut self, zone: ZoneId) {
+        let z = usize::from(zone.0);
+        let Some(&used) = self.in_use.get(z) else {
+            return;
+        };
+        assert!(used > 0, "released more calls than admitted in zone {z}");
+        if used > self.guaranteed[z] {
+            self.committed -= 1;
+        }
+        self.in_use[z] = used - 1;
+    }
+
+    /// Calls of this zone admitted and not yet ended.
+    pub fn in_use(&self, zone: ZoneId) -> u32 {
+        self.in_use.get(usize::from(zone.0)).copied().unwrap_or(0)
+    }
+
+    /// Calls admitted nationally and not yet ended.
+    pub fn total_in_use(&self) -> u64 {
+        self.in_use.iter().map(|&u| u64::from(u)).sum()
+    }
+
+    /// Channels of the pool nobody has reserved or borrowed.
+    pub fn pool_free(&self) -> u64 {
+        self.capacity.saturating_sub(self.committed)
+    }
+
+    /// The national capacity.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    fn guaranteed_total(&self) -> u64 {
+        self.guaranteed.iter().map(|&g| u64::from(g)).sum()
+    }
+
+    /// Checks the bookkeeping against a recount; panics with the broken rule.
+    pub fn check(&self) {
+        let recount: u64 = self
+            .in_use
+            .iter()
+            .zip(&self.guaranteed)
+            .map(|(&u, &g)| u64::from(u.max(g)))
+            .sum();
+        assert_eq!(recount, self.committed, "committed capacity drifted");
+        assert!(
+            self.total_in_use() <= self.capacity,
+            "more calls admitted ({}) than the capacity ({})",
+            self.total_in_use(),
+            self.capacity
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admission(capacity: u64, guaranteed: &[u32]) -> Admission {
+        Admission {
+            capacity,
+            in_use: vec![0; guaranteed.len()],
+            guaranteed: guaranteed.to_vec(),
+            committed: guaranteed.iter().map(|&g| u64::from(g)).sum(),
+        }
+    }
+
+    #[test]
+    fn surge_borrows_the_pool_but_not_the_others_share() {
+        // Capacity 10: zone 0 and zone 1 are guaranteed 3 each, 4 channels in the pool.
+        let mut a = admission(10, &[3, 3]);
+        for _ in 0..7 {
+            a.admit(ZoneId(0)).expect("share plus pool");
+        }
+        assert_eq!(a.admit(ZoneId(0)), Err(Refusal::NoCapacity));
+        // The other zone still gets all of its share.
+        for _ in 0..3 {
+            a.admit(ZoneId(1)).expect("its guaranteed share");
+        }
+        assert_eq!(a.admit(ZoneId(1)), Err(Refusal::NoCapacity));
+        a.check();
+        a.release(ZoneId(0));
+        a.admit(ZoneId(1)).expect("a freed pool channel");
+        a.check();
+    }
+
+    #[test]
+    fn no_refusal_while_pool_has_room() {
+        let mut a = admission(5, &[1, 1]);
+        for _ in 0..4 {
+            a.admit(ZoneId(0)).expect("pool");
+        }
+        assert_eq!(a.pool_free(), 0);
+        a.admit(ZoneId(1)).expect("share");
+        assert_eq!(a.total_in_use(), 5);
+        a.check();
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A refusal happens only when the zone used its share and the pool is empty, and a zone
+        /// under its share is never refused, whatever the others do.
+        #[test]
+        fn refuses_only_when_no_capacity_exists_for_the_zone(
+            shares in prop::collection::vec(0u32..5, 1..5),
+            extra in 0u64..10,
+            ops in prop::collection::vec((any::<bool>(), 0usize..5), 0..200),
+        ) {
+            let capacity = shares.iter().map(|&g| u64::from(g)).sum::<u64>() + extra;
+            let mut a = Admission {
+                capacity,
+                in_use: vec![0; shares.len()],
+                committed: shares.iter().map(|&g| u64::from(g)).sum(),
+                guaranteed: shares.clone(),
+            };
+            for (admit, zone) in ops {
+                let zone = zone % shares.len();
+                let id = ZoneId(zone as u16);
+                if admit {
+                    let under_share = a.in_use[zone] < shares[zone];
+                    let pool = a.pool_free();
+                    match a.admit(id) {
+                        Ok(()) => {}
+                        Err(Refusal::NoCapacity) => {
+                            prop_assert!(!under_share, "refused under its share");
+                            prop_assert_eq!(pool, 0, "refused while the pool had room");
+                        }
+                    }
+                } else if a.in_use[zone] > 0 {
+                    a.release(id);
+                }
+                a.check();
+            }
+        }
+    }
+}

@@ -1,0 +1,1261 @@
+//! The state machine: one owner of all routing state, driven by events and `now`.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::sync::Arc;
+
+// Call and agent ids come from our own shells, not from callers: a fast non-keyed hash is safe.
+use rustc_hash::FxHashMap as HashMap;
+use secourir_config::{CtaId, DequeueMode, FailReason, Plan, QueueState, Service, ZoneId};
+
+use crate::admission::Admission;
+use crate::policy::{self, CallFacts, Decision, Memory, Note, QueueView};
+use crate::types::*;
+
+/// Order of a waiting call: highest priority first, then longest waiting, then arrival order.
+type QueueKey = (Reverse<Priority>, Instant, u64);
+/// Order of an idle call-taker: highest dequeue preference first, then longest idle.
+type IdleKey = (Reverse<u8>, Instant, AgentId);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The call waited `no_answer` in its queue: run the rules again.
+    NoAnswer(CallId, u32),
+    /// A mixed-mode call nobody picked: let the ACD offer it.
+    Acd(CallId, u32),
+    /// A call-taker's phone rang too long.
+    Ring(CallId, u32),
+    /// A call-taker's wrap-up is over.
+    WrapUp(AgentId, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallState {
+    Queued,
+    Ringing(AgentId),
+    Talking(AgentId),
+}
+
+#[derive(Debug, Clone)]
+struct Call {
+    zone: ZoneId,
+    home: CtaId,
+    cta: CtaId,
+    service: Service,
+    priority: Priority,
+    caller: Option<Box<str>>,
+    source: Option<Box<str>>,
+    offered_at: Instant,
+    /// When it first joined a queue: its seniority, kept across overflow and ring failures.
+    queued_at: Instant,
+    /// When it joined the queue it is in now.
+    entered_at: Instant,
+    state: CallState,
+    key: QueueKey,
+    overflowed_from: Option<CtaId>,
+    /// Waited past `no_answer`: partners may pick it.
+    mutual_aid: bool,
+    crisis_related: bool,
+    memory: Memory,
+    no_answer_at: Instant,
+    /// Bumped whenever the call changes queue or state, so that older timers are ignored.
+    generation: u32,
+}
+
+/// What an agent does when their current call ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterCall {
+    WrapUp,
+    Pause,
+    Logout,
+}
+
+#[derive(Debug, Clone)]
+struct Agent {
+    cta: CtaId,
+    site: u16,
+    preference: u8,
+    status: AgentStatus,
+    idle_since: Instant,
+    after_call: AfterCall,
+    generation: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CtaState {
+    waiting: BTreeMap<QueueKey, CallId>,
+    idle: BTreeSet<IdleKey>,
+    logged_in: u32,
+    paused: u32,
+    disabled: bool,
+    callbacks: BTreeMap<CallId, CallbackEntry>,
+}
+
+/// A call that ended unanswered and must be called back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallbackEntry {
+    /// Zone of the call.
+    pub zone: ZoneId,
+    /// Number to call back.
+    pub caller: Option<Box<str>>,
+    /// When the caller hung up.
+    pub at: Instant,
+    /// Pending, taken or done.
+    pub state: CallbackState,
+}
+
+/// A call as the console shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallInfo {
+    /// The call.
+    pub call: CallId,
+    /// Its zone.
+    pub zone: ZoneId,
+    /// The CTA whose queue or call-taker holds it.
+    pub cta: CtaId,
+    /// The CTA serving its zone.
+    pub home: CtaId,
+    /// Service dialled.
+    pub service: Service,
+    /// Priority.
+    pub priority: Priority,
+    /// Caller's number.
+    pub caller: Option<Box<str>>,
+    /// When it arrived.
+    pub offered_at: Instant,
+    /// When it first joined a queue.
+    pub queued_at: Instant,
+    /// The queue it came from, if mutual aid moved it.
+    pub overflowed_from: Option<CtaId>,
+    /// Whether partners may pick it.
+    pub mutual_aid: bool,
+    /// Whether the caller said it is about the known incident.
+    pub crisis_related: bool,
+    /// Waiting, ringing or talking, and with whom.
+    pub status: CallStatus,
+}
+
+/// Where a live call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    /// In a queue.
+    Queued,
+    /// Ringing a call-taker.
+    Ringing(AgentId),
+    /// In conversation.
+    Talking(AgentId),
+}
+
+/// A CTA's queue and room, as the supervision shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CtaStatus {
+    /// NENA i3 queue state.
+    pub state: QueueState,
+    /// Calls waiting.
+    pub waiting: u32,
+    /// When the longest-waiting call joined a queue.
+    pub oldest_queued_at: Option<Instant>,
+    /// Call-takers logged in.
+    pub logged_in: u32,
+    /// Call-takers available and idle.
+    pub available: u32,
+    /// Call-takers paused.
+    pub paused: u32,
+    /// Call-takers ringing, talking or in wrap-up.
+    pub busy: u32,
+}
+
+/// The routing brain. Feed it events with [`Core::handle`]; it never reads a clock or does I/O.
+#[derive(Debug)]
+pub struct Core {
+    plan: Arc<Plan>,
+    now: Instant,
+    admission: Admission,
+    calls: HashMap<CallId, Call>,
+    agents: HashMap<AgentId, Agent>,
+    ctas: Vec<CtaState>,
+    crisis: Vec<bool>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    sequence: u64,
+    out: VecDeque<Command>,
+    callbacks_unindexed: u64,
+}
+
+impl Core {
+    /// A core with no call and no call-taker, for this plan.
+    pub fn new(plan: Arc<Plan>) -> Core {
+        Core {
+            admission: Admission::new(&plan),
+            ctas: vec![CtaState::default(); plan.ctas.len()],
+            crisis: vec![false; plan.zones.len()],
+            plan,
+            now: Instant(0),
+            calls: HashMap::default(),
+            agents: HashMap::default(),
+            timers: BinaryHeap::new(),
+            sequence: 0,
+            out: VecDeque::new(),
+            callbacks_unindexed: 0,
+        }
+    }
+
+    /// Feeds one event at `now` (time never goes backwards: an earlier `now` counts as the latest
+    /// one seen) and returns the commands it caused, timers due by `now` included.
+    pub fn handle(&mut self, event: Event, now: Instant) -> std::collections::vec_deque::Drain<'_, Command> {
+        self.now = self.now.max(now);
+        match event {
+            Event::Offered(offer) => self.on_offered(offer),
+            Event::CallerHungUp { call } => self.on_caller_hung_up(call),
+            Event::Dtmf { call, digit } => self.on_dtmf(call, digit),
+            Event::AgentLogin {
+                agent,
+                cta,
+                site,
+                dequeue_preference,
+            } => self.on_login(agent, cta, site, dequeue_preference),
+            Event::AgentLogout { agent } => self.on_logout(agent),
+            Event::AgentReady { agent } => self.on_ready(agent),
+            Event::AgentPause { agent } => self.on_pause(agent),
+            Event::Pick { agent, call } => self.on_pick(agent, call),
+            Event::AgentAnswered { agent, call } => self.on_answered(agent, call),
+            Event::AgentRingFailed {
+                agent,
+                call,
+                reason,
+            } => self.on_ring_failed(agent, call, reason),
+            Event::AgentHungUp { agent, call } => self.on_agent_hung_up(agent, call),
+            Event::Transfer { agent, call, to } => self.on_transfer(agent, call, to),
+            Event::SetCrisis { zone, on } => self.on_crisis(zone, on),
+            Event::SetDisabled { cta, disabled } => self.on_disabled(cta, disabled),
+            Event::CallbackTaken { agent, call } => self.on_callback(agent, call, false),
+            Event::CallbackDone { agent, call } => self.on_callback(agent, call, true),
+            Event::Tick => {}
+        }
+        self.fire_timers();
+        self.out.drain(..)
+    }
+
+    /// The earliest instant at which a timer is due; a `Tick` then fires it.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// The latest `now` seen.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The plan this core runs.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Calls admitted and not yet ended.
+    pub fn live_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Whether a zone is in crisis mode.
+    pub fn in_crisis(&self, zone: ZoneId) -> bool {
+        self.crisis.get(usize::from(zone.0)).copied().unwrap_or(false)
+    }
+
+    /// A live call.
+    pub fn call(&self, call: CallId) -> Option<CallInfo> {
+        self.calls.get(&call).map(|c| info(call, c))
+    }
+
+    /// The calls waiting in a CTA's queue, in the order the ACD would offer them.
+    pub fn waiting(&self, cta: CtaId) -> impl Iterator<Item = CallInfo> + '_ {
+        self.ctas
+            .get(usize::from(cta.0))
+            .into_iter()
+            .flat_map(|state| state.waiting.values())
+            .filter_map(|id| self.call(*id))
+    }
+
+    /// A call-taker's status (`Offline` when unknown).
+    pub fn agent(&self, agent: AgentId) -> AgentStatus {
+        self.agents
+            .get(&agent)
+            .map_or(AgentStatus::Offline, |a| a.status)
+    }
+
+    /// The CTA, site and dequeue preference of a logged-in call-taker.
+    pub fn agent_seat(&self, agent: AgentId) -> Option<(CtaId, u16, u8)> {
+        self.agents.get(&agent).map(|a| (a.cta, a.site, a.preference))
+    }
+
+    /// The state of a CTA's queue and room.
+    pub fn cta_status(&self, cta: CtaId) -> CtaStatus {
+        let Some(state) = self.ctas.get(usize::from(cta.0)) else {
+            return CtaStatus {
+                state: QueueState::Disabled,
+                waiting: 0,
+                oldest_queued_at: None,
+                logged_in: 0,
+                available: 0,
+                paused: 0,
+                busy: 0,
+            };
+        };
+        let available = len_u32(state.idle.len());
+        CtaStatus {
+            state: self.queue_state(cta),
+            waiting: len_u32(state.waiting.len()),
+            oldest_queued_at: state
+                .waiting
+                .values()
+                .filter_map(|id| self.calls.get(id))
+                .map(|c| c.queued_at)
+                .min(),
+            logged_in: state.logged_in,
+            available,
+            paused: state.paused,
+            busy: state.logged_in.saturating_sub(available + state.paused),
+        }
+    }
+
+    /// A CTA's call-back list.
+    pub fn callbacks(&self, cta: CtaId) -> impl Iterator<Item = (CallId, &CallbackEntry)> + '_ {
+        self.ctas
+            .get(usize::from(cta.0))
+            .into_iter()
+            .flat_map(|s| s.callbacks.iter().map(|(id, e)| (*id, e)))
+    }
+
+    /// Call-backs beyond the in-memory bound (still emitted as commands for the store).
+    pub fn callbacks_unindexed(&self) -> u64 {
+        self.callbacks_unindexed
+    }
+
+    /// Admission bookkeeping, read-only.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    // ----- events -----
+
+    fn on_offered(&mut self, offer: Offer) {
+        let id = offer.call;
+        if self.calls.contains_key(&id) {
+            // The shell offered the same call twice (a retransmission it should have absorbed):
+            // the call is already handled, so there is nothing new to do.
+            return;
+        }
+        let Some(zone_plan) = self.plan.zones.get(usize::from(offer.zone.0)) else {
+            self.reject(id, EndReason::UnknownZone);
+            return;
+        };
+        let home = zone_plan.cta;
+        if self.admission.admit(offer.zone).is_err() {
+            self.reject(id, EndReason::NoCapacity);
+            return;
+        }
+        // Answer is placed before whatever the rules emit, once we know they do not refuse.
+        let answer_at = self.out.len();
+        self.trail(id, Step::Admitted);
+        self.sequence += 1;
+        let call = Call {
+            zone: offer.zone,
+            home,
+            cta: home,
+            service: offer.service,
+            priority: offer.priority,
+            caller: offer.caller,
+            source: offer.source,
+            offered_at: self.now,
+            queued_at: self.now,
+            entered_at: self.now,
+            state: CallState::Queued,
+            key: (Reverse(offer.priority), self.now, self.sequence),
+            overflowed_from: None,
+            mutual_aid: false,
+            crisis_related: false,
+            memory: Memory::default(),
+            no_answer_at: self.now,
+            generation: 0,
+        };
+        self.calls.insert(id, call);
+        let target = match self.evaluate(id, None) {
+            Decision::Busy(reason) => {
+                self.end(id, Outcome::Rejected, EndReason::Busy(reason));
+                return;
+            }
+            Decision::Queue(cta) => cta,
+            // Fail-safe: a call with nowhere better to go waits in its home queue; never dropped.
+            Decision::Stay | Decision::NoRoute => home,
+        };
+        self.out.insert(answer_at, Command::Answer { call: id });
+        if target != home {
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.overflowed_from = Some(home);
+            }
+            self.trail(id, Step::Overflowed { from: home, to: target });
+        }
+        self.enqueue(id, target);
+    }
+
+    fn on_caller_hung_up(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        match call.state {
+            CallState::Queued => {
+                self.leave_queue(id);
+                self.end(id, Outcome::Abandoned, EndReason::CallerLeftQueue);
+            }
+            CallState::Ringing(agent) => {
+                self.emit(Command::CancelRing { call: id, agent });
+                self.release_ringing_agent(agent);
+                self.end(id, Outcome::Abandoned, EndReason::CallerLeftRinging);
+            }
+            CallState::Talking(agent) => {
+                self.end(id, Outcome::Completed, EndReason::CallerHungUp);
+                self.after_call(agent);
+            }
+        }
+    }
+
+    fn on_dtmf(&mut self, id: CallId, digit: u8) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let in_crisis = self.crisis.get(usize::from(call.zone.0)).copied().unwrap_or(false);
+        if digit != b'1' || !in_crisis || call.crisis_related || call.state != CallState::Queued {
+            return;
+        }
+        call.crisis_related = true;
+        let priority = call.priority.min(PRIORITY_CRISIS_RELATED);
+        let cta = call.cta;
+        let old = call.key;
+        call.priority = priority;
+        call.key = (Reverse(priority), old.1, old.2);
+        let new = call.key;
+        let queue = &mut self.ctas[usize::from(cta.0)].waiting;
+        queue.remove(&old);
+        queue.insert(new, id);
+        self.trail(id, Step::CrisisRelated);
+    }
+
+    fn on_login(&mut self, id: AgentId, cta: CtaId, site: u16, preference: u8) {
+        if usize::from(cta.0) >= self.ctas.len() {
+            return;
+        }
+        let preference = preference.clamp(1, 5);
+        if let Some(agent) = self.agents.get_mut(&id) {
+            if agent.status == AgentStatus::Available {
+                // The idle set is ordered by preference: re-key the entry.
+                let idle = &mut self.ctas[usize::from(agent.cta.0)].idle;
+                idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+                idle.insert((Reverse(preference), agent.idle_since, id));
+            }
+            agent.preference = preference;
+            agent.after_call = AfterCall::WrapUp;
+            if agent.cta == cta && agent.status == AgentStatus::Paused {
+                self.make_available(id);
+            }
+            return;
+        }
+        self.agents.insert(
+            id,
+            Agent {
+                cta,
+                site,
+                preference,
+                status: AgentStatus::Offline,
+                idle_since: self.now,
+                after_call: AfterCall::WrapUp,
+                generation: 0,
+            },
+        );
+        self.ctas[usize::from(cta.0)].logged_in += 1;
+        self.make_available(id);
+    }
+
+    fn on_logout(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        match agent.status {
+            AgentStatus::Talking(_) => agent.after_call = AfterCall::Logout,
+            AgentStatus::Ringing(call) => {
+                self.emit(Command::CancelRing { call, agent: id });
+                self.requeue(call, RingFailure::Unreachable);
+                self.remove_agent(id);
+            }
+            _ => self.remove_agent(id),
+        }
+    }
+
+    fn on_ready(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        match agent.status {
+            AgentStatus::Paused | AgentStatus::WrapUp => self.make_available(id),
+            AgentStatus::Ringing(_) | AgentStatus::Talking(_) => agent.after_call = AfterCall::WrapUp,
+            AgentStatus::Available | AgentStatus::Offline => {}
+        }
+    }
+
+    fn on_pause(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        match agent.status {
+            AgentStatus::Available | AgentStatus::WrapUp => self.set_paused(id),
+            AgentStatus::Ringing(_) | AgentStatus::Talking(_) => agent.after_call = AfterCall::Pause,
+            AgentStatus::Paused | AgentStatus::Offline => {}
+        }
+    }
+
+    fn on_pick(&mut self, agent_id: AgentId, id: CallId) {
+        let result = self.check_pick(agent_id, id);
+        self.emit(Command::PickResult {
+            agent: agent_id,
+            call: id,
+            result,
+        });
+        if result.is_err() {
+            return;
+        }
+        let agent_cta = self.agents[&agent_id].cta;
+        let call_cta = self.calls[&id].cta;
+        self.leave_queue(id);
+        if agent_cta != call_cta {
+            // Mutual aid by picking: the call now belongs to the picker's CTA.
+            let call = self.calls.get_mut(&id).expect("checked by check_pick");
+            call.overflowed_from = Some(call_cta);
+            call.cta = agent_cta;
+            self.trail(
+                id,
+                Step::Overflowed {
+                    from: call_cta,
+                    to: agent_cta,
+                },
+            );
+        }
+        self.trail(id, Step::Picked(agent_id));
+        self.take_agent(agent_id);
+        self.ring(id, agent_id);
+    }
+
+    fn check_pick(&self, agent_id: AgentId, id: CallId) -> Result<(), PickRefusal> {
+        let call = self.calls.get(&id).ok_or(PickRefusal::UnknownCall)?;
+        let agent = self.agents.get(&agent_id).ok_or(PickRefusal::NotReady)?;
+        let allowed = agent.cta == call.cta
+            || (call.mutual_aid && self.plan.cta(call.cta).partners.contains(&agent.cta))
+            || (call.mutual_aid && agent.cta == call.home);
+        if !allowed {
+            return Err(PickRefusal::Forbidden);
+        }
+        if call.state != CallState::Queued {
+            return Err(PickRefusal::AlreadyTaken);
+        }
+        match agent.status {
+            AgentStatus::Available | AgentStatus::Paused | AgentStatus::WrapUp => Ok(()),
+            AgentStatus::Ringing(_) | AgentStatus::Talking(_) | AgentStatus::Offline => {
+                Err(PickRefusal::NotReady)
+            }
+        }
+    }
+
+    fn on_answered(&mut self, agent_id: AgentId, id: CallId) {
+        let ringing = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.state == CallState::Ringing(agent_id));
+        if !ringing {
+            // The phone answered a call that is no longer offered to it: hang that leg up.
+            self.emit(Command::CancelRing {
+                call: id,
+                agent: agent_id,
+            });
+            return;
+        }
+        let call = self.calls.get_mut(&id).expect("checked above");
+        call.state = CallState::Talking(agent_id);
+        call.generation += 1;
+        self.set_agent_status(agent_id, AgentStatus::Talking(id));
+        self.emit(Command::Bridge {
+            call: id,
+            agent: agent_id,
+        });
+        self.trail(id, Step::Answered(agent_id));
+    }
+
+    fn on_ring_failed(&mut self, agent_id: AgentId, id: CallId, reason: RingFailure) {
+        let ringing = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.state == CallState::Ringing(agent_id));
+        if !ringing {
+            return;
+        }
+        self.requeue(id, reason);
+        self.mark_unavailable(agent_id);
+    }
+
+    fn on_agent_hung_up(&mut self, agent_id: AgentId, id: CallId) {
+        if !self.is_talking(agent_id, id) {
+            return;
+        }
+        self.emit(Command::HangUp { call: id });
+        self.end(id, Outcome::Completed, EndReason::AgentHungUp);
+        self.after_call(agent_id);
+    }
+
+    fn on_transfer(&mut self, agent_id: AgentId, id: CallId, to: Service) {
+        if !self.is_talking(agent_id, id) {
+            return;
+        }
+        self.emit(Command::TransferOut { call: id, to });
+        self.end(id, Outcome::Transferred, EndReason::TransferredTo(to));
+        self.after_call(agent_id);
+    }
+
+    fn on_crisis(&mut self, zone: ZoneId, on: bool) {
+        let Some(flag) = self.crisis.get_mut(usize::from(zone.0)) else {
+            return;
+        };
+        if *flag != on {
+            *flag = on;
+            self.emit(Command::CrisisChanged { zone, on });
+        }
+    }
+
+    fn on_disabled(&mut self, cta: CtaId, disabled: bool) {
+        let Some(state) = self.ctas.get_mut(usize::from(cta.0)) else {
+            return;
+        };
+        if state.disabled == disabled {
+            return;
+        }
+        state.disabled = disabled;
+        if disabled {
+            // Calls waiting in a queue taken out of service are routed again at once.
+            let waiting: Vec<CallId> = state.waiting.values().copied().collect();
+            for id in waiting {
+                self.reroute(id, FailReason::Unreachable);
+            }
+        } else {
+            self.dispatch(cta);
+        }
+    }
+
+    fn on_callback(&mut self, agent_id: AgentId, id: CallId, done: bool) {
+        let Some(agent) = self.agents.get(&agent_id) else {
+            return;
+        };
+        let cta = agent.cta;
+        let list = &mut self.ctas[usize::from(cta.0)].callbacks;
+        let Some(entry) = list.get_mut(&id) else {
+            return;
+        };
+        let state = if done {
+            list.remove(&id);
+            CallbackState::Done
+        } else {
+            entry.state = CallbackState::Taken(agent_id);
+            entry.state
+        };
+        self.emit(Command::Callback {
+            cta,
+            call: id,
+            state,
+        });
+    }
+
+    // ----- timers -----
+
+    fn set_timer(&mut self, at: Instant, timer: Timer) {
+        self.timers.push(Reverse((at, timer)));
+    }
+
+    fn fire_timers(&mut self) {
+        while let Some(Reverse((at, timer))) = self.timers.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            match timer {
+                Timer::NoAnswer(id, generation) => {
+                    if self.current(id, generation, CallState::Queued) {
+                        let cta = self.calls[&id].cta;
+                        let reason = route_failure(self.queue_state(cta)).unwrap_or(FailReason::NoAnswer);
+                        if let Some(call) = self.calls.get_mut(&id) {
+                            call.mutual_aid = true;
+                        }
+                        self.reroute(id, reason);
+                    }
+                }
+                Timer::Acd(id, generation) => {
+                    if self.current(id, generation, CallState::Queued) {
+                        let cta = self.calls[&id].cta;
+                        self.dispatch(cta);
+                    }
+                }
+                Timer::Ring(id, generation) => {
+                    if let Some(call) = self.calls.get(&id)
+                        && call.generation == generation
+                        && let CallState::Ringing(agent) = call.state
+                    {
+                        self.emit(Command::CancelRing { call: id, agent });
+                        self.requeue(id, RingFailure::NoAnswer);
+                        self.mark_unavailable(agent);
+                    }
+                }
+                Timer::WrapUp(agent, generation) => {
+                    let due = self
+                        .agents
+                        .get(&agent)
+                        .is_some_and(|a| a.generation == generation && a.status == AgentStatus::WrapUp);
+                    if due {
+                        self.make_available(agent);
+                    }
+                }
+            }
+        }
+    }
+
+    fn current(&self, id: CallId, generation: u32, state: CallState) -> bool {
+        self.calls
+            .get(&id)
+            .is_some_and(|c| c.generation == generation && c.state == state)
+    }
+
+    // ----- queues -----
+
+    fn evaluate(&mut self, id: CallId, failed: Option<FailReason>) -> Decision {
+        let plan = Arc::clone(&self.plan);
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Decision::NoRoute;
+        };
+        let mut memory = std::mem::take(&mut call.memory);
+        let facts = CallFacts {
+            zone: call.zone,
+            home: call.home,
+            service: call.service,
+            caller: call.caller.as_deref(),
+            source: call.source.as_deref(),
+            crisis: self.crisis.get(usize::from(call.zone.0)).copied().unwrap_or(false),
+            current: failed.map(|_| call.cta),
+        };
+        let view = View {
+            ctas: &self.ctas,
+            plan: &plan,
+        };
+        let mut notes = Vec::new();
+        let decision = policy::evaluate(&plan, &facts, &view, self.now, failed, &mut memory, &mut |n| {
+            notes.push(n)
+        });
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.memory = memory;
+        }
+        for note in notes {
+            match note {
+                Note::Matched(rule) => self.trail(id, Step::RuleMatched(rule)),
+                Note::RouteFailed(cta, reason) => self.trail(id, Step::RouteFailed(cta, reason)),
+                Note::Announce(announcement) => self.emit(Command::Play {
+                    call: id,
+                    announcement,
+                }),
+            }
+        }
+        decision
+    }
+
+    /// Runs the rules again for a waiting call; moves it or leaves it and checks later.
+    fn reroute(&mut self, id: CallId, reason: FailReason) {
+        let from = self.calls[&id].cta;
+        match self.evaluate(id, Some(reason)) {
+            Decision::Queue(to) if to != from => {
+                self.leave_queue(id);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.memory.tried.push(from);
+                    call.overflowed_from = Some(from);
+                }
+                self.trail(id, Step::Overflowed { from, to });
+                self.enqueue(id, to);
+            }
+            // Admitted calls are never refused afterwards: a `busy` rule only applies to new calls.
+            _ => {
+                let retry = self.plan.cta(from).retry_ms;
+                let at = self.now.plus_ms(retry);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.no_answer_at = at;
+                    let generation = call.generation;
+                    self.set_timer(at, Timer::NoAnswer(id, generation));
+                }
+            }
+        }
+    }
+
+    fn enqueue(&mut self, id: CallId, cta: CtaId) {
+        let plan = Arc::clone(&self.plan);
+        let cta_plan = plan.cta(cta);
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.cta = cta;
+        call.state = CallState::Queued;
+        call.entered_at = now;
+        call.generation += 1;
+        call.no_answer_at = now.plus_ms(cta_plan.no_answer_ms);
+        let (key, generation, no_answer_at) = (call.key, call.generation, call.no_answer_at);
+        self.ctas[usize::from(cta.0)].waiting.insert(key, id);
+        self.set_timer(no_answer_at, Timer::NoAnswer(id, generation));
+        if cta_plan.mode == DequeueMode::Mixed {
+            self.set_timer(now.plus_ms(cta_plan.acd_after_ms), Timer::Acd(id, generation));
+        }
+        self.trail(id, Step::Queued(cta));
+        self.dispatch(cta);
+        let still_waiting = self.calls.get(&id).is_some_and(|c| c.state == CallState::Queued);
+        if still_waiting && let Some(announcement) = cta_plan.wait_announcement {
+            self.emit(Command::Play {
+                call: id,
+                announcement,
+            });
+        }
+    }
+
+    /// Puts a call whose ring failed back in its queue, keeping its place.
+    fn requeue(&mut self, id: CallId, reason: RingFailure) {
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.state = CallState::Queued;
+        call.generation += 1;
+        let (key, cta, generation) = (call.key, call.cta, call.generation);
+        let at = call.no_answer_at.max(now);
+        call.no_answer_at = at;
+        self.ctas[usize::from(cta.0)].waiting.insert(key, id);
+        self.set_timer(at, Timer::NoAnswer(id, generation));
+        if self.plan.cta(cta).mode == DequeueMode::Mixed {
+            self.set_timer(now, Timer::Acd(id, generation));
+        }
+        self.trail(id, Step::Requeued(reason));
+        self.dispatch(cta);
+    }
+
+    fn leave_queue(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state == CallState::Queued {
+            self.ctas[usize::from(call.cta.0)].waiting.remove(&call.key);
+            call.generation += 1;
+        }
+    }
+
+    /// ACD: offers waiting calls to the best idle call-takers while both exist.
+    fn dispatch(&mut self, cta: CtaId) {
+        let cta_plan = self.plan.cta(cta);
+        let (mode, acd_after_ms) = (cta_plan.mode, cta_plan.acd_after_ms);
+        if mode == DequeueMode::Picking {
+            return;
+        }
+        loop {
+            let state = &self.ctas[usize::from(cta.0)];
+            if state.disabled {
+                return;
+            }
+            let (Some((_, &call)), Some(&(_, _, agent))) = (state.waiting.first_key_value(), state.idle.first())
+            else {
+                return;
+            };
+            if mode == DequeueMode::Mixed {
+                // In mixed mode the ACD offers only calls nobody picked in time, oldest first.
+                let due = state
+                    .waiting
+                    .values()
+                    .filter_map(|id| self.calls.get(id).map(|c| (*id, c.entered_at)))
+                    .find(|(_, entered)| self.now.since(*entered) >= acd_after_ms);
+                let Some((call, _)) = due else {
+                    return;
+                };
+                self.leave_queue(call);
+                self.take_agent(agent);
+                self.ring(call, agent);
+                continue;
+            }
+            self.leave_queue(call);
+            self.take_agent(agent);
+            self.ring(call, agent);
+        }
+    }
+
+    fn ring(&mut self, id: CallId, agent_id: AgentId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.state = CallState::Ringing(agent_id);
+        call.generation += 1;
+        let generation = call.generation;
+        let timeout = self.plan.cta(call.cta).ring_timeout_ms;
+        self.set_agent_status(agent_id, AgentStatus::Ringing(id));
+        self.emit(Command::Ring {
+            call: id,
+            agent: agent_id,
+        });
+        self.trail(id, Step::Offered(agent_id));
+        self.set_timer(self.now.plus_ms(timeout), Timer::Ring(id, generation));
+    }
+
+    // ----- call-takers -----
+
+    fn make_available(&mut self, id: AgentId) {
+        let now = self.now;
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        if agent.status == AgentStatus::Paused {
+            self.ctas[usize::from(agent.cta.0)].paused -= 1;
+        }
+        agent.idle_since = now;
+        agent.generation += 1;
+        let cta = agent.cta;
+        let key = (Reverse(agent.preference), now, id);
+        self.ctas[usize::from(cta.0)].idle.insert(key);
+        self.set_agent_status(id, AgentStatus::Available);
+        self.dispatch(cta);
+    }
+
+    /// Takes a call-taker out of the idle set (or out of pause or wrap-up) to ring them.
+    fn take_agent(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        let state = &mut self.ctas[usize::from(agent.cta.0)];
+        match agent.status {
+            AgentStatus::Available => {
+                state.idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+            }
+            AgentStatus::Paused => state.paused -= 1,
+            _ => {}
+        }
+        agent.generation += 1;
+        agent.after_call = AfterCall::WrapUp;
+    }
+
+    fn set_paused(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        let state = &mut self.ctas[usize::from(agent.cta.0)];
+        match agent.status {
+            AgentStatus::Available => {
+                state.idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+            }
+            AgentStatus::Paused => return,
+            _ => {}
+        }
+        state.paused += 1;
+        agent.generation += 1;
+        self.set_agent_status(id, AgentStatus::Paused);
+    }
+
+    /// A call-taker whose phone did not answer is paused until they say they are ready.
+    fn mark_unavailable(&mut self, id: AgentId) {
+        let logout = self
+            .agents
+            .get(&id)
+            .is_some_and(|a| a.after_call == AfterCall::Logout);
+        if logout {
+            self.remove_agent(id);
+        } else {
+            self.set_paused(id);
+        }
+    }
+
+    /// A call-taker whose ringing call left before they answered goes back to idle, in place.
+    fn release_ringing_agent(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        match agent.after_call {
+            AfterCall::Logout => self.remove_agent(id),
+            AfterCall::Pause => self.set_paused(id),
+            AfterCall::WrapUp => {
+                let key = (Reverse(agent.preference), agent.idle_since, id);
+                let cta = agent.cta;
+                self.ctas[usize::from(cta.0)].idle.insert(key);
+                self.set_agent_status(id, AgentStatus::Available);
+                self.dispatch(cta);
+            }
+        }
+    }
+
+    fn after_call(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.get_mut(&id) else {
+            return;
+        };
+        match agent.after_call {
+            AfterCall::Logout => self.remove_agent(id),
+            AfterCall::Pause => self.set_paused(id),
+            AfterCall::WrapUp => {
+                agent.generation += 1;
+                let generation = agent.generation;
+                let wrap_up = self.plan.cta(agent.cta).wrap_up_ms;
+                self.set_agent_status(id, AgentStatus::WrapUp);
+                if wrap_up == 0 {
+                    self.make_available(id);
+                } else {
+                    self.set_timer(self.now.plus_ms(wrap_up), Timer::WrapUp(id, generation));
+                }
+            }
+        }
+    }
+
+    fn remove_agent(&mut self, id: AgentId) {
+        let Some(agent) = self.agents.remove(&id) else {
+            return;
+        };
+        let state = &mut self.ctas[usize::from(agent.cta.0)];
+        match agent.status {
+            AgentStatus::Available => {
+                state.idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+            }
+            AgentStatus::Paused => state.paused -= 1,
+            _ => {}
+        }
+        state.logged_in -= 1;
+        let last_one_out = state.logged_in == 0;
+        let waiting: Vec<CallId> = if last_one_out {
+            state.waiting.values().copied().collect()
+        } else {
+            Vec::new()
+        };
+        self.emit(Command::AgentChanged {
+            agent: id,
+            status: AgentStatus::Offline,
+        });
+        if last_one_out {
+            // The last call-taker left: the queue is unreachable, so its calls are routed again.
+            for call in waiting {
+                self.reroute(call, FailReason::Unreachable);
+            }
+        }
+    }
+
+    fn set_agent_status(&mut self, id: AgentId, status: AgentStatus) {
+        if let Some(agent) = self.agents.get_mut(&id) {
+            agent.status = status;
+            self.out.push_back(Command::AgentChanged { agent: id, status });
+        }
+    }
+
+    fn is_talking(&self, agent: AgentId, id: CallId) -> bool {
+        self.calls
+            .get(&id)
+            .is_some_and(|c| c.state == CallState::Talking(agent))
+    }
+
+    // ----- ends -----
+
+    fn reject(&mut self, id: CallId, reason: EndReason) {
+        self.emit(Command::Reject {
+            call: id,
+            reason: reason.clone(),
+        });
+        self.emit(Command::Ended {
+            call: id,
+            outcome: Outcome::Rejected,
+            reason,
+        });
+    }
+
+    fn end(&mut self, id: CallId, outcome: Outcome, reason: EndReason) {
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.admission.release(call.zone);
+        if outcome == Outcome::Rejected {
+            self.emit(Command::Reject {
+                call: id,
+                reason: reason.clone(),
+            });
+        }
+        self.emit(Command::Ended {
+            call: id,
+            outcome,
+            reason,
+        });
+        if outcome == Outcome::Abandoned {
+            self.add_callback(id, call);
+        }
+    }
+
+    fn add_callback(&mut self, id: CallId, call: Call) {
+        let cta = call.home;
+        let state = &mut self.ctas[usize::from(cta.0)];
+        if state.callbacks.len() < self.plan.callback_max as usize {
+            state.callbacks.insert(
+                id,
+                CallbackEntry {
+                    zone: call.zone,
+                    caller: call.caller,
+                    at: self.now,
+                    state: CallbackState::Pending,
+                },
+            );
+        } else {
+            // The store keeps every entry; only the in-memory index is bounded.
+            self.callbacks_unindexed += 1;
+        }
+        self.emit(Command::Callback {
+            cta,
+            call: id,
+            state: CallbackState::Pending,
+        });
+    }
+
+    // ----- helpers -----
+
+    fn emit(&mut self, command: Command) {
+        self.out.push_back(command);
+    }
+
+    fn trail(&mut self, call: CallId, step: Step) {
+        self.out.push_back(Command::Trail { call, step });
+    }
+
+    fn queue_state(&self, cta: CtaId) -> QueueState {
+        View {
+            ctas: &self.ctas,
+            plan: &self.plan,
+        }
+        .state(cta)
+    }
+
+    /// Checks every invariant against a recount of the state; panics naming the broken one.
+    pub fn check_invariants(&self) {
+        self.admission.check();
+        assert_eq!(
+            self.admission.total_in_use(),
+            self.calls.len() as u64,
+            "admitted calls and live calls differ"
+        );
+        let mut queued = 0usize;
+        for (id, call) in &self.calls {
+            match call.state {
+                CallState::Queued => {
+                    queued += 1;
+                    assert_eq!(
+                        self.ctas[usize::from(call.cta.0)].waiting.get(&call.key),
+                        Some(id),
+                        "queued call {id:?} missing from its queue"
+                    );
+                }
+                CallState::Ringing(agent) => assert_eq!(
+                    self.agents.get(&agent).map(|a| a.status),
+                    Some(AgentStatus::Ringing(*id)),
+                    "call {id:?} rings an agent who does not ring it"
+                ),
+                CallState::Talking(agent) => assert_eq!(
+                    self.agents.get(&agent).map(|a| a.status),
+                    Some(AgentStatus::Talking(*id)),
+                    "call {id:?} talks to an agent who does not talk to it"
+                ),
+            }
+        }
+        let in_queues: usize = self.ctas.iter().map(|s| s.waiting.len()).sum();
+        assert_eq!(queued, in_queues, "queues hold calls that are not queued");
+        for (index, state) in self.ctas.iter().enumerate() {
+            let agents: Vec<&Agent> = self
+                .agents
+                .values()
+                .filter(|a| usize::from(a.cta.0) == index)
+                .collect();
+            assert_eq!(state.logged_in as usize, agents.len(), "logged-in count drifted");
+            let idle = agents
+                .iter()
+                .filter(|a| a.status == AgentStatus::Available)
+                .count();
+            assert_eq!(state.idle.len(), idle, "idle set drifted");
+            let paused = agents
+                .iter()
+                .filter(|a| a.status == AgentStatus::Paused)
+                .count();
+            assert_eq!(state.paused as usize, paused, "paused count drifted");
+        }
+        for (id, agent) in &self.agents {
+            if let AgentStatus::Ringing(call) | AgentStatus::Talking(call) = agent.status {
+                let state = self.calls.get(&call).map(|c| c.state);
+                assert!(
+                    state == Some(CallState::Ringing(*id)) || state == Some(CallState::Talking(*id)),
+                    "agent {id:?} busy with call {call:?} that is not theirs"
+                );
+            }
+        }
+    }
+}
+
+fn route_failure(state: QueueState) -> Option<FailReason> {
+    match state {
+        QueueState::Active | QueueState::Standby => None,
+        QueueState::Full => Some(FailReason::Full),
+        QueueState::Inactive | QueueState::Disabled => Some(FailReason::Unreachable),
+    }
+}
+
+fn len_u32(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+fn info(id: CallId, c: &Call) -> CallInfo {
+    CallInfo {
+        call: id,
+        zone: c.zone,
+        cta: c.cta,
+        home: c.home,
+        service: c.service,
+        priority: c.priority,
+        caller: c.caller.clone(),
+        offered_at: c.offered_at,
+        queued_at: c.queued_at,
+        overflowed_from: c.overflowed_from,
+        mutual_aid: c.mutual_aid,
+        crisis_related: c.crisis_related,
+        status: match c.state {
+            CallState::Queued => CallStatus::Queued,
+            CallState::Ringing(a) => CallStatus::Ringing(a),
+            CallState::Talking(a) => CallStatus::Talking(a),
+        },
+    }
+}
+
+struct View<'a> {
+    ctas: &'a [CtaState],
+    plan: &'a Plan,
+}
+
+impl QueueView for View<'_> {
+    fn state(&self, cta: CtaId) -> QueueState {
+        let Some(state) = self.ctas.get(usize::from(cta.0)) else {
+            return QueueState::Disabled;
+        };
+        if state.disabled {
+            QueueState::Disabled
+        } else if state.logged_in == 0 {
+            QueueState::Inactive
+        } else if state.waiting.len() >= self.plan.cta(cta).queue_max as usize {
+            QueueState::Full
+        } else if state.paused == state.logged_in {
+            QueueState::Standby
+        } else {
+            QueueState::Active
+        }
+    }
+
+    fn spare(&self, cta: CtaId) -> i64 {
+        let Some(state) = self.ctas.get(usize::from(cta.0)) else {
+            return 0;
+        };
+        let keep = i64::from(self.plan.cta(cta).keep_idle);
+        state.idle.len() as i64 - state.waiting.len() as i64 - keep
+    }
+}

@@ -1,0 +1,114 @@
+//! `secourir`: the command line of the platform.
+
+mod locate;
+mod national;
+mod sim;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secourir_config::Plan;
+use secourir_territory::Territory;
+
+/// Secourir: emergency-call collection and routing for the 18 and 112.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Find the commune and département of a position (or of a PIDF-LO document, or an AML SMS).
+    Locate(locate::Args),
+    /// Check a national configuration file; prints each problem with its line.
+    CheckConfig {
+        /// The TOML file.
+        file: PathBuf,
+    },
+    /// Print the national configuration generated from the territory (the shipped
+    /// `config/france.toml`).
+    GenerateConfig,
+    /// Simulate national traffic, surges and outages through the real core in virtual time.
+    Sim(sim::Args),
+}
+
+/// The national configuration shipped in the repository, built into the binary.
+pub const FRANCE_TOML: &str = include_str!("../../../config/france.toml");
+
+/// Loads and checks a configuration file; the shipped one is built in, so it needs no file.
+pub fn load_plan(path: &std::path::Path) -> Result<Plan, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(_) if path == std::path::Path::new("config/france.toml") => FRANCE_TOML.to_owned(),
+        Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
+    };
+    Plan::from_toml(&text, &national::zone_facts(Territory::france())).map_err(|error| {
+        error
+            .problems
+            .iter()
+            .map(|p| format!("{}:{}:{}: {}", path.display(), p.line, p.column, p.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Locate(args) => locate::run(&args),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Sim(args) => sim::run(&args),
+        Command::GenerateConfig => {
+            print!("{}", national::generate(Territory::france()));
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("{}: cannot read: {error}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let territory = Territory::france();
+    match Plan::from_toml(&text, &national::zone_facts(territory)) {
+        Ok(plan) => {
+            let agents_day: u32 = plan.ctas.iter().map(|c| c.staffing.day).sum();
+            println!(
+                "{}: ok — {} CTA, {} zones, capacity {} calls ({} reserved to zones), {} rule sets, {} call-takers by day",
+                file.display(),
+                plan.ctas.len(),
+                plan.zones.len(),
+                plan.capacity,
+                plan.reserved_total(),
+                plan.rule_sets.len(),
+                agents_day
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            for problem in &error.problems {
+                eprintln!(
+                    "{}:{}:{}: {}",
+                    file.display(),
+                    problem.line,
+                    problem.column,
+                    problem.message
+                );
+            }
+            eprintln!(
+                "{}: refused ({} problem{})",
+                file.display(),
+                error.problems.len(),
+                if error.problems.len() > 1 { "s" } else { "" }
+            );
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The shipped national configuration, generated from the territory: one CTA per SDIS, the BSPP
+//! for Paris and its inner suburbs, partners from the départements' adjacency, staffing sized with
+//! Erlang C for the national call volume.
+
+use std::fmt::Write as _;
+
+use secourir_config::Departement as ZoneFact;
+use secourir_territory::Territory;
+
+/// Départements served by the Brigade de sapeurs-pompiers de Paris.
+pub const BSPP: [&str; 4] = ["75", "92", "93", "94"];
+
+/// Calls a year to the 18 and 112 handled by fire and rescue services (national order of size).
+pub const CALLS_PER_YEAR: f64 = 18_000_000.0;
+/// Mean conversation plus wrap-up, in seconds, used for sizing.
+pub const HANDLING_S: f64 = 110.0;
+/// Share of the day's calls that arrive between 07:00 and 19:00.
+const DAY_SHARE: f64 = 0.65;
+/// Busiest hour of the day against the mean daytime hour.
+const PEAK_FACTOR: f64 = 1.3;
+
+/// Overseas départements have no land neighbours; these are their mutual-aid partners.
+const OVERSEAS_PARTNERS: [(&str, &[&str]); 5] = [
+    ("971", &["972", "973"]),
+    ("972", &["971", "973"]),
+    ("973", &["972", "971"]),
+    ("974", &["976"]),
+    ("976", &["974"]),
+];
+
+/// The départements as the config loader checks zones against them.
+pub fn zone_facts(territory: &Territory) -> Vec<ZoneFact<'_>> {
+    territory
+        .departements()
+        .iter()
+        .map(|d| ZoneFact {
+            code: &d.code,
+            population: d.population,
+        })
+        .collect()
+}
+
+/// Identifier of the CTA serving a département.
+pub fn cta_id(code: &str) -> String {
+    if BSPP.contains(&code) {
+        "bspp".to_owned()
+    } else {
+        format!("cta-{}", code.to_ascii_lowercase())
+    }
+}
+
+/// Call-takers needed by day and by night for a population, to answer 95% within 15 s.
+pub fn staffing(population: u64, national_population: u64) -> (u32, u32) {
+    let share = population as f64 / national_population.max(1) as f64;
+    let per_day = CALLS_PER_YEAR * share / 365.0;
+    let day_per_hour = per_day * DAY_SHARE / 12.0 * PEAK_FACTOR;
+    let night_per_hour = per_day * (1.0 - DAY_SHARE) / 12.0;
+    let size = |per_hour: f64| {
+        let load = per_hour * HANDLING_S / 3600.0;
+        secourir_erlang::agents_for_service_level(load, HANDLING_S, 15.0, 0.95).max(2)
+    };
+    (size(day_per_hour), size(night_per_hour))
+}
+
+/// The text of `config/france.toml`.
+pub fn generate(territory: &Territory) -> String {
+    let departements = territory.departements();
+    let national_population: u64 = departements.iter().map(|d| d.population).sum();
+    let mut out = String::new();
+    out.push_str(HEADER);
+
+    // CTAs in the order of their first département, so the file reads like the INSEE list.
+    let mut ctas: Vec<(String, Vec<&str>)> = Vec::new();
+    for d in departements {
+        let id = cta_id(&d.code);
+        match ctas.iter_mut().find(|(cta, _)| *cta == id) {
+            Some((_, deps)) => deps.push(&d.code),
+            None => ctas.push((id, vec![&d.code])),
+        }
+    }
+    for (id, deps) in &ctas {
+        let population: u64 = deps
+            .iter()
+            .filter_map(|c| territory.departement(c))
+            .map(|d| d.population)
+            .sum();
+        let mut partners: Vec<(u64, String)> = Vec::new();
+        let mut add = |code: &str| {
+            let partner = cta_id(code);
+            if partner != *id && !partners.iter().any(|(_, p)| *p == partner) {
+                let pop = territory.departement(code).map_or(0, |d| d.population);
+                partners.push((pop, partner));
+            }
+        };
+        for code in deps {
+            for n in territory.neighbours(code) {
+                add(n);
+            }
+            if let Some((_, list)) = OVERSEAS_PARTNERS.iter().find(|(c, _)| c == code) {
+                for n in *list {
+                    add(n);
+                }
+            }
+        }
+        // Larger neighbours first: they have more call-takers to lend.
+        partners.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let (day, night) = staffing(population, national_population);
+        let name = if id == "bspp" {
+            "BSPP – Brigade de sapeurs-pompiers de Paris".to_owned()
+        } else {
+            let d = territory.departement(deps[0]);
+            format!("CTA-CODIS {} ({})", d.map_or("", |d| d.name.as_str()), deps[0])
+        };
+        let _ = writeln!(out, "[[cta]]");
+        let _ = writeln!(out, "id = {id:?}");
+        let _ = writeln!(out, "name = {name:?}");
+        let _ = writeln!(out, "departements = {}", list(deps.iter().copied()));
+        let _ = writeln!(out, "partners = {}", list(partners.iter().map(|(_, p)| p.as_str())));
+        let _ = writeln!(out, "staffing = {{ day = {day}, night = {night} }}");
+        out.push('\n');
+    }
+
+    for d in departements {
+        let point = territory
+            .commune(&d.chef_lieu_insee)
+            .and_then(|c| Some((c.lat?, c.lon?)));
+        let _ = writeln!(out, "[[trunk]]");
+        let _ = writeln!(out, "id = \"ingress-{}\"", d.code.to_ascii_lowercase());
+        let _ = writeln!(out, "default_departement = {:?}", d.code);
+        if let Some((lat, lon)) = point {
+            let _ = writeln!(out, "default_lat = {lat:.5}");
+            let _ = writeln!(out, "default_lon = {lon:.5}");
+        }
+        out.push('\n');
+    }
+    out.push_str(RULES);
+    out
+}
+
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = items.map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+const HEADER: &str = r#"# Secourir — national configuration.
+#
+# Generated by `secourir generate-config` from the territory data: one CTA per SDIS, the BSPP
+# serving 75, 92, 93 and 94, mutual-aid partners from the départements that touch (largest
+# first), staffing sized with Erlang C to answer 95% of calls within 15 s at 18 million calls a
+# year. Edit it by hand freely; `secourir check-config FILE` checks it.
+
+[national]
+# Simultaneous calls the platform carries (admitted and not yet ended). The national sizing
+# target is 2,000 simultaneous calls with 100 SDIS connected.
+capacity = 3000
+# Share of the capacity reserved to the zones in proportion to their population; the rest is a
+# pool any zone may borrow, so that a surge in one département never takes another's share.
+reserved_share = 0.5
+timezone = "Europe/Paris"
+rule_set = "national"
+# Zone of a call whose location is unknown and whose trunk says nothing.
+default_departement = "75"
+
+[defaults]
+mode = "acd"             # acd | picking | mixed
+ring_timeout_s = 15      # a call-taker's phone that rings this long is marked unavailable
+wrap_up_s = 20           # time after a call before the next one
+no_answer_s = 20         # a call waiting this long is offered to partners with spare call-takers
+retry_s = 5              # and again at this interval while it waits
+acd_after_s = 10         # mixed mode: the ACD offers calls nobody picked within this delay
+queue_max = 100          # waiting calls beyond which a queue is full
+keep_idle = 1            # idle call-takers a CTA keeps for its own callers before lending any
+wait_announcement = "attente"
+crisis_announcement = "crise"
+
+[[announcement]]
+id = "attente"
+text = "Sapeurs-pompiers. Votre appel va aboutir, restez en ligne, ne raccrochez pas."
+file = "attente.wav"
+
+[[announcement]]
+id = "crise"
+text = "Sapeurs-pompiers. Si vous appelez pour l'incendie en cours, tapez 1. Pour toute autre urgence, restez en ligne."
+file = "crise.wav"
+menu = true
+
+[[announcement]]
+id = "occupe"
+text = "Sapeurs-pompiers. Tous nos opérateurs sont occupés. Restez en ligne, votre appel sera traité par le premier opérateur disponible."
+file = "occupe.wav"
+
+"#;
+
+const RULES: &str = r#"[[rule_set]]
+id = "national"
+
+[[rule_set.rule]]
+name = "crise : annonce et menu"
+when = { crisis = true }
+announce = "crise"
+
+[[rule_set.rule]]
+name = "CTA injoignable ou saturé : CTA partenaires"
+when = { failed = ["unreachable", "full"] }
+route = "partners"
+
+[[rule_set.rule]]
+name = "attente trop longue : annonce"
+when = { failed = ["no-answer"] }
+announce = "occupe"
+
+[[rule_set.rule]]
+name = "attente trop longue : entraide vers un partenaire disponible"
+when = { failed = ["no-answer"] }
+overflow = "partners"
+
+[[rule_set.rule]]
+name = "par défaut : CTA du département"
+route = "home"
+"#;
