@@ -152,7 +152,10 @@ route = "home"
         let cta13 = plan.cta_id("cta-13").expect("cta-13");
         assert_eq!(plan.cta(cta13).partners.len(), 2);
         assert_eq!(plan.cta(cta13).no_answer_ms, 30_000);
-        assert_eq!(plan.cta(plan.cta_id("cta-84").expect("84")).mode, DequeueMode::Acd);
+        assert_eq!(
+            plan.cta(plan.cta_id("cta-84").expect("84")).mode,
+            DequeueMode::Acd
+        );
         // 50 reserved calls split by population 4:2:1.
         let shares: Vec<u32> = plan.zones.iter().map(|z| z.guaranteed).collect();
         assert_eq!(shares, vec![28, 14, 7]);
@@ -162,12 +165,19 @@ route = "home"
 
     #[test]
     fn unknown_queue_is_refused_with_its_line() {
-        let bad = GOOD.replace(r#"partners = ["cta-13"]
-staffing = { day = 5"#, r#"partners = ["cta-99"]
-staffing = { day = 5"#);
+        let bad = GOOD.replace(
+            r#"partners = ["cta-13"]
+staffing = { day = 5"#,
+            r#"partners = ["cta-99"]
+staffing = { day = 5"#,
+        );
         let p = problems(&bad);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].message.contains("unknown queue \"cta-99\""), "{}", p[0].message);
+        assert!(
+            p[0].message.contains("unknown queue \"cta-99\""),
+            "{}",
+            p[0].message
+        );
         assert_eq!(p[0].line, line_of(&bad, "cta-99"));
     }
 
@@ -196,21 +206,38 @@ staffing = { day = 5"#);
     #[test]
     fn overflow_loop_with_no_way_out_is_refused() {
         let bad = GOOD
-            .replace("staffing = { day = 5, night = 2 }", "staffing = { day = 0, night = 0 }")
-            .replace("staffing = { day = 3, night = 2 }\n", "staffing = { day = 0, night = 0 }\n")
-            .replace(r#"partners = ["cta-83", "cta-84"]"#, r#"partners = ["cta-83"]"#)
-            .replace("staffing = { day = 10, night = 5 }", "staffing = { day = 0, night = 0 }");
+            .replace(
+                "staffing = { day = 5, night = 2 }",
+                "staffing = { day = 0, night = 0 }",
+            )
+            .replace(
+                "staffing = { day = 3, night = 2 }\n",
+                "staffing = { day = 0, night = 0 }\n",
+            )
+            .replace(
+                r#"partners = ["cta-83", "cta-84"]"#,
+                r#"partners = ["cta-83"]"#,
+            )
+            .replace(
+                "staffing = { day = 10, night = 5 }",
+                "staffing = { day = 0, night = 0 }",
+            );
         let p = problems(&bad);
         assert!(!p.is_empty());
         assert!(
-            p.iter().any(|p| p.message.contains("overflow loop with no way out: cta-13 → cta-83 → cta-13")),
+            p.iter().any(|p| p
+                .message
+                .contains("overflow loop with no way out: cta-13 → cta-83 → cta-13")),
             "{p:?}"
         );
     }
 
     #[test]
     fn unstaffed_cta_with_a_staffed_partner_is_fine() {
-        let ok = GOOD.replace("staffing = { day = 3, night = 2 }\n", "staffing = { day = 0, night = 0 }\n");
+        let ok = GOOD.replace(
+            "staffing = { day = 3, night = 2 }\n",
+            "staffing = { day = 0, night = 0 }\n",
+        );
         assert!(problems(&ok).is_empty());
     }
 
@@ -236,13 +263,23 @@ staffing = { day = 5"#);
     fn every_departement_must_be_served_once() {
         let bad = GOOD.replace(r#"departements = ["84"]"#, r#"departements = ["83"]"#);
         let p = problems(&bad);
-        assert!(p.iter().any(|p| p.message.contains("already served")), "{p:?}");
-        assert!(p.iter().any(|p| p.message.contains("84 is served by no CTA")), "{p:?}");
+        assert!(
+            p.iter().any(|p| p.message.contains("already served")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|p| p.message.contains("84 is served by no CTA")),
+            "{p:?}"
+        );
     }
 
     #[test]
     fn rule_with_two_actions_is_refused() {
-        let bad = GOOD.replace("overflow = \"partners\"", "overflow = \"partners\"\nbusy = \"non\"");
+        let bad = GOOD.replace(
+            "overflow = \"partners\"",
+            "overflow = \"partners\"\nbusy = \"non\"",
+        );
         let p = problems(&bad);
         assert!(p[0].message.contains("exactly one action"), "{p:?}");
     }

@@ -117,11 +117,11 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
     let mut cta_index: HashMap<String, CtaId> = HashMap::new();
     for (i, cta) in raw.ctas.iter().enumerate() {
         let id = cta.get_ref().id.get_ref();
-        if cta_index
-            .insert(id.clone(), CtaId(index_u16(i)))
-            .is_some()
-        {
-            c.at(cta.get_ref().id.span(), format!("CTA {id:?} is defined twice"));
+        if cta_index.insert(id.clone(), CtaId(index_u16(i))).is_some() {
+            c.at(
+                cta.get_ref().id.span(),
+                format!("CTA {id:?} is defined twice"),
+            );
         }
     }
     if raw.ctas.is_empty() {
@@ -134,9 +134,13 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         .as_ref()
         .map(|m| parse_mode(m, c))
         .unwrap_or(DequeueMode::Mixed);
-    let default_wait = lookup_announcement(defaults.wait_announcement.as_ref(), &announcement_index, c);
-    let default_crisis =
-        lookup_announcement(defaults.crisis_announcement.as_ref(), &announcement_index, c);
+    let default_wait =
+        lookup_announcement(defaults.wait_announcement.as_ref(), &announcement_index, c);
+    let default_crisis = lookup_announcement(
+        defaults.crisis_announcement.as_ref(),
+        &announcement_index,
+        c,
+    );
     let default_rule_set = match rule_set_index.get(national.rule_set.get_ref()) {
         Some(&id) => id,
         None => {
@@ -184,9 +188,10 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         for partner in &cta.partners {
             match cta_index.get(partner.get_ref()) {
                 Some(&p) if p == cta_id => c.at(partner.span(), "a CTA cannot be its own partner"),
-                Some(&p) if partners.contains(&p) => {
-                    c.at(partner.span(), format!("partner {:?} listed twice", partner.get_ref()))
-                }
+                Some(&p) if partners.contains(&p) => c.at(
+                    partner.span(),
+                    format!("partner {:?} listed twice", partner.get_ref()),
+                ),
                 Some(&p) => partners.push(p),
                 None => c.at(
                     partner.span(),
@@ -198,7 +203,10 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
             Some(name) => match rule_set_index.get(name.get_ref()) {
                 Some(&id) => id,
                 None => {
-                    c.at(name.span(), format!("unknown rule set {:?}", name.get_ref()));
+                    c.at(
+                        name.span(),
+                        format!("unknown rule set {:?}", name.get_ref()),
+                    );
                     default_rule_set
                 }
             },
@@ -225,7 +233,11 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         ctas.push(CtaPlan {
             id: cta.id.get_ref().clone(),
             name: cta.name.clone(),
-            departements: cta.departements.iter().map(|d| d.get_ref().clone()).collect(),
+            departements: cta
+                .departements
+                .iter()
+                .map(|d| d.get_ref().clone())
+                .collect(),
             sites,
             partners,
             staffing: Staffing {
@@ -233,7 +245,11 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
                 night: cta.staffing.night,
             },
             rule_set,
-            mode: cta.mode.as_ref().map(|m| parse_mode(m, c)).unwrap_or(default_mode),
+            mode: cta
+                .mode
+                .as_ref()
+                .map(|m| parse_mode(m, c))
+                .unwrap_or(default_mode),
             ring_timeout_ms: seconds(cta.ring_timeout_s, defaults.ring_timeout_s, RING_TIMEOUT_S),
             wrap_up_ms: seconds(cta.wrap_up_s, defaults.wrap_up_s, WRAP_UP_S),
             no_answer_ms: seconds(cta.no_answer_s, defaults.no_answer_s, NO_ANSWER_S),
@@ -330,7 +346,10 @@ fn announcements(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<Announcement> {
     for a in &raw.announcements {
         let a = a.get_ref();
         if !seen.insert(a.id.get_ref().clone()) {
-            c.at(a.id.span(), format!("announcement {:?} is defined twice", a.id.get_ref()));
+            c.at(
+                a.id.span(),
+                format!("announcement {:?} is defined twice", a.id.get_ref()),
+            );
         }
         if a.text.trim().is_empty() {
             c.at(a.id.span(), "an announcement needs its text");
@@ -353,7 +372,10 @@ fn rule_set_index(raw: &RawConfig, c: &mut Checker<'_>) -> HashMap<String, RuleS
             .insert(id.get_ref().clone(), RuleSetId(index_u16(i)))
             .is_some()
         {
-            c.at(id.span(), format!("rule set {:?} is defined twice", id.get_ref()));
+            c.at(
+                id.span(),
+                format!("rule set {:?} is defined twice", id.get_ref()),
+            );
         }
     }
     index
@@ -382,7 +404,10 @@ fn lookup_announcement(
     let name = name?;
     let found = index.get(name.get_ref()).copied();
     if found.is_none() {
-        c.at(name.span(), format!("unknown announcement {:?}", name.get_ref()));
+        c.at(
+            name.span(),
+            format!("unknown announcement {:?}", name.get_ref()),
+        );
     }
     found
 }
@@ -413,7 +438,10 @@ fn share_capacity(
             }
             None => c.at(
                 z.departement.span(),
-                format!("département {:?} is served by no CTA", z.departement.get_ref()),
+                format!(
+                    "département {:?} is served by no CTA",
+                    z.departement.get_ref()
+                ),
             ),
         }
     }
@@ -436,7 +464,10 @@ fn trunks(
     for t in &raw.trunks {
         let t = t.get_ref();
         if !seen.insert(t.id.get_ref().clone()) {
-            c.at(t.id.span(), format!("trunk {:?} is defined twice", t.id.get_ref()));
+            c.at(
+                t.id.span(),
+                format!("trunk {:?} is defined twice", t.id.get_ref()),
+            );
         }
         let Some(&zone) = zone_index.get(t.default_departement.get_ref()) else {
             c.at(
@@ -449,7 +480,9 @@ fn trunks(
             continue;
         };
         let point = match (t.default_lat, t.default_lon) {
-            (Some(lat), Some(lon)) if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) => {
+            (Some(lat), Some(lon))
+                if (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon) =>
+            {
                 Some((lat, lon))
             }
             (None, None) => None,
@@ -604,7 +637,10 @@ fn conditions(w: &RawWhen, r: &Resolver<'_>, c: &mut Checker<'_>) -> Conditions 
                 if service.is_none() {
                     c.at(
                         s.span(),
-                        format!("unknown service {:?} (expected urn:service:sos…)", s.get_ref()),
+                        format!(
+                            "unknown service {:?} (expected urn:service:sos…)",
+                            s.get_ref()
+                        ),
                     );
                 }
                 service

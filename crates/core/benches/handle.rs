@@ -97,7 +97,12 @@ fn run(plan: &Arc<Plan>, calls: u64) -> u64 {
                 .call(CallId(call))
                 .is_some_and(|c| c.status == CallStatus::Queued)
         {
-            driver.feed(&mut core, Event::CallerHungUp { call: CallId(call) }, now, next());
+            driver.feed(
+                &mut core,
+                Event::CallerHungUp { call: CallId(call) },
+                now,
+                next(),
+            );
         }
         if call % 8 == 0 {
             driver.feed(&mut core, Event::Tick, now, next());
@@ -128,7 +133,8 @@ impl Driver {
                         call: *call,
                     });
                     let talk = now + 10_000 + random % 20_000;
-                    self.talking.push(std::cmp::Reverse((talk, agent.0, call.0)));
+                    self.talking
+                        .push(std::cmp::Reverse((talk, agent.0, call.0)));
                 }
             }
             black_box(&self.scratch);

@@ -201,7 +201,11 @@ impl Core {
 
     /// Feeds one event at `now` (time never goes backwards: an earlier `now` counts as the latest
     /// one seen) and returns the commands it caused, timers due by `now` included.
-    pub fn handle(&mut self, event: Event, now: Instant) -> std::collections::vec_deque::Drain<'_, Command> {
+    pub fn handle(
+        &mut self,
+        event: Event,
+        now: Instant,
+    ) -> std::collections::vec_deque::Drain<'_, Command> {
         self.now = self.now.max(now);
         match event {
             Event::Offered(offer) => self.on_offered(offer),
@@ -257,7 +261,10 @@ impl Core {
 
     /// Whether a zone is in crisis mode.
     pub fn in_crisis(&self, zone: ZoneId) -> bool {
-        self.crisis.get(usize::from(zone.0)).copied().unwrap_or(false)
+        self.crisis
+            .get(usize::from(zone.0))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// A live call.
@@ -283,7 +290,9 @@ impl Core {
 
     /// The CTA, site and dequeue preference of a logged-in call-taker.
     pub fn agent_seat(&self, agent: AgentId) -> Option<(CtaId, u16, u8)> {
-        self.agents.get(&agent).map(|a| (a.cta, a.site, a.preference))
+        self.agents
+            .get(&agent)
+            .map(|a| (a.cta, a.site, a.preference))
     }
 
     /// The state of a CTA's queue and room.
@@ -391,7 +400,13 @@ impl Core {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.overflowed_from = Some(home);
             }
-            self.trail(id, Step::Overflowed { from: home, to: target });
+            self.trail(
+                id,
+                Step::Overflowed {
+                    from: home,
+                    to: target,
+                },
+            );
         }
         self.enqueue(id, target);
     }
@@ -421,7 +436,11 @@ impl Core {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let in_crisis = self.crisis.get(usize::from(call.zone.0)).copied().unwrap_or(false);
+        let in_crisis = self
+            .crisis
+            .get(usize::from(call.zone.0))
+            .copied()
+            .unwrap_or(false);
         if digit != b'1' || !in_crisis || call.crisis_related || call.state != CallState::Queued {
             return;
         }
@@ -494,7 +513,9 @@ impl Core {
         };
         match agent.status {
             AgentStatus::Paused | AgentStatus::WrapUp => self.make_available(id),
-            AgentStatus::Ringing(_) | AgentStatus::Talking(_) => agent.after_call = AfterCall::WrapUp,
+            AgentStatus::Ringing(_) | AgentStatus::Talking(_) => {
+                agent.after_call = AfterCall::WrapUp
+            }
             AgentStatus::Available | AgentStatus::Offline => {}
         }
     }
@@ -505,7 +526,9 @@ impl Core {
         };
         match agent.status {
             AgentStatus::Available | AgentStatus::WrapUp => self.set_paused(id),
-            AgentStatus::Ringing(_) | AgentStatus::Talking(_) => agent.after_call = AfterCall::Pause,
+            AgentStatus::Ringing(_) | AgentStatus::Talking(_) => {
+                agent.after_call = AfterCall::Pause
+            }
             AgentStatus::Paused | AgentStatus::Offline => {}
         }
     }
@@ -683,7 +706,8 @@ impl Core {
                 Timer::NoAnswer(id, generation) => {
                     if self.current(id, generation, CallState::Queued) {
                         let cta = self.calls[&id].cta;
-                        let reason = route_failure(self.queue_state(cta)).unwrap_or(FailReason::NoAnswer);
+                        let reason =
+                            route_failure(self.queue_state(cta)).unwrap_or(FailReason::NoAnswer);
                         if let Some(call) = self.calls.get_mut(&id) {
                             call.mutual_aid = true;
                         }
@@ -707,10 +731,9 @@ impl Core {
                     }
                 }
                 Timer::WrapUp(agent, generation) => {
-                    let due = self
-                        .agents
-                        .get(&agent)
-                        .is_some_and(|a| a.generation == generation && a.status == AgentStatus::WrapUp);
+                    let due = self.agents.get(&agent).is_some_and(|a| {
+                        a.generation == generation && a.status == AgentStatus::WrapUp
+                    });
                     if due {
                         self.make_available(agent);
                     }
@@ -739,7 +762,11 @@ impl Core {
             service: call.service,
             caller: call.caller.as_deref(),
             source: call.source.as_deref(),
-            crisis: self.crisis.get(usize::from(call.zone.0)).copied().unwrap_or(false),
+            crisis: self
+                .crisis
+                .get(usize::from(call.zone.0))
+                .copied()
+                .unwrap_or(false),
             current: failed.map(|_| call.cta),
         };
         let view = View {
@@ -747,9 +774,15 @@ impl Core {
             plan: &plan,
         };
         let mut notes = Vec::new();
-        let decision = policy::evaluate(&plan, &facts, &view, self.now, failed, &mut memory, &mut |n| {
-            notes.push(n)
-        });
+        let decision = policy::evaluate(
+            &plan,
+            &facts,
+            &view,
+            self.now,
+            failed,
+            &mut memory,
+            &mut |n| notes.push(n),
+        );
         if let Some(call) = self.calls.get_mut(&id) {
             call.memory = memory;
         }
@@ -808,11 +841,17 @@ impl Core {
         self.ctas[usize::from(cta.0)].waiting.insert(key, id);
         self.set_timer(no_answer_at, Timer::NoAnswer(id, generation));
         if cta_plan.mode == DequeueMode::Mixed {
-            self.set_timer(now.plus_ms(cta_plan.acd_after_ms), Timer::Acd(id, generation));
+            self.set_timer(
+                now.plus_ms(cta_plan.acd_after_ms),
+                Timer::Acd(id, generation),
+            );
         }
         self.trail(id, Step::Queued(cta));
         self.dispatch(cta);
-        let still_waiting = self.calls.get(&id).is_some_and(|c| c.state == CallState::Queued);
+        let still_waiting = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.state == CallState::Queued);
         if still_waiting && let Some(announcement) = cta_plan.wait_announcement {
             self.emit(Command::Play {
                 call: id,
@@ -863,7 +902,8 @@ impl Core {
             if state.disabled {
                 return;
             }
-            let (Some((_, &call)), Some(&(_, _, agent))) = (state.waiting.first_key_value(), state.idle.first())
+            let (Some((_, &call)), Some(&(_, _, agent))) =
+                (state.waiting.first_key_value(), state.idle.first())
             else {
                 return;
             };
@@ -932,7 +972,9 @@ impl Core {
         let state = &mut self.ctas[usize::from(agent.cta.0)];
         match agent.status {
             AgentStatus::Available => {
-                state.idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+                state
+                    .idle
+                    .remove(&(Reverse(agent.preference), agent.idle_since, id));
             }
             AgentStatus::Paused => state.paused -= 1,
             _ => {}
@@ -948,7 +990,9 @@ impl Core {
         let state = &mut self.ctas[usize::from(agent.cta.0)];
         match agent.status {
             AgentStatus::Available => {
-                state.idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+                state
+                    .idle
+                    .remove(&(Reverse(agent.preference), agent.idle_since, id));
             }
             AgentStatus::Paused => return,
             _ => {}
@@ -1017,7 +1061,9 @@ impl Core {
         let state = &mut self.ctas[usize::from(agent.cta.0)];
         match agent.status {
             AgentStatus::Available => {
-                state.idle.remove(&(Reverse(agent.preference), agent.idle_since, id));
+                state
+                    .idle
+                    .remove(&(Reverse(agent.preference), agent.idle_since, id));
             }
             AgentStatus::Paused => state.paused -= 1,
             _ => {}
@@ -1044,7 +1090,8 @@ impl Core {
     fn set_agent_status(&mut self, id: AgentId, status: AgentStatus) {
         if let Some(agent) = self.agents.get_mut(&id) {
             agent.status = status;
-            self.out.push_back(Command::AgentChanged { agent: id, status });
+            self.out
+                .push_back(Command::AgentChanged { agent: id, status });
         }
     }
 
@@ -1170,7 +1217,11 @@ impl Core {
                 .values()
                 .filter(|a| usize::from(a.cta.0) == index)
                 .collect();
-            assert_eq!(state.logged_in as usize, agents.len(), "logged-in count drifted");
+            assert_eq!(
+                state.logged_in as usize,
+                agents.len(),
+                "logged-in count drifted"
+            );
             let idle = agents
                 .iter()
                 .filter(|a| a.status == AgentStatus::Available)
@@ -1186,7 +1237,8 @@ impl Core {
             if let AgentStatus::Ringing(call) | AgentStatus::Talking(call) = agent.status {
                 let state = self.calls.get(&call).map(|c| c.state);
                 assert!(
-                    state == Some(CallState::Ringing(*id)) || state == Some(CallState::Talking(*id)),
+                    state == Some(CallState::Ringing(*id))
+                        || state == Some(CallState::Talking(*id)),
                     "agent {id:?} busy with call {call:?} that is not theirs"
                 );
             }

@@ -215,7 +215,13 @@ fn a_waiting_caller_hears_the_announcement_and_is_answered_when_someone_logs_in(
     h.login(1, C13, 3);
     h.send(Event::AgentPause { agent: AgentId(1) });
     let out = h.offer(10, Z13);
-    assert!(out.iter().any(|c| matches!(c, Command::Play { call: CallId(10), .. })));
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::Play {
+            call: CallId(10),
+            ..
+        }
+    )));
     assert!(rings(&out).is_empty());
     let out = h.login(2, C13, 3);
     assert_eq!(rings(&out), vec![(10, 2)]);
@@ -302,7 +308,10 @@ fn only_one_call_taker_wins_a_pick() {
         agent: AgentId(1),
         call: CallId(10),
     });
-    assert!(out.iter().any(|c| matches!(c, Command::PickResult { result: Ok(()), .. })));
+    assert!(
+        out.iter()
+            .any(|c| matches!(c, Command::PickResult { result: Ok(()), .. }))
+    );
     assert_eq!(rings(&out), vec![(10, 1)]);
     let out = h.send(Event::Pick {
         agent: AgentId(2),
@@ -375,7 +384,10 @@ fn no_partner_with_spare_call_takers_keeps_the_call_in_its_queue() {
     let info = h.core.call(CallId(11)).expect("still live");
     assert_eq!(info.cta, C13);
     assert!(info.mutual_aid);
-    assert_eq!(h.core.next_deadline(), Some(Instant(h.now + 10_000)).min(h.core.next_deadline()));
+    assert_eq!(
+        h.core.next_deadline(),
+        Some(Instant(h.now + 10_000)).min(h.core.next_deadline())
+    );
 }
 
 #[test]
@@ -414,7 +426,10 @@ fn crisis_mode_plays_the_menu_and_key_one_lowers_the_priority() {
     let mut h = Harness::new();
     h.login(1, C13, 3);
     h.send(Event::AgentPause { agent: AgentId(1) });
-    h.send(Event::SetCrisis { zone: Z13, on: true });
+    h.send(Event::SetCrisis {
+        zone: Z13,
+        on: true,
+    });
     let crise = h.core.plan().announcement_id("crise").expect("crise");
     let out = h.offer(10, Z13);
     assert!(out.contains(&Command::Play {
@@ -428,7 +443,11 @@ fn crisis_mode_plays_the_menu_and_key_one_lowers_the_priority() {
     });
     assert!(h.core.call(CallId(10)).expect("live").crisis_related);
     let order: Vec<u64> = h.core.waiting(C13).map(|c| c.call.0).collect();
-    assert_eq!(order, vec![11, 10], "a new incident goes before a call about the known one");
+    assert_eq!(
+        order,
+        vec![11, 10],
+        "a new incident goes before a call about the known one"
+    );
 }
 
 #[test]
@@ -607,7 +626,11 @@ impl Checker {
         for command in out {
             match command {
                 Command::Answer { call } => {
-                    assert!(self.live.insert(call.0), "call {} admitted while live", call.0);
+                    assert!(
+                        self.live.insert(call.0),
+                        "call {} admitted while live",
+                        call.0
+                    );
                     self.admitted += 1;
                 }
                 Command::Ended { call, .. } => {
@@ -632,7 +655,10 @@ impl Checker {
                     );
                 }
                 Command::Ring { call, .. } => {
-                    assert!(!self.bridged.contains(&call.0), "ringing a call already answered");
+                    assert!(
+                        !self.bridged.contains(&call.0),
+                        "ringing a call already answered"
+                    );
                 }
                 _ => {}
             }
@@ -640,7 +666,11 @@ impl Checker {
                 self.holder.insert(call.0, agent.0);
             }
         }
-        assert_eq!(core.live_calls(), self.live.len(), "a call was lost or invented");
+        assert_eq!(
+            core.live_calls(),
+            self.live.len(),
+            "a call was lost or invented"
+        );
         assert!(core.admission().total_in_use() <= core.admission().capacity());
         let mut holders = HashSet::new();
         for call in &self.live {

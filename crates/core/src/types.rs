@@ -228,9 +228,13 @@ impl std::fmt::Display for EndReason {
             EndReason::CallerHungUp => f.write_str("caller hung up"),
             EndReason::AgentHungUp => f.write_str("call-taker hung up"),
             EndReason::CallerLeftQueue => f.write_str("caller hung up while queued"),
-            EndReason::CallerLeftRinging => f.write_str("caller hung up while a call-taker was ringing"),
+            EndReason::CallerLeftRinging => {
+                f.write_str("caller hung up while a call-taker was ringing")
+            }
             EndReason::TransferredTo(s) => write!(f, "transferred to {}", s.urn()),
-            EndReason::NoCapacity => f.write_str("no capacity left in the zone nor in the national pool"),
+            EndReason::NoCapacity => {
+                f.write_str("no capacity left in the zone nor in the national pool")
+            }
             EndReason::Busy(reason) => write!(f, "refused by rule: {reason}"),
             EndReason::UnknownZone => f.write_str("unknown zone"),
         }

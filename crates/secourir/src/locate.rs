@@ -109,7 +109,8 @@ fn from_pidf(territory: &Territory, path: &std::path::Path) -> Result<Option<Pla
     )
     .map_err(|e| format!("cannot read: {e}"))?;
     let content_type = sniff_content_type(&bytes);
-    let locations = secourir_location::parse_sip_body(&content_type, &bytes).map_err(|e| e.to_string())?;
+    let locations =
+        secourir_location::parse_sip_body(&content_type, &bytes).map_err(|e| e.to_string())?;
     let first = locations.first().ok_or("the document holds no location")?;
     crate::locate::place_of(territory, &first.value).map_err(|e| e.to_string())
 }
@@ -128,7 +129,9 @@ fn sniff_content_type(bytes: &[u8]) -> String {
 
 fn from_aml(territory: &Territory, text: &str) -> Result<Option<Place>, String> {
     let report = secourir_location::parse_aml_sms(text).map_err(|e| e.to_string())?;
-    let position = report.position.ok_or("the AML message carries no position")?;
+    let position = report
+        .position
+        .ok_or("the AML message carries no position")?;
     Ok(territory.locate(position.lat, position.lon))
 }
 
@@ -142,7 +145,9 @@ pub enum PlaceError {
 impl std::fmt::Display for PlaceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlaceError::UnknownCommune(what) => write!(f, "the civic address names no known commune ({what})"),
+            PlaceError::UnknownCommune(what) => {
+                write!(f, "the civic address names no known commune ({what})")
+            }
         }
     }
 }
@@ -180,7 +185,11 @@ struct CsvStats {
 }
 
 /// Streams `lat,lon` lines to `lat,lon,departement,insee` lines; the first line may be a header.
-fn csv(territory: &Territory, input: impl BufRead, output: impl Write) -> std::io::Result<CsvStats> {
+fn csv(
+    territory: &Territory,
+    input: impl BufRead,
+    output: impl Write,
+) -> std::io::Result<CsvStats> {
     let mut out = BufWriter::with_capacity(1 << 16, output);
     let mut stats = CsvStats::default();
     let mut reader = input;
@@ -196,7 +205,10 @@ fn csv(territory: &Territory, input: impl BufRead, output: impl Write) -> std::i
         }
         stats.lines += 1;
         let parsed = text.split_once(',').and_then(|(lat, lon)| {
-            Some((lat.trim().parse::<f64>().ok()?, lon.trim().parse::<f64>().ok()?))
+            Some((
+                lat.trim().parse::<f64>().ok()?,
+                lon.trim().parse::<f64>().ok()?,
+            ))
         });
         match parsed {
             Some((lat, lon)) => match territory.locate(lat, lon) {
@@ -227,7 +239,10 @@ mod tests {
     fn marseille_prints_the_documented_json() {
         let place = Territory::france().locate(43.2965, 5.3698);
         let json = serde_json::to_string(&Answer::of(place.as_ref())).expect("json");
-        assert_eq!(json, r#"{"departement":"13","insee":"13055","commune":"Marseille"}"#);
+        assert_eq!(
+            json,
+            r#"{"departement":"13","insee":"13055","commune":"Marseille"}"#
+        );
     }
 
     #[test]
@@ -246,7 +261,13 @@ mod tests {
             String::from_utf8(out).expect("utf8"),
             "lat,lon,departement,insee\n43.2965,5.3698,13,13055\n42.5,5.0,,\nnot,a point,,\n48.8530,2.3499,75,75056\n"
         );
-        assert_eq!(stats, CsvStats { lines: 5, malformed: 1 });
+        assert_eq!(
+            stats,
+            CsvStats {
+                lines: 5,
+                malformed: 1
+            }
+        );
     }
 
     #[test]
@@ -255,6 +276,9 @@ mod tests {
             sniff_content_type(b"\r\n--boundary1\r\nContent-Type: application/sdp\r\n"),
             "multipart/mixed; boundary=\"boundary1\""
         );
-        assert_eq!(sniff_content_type(b"<?xml version=\"1.0\"?>"), "application/pidf+xml");
+        assert_eq!(
+            sniff_content_type(b"<?xml version=\"1.0\"?>"),
+            "application/pidf+xml"
+        );
     }
 }

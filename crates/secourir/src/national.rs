@@ -109,13 +109,21 @@ pub fn generate(territory: &Territory) -> String {
             "BSPP – Brigade de sapeurs-pompiers de Paris".to_owned()
         } else {
             let d = territory.departement(deps[0]);
-            format!("CTA-CODIS {} ({})", d.map_or("", |d| d.name.as_str()), deps[0])
+            format!(
+                "CTA-CODIS {} ({})",
+                d.map_or("", |d| d.name.as_str()),
+                deps[0]
+            )
         };
         let _ = writeln!(out, "[[cta]]");
         let _ = writeln!(out, "id = {id:?}");
         let _ = writeln!(out, "name = {name:?}");
         let _ = writeln!(out, "departements = {}", list(deps.iter().copied()));
-        let _ = writeln!(out, "partners = {}", list(partners.iter().map(|(_, p)| p.as_str())));
+        let _ = writeln!(
+            out,
+            "partners = {}",
+            list(partners.iter().map(|(_, p)| p.as_str()))
+        );
         let _ = writeln!(out, "staffing = {{ day = {day}, night = {night} }}");
         out.push('\n');
     }
@@ -169,7 +177,7 @@ no_answer_s = 20         # a call waiting this long is offered to partners with 
 retry_s = 5              # and again at this interval while it waits
 acd_after_s = 10         # mixed mode: the ACD offers calls nobody picked within this delay
 queue_max = 100          # waiting calls beyond which a queue is full
-keep_idle = 1            # idle call-takers a CTA keeps for its own callers before lending any
+keep_idle = 3            # idle call-takers a CTA keeps for its own callers before lending any
 wait_announcement = "attente"
 crisis_announcement = "crise"
 

@@ -42,8 +42,10 @@ pub fn run(args: &Args) -> ExitCode {
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(1000);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} simulation {wide_bar} {percent}% {elapsed}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} simulation {wide_bar} {percent}% {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -52,7 +54,12 @@ pub fn run(args: &Args) -> ExitCode {
             bar.set_position((share * 1000.0) as u64);
         }
     };
-    let result = secourir_sim::run_scenario(&scenario, Arc::clone(&plan), args.compare_baseline, &mut progress);
+    let result = secourir_sim::run_scenario(
+        &scenario,
+        Arc::clone(&plan),
+        args.compare_baseline,
+        &mut progress,
+    );
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }

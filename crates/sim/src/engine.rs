@@ -65,7 +65,7 @@ pub struct Run {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
-    Arrival(u32),
+    Arrival(u16, u32),
     RateChange,
     Abandon(CallId),
     Answer(AgentId, CallId),
@@ -84,6 +84,8 @@ struct SimCall {
     zone: u16,
     offered_at: u64,
     related: bool,
+    talk_ms: u64,
+    ring_fails: bool,
     queue: Option<u16>,
     cta: u16,
     overflowed: bool,
@@ -94,7 +96,6 @@ struct Sim<'a> {
     scenario: &'a Scenario,
     plan: Arc<Plan>,
     core: Core,
-    rng: ChaCha8Rng,
     now: u64,
     end: u64,
     sequence: u64,
@@ -105,10 +106,12 @@ struct Sim<'a> {
     next_agent: u32,
     /// Zone rates, calls per millisecond, before surges.
     base_rate: Vec<f64>,
-    /// Current zone rates with profile and surges, and their running sum for drawing a zone.
-    cumulative: Vec<f64>,
-    total_rate: f64,
-    arrival_generation: u32,
+    /// Current zone rates with profile and surges.
+    rate: Vec<f64>,
+    /// One random stream per zone, so that a surge in one zone leaves the draws of the others
+    /// unchanged and a baseline comparison measures effects, not noise.
+    zone_rng: Vec<ChaCha8Rng>,
+    arrival_generation: Vec<u32>,
     next_rate_change: u64,
     surge_active: Vec<bool>,
     outage_active: Vec<bool>,
@@ -167,7 +170,8 @@ impl<'a> Sim<'a> {
                 let sigma2 = (1.0 + (h.sd_s / h.mean_s).powi(2)).ln();
                 let mu = h.mean_s.ln() - sigma2 / 2.0;
                 Handler::LogNormal(
-                    LogNormal::new(mu, sigma2.sqrt()).map_err(|e| SimError::BadHandling(e.to_string()))?,
+                    LogNormal::new(mu, sigma2.sqrt())
+                        .map_err(|e| SimError::BadHandling(e.to_string()))?,
                 )
             }
             Distribution::Exponential => Handler::Exponential(
@@ -176,18 +180,22 @@ impl<'a> Sim<'a> {
             Distribution::Fixed => Handler::Fixed(h.mean_s),
         };
         let patience = match h.patience_mean_s {
-            Some(mean) => Some(Exp::new(1.0 / mean).map_err(|e| SimError::BadHandling(e.to_string()))?),
+            Some(mean) => {
+                Some(Exp::new(1.0 / mean).map_err(|e| SimError::BadHandling(e.to_string()))?)
+            }
             None => None,
         };
         let zones = plan.zones.len();
         let base_rate = base_rates(scenario, &plan)?;
         for surge in &scenario.surges {
             for zone in &surge.zones {
-                plan.zone_id(zone).ok_or_else(|| SimError::UnknownZone(zone.clone()))?;
+                plan.zone_id(zone)
+                    .ok_or_else(|| SimError::UnknownZone(zone.clone()))?;
             }
         }
         for outage in &scenario.outages {
-            plan.cta_id(&outage.cta).ok_or_else(|| SimError::UnknownCta(outage.cta.clone()))?;
+            plan.cta_id(&outage.cta)
+                .ok_or_else(|| SimError::UnknownCta(outage.cta.clone()))?;
         }
         let staffing = staffing(scenario, &plan, &base_rate);
         let mut first_zone_of_cta = vec![0u16; plan.ctas.len()];
@@ -205,7 +213,6 @@ impl<'a> Sim<'a> {
         Ok(Sim {
             scenario,
             core: Core::new(Arc::clone(&plan)),
-            rng: ChaCha8Rng::seed_from_u64(scenario.seed),
             now: scenario.start_ms,
             end: scenario.start_ms + scenario.duration_ms,
             sequence: 0,
@@ -214,10 +221,16 @@ impl<'a> Sim<'a> {
             abandoned_zone: FxHashMap::default(),
             next_call: 1,
             next_agent: 1,
-            cumulative: vec![0.0; zones],
+            rate: vec![0.0; zones],
+            zone_rng: (0..zones)
+                .map(|z| {
+                    let mut rng = ChaCha8Rng::seed_from_u64(scenario.seed);
+                    rng.set_stream(z as u64 + 1);
+                    rng
+                })
+                .collect(),
             base_rate,
-            total_rate: 0.0,
-            arrival_generation: 0,
+            arrival_generation: vec![0; zones],
             next_rate_change: scenario.start_ms,
             surge_active: vec![false; scenario.surges.len()],
             outage_active: vec![false; plan.ctas.len()],
@@ -249,13 +262,19 @@ impl<'a> Sim<'a> {
         let start = self.scenario.start_ms;
         for (i, surge) in self.scenario.surges.iter().enumerate() {
             self.at(start + surge.start_ms, Ev::SurgeStart(i as u16));
-            self.at(start + surge.start_ms + surge.duration_ms, Ev::SurgeEnd(i as u16));
+            self.at(
+                start + surge.start_ms + surge.duration_ms,
+                Ev::SurgeEnd(i as u16),
+            );
         }
         for (i, outage) in self.scenario.outages.iter().enumerate() {
             let cta = self.plan.cta_id(&outage.cta).map_or(0, |c| c.0);
             let _ = i;
             self.at(start + outage.start_ms, Ev::OutageStart(cta));
-            self.at(start + outage.start_ms + outage.duration_ms, Ev::OutageEnd(cta));
+            self.at(
+                start + outage.start_ms + outage.duration_ms,
+                Ev::OutageEnd(cta),
+            );
         }
         self.at(start, Ev::RateChange);
         let mut handled: u64 = 0;
@@ -266,7 +285,7 @@ impl<'a> Sim<'a> {
             self.now = at;
             self.step(ev);
             handled += 1;
-            if handled % 65_536 == 0 {
+            if handled.is_multiple_of(65_536) {
                 progress((self.now - start) as f64 / self.scenario.duration_ms as f64);
             }
         }
@@ -275,10 +294,10 @@ impl<'a> Sim<'a> {
 
     fn step(&mut self, ev: Ev) {
         match ev {
-            Ev::Arrival(generation) => {
-                if generation == self.arrival_generation {
-                    self.arrival();
-                    self.schedule_arrival();
+            Ev::Arrival(zone, generation) => {
+                if generation == self.arrival_generation[usize::from(zone)] {
+                    self.arrival(usize::from(zone));
+                    self.schedule_arrival(usize::from(zone));
                 }
             }
             Ev::RateChange => self.rate_change(),
@@ -296,13 +315,26 @@ impl<'a> Sim<'a> {
                 self.surge_active[usize::from(i)] = on;
                 let surge = &self.scenario.surges[usize::from(i)];
                 if surge.crisis {
-                    let zones: Vec<ZoneId> = surge.zones.iter().filter_map(|z| self.plan.zone_id(z)).collect();
+                    let zones: Vec<ZoneId> = surge
+                        .zones
+                        .iter()
+                        .filter_map(|z| self.plan.zone_id(z))
+                        .collect();
                     for zone in zones {
                         self.feed(Event::SetCrisis { zone, on });
                     }
                 }
                 self.recompute_rates();
-                self.schedule_arrival();
+                // Only the surging zones draw again, so every other zone keeps its stream.
+                let zones: Vec<usize> = surge
+                    .zones
+                    .iter()
+                    .filter_map(|z| self.plan.zone_id(z))
+                    .map(|z| usize::from(z.0))
+                    .collect();
+                for zone in zones {
+                    self.schedule_arrival(zone);
+                }
             }
             Ev::OutageStart(cta) | Ev::OutageEnd(cta) => {
                 let on = matches!(ev, Ev::OutageStart(_));
@@ -329,13 +361,16 @@ impl<'a> Sim<'a> {
         let next_hour = (self.now / 3_600_000 + 1) * 3_600_000;
         self.next_rate_change = next_hour;
         self.at(next_hour, Ev::RateChange);
-        self.schedule_arrival();
+        for zone in 0..self.rate.len() {
+            self.schedule_arrival(zone);
+        }
     }
 
     fn local_hour(&self) -> usize {
         let millis = i64::try_from(self.now).unwrap_or(i64::MAX);
-        chrono::DateTime::from_timestamp_millis(millis)
-            .map_or(0, |utc| utc.with_timezone(&self.plan.timezone).hour() as usize)
+        chrono::DateTime::from_timestamp_millis(millis).map_or(0, |utc| {
+            utc.with_timezone(&self.plan.timezone).hour() as usize
+        })
     }
 
     fn recompute_rates(&mut self) {
@@ -354,37 +389,43 @@ impl<'a> Sim<'a> {
                 }
             }
         }
-        let mut sum = 0.0;
         for (z, rate) in self.base_rate.iter().enumerate() {
-            sum += rate * factor * multiplier[z];
-            self.cumulative[z] = sum;
+            self.rate[z] = rate * factor * multiplier[z];
         }
-        self.total_rate = sum;
     }
 
-    /// Draws the next arrival of the national Poisson process at the current rates; a rate
-    /// change redraws it (exact, since exponential gaps have no memory).
-    fn schedule_arrival(&mut self) {
-        self.arrival_generation = self.arrival_generation.wrapping_add(1);
-        if self.total_rate <= 0.0 {
+    /// Draws the next arrival of a zone's Poisson process at its current rate; a rate change
+    /// redraws it (exact, since exponential gaps have no memory).
+    fn schedule_arrival(&mut self, zone: usize) {
+        self.arrival_generation[zone] = self.arrival_generation[zone].wrapping_add(1);
+        let rate = self.rate[zone];
+        if rate <= 0.0 {
             return;
         }
-        let u: f64 = self.rng.random();
-        let gap = -(1.0 - u).ln() / self.total_rate;
+        let u: f64 = self.zone_rng[zone].random();
+        let gap = -(1.0 - u).ln() / rate;
         let at = self.now + gap.ceil().max(1.0) as u64;
         if at < self.next_rate_change {
-            let generation = self.arrival_generation;
-            self.at(at, Ev::Arrival(generation));
+            let generation = self.arrival_generation[zone];
+            self.at(at, Ev::Arrival(zone as u16, generation));
         }
     }
 
-    fn arrival(&mut self) {
-        let target = self.rng.random::<f64>() * self.total_rate;
-        let zone = self.cumulative.partition_point(|&c| c <= target).min(self.cumulative.len() - 1);
-        // In a surging zone, the extra calls are about the incident and may say so at the menu.
+    fn arrival(&mut self, zone: usize) {
+        // Every draw of the call comes from its zone's stream, at arrival, in a fixed order.
         let multiplier = self.current_multiplier(zone);
+        let h = &self.scenario.handling;
+        let rng = &mut self.zone_rng[zone];
+        let related_draw: f64 = rng.random();
+        let ring_draw: f64 = rng.random();
+        let patience_ms = self
+            .patience
+            .as_ref()
+            .map(|p| ((p.sample(rng) * 1000.0) as u64).max(1));
+        let talk_ms = self.handling.sample_ms(rng);
+        // In a surging zone, the extra calls are about the incident and may say so at the menu.
         let related = multiplier > 1.0
-            && self.rng.random::<f64>() < (multiplier - 1.0) / multiplier * self.scenario.handling.crisis_related_share;
+            && related_draw < (multiplier - 1.0) / multiplier * h.crisis_related_share;
         let id = self.next_call;
         self.next_call += 1;
         let home = self.plan.zones[zone].cta.0;
@@ -394,6 +435,8 @@ impl<'a> Sim<'a> {
                 zone: zone as u16,
                 offered_at: self.now,
                 related,
+                talk_ms,
+                ring_fails: ring_draw < h.ring_no_answer,
                 queue: None,
                 cta: home,
                 overflowed: false,
@@ -402,9 +445,8 @@ impl<'a> Sim<'a> {
         );
         self.stats[zone].offered += 1;
         self.national.offered += 1;
-        if let Some(patience) = &self.patience {
-            let wait = (patience.sample(&mut self.rng) * 1000.0) as u64;
-            self.at(self.now + wait.max(1), Ev::Abandon(CallId(id)));
+        if let Some(wait) = patience_ms {
+            self.at(self.now + wait, Ev::Abandon(CallId(id)));
         }
         self.feed(Event::Offered(Offer {
             call: CallId(id),
@@ -420,10 +462,11 @@ impl<'a> Sim<'a> {
         let mut m = 1.0;
         for (i, surge) in self.scenario.surges.iter().enumerate() {
             if self.surge_active[i]
-                && surge
-                    .zones
-                    .iter()
-                    .any(|z| self.plan.zone_id(z).is_some_and(|id| usize::from(id.0) == zone))
+                && surge.zones.iter().any(|z| {
+                    self.plan
+                        .zone_id(z)
+                        .is_some_and(|id| usize::from(id.0) == zone)
+                })
             {
                 m *= surge.multiplier;
             }
@@ -496,9 +539,11 @@ impl<'a> Sim<'a> {
                 if let Some(c) = self.calls.get(&call.0) {
                     let z = usize::from(c.zone);
                     self.stats[z].live += 1;
-                    self.stats[z].peak_simultaneous = self.stats[z].peak_simultaneous.max(self.stats[z].live);
+                    self.stats[z].peak_simultaneous =
+                        self.stats[z].peak_simultaneous.max(self.stats[z].live);
                     self.national_live += 1;
-                    self.national.peak_simultaneous = self.national.peak_simultaneous.max(self.national_live);
+                    self.national.peak_simultaneous =
+                        self.national.peak_simultaneous.max(self.national_live);
                 }
             }
             Command::Play { call, announcement } => {
@@ -509,7 +554,11 @@ impl<'a> Sim<'a> {
             }
             Command::Ring { call, agent } => {
                 self.leave_queue(call.0);
-                let refuse = self.rng.random::<f64>() < self.scenario.handling.ring_no_answer;
+                // Only the first ring of a call may go unanswered, as drawn at its arrival.
+                let refuse = match self.calls.get_mut(&call.0) {
+                    Some(c) => std::mem::take(&mut c.ring_fails),
+                    None => false,
+                };
                 if !refuse {
                     let delay = (self.scenario.handling.answer_delay_s * 1000.0) as u64;
                     self.at(self.now + delay, Ev::Answer(*agent, *call));
@@ -530,7 +579,7 @@ impl<'a> Sim<'a> {
                 let point = &mut self.series[z][bucket];
                 point.answered += 1;
                 point.answer_sum_ms += wait;
-                let talk = self.handling.sample_ms(&mut self.rng);
+                let talk = c.talk_ms;
                 self.at(self.now + talk, Ev::HangUp(*agent, *call));
             }
             Command::Ended { call, outcome, .. } => {
@@ -648,8 +697,9 @@ impl<'a> Sim<'a> {
         for (z, zone) in self.plan.zones.iter().enumerate() {
             let first = usize::from(self.first_zone_of_cta[usize::from(zone.cta.0)]);
             if first != z {
-                for b in 0..SERIES_POINTS {
-                    series[z][b].queue_max = series[first][b].queue_max;
+                let queue: Vec<u32> = series[first].iter().map(|p| p.queue_max).collect();
+                for (point, q) in series[z].iter_mut().zip(queue) {
+                    point.queue_max = q;
                 }
             }
         }
@@ -679,7 +729,9 @@ fn base_rates(scenario: &Scenario, plan: &Plan) -> Result<Vec<f64>, SimError> {
         Demand::Zones(rates) => {
             let mut out = vec![0.0; plan.zones.len()];
             for (code, per_hour) in rates {
-                let zone = plan.zone_id(code).ok_or_else(|| SimError::UnknownZone(code.clone()))?;
+                let zone = plan
+                    .zone_id(code)
+                    .ok_or_else(|| SimError::UnknownZone(code.clone()))?;
                 out[usize::from(zone.0)] = per_hour / 3_600_000.0;
             }
             Ok(out)
@@ -690,7 +742,11 @@ fn base_rates(scenario: &Scenario, plan: &Plan) -> Result<Vec<f64>, SimError> {
 /// Call-takers by day and by night for each CTA.
 fn staffing(scenario: &Scenario, plan: &Plan, base_rate: &[f64]) -> Vec<(u32, u32)> {
     match scenario.staffing {
-        Staffing::Config => plan.ctas.iter().map(|c| (c.staffing.day, c.staffing.night)).collect(),
+        Staffing::Config => plan
+            .ctas
+            .iter()
+            .map(|c| (c.staffing.day, c.staffing.night))
+            .collect(),
         Staffing::Erlang { within_s, share } => {
             let (day_peak, night_peak) = match &scenario.demand {
                 Demand::National { profile, .. } => {
@@ -725,7 +781,9 @@ fn staffing(scenario: &Scenario, plan: &Plan, base_rate: &[f64]) -> Vec<(u32, u3
                         if load <= 0.0 {
                             1
                         } else {
-                            secourir_erlang::agents_for_service_level(load, holding_s, within_s, share)
+                            secourir_erlang::agents_for_service_level(
+                                load, holding_s, within_s, share,
+                            )
                         }
                     };
                     (size(day_peak), size(night_peak))

@@ -17,8 +17,8 @@ use secourir_config::Plan;
 
 pub use engine::{Point, Run, SERIES_POINTS, SimError, simulate};
 pub use scenario::{
-    DAILY_PROFILE, Demand, Distribution, Handling, Outage, Scenario, ScenarioError, Staffing, Surge,
-    parse_duration,
+    DAILY_PROFILE, Demand, Distribution, Handling, Outage, Scenario, ScenarioError, Staffing,
+    Surge, parse_duration,
 };
 pub use stats::{Histogram, Report, ZoneReport, ZoneStats};
 pub use svg::write_svg;
@@ -76,7 +76,11 @@ pub fn run_scenario(
             scope.spawn(move || simulate(scenario, plan, &mut |_| {}))
         });
         let run = simulate(scenario, Arc::clone(&plan), progress);
-        let baseline = baseline.map(|handle| handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        let baseline = baseline.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         (run, baseline)
     });
     let run = run?;
@@ -105,7 +109,20 @@ pub fn summary(report: &Report) -> String {
     let _ = writeln!(
         out,
         "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
-        "zone", "offered", "answered", "abandon", "reject", "ovf-out", "ovf-in", "p50 s", "p90 s", "p95 s", "p99 s", "≤15s", "≤60s", "queue"
+        "zone",
+        "offered",
+        "answered",
+        "abandon",
+        "reject",
+        "ovf-out",
+        "ovf-in",
+        "p50 s",
+        "p90 s",
+        "p95 s",
+        "p99 s",
+        "≤15s",
+        "≤60s",
+        "queue"
     );
     let line = |out: &mut String, z: &ZoneReport, label: &str| {
         let _ = writeln!(
@@ -143,9 +160,17 @@ pub fn summary(report: &Report) -> String {
     line(&mut out, &report.national, "national");
     compare(&mut out, &report.national);
     for z in &report.zones {
-        let mark = if report.surging_zones.contains(&z.zone) { "*" } else { "" };
+        let mark = if report.surging_zones.contains(&z.zone) {
+            "*"
+        } else {
+            ""
+        };
         line(&mut out, z, &format!("{}{}", z.zone, mark));
-        if !mark.is_empty() || z.baseline.as_ref().is_some_and(|b| (z.answer_p95_s - b.answer_p95_s).abs() >= 1.0) {
+        if !mark.is_empty()
+            || z.baseline
+                .as_ref()
+                .is_some_and(|b| (z.answer_p95_s - b.answer_p95_s).abs() >= 1.0)
+        {
             compare(&mut out, z);
         }
     }
@@ -157,7 +182,11 @@ pub fn summary(report: &Report) -> String {
             .collect();
         let worst = unaffected
             .iter()
-            .filter_map(|z| z.baseline.as_ref().map(|b| (z.zone.as_str(), z.answer_p95_s - b.answer_p95_s)))
+            .filter_map(|z| {
+                z.baseline
+                    .as_ref()
+                    .map(|b| (z.zone.as_str(), z.answer_p95_s - b.answer_p95_s))
+            })
             .max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((zone, delta)) = worst {
             let _ = writeln!(

@@ -168,9 +168,9 @@ impl Scenario {
     pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario = toml::from_str(text).map_err(|e| ScenarioError::Syntax {
             path: path.to_owned(),
-            line: e
-                .span()
-                .map_or(1, |s| text[..s.start.min(text.len())].matches('\n').count() + 1),
+            line: e.span().map_or(1, |s| {
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            }),
             message: e.message().trim().to_owned(),
         })?;
         let invalid = |message: String| ScenarioError::Invalid {
@@ -178,7 +178,11 @@ impl Scenario {
             message,
         };
         let duration = |field: &str, text: &str| {
-            parse_duration(text).ok_or_else(|| invalid(format!("{field}: bad duration {text:?} (e.g. \"24h\", \"90m\", \"3h30m\", \"365d\")")))
+            parse_duration(text).ok_or_else(|| {
+                invalid(format!(
+                    "{field}: bad duration {text:?} (e.g. \"24h\", \"90m\", \"3h30m\", \"365d\")"
+                ))
+            })
         };
         let duration_ms = duration("duration", &raw.duration)?;
         if duration_ms == 0 {
@@ -186,7 +190,11 @@ impl Scenario {
         }
         let start_ms = match &raw.start {
             Some(text) => chrono::DateTime::parse_from_rfc3339(text)
-                .map_err(|e| invalid(format!("start: {e} (RFC 3339, e.g. 2026-07-14T00:00:00+02:00)")))?
+                .map_err(|e| {
+                    invalid(format!(
+                        "start: {e} (RFC 3339, e.g. 2026-07-14T00:00:00+02:00)"
+                    ))
+                })?
                 .timestamp_millis()
                 .try_into()
                 .map_err(|_| invalid("start: before 1970".into()))?,
@@ -196,7 +204,9 @@ impl Scenario {
         let demand = match raw.demand.zones {
             Some(zones) => {
                 if zones.values().any(|r| !r.is_finite() || *r < 0.0) {
-                    return Err(invalid("demand.zones: rates must be calls per hour, 0 or more".into()));
+                    return Err(invalid(
+                        "demand.zones: rates must be calls per hour, 0 or more".into(),
+                    ));
                 }
                 Demand::Zones(zones)
             }
@@ -205,8 +215,12 @@ impl Scenario {
                 let profile: [f64; 24] = profile
                     .try_into()
                     .map_err(|_| invalid("demand.daily_profile needs 24 hourly weights".into()))?;
-                if profile.iter().any(|w| !w.is_finite() || *w < 0.0) || profile.iter().sum::<f64>() <= 0.0 {
-                    return Err(invalid("demand.daily_profile: weights must be positive".into()));
+                if profile.iter().any(|w| !w.is_finite() || *w < 0.0)
+                    || profile.iter().sum::<f64>() <= 0.0
+                {
+                    return Err(invalid(
+                        "demand.daily_profile: weights must be positive".into(),
+                    ));
                 }
                 let calls = raw.demand.calls_per_year.unwrap_or(18_000_000.0);
                 if !calls.is_finite() || calls < 0.0 {
@@ -223,7 +237,11 @@ impl Scenario {
             "lognormal" => Distribution::LogNormal,
             "exponential" => Distribution::Exponential,
             "fixed" => Distribution::Fixed,
-            other => return Err(invalid(format!("handling.distribution: {other:?} is not lognormal, exponential or fixed"))),
+            other => {
+                return Err(invalid(format!(
+                    "handling.distribution: {other:?} is not lognormal, exponential or fixed"
+                )));
+            }
         };
         let handling = Handling {
             distribution,
@@ -239,11 +257,17 @@ impl Scenario {
             back_after_pause_s: h.back_after_pause_s.unwrap_or(30.0),
             crisis_related_share: h.crisis_related_share.unwrap_or(0.8),
         };
-        if !(handling.mean_s > 0.0) || handling.sd_s < 0.0 {
-            return Err(invalid("handling.mean_s must be positive and sd_s 0 or more".into()));
+        if handling.mean_s.is_nan() || handling.mean_s <= 0.0 || handling.sd_s < 0.0 {
+            return Err(invalid(
+                "handling.mean_s must be positive and sd_s 0 or more".into(),
+            ));
         }
-        if !(0.0..=1.0).contains(&handling.ring_no_answer) || !(0.0..=1.0).contains(&handling.crisis_related_share) {
-            return Err(invalid("handling: probabilities must be between 0 and 1".into()));
+        if !(0.0..=1.0).contains(&handling.ring_no_answer)
+            || !(0.0..=1.0).contains(&handling.crisis_related_share)
+        {
+            return Err(invalid(
+                "handling: probabilities must be between 0 and 1".into(),
+            ));
         }
         let staffing = match raw.staffing {
             None => Staffing::Config,
@@ -252,7 +276,11 @@ impl Scenario {
                 within_s: 15.0,
                 share: 0.95,
             },
-            Some(RawStaffing::Named(name)) => return Err(invalid(format!("staffing: {name:?} is not \"config\" or \"erlang\""))),
+            Some(RawStaffing::Named(name)) => {
+                return Err(invalid(format!(
+                    "staffing: {name:?} is not \"config\" or \"erlang\""
+                )));
+            }
             Some(RawStaffing::Erlang { within_s, share }) => Staffing::Erlang {
                 within_s: within_s.unwrap_or(15.0),
                 share: share.unwrap_or(0.95),
@@ -260,8 +288,10 @@ impl Scenario {
         };
         let mut surges = Vec::new();
         for s in raw.surges {
-            if s.zones.is_empty() || !(s.multiplier >= 0.0) {
-                return Err(invalid("surge: needs zones and a multiplier of 0 or more".into()));
+            if s.zones.is_empty() || s.multiplier.is_nan() || s.multiplier < 0.0 {
+                return Err(invalid(
+                    "surge: needs zones and a multiplier of 0 or more".into(),
+                ));
             }
             surges.push(Surge {
                 zones: s.zones,
@@ -295,8 +325,8 @@ impl Scenario {
 
 /// Hourly shape of emergency calls: quiet at night, peaks late morning and early evening.
 pub const DAILY_PROFILE: [f64; 24] = [
-    0.55, 0.45, 0.38, 0.33, 0.31, 0.34, 0.50, 0.75, 0.95, 1.10, 1.20, 1.25, 1.28, 1.25, 1.22,
-    1.22, 1.25, 1.32, 1.38, 1.35, 1.25, 1.10, 0.90, 0.70,
+    0.55, 0.45, 0.38, 0.33, 0.31, 0.34, 0.50, 0.75, 0.95, 1.10, 1.20, 1.25, 1.28, 1.25, 1.22, 1.22,
+    1.25, 1.32, 1.38, 1.35, 1.25, 1.10, 0.90, 0.70,
 ];
 
 /// Parses "24h", "90m", "45s", "3h30m", "365d", "1500ms" into milliseconds.
@@ -422,14 +452,19 @@ mod tests {
     fn a_minimal_scenario_gets_the_defaults() {
         let s = Scenario::parse("duration = \"1h\"\n", Path::new("x.toml")).expect("valid");
         assert_eq!(s.config, PathBuf::from("config/france.toml"));
-        assert!(matches!(s.demand, Demand::National { calls_per_year, .. } if calls_per_year == 18_000_000.0));
+        assert!(
+            matches!(s.demand, Demand::National { calls_per_year, .. } if calls_per_year == 18_000_000.0)
+        );
         assert!(matches!(s.staffing, Staffing::Config));
     }
 
     #[test]
     fn errors_name_the_line() {
-        let err = Scenario::parse("duration = \"1h\"\n[[surge]]\nzones = [\"13\"]\nstart = 3\n", Path::new("x.toml"))
-            .expect_err("start must be a string");
+        let err = Scenario::parse(
+            "duration = \"1h\"\n[[surge]]\nzones = [\"13\"]\nstart = 3\n",
+            Path::new("x.toml"),
+        )
+        .expect_err("start must be a string");
         assert!(err.to_string().starts_with("x.toml:4:"), "{err}");
     }
 }

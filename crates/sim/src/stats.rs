@@ -34,7 +34,9 @@ impl Default for Histogram {
 impl Histogram {
     /// Records one answer time.
     pub fn record(&mut self, ms: u64) {
-        let bin = usize::try_from(ms / BIN_MS).unwrap_or(BINS - 1).min(BINS - 1);
+        let bin = usize::try_from(ms / BIN_MS)
+            .unwrap_or(BINS - 1)
+            .min(BINS - 1);
         self.bins[bin] += 1;
         self.count += 1;
         self.sum_ms += ms;

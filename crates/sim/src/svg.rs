@@ -32,7 +32,12 @@ pub fn write_svg(path: &Path, run: &Run, plan: &Plan, scenario: &Scenario) -> Re
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| p.answered > 0)
-                .map(|(b, p)| (hours(b), p.answer_sum_ms as f64 / f64::from(p.answered) / 1000.0))
+                .map(|(b, p)| {
+                    (
+                        hours(b),
+                        p.answer_sum_ms as f64 / f64::from(p.answered) / 1000.0,
+                    )
+                })
                 .collect()
         })
         .collect();
@@ -54,7 +59,12 @@ pub fn write_svg(path: &Path, run: &Run, plan: &Plan, scenario: &Scenario) -> Re
     let (top, bottom) = root.split_vertically(380);
     let panels = [
         (top, "Temps moyen de décroché (s)", &answer, max_answer),
-        (bottom, "File d'attente la plus longue (appels)", &queue, max_queue),
+        (
+            bottom,
+            "File d'attente la plus longue (appels)",
+            &queue,
+            max_queue,
+        ),
     ];
     for (area, title, series, y_max) in panels {
         let mut chart = ChartBuilder::on(&area)
@@ -72,13 +82,25 @@ pub fn write_svg(path: &Path, run: &Run, plan: &Plan, scenario: &Scenario) -> Re
             .map_err(|e| e.to_string())?;
         for (i, (&z, points)) in zones.iter().zip(series.iter()).enumerate() {
             let color = PALETTE[i % PALETTE.len()];
-            let surging = scenario.surges.iter().any(|s| s.zones.contains(&plan.zones[z].code));
-            let label = format!("{}{}", plan.zones[z].code, if surging { " (pic)" } else { "" });
+            let surging = scenario
+                .surges
+                .iter()
+                .any(|s| s.zones.contains(&plan.zones[z].code));
+            let label = format!(
+                "{}{}",
+                plan.zones[z].code,
+                if surging { " (pic)" } else { "" }
+            );
             chart
-                .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| e.to_string())?
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -103,8 +125,15 @@ fn chosen_zones(run: &Run, plan: &Plan, scenario: &Scenario) -> Vec<usize> {
             }
         }
     }
-    let mut others: Vec<usize> = (0..plan.zones.len()).filter(|z| !chosen.contains(z)).collect();
-    others.sort_by(|a, b| run.zones[*b].offered.cmp(&run.zones[*a].offered).then(a.cmp(b)));
+    let mut others: Vec<usize> = (0..plan.zones.len())
+        .filter(|z| !chosen.contains(z))
+        .collect();
+    others.sort_by(|a, b| {
+        run.zones[*b]
+            .offered
+            .cmp(&run.zones[*a].offered)
+            .then(a.cmp(b))
+    });
     let room = 8usize.saturating_sub(chosen.len()).max(3);
     chosen.extend(others.into_iter().take(room));
     chosen
