@@ -18,6 +18,8 @@ pub const HANDLING_S: f64 = 110.0;
 const DAY_SHARE: f64 = 0.65;
 /// Busiest hour of the day against the mean daytime hour.
 const PEAK_FACTOR: f64 = 1.3;
+/// Busiest night hour (19:00–20:00, still evening traffic) against the mean night hour.
+const NIGHT_PEAK_FACTOR: f64 = 2.0;
 
 /// Overseas départements have no land neighbours; these are their mutual-aid partners.
 const OVERSEAS_PARTNERS: [(&str, &[&str]); 5] = [
@@ -54,7 +56,7 @@ pub fn staffing(population: u64, national_population: u64) -> (u32, u32) {
     let share = population as f64 / national_population.max(1) as f64;
     let per_day = CALLS_PER_YEAR * share / 365.0;
     let day_per_hour = per_day * DAY_SHARE / 12.0 * PEAK_FACTOR;
-    let night_per_hour = per_day * (1.0 - DAY_SHARE) / 12.0;
+    let night_per_hour = per_day * (1.0 - DAY_SHARE) / 12.0 * NIGHT_PEAK_FACTOR;
     let size = |per_hour: f64| {
         let load = per_hour * HANDLING_S / 3600.0;
         secourir_erlang::agents_for_service_level(load, HANDLING_S, 15.0, 0.95).max(2)
