@@ -91,6 +91,20 @@ struct CtaState {
     callbacks: BTreeMap<CallId, CallbackEntry>,
 }
 
+impl CtaState {
+    /// Takes a call-taker out of the idle set or the pause count, whichever holds them.
+    fn forget(&mut self, agent: &Agent, id: AgentId) {
+        match agent.status {
+            AgentStatus::Available => {
+                self.idle
+                    .remove(&(Reverse(agent.preference), agent.idle_since, id));
+            }
+            AgentStatus::Paused => self.paused -= 1,
+            _ => {}
+        }
+    }
+}
+
 /// A call that ended unanswered and must be called back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallbackEntry {
@@ -970,15 +984,7 @@ impl Core {
             return;
         };
         let state = &mut self.ctas[usize::from(agent.cta.0)];
-        match agent.status {
-            AgentStatus::Available => {
-                state
-                    .idle
-                    .remove(&(Reverse(agent.preference), agent.idle_since, id));
-            }
-            AgentStatus::Paused => state.paused -= 1,
-            _ => {}
-        }
+        state.forget(agent, id);
         agent.generation += 1;
         agent.after_call = AfterCall::WrapUp;
     }
@@ -1059,15 +1065,7 @@ impl Core {
             return;
         };
         let state = &mut self.ctas[usize::from(agent.cta.0)];
-        match agent.status {
-            AgentStatus::Available => {
-                state
-                    .idle
-                    .remove(&(Reverse(agent.preference), agent.idle_since, id));
-            }
-            AgentStatus::Paused => state.paused -= 1,
-            _ => {}
-        }
+        state.forget(&agent, id);
         state.logged_in -= 1;
         let last_one_out = state.logged_in == 0;
         let waiting: Vec<CallId> = if last_one_out {
