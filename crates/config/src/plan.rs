@@ -39,10 +39,13 @@ pub struct Plan {
     pub rule_sets: Vec<RuleSet>,
     /// Ingress trunks and their default locations.
     pub trunks: Vec<Trunk>,
+    /// Call-takers who may register a phone and log in; their index is their agent number.
+    pub call_takers: Vec<CallTaker>,
     pub(crate) cta_index: HashMap<String, CtaId>,
     pub(crate) zone_index: HashMap<String, ZoneId>,
     pub(crate) announcement_index: HashMap<String, AnnouncementId>,
     pub(crate) trunk_index: HashMap<String, usize>,
+    pub(crate) call_taker_index: HashMap<String, usize>,
 }
 
 impl Plan {
@@ -59,6 +62,13 @@ impl Plan {
     /// The announcement with this identifier.
     pub fn announcement_id(&self, id: &str) -> Option<AnnouncementId> {
         self.announcement_index.get(id).copied()
+    }
+
+    /// The call-taker with this login, with their index.
+    pub fn call_taker(&self, login: &str) -> Option<(usize, &CallTaker)> {
+        self.call_taker_index
+            .get(login)
+            .map(|&i| (i, &self.call_takers[i]))
     }
 
     /// The trunk with this identifier.
@@ -181,6 +191,26 @@ pub struct Announcement {
     pub file: Option<String>,
     /// Whether it ends with a DTMF menu.
     pub menu: bool,
+}
+
+/// Digest realm of the platform's SIP registrar; `sip_ha1` is computed with it.
+pub const SIP_REALM: &str = "secourir";
+
+/// A call-taker (OTA) account.
+#[derive(Debug, Clone)]
+pub struct CallTaker {
+    /// Login, also the SIP user name of their phone.
+    pub login: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// CTA they belong to.
+    pub cta: CtaId,
+    /// Index of their site in the CTA.
+    pub site: u16,
+    /// NENA i3 DequeuePreference, 1 to 5.
+    pub dequeue_preference: u8,
+    /// MD5 of `login:secourir:password` (RFC 2617 HA1), so the password itself is never stored.
+    pub sip_ha1: String,
 }
 
 /// An operator trunk or SBC that delivers calls.

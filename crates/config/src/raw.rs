@@ -19,6 +19,22 @@ pub struct RawConfig {
     pub trunks: Vec<Spanned<RawTrunk>>,
     #[serde(default, rename = "rule_set")]
     pub rule_sets: Vec<Spanned<RawRuleSet>>,
+    #[serde(default, rename = "call_taker")]
+    pub call_takers: Vec<Spanned<RawCallTaker>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCallTaker {
+    pub login: Spanned<String>,
+    pub cta: Spanned<String>,
+    #[serde(default)]
+    pub site: u16,
+    #[serde(default)]
+    pub dequeue_preference: Option<u8>,
+    pub sip_ha1: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

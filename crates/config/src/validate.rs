@@ -318,6 +318,13 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
 
     check_ways_out(raw, &ctas, &rule_sets, c);
 
+    let call_takers = call_takers(raw, &cta_index, c);
+    let call_taker_index = call_takers
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.login.clone(), i))
+        .collect();
+
     Plan {
         capacity: *national.capacity.get_ref(),
         timezone,
@@ -328,11 +335,69 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         announcements,
         rule_sets,
         trunks,
+        call_takers,
         cta_index,
         zone_index,
         announcement_index,
         trunk_index,
+        call_taker_index,
     }
+}
+
+fn call_takers(
+    raw: &RawConfig,
+    cta_index: &HashMap<String, CtaId>,
+    c: &mut Checker<'_>,
+) -> Vec<CallTaker> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for t in &raw.call_takers {
+        let t = t.get_ref();
+        let login = t.login.get_ref();
+        if login.is_empty()
+            || !login
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            c.at(
+                t.login.span(),
+                format!("login {login:?} must be letters, digits, '-', '_' or '.'"),
+            );
+            continue;
+        }
+        if !seen.insert(login.clone()) {
+            c.at(
+                t.login.span(),
+                format!("call-taker {login:?} is defined twice"),
+            );
+            continue;
+        }
+        let Some(&cta) = cta_index.get(t.cta.get_ref()) else {
+            c.at(t.cta.span(), format!("unknown CTA {:?}", t.cta.get_ref()));
+            continue;
+        };
+        let ha1 = t.sip_ha1.get_ref();
+        if ha1.len() != 32 || !ha1.bytes().all(|b| b.is_ascii_hexdigit()) {
+            c.at(
+                t.sip_ha1.span(),
+                "sip_ha1 must be 32 hexadecimal digits: MD5 of \"login:secourir:password\"",
+            );
+            continue;
+        }
+        let preference = t.dequeue_preference.unwrap_or(3);
+        if !(1..=5).contains(&preference) {
+            c.at(t.login.span(), "dequeue_preference goes from 1 to 5");
+        }
+        out.push(CallTaker {
+            login: login.clone(),
+            name: t.name.clone(),
+            cta,
+            site: t.site,
+            dequeue_preference: preference.clamp(1, 5),
+            sip_ha1: ha1.to_ascii_lowercase(),
+        });
+    }
+    out
 }
 
 fn index_u16(i: usize) -> u16 {

@@ -13,7 +13,7 @@ mod aml;
 mod pidf;
 
 pub use aml::{AmlReport, parse_aml_https, parse_aml_sms};
-pub use pidf::{parse_pidf, parse_sip_body};
+pub use pidf::{parse_pidf, parse_sip_body, sip_body_part};
 
 /// Largest SIP body (or PIDF-LO document) accepted.
 pub const MAX_SIP_BODY_BYTES: usize = 64 * 1024;

@@ -33,15 +33,45 @@ pub fn parse_sip_body(content_type: &str, body: &[u8]) -> Result<Vec<PidfLocatio
                 .map(|(_, v)| v.trim().trim_matches('"').to_owned())
                 .filter(|b| !b.is_empty() && b.len() <= 70)
                 .ok_or_else(|| LocationError::Malformed("multipart without a boundary".into()))?;
-            let part = pidf_part(body, &boundary)?;
+            let part = find_part(body, &boundary, "application/pidf+xml")?
+                .ok_or(LocationError::NoLocation)?;
             parse_pidf(part)
         }
         other => Err(LocationError::UnsupportedContentType(other.to_owned())),
     }
 }
 
-/// The body of the first `application/pidf+xml` part of a multipart body.
-fn pidf_part<'a>(body: &'a [u8], boundary: &str) -> Result<&'a [u8], LocationError> {
+/// The part of a SIP body whose media type is `wanted` (`application/sdp`, say): the body itself
+/// when it is of that type, the first such part of a `multipart/*` body, or None.
+pub fn sip_body_part<'a>(
+    content_type: &str,
+    body: &'a [u8],
+    wanted: &str,
+) -> Result<Option<&'a [u8]>, LocationError> {
+    let (media, params) = content_type.split_once(';').unwrap_or((content_type, ""));
+    let media = media.trim().to_ascii_lowercase();
+    if media.eq_ignore_ascii_case(wanted) {
+        return Ok(Some(body));
+    }
+    if !media.starts_with("multipart/") {
+        return Ok(None);
+    }
+    let boundary = params
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("boundary"))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        .filter(|b| !b.is_empty() && b.len() <= 70)
+        .ok_or_else(|| LocationError::Malformed("multipart without a boundary".into()))?;
+    find_part(body, &boundary, wanted)
+}
+
+/// The body of the first part of type `wanted` in a multipart body.
+fn find_part<'a>(
+    body: &'a [u8],
+    boundary: &str,
+    wanted: &str,
+) -> Result<Option<&'a [u8]>, LocationError> {
     let delimiter = format!("--{boundary}");
     let delimiter = delimiter.as_bytes();
     let mut starts = Vec::new();
@@ -63,14 +93,14 @@ fn pidf_part<'a>(body: &'a [u8], boundary: &str) -> Result<&'a [u8], LocationErr
             continue;
         };
         let headers = String::from_utf8_lossy(headers).to_ascii_lowercase();
-        let is_pidf = headers
+        let matches = headers
             .lines()
-            .any(|l| l.starts_with("content-type") && l.contains("application/pidf+xml"));
-        if is_pidf {
-            return Ok(trim_crlf(content));
+            .any(|l| l.starts_with("content-type") && l.contains(wanted));
+        if matches {
+            return Ok(Some(trim_crlf(content)));
         }
     }
-    Err(LocationError::NoLocation)
+    Ok(None)
 }
 
 fn split_headers(part: &[u8]) -> Option<(&[u8], &[u8])> {

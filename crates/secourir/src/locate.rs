@@ -135,47 +135,7 @@ fn from_aml(territory: &Territory, text: &str) -> Result<Option<Place>, String> 
     Ok(territory.locate(position.lat, position.lon))
 }
 
-/// Why a location value names no place.
-#[derive(Debug)]
-pub enum PlaceError {
-    /// A civic address naming no known commune.
-    UnknownCommune(String),
-}
-
-impl std::fmt::Display for PlaceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            PlaceError::UnknownCommune(what) => {
-                write!(f, "the civic address names no known commune ({what})")
-            }
-        }
-    }
-}
-
-/// The place of a PIDF-LO value: the centre of a shape, or the commune of a civic address.
-pub fn place_of(
-    territory: &Territory,
-    value: &secourir_location::LocationValue,
-) -> Result<Option<Place>, PlaceError> {
-    match value {
-        secourir_location::LocationValue::Geodetic(shape) => {
-            let centre = shape.centre();
-            Ok(territory.locate(centre.lat, centre.lon))
-        }
-        secourir_location::LocationValue::Civic(address) => {
-            let commune = territory
-                .find_commune(address.postcode.as_deref(), address.city.as_deref())
-                .ok_or_else(|| {
-                    PlaceError::UnknownCommune(format!(
-                        "code postal {:?}, commune {:?}",
-                        address.postcode.as_deref().unwrap_or(""),
-                        address.city.as_deref().unwrap_or("")
-                    ))
-                })?;
-            Ok(Some(territory.place_of_commune(commune)))
-        }
-    }
-}
+pub use secourir_server::place_of;
 
 /// Counts of a CSV run.
 #[derive(Debug, Default, PartialEq)]

@@ -2,6 +2,7 @@
 
 mod locate;
 mod national;
+mod serve;
 mod sim;
 
 use std::path::PathBuf;
@@ -33,6 +34,10 @@ enum Command {
     GenerateConfig,
     /// Simulate national traffic, surges and outages through the real core in virtual time.
     Sim(sim::Args),
+    /// Run the platform: SIP (emergency calls in, call-takers' phones), media, recording, API.
+    Serve(serve::ServeArgs),
+    /// List recent calls from the platform's store.
+    Calls(serve::CallsArgs),
 }
 
 /// The national configuration shipped in the repository, built into the binary.
@@ -61,6 +66,8 @@ fn main() -> ExitCode {
         Command::Locate(args) => locate::run(&args),
         Command::CheckConfig { file } => check_config(&file),
         Command::Sim(args) => sim::run(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::Calls(args) => serve::calls(&args),
         Command::GenerateConfig => {
             print!("{}", national::generate(Territory::france()));
             ExitCode::SUCCESS

@@ -144,6 +144,7 @@ pub fn generate(territory: &Territory) -> String {
         out.push('\n');
     }
     out.push_str(RULES);
+    out.push_str(DEMO_CALL_TAKERS);
     out
 }
 
@@ -227,4 +228,41 @@ overflow = "partners"
 [[rule_set.rule]]
 name = "par défaut : CTA du département"
 route = "home"
+"#;
+
+const DEMO_CALL_TAKERS: &str = r#"
+# Demonstration call-takers. Their phones register with digest authentication (realm
+# "secourir", password "secourir") and they log in to the console with the same password.
+# `sip_ha1` is MD5("login:secourir:password"), so no password is stored in clear.
+# Replace these accounts before any real service.
+
+[[call_taker]]
+login = "ota-13-1"
+name = "Opératrice démo 13 (1)"
+cta = "cta-13"
+sip_ha1 = "048d55801b1e391c22bccf8a93681efb"
+
+[[call_taker]]
+login = "ota-13-2"
+name = "Opérateur démo 13 (2)"
+cta = "cta-13"
+sip_ha1 = "1017197f67520309ff36a2f3fc14e1e5"
+
+[[call_taker]]
+login = "ota-83-1"
+name = "Opératrice démo 83"
+cta = "cta-83"
+sip_ha1 = "64cae328276e44c72dfb26adfd6bf201"
+
+[[call_taker]]
+login = "ota-bspp-1"
+name = "Opérateur démo BSPP (1)"
+cta = "bspp"
+sip_ha1 = "f492c1a165d7c8f33c3f70fdfa1c8f83"
+
+[[call_taker]]
+login = "ota-bspp-2"
+name = "Opératrice démo BSPP (2)"
+cta = "bspp"
+sip_ha1 = "094efde52f5e10460e33716c9be96642"
 "#;

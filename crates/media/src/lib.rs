@@ -1,0 +1,668 @@
+//! The RTP media anchor of Secourir: every call's audio goes through the platform, so that the
+//! caller hears announcements while queued, the call-taker and the caller hear each other once
+//! bridged (G.711 A-law or µ-law, transcoded if they differ), RFC 4733 key presses reach the
+//! crisis menu, and every conversation is recorded as one stereo WAV (caller left, call-taker
+//! right) with its SHA-256.
+//!
+//! It is an I/O shell: it decides nothing, the platform tells it what to play and what to bridge.
+
+pub mod g711;
+pub mod sdp;
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+/// Samples in one 20 ms G.711 packet.
+const FRAME: usize = 160;
+/// Audio kept per side of a recording beyond what was written: 200 ms bounds memory and delay.
+const RECORD_BACKLOG: usize = 1_600;
+
+/// A G.711 codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// µ-law, payload type 0.
+    Pcmu,
+    /// A-law, payload type 8.
+    Pcma,
+}
+
+impl Codec {
+    /// Its static RTP payload type.
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
+
+    fn of_payload_type(pt: u8) -> Option<Codec> {
+        match pt {
+            0 => Some(Codec::Pcmu),
+            8 => Some(Codec::Pcma),
+            _ => None,
+        }
+    }
+
+    fn decode(self, code: u8) -> i16 {
+        match self {
+            Codec::Pcmu => g711::ulaw_decode(code),
+            Codec::Pcma => g711::alaw_decode(code),
+        }
+    }
+
+    fn encode(self, sample: i16) -> u8 {
+        match self {
+            Codec::Pcmu => g711::ulaw_encode(sample),
+            Codec::Pcma => g711::alaw_encode(sample),
+        }
+    }
+}
+
+/// Errors of the media anchor.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// Every port pair of the range is taken.
+    #[error("no free RTP port pair left in {0}-{1}")]
+    NoPorts(u16, u16),
+    /// An SDP body is unusable.
+    #[error("SDP: {0}")]
+    Sdp(String),
+    /// An audio file is unusable.
+    #[error("audio {path}: {reason}")]
+    Audio {
+        /// File.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where media binds and which ports it may use.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// Address bound and announced in SDP.
+    pub ip: IpAddr,
+    /// First port of the range.
+    pub port_min: u16,
+    /// Last port of the range.
+    pub port_max: u16,
+}
+
+/// One side of a call's media: an RTP and RTCP port pair facing one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+/// Something heard on a leg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A key pressed (RFC 4733), reported once per press.
+    Dtmf {
+        /// The leg.
+        leg: LegId,
+        /// `b'0'..=b'9'`, `b'*'`, `b'#'`, `b'A'..=b'D'`.
+        digit: u8,
+    },
+}
+
+/// A finished recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    /// The WAV file.
+    pub path: PathBuf,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// Its length.
+    pub duration_ms: u64,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// Audio to play: 8 kHz mono 16-bit samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audio {
+    samples: Vec<i16>,
+}
+
+impl Audio {
+    /// Audio from samples.
+    pub fn from_samples(samples: Vec<i16>) -> Audio {
+        Audio { samples }
+    }
+
+    /// Reads an 8 kHz mono 16-bit PCM WAV file.
+    pub fn from_wav(path: &Path) -> Result<Audio, MediaError> {
+        let fail = |reason: String| MediaError::Audio {
+            path: path.display().to_string(),
+            reason,
+        };
+        let reader = hound::WavReader::open(path).map_err(|e| fail(e.to_string()))?;
+        let spec = reader.spec();
+        if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {
+            return Err(fail("must be 8 kHz mono 16-bit PCM".into()));
+        }
+        let samples = reader
+            .into_samples::<i16>()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Audio { samples })
+    }
+
+    /// Its length in milliseconds.
+    pub fn duration_ms(&self) -> u64 {
+        self.samples.len() as u64 / 8
+    }
+
+    /// Its samples.
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
+}
+
+/// The RTP stream a leg sends: its own SSRC, sequence and timestamp, whoever's audio it carries.
+#[derive(Debug)]
+struct Outgoing {
+    ssrc: u32,
+    seq: u16,
+    timestamp: u32,
+    first: bool,
+}
+
+impl Outgoing {
+    fn packet(&mut self, pt: u8, payload: &[u8], samples: u32) -> Vec<u8> {
+        let mut p = Vec::with_capacity(12 + payload.len());
+        p.push(0x80);
+        p.push(if self.first { 0x80 | pt } else { pt });
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&self.timestamp.to_be_bytes());
+        p.extend_from_slice(&self.ssrc.to_be_bytes());
+        p.extend_from_slice(payload);
+        self.first = false;
+        self.seq = self.seq.wrapping_add(1);
+        self.timestamp = self.timestamp.wrapping_add(samples);
+        p
+    }
+}
+
+/// A stereo recording being written.
+struct Recorder {
+    writer: Option<hound::WavWriter<BufWriter<File>>>,
+    path: PathBuf,
+    sides: [VecDeque<i16>; 2],
+    started: tokio::time::Instant,
+    frames: u64,
+}
+
+impl Recorder {
+    fn create(path: &Path) -> Option<Recorder> {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 8000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        match hound::WavWriter::create(path, spec) {
+            Ok(writer) => Some(Recorder {
+                writer: Some(writer),
+                path: path.to_owned(),
+                sides: [VecDeque::new(), VecDeque::new()],
+                started: tokio::time::Instant::now(),
+                frames: 0,
+            }),
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "cannot create the recording");
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, side: usize, samples: impl Iterator<Item = i16>) {
+        let queue = &mut self.sides[side];
+        queue.extend(samples);
+        let excess = queue.len().saturating_sub(RECORD_BACKLOG);
+        queue.drain(..excess);
+    }
+
+    /// Writes frames up to the time elapsed, so the file lasts exactly as long as the bridge.
+    fn catch_up(&mut self) {
+        let due = self.started.elapsed().as_millis() as u64 * 8;
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
+        while self.frames < due {
+            let left = self.sides[0].pop_front().unwrap_or(0);
+            let right = self.sides[1].pop_front().unwrap_or(0);
+            if writer
+                .write_sample(left)
+                .and_then(|()| writer.write_sample(right))
+                .is_err()
+            {
+                warn!(path = %self.path.display(), "recording write failed");
+                self.writer = None;
+                return;
+            }
+            self.frames += 1;
+        }
+    }
+
+    fn finish(mut self) -> Option<(PathBuf, u64)> {
+        self.catch_up();
+        let writer = self.writer.take()?;
+        if let Err(e) = writer.finalize() {
+            warn!(path = %self.path.display(), error = %e, "recording not finalised");
+            return None;
+        }
+        Some((self.path, self.frames / 8))
+    }
+}
+
+/// What a leg does with its audio.
+struct LegState {
+    remote: Option<SocketAddr>,
+    codec: Codec,
+    dtmf_pt: Option<u8>,
+    out: Outgoing,
+    peer: Option<Arc<Leg>>,
+    recorder: Option<(Arc<Mutex<Recorder>>, usize)>,
+    last_dtmf: Option<u32>,
+    player: Option<JoinHandle<()>>,
+}
+
+struct Leg {
+    id: LegId,
+    rtp: UdpSocket,
+    state: Mutex<LegState>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in one call's task must not silence every other call.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Opened {
+    leg: Arc<Leg>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Inner {
+    config: MediaConfig,
+    legs: Mutex<HashMap<LegId, Opened>>,
+    next_leg: AtomicU64,
+    next_port: Mutex<u16>,
+    events: mpsc::Sender<MediaEvent>,
+}
+
+/// The media anchor; cheap to clone.
+#[derive(Clone)]
+pub struct Media {
+    inner: Arc<Inner>,
+}
+
+impl Media {
+    /// A media anchor, and the receiver of what it hears.
+    pub fn new(config: MediaConfig) -> (Media, mpsc::Receiver<MediaEvent>) {
+        let (events, rx) = mpsc::channel(4_096);
+        let first = config.port_min + config.port_min % 2;
+        let media = Media {
+            inner: Arc::new(Inner {
+                config,
+                legs: Mutex::new(HashMap::new()),
+                next_leg: AtomicU64::new(1),
+                next_port: Mutex::new(first),
+                events,
+            }),
+        };
+        (media, rx)
+    }
+
+    /// Legs open now.
+    pub fn open_legs(&self) -> usize {
+        lock(&self.inner.legs).len()
+    }
+
+    async fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket), MediaError> {
+        let (min, max) = (self.inner.config.port_min, self.inner.config.port_max);
+        let first = min + min % 2;
+        let pairs = (max.saturating_sub(first) as usize + 1) / 2;
+        for _ in 0..pairs {
+            let port = {
+                let mut next = lock(&self.inner.next_port);
+                let port = *next;
+                *next = if port.saturating_add(3) > max {
+                    first
+                } else {
+                    port + 2
+                };
+                port
+            };
+            let ip = self.inner.config.ip;
+            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, port)).await else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await else {
+                continue;
+            };
+            return Ok((rtp, rtcp));
+        }
+        Err(MediaError::NoPorts(min, max))
+    }
+
+    /// Binds an RTP socket on an even port of the range and RTCP on the next one.
+    pub async fn open_leg(&self) -> Result<(LegId, SocketAddr), MediaError> {
+        let (rtp, rtcp) = self.bind_pair().await?;
+        let local = rtp.local_addr().map_err(|_| {
+            MediaError::NoPorts(self.inner.config.port_min, self.inner.config.port_max)
+        })?;
+        let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
+        let seed = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(local.port());
+        let leg = Arc::new(Leg {
+            id,
+            rtp,
+            state: Mutex::new(LegState {
+                remote: None,
+                codec: Codec::Pcma,
+                dtmf_pt: None,
+                out: Outgoing {
+                    ssrc: (seed >> 32) as u32,
+                    seq: seed as u16,
+                    timestamp: (seed >> 16) as u32,
+                    first: true,
+                },
+                peer: None,
+                recorder: None,
+                last_dtmf: None,
+                player: None,
+            }),
+        });
+        let receiving = tokio::spawn(receive(leg.clone(), self.inner.events.clone()));
+        // RTCP is read and dropped: the port pair stays ours and peers get no ICMP errors.
+        let rtcp_task = tokio::spawn(async move {
+            let mut buf = [0u8; 1500];
+            while rtcp.recv_from(&mut buf).await.is_ok() {}
+        });
+        lock(&self.inner.legs).insert(
+            id,
+            Opened {
+                leg,
+                tasks: vec![receiving, rtcp_task],
+            },
+        );
+        Ok((id, local))
+    }
+
+    fn leg(&self, id: LegId) -> Option<Arc<Leg>> {
+        lock(&self.inner.legs).get(&id).map(|o| o.leg.clone())
+    }
+
+    /// Where the peer's RTP goes, its codec and its telephone-event payload type.
+    pub fn set_remote(&self, id: LegId, remote: SocketAddr, codec: Codec, dtmf_pt: Option<u8>) {
+        if let Some(leg) = self.leg(id) {
+            let mut state = lock(&leg.state);
+            state.remote = Some(remote);
+            state.codec = codec;
+            state.dtmf_pt = dtmf_pt;
+        }
+    }
+
+    /// Plays audio to a leg in 20 ms packets, looping if asked, until bridged, closed or replaced.
+    pub fn play(&self, id: LegId, audio: Arc<Audio>, looped: bool) {
+        let Some(leg) = self.leg(id) else {
+            return;
+        };
+        let task_leg = leg.clone();
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(Duration::from_millis(20));
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let samples = audio.samples();
+            let mut at = 0usize;
+            let mut payload = [0u8; FRAME];
+            loop {
+                ticks.tick().await;
+                if at >= samples.len() {
+                    if !looped || samples.is_empty() {
+                        return;
+                    }
+                    at = 0;
+                }
+                let (packet, remote) = {
+                    let mut state = lock(&task_leg.state);
+                    if state.peer.is_some() {
+                        return;
+                    }
+                    let Some(remote) = state.remote else {
+                        continue;
+                    };
+                    let codec = state.codec;
+                    for (i, byte) in payload.iter_mut().enumerate() {
+                        *byte = codec.encode(samples.get(at + i).copied().unwrap_or(0));
+                    }
+                    (
+                        state
+                            .out
+                            .packet(codec.payload_type(), &payload, FRAME as u32),
+                        remote,
+                    )
+                };
+                at += FRAME;
+                let _ = task_leg.rtp.send_to(&packet, remote).await;
+            }
+        });
+        if let Some(old) = lock(&leg.state).player.replace(task) {
+            old.abort();
+        }
+    }
+
+    /// Relays audio both ways between two legs and, given a path, records the conversation:
+    /// left channel `a` (the caller), right channel `b` (the call-taker).
+    pub fn bridge(&self, a: LegId, b: LegId, record_to: Option<PathBuf>) {
+        let (Some(leg_a), Some(leg_b)) = (self.leg(a), self.leg(b)) else {
+            return;
+        };
+        let recorder = record_to
+            .as_deref()
+            .and_then(Recorder::create)
+            .map(|r| Arc::new(Mutex::new(r)));
+        for (leg, peer, side) in [(&leg_a, &leg_b, 0), (&leg_b, &leg_a, 1)] {
+            let mut state = lock(&leg.state);
+            if let Some(player) = state.player.take() {
+                player.abort();
+            }
+            state.peer = Some(peer.clone());
+            state.recorder = recorder.clone().map(|r| (r, side));
+        }
+        if let Some(recorder) = recorder {
+            let weak = Arc::downgrade(&recorder);
+            let task = tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(Duration::from_millis(20));
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    let Some(recorder) = weak.upgrade() else {
+                        return;
+                    };
+                    lock(&recorder).catch_up();
+                }
+            });
+            if let Some(opened) = lock(&self.inner.legs).get_mut(&a) {
+                opened.tasks.push(task);
+            }
+        }
+    }
+
+    /// Closes a leg and frees its ports; if it carried a recording, finishes it and returns it.
+    pub async fn close(&self, id: LegId) -> Option<Recording> {
+        let mut opened = lock(&self.inner.legs).remove(&id)?;
+        for task in &opened.tasks {
+            task.abort();
+        }
+        // Waiting for the aborted tasks drops their sockets now, so the ports can be reused.
+        for task in opened.tasks.drain(..) {
+            let _ = task.await;
+        }
+        let (peer, recorder, player) = {
+            let mut state = lock(&opened.leg.state);
+            (
+                state.peer.take(),
+                state.recorder.take(),
+                state.player.take(),
+            )
+        };
+        if let Some(player) = player {
+            player.abort();
+            let _ = player.await;
+        }
+        if let Some(peer) = peer {
+            let mut state = lock(&peer.state);
+            state.peer = None;
+            state.recorder = None;
+        }
+        let (recorder, _) = recorder?;
+        // The other leg and the tick task let go above; if not yet, the file is finished later.
+        let recorder = match Arc::try_unwrap(recorder) {
+            Ok(r) => r.into_inner().unwrap_or_else(PoisonError::into_inner),
+            Err(shared) => {
+                let mut r = lock(&shared);
+                let taken = std::mem::replace(
+                    &mut *r,
+                    Recorder {
+                        writer: None,
+                        path: PathBuf::new(),
+                        sides: [VecDeque::new(), VecDeque::new()],
+                        started: tokio::time::Instant::now(),
+                        frames: 0,
+                    },
+                );
+                drop(r);
+                taken
+            }
+        };
+        tokio::task::spawn_blocking(move || {
+            let (path, duration_ms) = recorder.finish()?;
+            let (sha256, bytes) = hash_file(&path)?;
+            Some(Recording {
+                path,
+                sha256,
+                duration_ms,
+                bytes,
+            })
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+}
+
+fn hash_file(path: &Path) -> Option<(String, u64)> {
+    let mut file = File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Some((hex::encode(hasher.finalize()), total))
+}
+
+/// The key an RFC 4733 event code stands for.
+fn dtmf_digit(event: u8) -> Option<u8> {
+    match event {
+        0..=9 => Some(b'0' + event),
+        10 => Some(b'*'),
+        11 => Some(b'#'),
+        12..=15 => Some(b'A' + event - 12),
+        _ => None,
+    }
+}
+
+/// Reads a leg's RTP: key presses become events; audio goes to the bridged peer and the recorder.
+async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
+    let mut buf = vec![0u8; 2048];
+    let mut samples = Vec::with_capacity(FRAME);
+    loop {
+        let (len, from) = match leg.rtp.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                debug!(leg = leg.id.0, error = %e, "RTP receive error");
+                continue;
+            }
+        };
+        let Ok(packet) = rtp_rs::RtpReader::new(&buf[..len]) else {
+            continue;
+        };
+        let pt = packet.payload_type();
+        let payload = packet.payload();
+        let mut dtmf = None;
+        let forward = {
+            let mut state = lock(&leg.state);
+            if state.remote.is_none() {
+                // Symmetric RTP: answer where the peer speaks from until its SDP says otherwise.
+                state.remote = Some(from);
+            }
+            if Some(pt) == state.dtmf_pt {
+                if payload.len() >= 4 && state.last_dtmf != Some(packet.timestamp()) {
+                    state.last_dtmf = Some(packet.timestamp());
+                    dtmf = dtmf_digit(payload[0]);
+                }
+                None
+            } else if let Some(codec) = Codec::of_payload_type(pt) {
+                samples.clear();
+                samples.extend(payload.iter().map(|&c| codec.decode(c)));
+                if let Some((recorder, side)) = &state.recorder {
+                    lock(recorder).push(*side, samples.iter().copied());
+                }
+                state.peer.clone().map(|peer| (peer, codec))
+            } else {
+                None
+            }
+        };
+        if let Some(digit) = dtmf {
+            let _ = events.try_send(MediaEvent::Dtmf { leg: leg.id, digit });
+        }
+        let Some((peer, codec)) = forward else {
+            continue;
+        };
+        let sent = {
+            let mut state = lock(&peer.state);
+            state.remote.map(|remote| {
+                let out_codec = state.codec;
+                let packet = if out_codec == codec {
+                    state.out.packet(pt, payload, payload.len() as u32)
+                } else {
+                    let transcoded: Vec<u8> =
+                        samples.iter().map(|&s| out_codec.encode(s)).collect();
+                    state.out.packet(
+                        out_codec.payload_type(),
+                        &transcoded,
+                        transcoded.len() as u32,
+                    )
+                };
+                (packet, remote)
+            })
+        };
+        if let Some((packet, remote)) = sent {
+            let _ = peer.rtp.send_to(&packet, remote).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

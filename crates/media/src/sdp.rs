@@ -1,0 +1,236 @@
+//! The little of SDP (RFC 4566, offer/answer RFC 3264) a G.711 media anchor needs.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::{Codec, MediaError};
+
+/// What an offer or answer says about its audio stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdpMedia {
+    /// Where RTP goes.
+    pub addr: SocketAddr,
+    /// G.711 codecs, in the order offered.
+    pub codecs: Vec<Codec>,
+    /// RFC 4733 telephone-event payload type.
+    pub dtmf_pt: Option<u8>,
+}
+
+fn bad(why: &str) -> MediaError {
+    MediaError::Sdp(why.to_owned())
+}
+
+/// Reads the first audio stream of an SDP body.
+pub fn parse(body: &[u8]) -> Result<SdpMedia, MediaError> {
+    let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
+    let mut session_ip: Option<IpAddr> = None;
+    let mut media_ip: Option<IpAddr> = None;
+    let mut port: Option<u16> = None;
+    let mut payloads: Vec<u8> = Vec::new();
+    let mut dtmf_pt = None;
+    let mut rtpmap: Vec<(u8, String)> = Vec::new();
+    let mut in_audio = false;
+    let mut seen_audio = false;
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
+        match kind {
+            "m" => {
+                in_audio = false;
+                if seen_audio {
+                    continue;
+                }
+                let mut parts = value.split_whitespace();
+                if parts.next() != Some("audio") {
+                    continue;
+                }
+                let p: u16 = parts
+                    .next()
+                    .and_then(|p| p.split('/').next()?.parse().ok())
+                    .ok_or_else(|| bad("m=audio without a port"))?;
+                let _proto = parts
+                    .next()
+                    .ok_or_else(|| bad("m=audio without a protocol"))?;
+                payloads = parts.filter_map(|p| p.parse().ok()).collect();
+                port = Some(p);
+                in_audio = true;
+                seen_audio = true;
+            }
+            "c" => {
+                let ip = value
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|a| a.split('/').next()?.parse::<IpAddr>().ok())
+                    .ok_or_else(|| bad("unreadable c= line"))?;
+                if in_audio {
+                    media_ip = Some(ip);
+                } else if !seen_audio {
+                    session_ip = Some(ip);
+                }
+            }
+            "a" if in_audio => {
+                if let Some(map) = value.strip_prefix("rtpmap:") {
+                    let mut parts = map.split_whitespace();
+                    if let (Some(pt), Some(name)) = (parts.next(), parts.next())
+                        && let Ok(pt) = pt.parse::<u8>()
+                    {
+                        rtpmap.push((pt, name.to_ascii_lowercase()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let port = port.ok_or_else(|| bad("no m=audio stream"))?;
+    if port == 0 {
+        return Err(bad("the audio stream is refused (port 0)"));
+    }
+    let ip = media_ip
+        .or(session_ip)
+        .ok_or_else(|| bad("no c= connection address"))?;
+    let mut codecs = Vec::new();
+    for pt in &payloads {
+        let name = rtpmap
+            .iter()
+            .find(|(p, _)| p == pt)
+            .map(|(_, n)| n.as_str());
+        let codec = match (pt, name) {
+            (0, None) => Some(Codec::Pcmu),
+            (8, None) => Some(Codec::Pcma),
+            (_, Some(n)) if n.starts_with("pcmu/8000") => Some(Codec::Pcmu),
+            (_, Some(n)) if n.starts_with("pcma/8000") => Some(Codec::Pcma),
+            (_, Some(n)) if n.starts_with("telephone-event/8000") => {
+                dtmf_pt = Some(*pt);
+                None
+            }
+            _ => None,
+        };
+        if let Some(c) = codec
+            && !codecs.contains(&c)
+        {
+            codecs.push(c);
+        }
+    }
+    Ok(SdpMedia {
+        addr: SocketAddr::new(ip, port),
+        codecs,
+        dtmf_pt,
+    })
+}
+
+/// The codec to answer with: PCMA first, as European networks prefer, then PCMU.
+pub fn choose(offer: &SdpMedia) -> Option<Codec> {
+    [Codec::Pcma, Codec::Pcmu]
+        .into_iter()
+        .find(|c| offer.codecs.contains(c))
+}
+
+fn ip_kind(ip: IpAddr) -> &'static str {
+    if ip.is_ipv4() { "IP4" } else { "IP6" }
+}
+
+/// The platform's offer to a call-taker's phone: PCMA, PCMU and telephone-event.
+pub fn offer(local: SocketAddr, session_id: u64) -> String {
+    let ip = local.ip();
+    let kind = ip_kind(ip);
+    format!(
+        "v=0\r\no=secourir {session_id} 1 IN {kind} {ip}\r\ns=Secourir\r\nc=IN {kind} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+        local.port()
+    )
+}
+
+/// The platform's answer to a caller's offer.
+pub fn answer(local: SocketAddr, session_id: u64, codec: Codec, dtmf_pt: Option<u8>) -> String {
+    let ip = local.ip();
+    let kind = ip_kind(ip);
+    let pt = codec.payload_type();
+    let name = match codec {
+        Codec::Pcma => "PCMA",
+        Codec::Pcmu => "PCMU",
+    };
+    let mut sdp = format!(
+        "v=0\r\no=secourir {session_id} 1 IN {kind} {ip}\r\ns=Secourir\r\nc=IN {kind} {ip}\r\nt=0 0\r\nm=audio {} RTP/AVP {pt}",
+        local.port()
+    );
+    if let Some(d) = dtmf_pt {
+        sdp.push_str(&format!(" {d}"));
+    }
+    sdp.push_str(&format!("\r\na=rtpmap:{pt} {name}/8000\r\n"));
+    if let Some(d) = dtmf_pt {
+        sdp.push_str(&format!(
+            "a=rtpmap:{d} telephone-event/8000\r\na=fmtp:{d} 0-15\r\n"
+        ));
+    }
+    sdp.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    sdp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+
+    #[test]
+    fn a_sipp_offer_is_read() {
+        let m = parse(SIPP.as_bytes()).unwrap();
+        assert_eq!(m.addr, "127.0.0.1:6000".parse().unwrap());
+        assert_eq!(m.codecs, vec![Codec::Pcma]);
+        assert_eq!(m.dtmf_pt, Some(101));
+        assert_eq!(choose(&m), Some(Codec::Pcma));
+    }
+
+    #[test]
+    fn media_level_address_wins_and_static_types_need_no_rtpmap() {
+        let sdp = "v=0\nc=IN IP4 10.0.0.1\nm=audio 7000 RTP/AVP 0 8\nc=IN IP4 127.0.0.2\n";
+        let m = parse(sdp.as_bytes()).unwrap();
+        assert_eq!(m.addr, "127.0.0.2:7000".parse().unwrap());
+        assert_eq!(m.codecs, vec![Codec::Pcmu, Codec::Pcma]);
+        assert_eq!(choose(&m), Some(Codec::Pcma));
+    }
+
+    #[test]
+    fn our_offer_and_answer_read_back() {
+        let local: SocketAddr = "127.0.0.1:20000".parse().unwrap();
+        let o = parse(offer(local, 1).as_bytes()).unwrap();
+        assert_eq!(
+            (o.addr, o.codecs.clone(), o.dtmf_pt),
+            (local, vec![Codec::Pcma, Codec::Pcmu], Some(101))
+        );
+        let a = parse(answer(local, 1, Codec::Pcmu, Some(101)).as_bytes()).unwrap();
+        assert_eq!((a.codecs, a.dtmf_pt), (vec![Codec::Pcmu], Some(101)));
+    }
+
+    #[test]
+    fn unusable_offers_are_errors() {
+        for bad in [
+            "",
+            "v=0\r\n",
+            "v=0\r\nc=IN IP4 127.0.0.1\r\nm=video 5000 RTP/AVP 96\r\n",
+            "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 0 RTP/AVP 8\r\n",
+            "v=0\r\nm=audio 5000 RTP/AVP 8\r\n",
+            "v=0\r\nc=IN IP4 nowhere\r\nm=audio 5000 RTP/AVP 8\r\n",
+        ] {
+            assert!(parse(bad.as_bytes()).is_err(), "{bad:?}");
+        }
+        let g729 = parse(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 5000 RTP/AVP 18\r\n").unwrap();
+        assert_eq!(choose(&g729), None);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_mutated_offers(at in 0usize..200, byte in any::<u8>()) {
+            let mut bytes = SIPP.as_bytes().to_vec();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            let _ = parse(&bytes);
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! `secourir serve` and `secourir calls`: the platform on the wire, and its call list.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Args as ClapArgs;
+use secourir_server::ServeOptions;
+
+/// Options of `secourir serve`.
+#[derive(ClapArgs, Debug)]
+pub struct ServeArgs {
+    /// SIP address, UDP and TCP.
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    pub sip: SocketAddr,
+    /// HTTP API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Where the store (secourir.sqlite) and the recordings live.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// National configuration; the shipped one is built in.
+    #[arg(long, default_value = "config/france.toml")]
+    pub config: PathBuf,
+    /// RTP port range, FIRST-LAST.
+    #[arg(long, default_value = "20000-39999")]
+    pub media_ports: String,
+    /// Address media binds to and announces in SDP (default: the SIP address).
+    #[arg(long)]
+    pub media_ip: Option<IpAddr>,
+    /// API token (else $SECOURIR_API_TOKEN, else one is made and written to DATA_DIR/api-token).
+    #[arg(long)]
+    pub api_token: Option<String>,
+    /// Directory of announcement WAV files replacing the shipped ones.
+    #[arg(long)]
+    pub announcements: Option<PathBuf>,
+    /// Do not listen for SIP over TCP.
+    #[arg(long)]
+    pub no_tcp: bool,
+}
+
+fn parse_ports(text: &str) -> Result<(u16, u16), String> {
+    let (a, b) = text
+        .split_once('-')
+        .ok_or_else(|| format!("--media-ports {text:?}: expected FIRST-LAST, e.g. 20000-39999"))?;
+    let a: u16 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("--media-ports: {a:?} is not a port"))?;
+    let b: u16 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("--media-ports: {b:?} is not a port"))?;
+    if a >= b || b - a < 3 {
+        return Err(format!(
+            "--media-ports {text:?}: the range must hold at least 4 ports"
+        ));
+    }
+    Ok((a, b))
+}
+
+fn api_token(args: &ServeArgs) -> Result<String, String> {
+    if let Some(token) = &args.api_token {
+        return Ok(token.clone());
+    }
+    if let Ok(token) = std::env::var("SECOURIR_API_TOKEN")
+        && !token.is_empty()
+    {
+        return Ok(token);
+    }
+    let path = args.data_dir.join("api-token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        let token = token.trim().to_owned();
+        if !token.is_empty() {
+            return Ok(token);
+        }
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    std::fs::create_dir_all(&args.data_dir)
+        .and_then(|()| std::fs::write(&path, format!("{token}\n")))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(token)
+}
+
+/// Runs the platform until Ctrl-C.
+pub fn serve(args: &ServeArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,rsipstack=warn".into()),
+        )
+        .with_target(false)
+        .init();
+    let plan = match crate::load_plan(&args.config) {
+        Ok(plan) => Arc::new(plan),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let media_ports = match parse_ports(&args.media_ports) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let token = match api_token(args) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot keep the API token: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = ServeOptions {
+        sip: args.sip,
+        sip_tcp: (!args.no_tcp).then_some(args.sip),
+        http: args.http,
+        data_dir: args.data_dir.clone(),
+        media_ip: args.media_ip.unwrap_or(args.sip.ip()),
+        media_ports,
+        api_token: token,
+        announcements_dir: args.announcements.clone(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let platform = match secourir_server::start(plan, options).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("secourir serve: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!(
+            "Secourir écoute : SIP {} (UDP et TCP), API http://{} — données dans {}",
+            platform.bound.sip,
+            platform.bound.http,
+            args.data_dir.display()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        println!("Arrêt : appels en cours raccrochés, enregistrements terminés.");
+        platform.stop().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Options of `secourir calls`.
+#[derive(ClapArgs, Debug)]
+pub struct CallsArgs {
+    /// How far back: 90s, 15m, 1h, 2d, 1h30m.
+    #[arg(long, default_value = "1h")]
+    pub since: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// The platform's data directory.
+    #[arg(long, default_value = "data")]
+    pub data_dir: PathBuf,
+    /// At most this many calls.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+}
+
+/// Lists recent calls from the store.
+pub fn calls(args: &CallsArgs) -> ExitCode {
+    let since = match secourir_store::parse_since(&args.since) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("--since: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match secourir_store::Store::open_read_only(&args.data_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    match store.calls_since(now_ms - since.as_millis() as i64, args.limit) {
+        Ok(calls) if args.json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&calls).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(calls) => {
+            print!("{}", secourir_store::format_table(&calls));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! The platform on the wire, against real SIPp peers on loopback: callers with PIDF-LO, call-taker
+//! phones that register with digest and answer, recordings checked, malformed input refused.
+//!
+//! Every peer is started here on free loopback ports and stopped at the end of its test. SIPp
+//! (Debian's `sip-tester`) must be installed: `scripts/setup` does it; without it these tests
+//! fail rather than skip.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const TOKEN: &str = "test-token";
+const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sipp");
+
+/// Media port ranges handed to each test so that parallel tests never share one.
+static NEXT_RANGE: AtomicU16 = AtomicU16::new(0);
+
+/// A UDP and TCP port both free on 127.0.0.1.
+fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on loopback");
+}
+
+struct Platform {
+    child: Child,
+    sip: u16,
+    http: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Platform {
+    fn start() -> Platform {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sip = free_port();
+        let http = free_port();
+        let n = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
+        let first = 40_000 + n * 400;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_secourir"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args(["serve", "--sip", &format!("127.0.0.1:{sip}")])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--media-ports", &format!("{first}-{}", first + 399)])
+            .args(["--api-token", TOKEN])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "info,rsipstack=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("secourir serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(
+            ready.contains("Secourir écoute"),
+            "platform did not start: {ready:?}"
+        );
+        // Keep draining so the platform never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Platform {
+            child,
+            sip,
+            http,
+            dir,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http)
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let mut response = ureq::get(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        response.body_mut().read_json().expect("json")
+    }
+
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = ureq::post(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status().as_u16();
+        let mut response = response;
+        let value = response.body_mut().read_json().unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    fn set_state(&self, login: &str, state: &str) {
+        let (status, body) = self.post(
+            &format!("/api/call-takers/{login}/state"),
+            json!({ "state": state }),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    fn calls(&self) -> Vec<Value> {
+        match self.get("/api/calls?since=1h") {
+            Value::Array(calls) => calls,
+            other => panic!("calls: {other}"),
+        }
+    }
+
+    /// Waits until a call satisfies `done`, and returns it.
+    fn wait_call(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(call) = self.calls().into_iter().find(|c| done(c)) {
+                return call;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}",
+                self.calls()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Runs register.xml for a call-taker from `port`.
+    fn register(&self, login: &str, port: u16) {
+        let status = sipp(&self.dir.path().join(format!("reg-{login}")))
+            .args(["-sf", &format!("{SIPP_DIR}/register.xml"), "-m", "1"])
+            .args(["-s", login, "-au", login, "-ap", "secourir"])
+            .args(["-p", &port.to_string()])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .status()
+            .expect("sipp runs");
+        assert!(status.success(), "registration of {login} failed: {status}");
+    }
+
+    /// Starts call-taker.xml answering on `port`, for `calls` calls.
+    fn call_taker(&self, login: &str, port: u16, calls: u32) -> Child {
+        let media = free_port();
+        sipp(&self.dir.path().join(format!("phone-{login}")))
+            .args([
+                "-sf",
+                &format!("{SIPP_DIR}/call-taker.xml"),
+                "-m",
+                &calls.to_string(),
+            ])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &media.to_string(),
+            ])
+            .args(["-rsa", &format!("127.0.0.1:{}", self.sip)])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .spawn()
+            .expect("sipp runs")
+    }
+
+    /// Places one located call to 18 lasting `hold_ms` after the answer.
+    fn caller(&self, name: &str, lat: f64, lon: f64, hold_ms: u32) -> Child {
+        let port = free_port();
+        let media = free_port();
+        sipp(&self.dir.path().join(format!("caller-{name}")))
+            .args(["-sf", &format!("{SIPP_DIR}/caller-18.xml"), "-m", "1"])
+            .args(["-d", &hold_ms.to_string()])
+            .args([
+                "-key",
+                "lat",
+                &lat.to_string(),
+                "-key",
+                "lon",
+                &lon.to_string(),
+            ])
+            .args(["-key", "caller", name])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &media.to_string(),
+            ])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .spawn()
+            .expect("sipp runs")
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIPp on loopback, bounded in time, writing its logs into `dir`.
+fn sipp(dir: &Path) -> Command {
+    std::fs::create_dir_all(dir).expect("log dir");
+    let mut command = Command::new("sipp");
+    command
+        .current_dir(dir)
+        .args(["-i", "127.0.0.1", "-nostdin", "-trace_err"])
+        .args(["-timeout", "40s", "-timeout_error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+fn wait_ok(mut child: Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{what} failed: {status}");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn field<'a>(call: &'a Value, name: &str) -> &'a Value {
+    call.get(name).unwrap_or(&Value::Null)
+}
+
+/// Root mean square of one channel of a stereo WAV.
+fn channel_rms(samples: &[i16], channel: usize) -> f64 {
+    let values: Vec<f64> = samples
+        .iter()
+        .skip(channel)
+        .step_by(2)
+        .map(|&s| f64::from(s))
+        .collect();
+    (values.iter().map(|v| v * v).sum::<f64>() / values.len().max(1) as f64).sqrt()
+}
+
+#[test]
+fn a_located_call_to_18_reaches_its_cta_is_answered_and_recorded() {
+    let platform = Platform::start();
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    platform.set_state("ota-13-1", "available");
+    let caller = platform.caller("0601020304", 43.2965, 5.3698, 6_000);
+    wait_ok(caller, "caller");
+    wait_ok(answering, "call-taker phone");
+
+    let call = platform.wait_call("a completed call", |c| field(c, "outcome") == "completed");
+    assert_eq!(field(&call, "departement"), "13");
+    assert_eq!(field(&call, "commune"), "Marseille");
+    assert_eq!(field(&call, "location_source"), "pidf-lo");
+    assert_eq!(field(&call, "cta"), "cta-13");
+    assert_eq!(field(&call, "call_taker"), "ota-13-1");
+    assert_eq!(field(&call, "caller"), "0601020304");
+    assert!(
+        field(&call, "emergency_call_id")
+            .as_str()
+            .is_some_and(|id| id.starts_with("urn:emergency:uid:callid:"))
+    );
+
+    let path = PathBuf::from(
+        field(&call, "recording_path")
+            .as_str()
+            .expect("a recording"),
+    );
+    let bytes = std::fs::read(&path).expect("recording exists");
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    assert_eq!(field(&call, "recording_sha256"), sha.as_str());
+    let mut wav = hound::WavReader::new(std::io::Cursor::new(bytes)).expect("a WAV");
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    let seconds = samples.len() as f64 / 2.0 / 8000.0;
+    let answered = field(&call, "answered_at").as_i64().expect("answered");
+    let ended = field(&call, "ended_at").as_i64().expect("ended");
+    let talk = (ended - answered) as f64 / 1000.0;
+    assert!(
+        (seconds - talk).abs() < 1.0,
+        "recording lasts {seconds:.2} s, the conversation {talk:.2} s"
+    );
+    assert!(seconds > 4.0, "recording too short: {seconds:.2} s");
+    assert!(channel_rms(&samples, 0) > 100.0, "caller's side is silent");
+    assert!(
+        channel_rms(&samples, 1) > 100.0,
+        "call-taker's side is silent"
+    );
+}
+
+#[test]
+fn a_queued_caller_hears_the_announcement_then_is_answered_and_one_who_hangs_up_gets_a_call_back() {
+    let platform = Platform::start();
+    let phone = free_port();
+    platform.register("ota-13-2", phone);
+    platform.set_state("ota-13-2", "paused");
+
+    // Nobody available: the caller is answered by the platform and waits with the announcement.
+    let answering = platform.call_taker("ota-13-2", phone, 1);
+    let caller = platform.caller("0611111111", 43.2965, 5.3698, 4_000);
+    let waiting = platform.wait_call("a queued call", |c| {
+        field(c, "caller") == "0611111111" && !field(c, "queued_at").is_null()
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let detail = platform.get(&format!("/api/calls/{}", field(&waiting, "call")));
+    let trail: Vec<String> = detail["trail"]
+        .as_array()
+        .expect("trail")
+        .iter()
+        .map(|t| t["step"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(trail.iter().any(|s| s == "annonce attente"), "{trail:?}");
+    assert!(field(&platform.calls()[0], "answered_at").is_null());
+    platform.set_state("ota-13-2", "available");
+    wait_ok(caller, "queued caller");
+    wait_ok(answering, "call-taker phone");
+    let answered = platform.wait_call("the queued call completed", |c| {
+        field(c, "caller") == "0611111111" && field(c, "outcome") == "completed"
+    });
+    assert_eq!(field(&answered, "call_taker"), "ota-13-2");
+
+    // Paused again: this caller gives up after 2 s in the queue.
+    platform.set_state("ota-13-2", "paused");
+    let caller = platform.caller("0622222222", 43.2965, 5.3698, 2_000);
+    wait_ok(caller, "impatient caller");
+    let abandoned = platform.wait_call("an abandoned call", |c| {
+        field(c, "caller") == "0622222222" && field(c, "outcome") == "abandoned"
+    });
+    let id = field(&abandoned, "call").as_u64().expect("call number");
+    let callbacks = platform.get("/api/callbacks?cta=cta-13");
+    let entry = callbacks
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|c| c["call"] == id)
+        .unwrap_or_else(|| panic!("no call-back entry for {id}: {callbacks}"));
+    assert_eq!(entry["state"], "pending");
+    assert_eq!(entry["caller"], "0622222222");
+    let (status, _) = platform.post(
+        &format!("/api/callbacks/{id}/taken"),
+        json!({ "by": "ota-13-2" }),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = platform.post(
+        &format!("/api/callbacks/{id}/done"),
+        json!({ "by": "ota-13-2" }),
+    );
+    assert_eq!(status, 200);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while platform
+        .get("/api/callbacks?cta=cta-13")
+        .as_array()
+        .is_some_and(|l| l.iter().any(|c| c["call"] == id))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "call-back still listed after done"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_call_from_an_unstaffed_departement_overflows_to_a_partner() {
+    let platform = Platform::start();
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    platform.set_state("ota-13-1", "available");
+    // Toulon, in the Var: nobody of cta-83 is logged in; cta-13 is its partner.
+    let caller = platform.caller("0633333333", 43.1242, 5.9280, 3_000);
+    wait_ok(caller, "caller from the Var");
+    wait_ok(answering, "call-taker phone");
+    let call = platform.wait_call("the Var call completed", |c| {
+        field(c, "outcome") == "completed"
+    });
+    assert_eq!(field(&call, "departement"), "83");
+    assert_eq!(field(&call, "commune"), "Toulon");
+    assert_eq!(field(&call, "cta"), "cta-13");
+    assert_eq!(field(&call, "call_taker"), "ota-13-1");
+}
+
+/// Sends one datagram and returns the status line of the answer, if one comes within 1 s.
+fn exchange(socket: &UdpSocket, to: u16, datagram: &[u8]) -> Option<String> {
+    socket.send_to(datagram, ("127.0.0.1", to)).expect("send");
+    let mut buf = vec![0u8; 65_536];
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        match socket.recv_from(&mut buf) {
+            Ok((n, _)) => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let status = text.lines().next().unwrap_or("").to_owned();
+                // Provisional answers (100 Trying) come before the final one.
+                if !status.starts_with("SIP/2.0 1") {
+                    return Some(status);
+                }
+            }
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+fn request(
+    method: &str,
+    uri: &str,
+    branch: &str,
+    extra: &str,
+    content_type: &str,
+    body: &str,
+    declared: usize,
+) -> Vec<u8> {
+    format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{branch}\r\nFrom: <sip:0699999999@127.0.0.1>;tag={branch}\r\nTo: <{uri}>\r\nCall-ID: {branch}@test\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n{extra}Content-Type: {content_type}\r\nContent-Length: {declared}\r\n\r\n{body}"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn malformed_input_gets_the_right_error_and_disturbs_nothing() {
+    let platform = Platform::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let sip = platform.sip;
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
+
+    assert_eq!(
+        exchange(&socket, sip, b"\x00\x01\x02 not SIP at all \xff"),
+        None
+    );
+    let truncated = request(
+        "INVITE",
+        "sip:18@127.0.0.1",
+        "trunc",
+        "",
+        "application/sdp",
+        sdp,
+        sdp.len() + 500,
+    );
+    let status = exchange(&socket, sip, &truncated).expect("an answer to a truncated INVITE");
+    assert!(status.starts_with("SIP/2.0 400 "), "{status}");
+    let cut = &request(
+        "INVITE",
+        "sip:18@127.0.0.1",
+        "cut",
+        "",
+        "application/sdp",
+        sdp,
+        sdp.len(),
+    )[..140];
+    let status = exchange(&socket, sip, cut).expect("an answer to a cut INVITE");
+    assert!(status.starts_with("SIP/2.0 400 "), "{status}");
+    let mut big = request(
+        "INVITE",
+        "sip:18@127.0.0.1",
+        "big",
+        "",
+        "application/sdp",
+        sdp,
+        sdp.len() + 50_000,
+    );
+    big.extend(std::iter::repeat_n(b'x', 50_000));
+    let status = exchange(&socket, sip, &big).expect("an answer to an oversized INVITE");
+    assert!(status.starts_with("SIP/2.0 513 "), "{status}");
+    let status = exchange(
+        &socket,
+        sip,
+        &request("FROB", "sip:18@127.0.0.1", "frob", "", "text/plain", "", 0),
+    )
+    .expect("501");
+    assert!(status.starts_with("SIP/2.0 501 "), "{status}");
+    let status = exchange(
+        &socket,
+        sip,
+        &request(
+            "INVITE",
+            "sip:0601020304@127.0.0.1",
+            "notsos",
+            "",
+            "application/sdp",
+            sdp,
+            sdp.len(),
+        ),
+    )
+    .expect("404");
+    assert!(status.starts_with("SIP/2.0 404 "), "{status}");
+    let status = exchange(
+        &socket,
+        sip,
+        &request(
+            "INVITE",
+            "sip:18@127.0.0.1",
+            "text",
+            "",
+            "text/plain",
+            "au secours",
+            10,
+        ),
+    )
+    .expect("415");
+    assert!(status.starts_with("SIP/2.0 415 "), "{status}");
+    let status = exchange(
+        &socket,
+        sip,
+        &request(
+            "SUBSCRIBE",
+            "sip:18@127.0.0.1",
+            "sub",
+            "Event: presence\r\n",
+            "text/plain",
+            "",
+            0,
+        ),
+    )
+    .expect("405");
+    assert!(status.starts_with("SIP/2.0 405 "), "{status}");
+
+    // A 10 MB INVITE over TCP: the connection is refused, the platform carries on.
+    let mut tcp = TcpStream::connect(("127.0.0.1", sip)).expect("tcp");
+    tcp.set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let head = request(
+        "INVITE",
+        "sip:18@127.0.0.1",
+        "huge",
+        "",
+        "application/sdp",
+        "",
+        10_000_000,
+    );
+    let _ = tcp.write_all(&head);
+    let chunk = vec![b'x'; 1 << 20];
+    for _ in 0..10 {
+        if tcp.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+
+    // Still serving: OPTIONS gets 200, and a real call still goes through.
+    let status = exchange(
+        &socket,
+        sip,
+        &request("OPTIONS", "sip:127.0.0.1", "ping", "", "text/plain", "", 0),
+    )
+    .expect("200");
+    assert!(status.starts_with("SIP/2.0 200 "), "{status}");
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    platform.set_state("ota-13-1", "available");
+    wait_ok(
+        platform.caller("0644444444", 43.2965, 5.3698, 1_000),
+        "caller after the garbage",
+    );
+    wait_ok(answering, "call-taker phone");
+    let health = platform.get("/api/health");
+    assert!(
+        health["malformed_refused"].as_u64().unwrap_or(0) >= 4,
+        "{health}"
+    );
+    assert_eq!(health["live_calls"], 0, "{health}");
+}
+
+#[test]
+fn a_wrong_password_or_token_is_refused() {
+    let platform = Platform::start();
+    let phone = free_port();
+    let status = sipp(&platform.dir.path().join("bad-password"))
+        .args(["-sf", &format!("{SIPP_DIR}/register.xml"), "-m", "1"])
+        .args(["-s", "ota-13-1", "-au", "ota-13-1", "-ap", "wrong"])
+        .args(["-p", &phone.to_string(), "-timeout", "5s"])
+        .arg(format!("127.0.0.1:{}", platform.sip))
+        .status()
+        .expect("sipp runs");
+    assert!(!status.success(), "a wrong password registered");
+    let response = ureq::get(&platform.url("/api/call-takers"))
+        .header("Authorization", "Bearer nope")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 401);
+    let list = platform.get("/api/call-takers");
+    let ota = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|t| t["login"] == "ota-13-1")
+        .expect("ota-13-1");
+    assert_eq!(ota["phone_registered"], false);
+}

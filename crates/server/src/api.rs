@@ -1,0 +1,343 @@
+//! The HTTP API: call-takers' availability, the call list, the call-back list and the platform's
+//! health. Every route but `/api/health` wants `Authorization: Bearer <token>`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+/// What a call-taker asks to become.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WantedState {
+    /// Ready for calls (logs in if needed).
+    Available,
+    /// On pause.
+    Paused,
+    /// Logged out.
+    Offline,
+}
+
+/// A call-taker as the API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallTakerView {
+    /// Login.
+    pub login: String,
+    /// CTA.
+    pub cta: String,
+    /// available, ringing, talking, wrap-up, paused, offline.
+    pub status: String,
+    /// Whether their phone is registered.
+    pub phone_registered: bool,
+}
+
+/// Health figures of the running platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformStatus {
+    /// Calls admitted and not ended.
+    pub live_calls: usize,
+    /// Phones registered.
+    pub registered_phones: usize,
+    /// Media legs open.
+    pub open_media_legs: usize,
+    /// Malformed SIP requests answered with an error.
+    pub malformed_refused: u64,
+    /// Datagrams dropped as not SIP.
+    pub datagrams_dropped: u64,
+}
+
+/// Why an API request failed.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No such thing.
+    NotFound(&'static str),
+}
+
+/// A request for the driver, which owns the routing core.
+pub(crate) enum ApiCall {
+    SetState {
+        login: String,
+        state: WantedState,
+        reply: oneshot::Sender<Result<String, ApiError>>,
+    },
+    CallTakers {
+        reply: oneshot::Sender<Vec<CallTakerView>>,
+    },
+    Callback {
+        call: u64,
+        login: String,
+        done: bool,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    Status {
+        reply: oneshot::Sender<PlatformStatus>,
+    },
+}
+
+#[derive(Clone)]
+struct AppState {
+    driver: mpsc::Sender<ApiCall>,
+    token: Arc<str>,
+    data_dir: Arc<PathBuf>,
+}
+
+/// The router of the API.
+pub(crate) fn router(driver: mpsc::Sender<ApiCall>, token: String, data_dir: PathBuf) -> Router {
+    let state = AppState {
+        driver,
+        token: token.into(),
+        data_dir: Arc::new(data_dir),
+    };
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/call-takers", get(call_takers))
+        .route("/api/call-takers/{login}/state", post(set_state))
+        .route("/api/calls", get(calls))
+        .route("/api/calls/{call}", get(call_detail))
+        .route("/api/callbacks", get(callbacks))
+        .route("/api/callbacks/{call}/taken", post(callback_taken))
+        .route("/api/callbacks/{call}/done", post(callback_done))
+        .with_state(state)
+}
+
+fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare without an early exit so the time taken says nothing about the token.
+    let expected = state.token.as_bytes();
+    let given = given.as_bytes();
+    let mut diff = expected.len() ^ given.len();
+    for (i, &b) in expected.iter().enumerate() {
+        diff |= usize::from(b ^ given.get(i).copied().unwrap_or(0));
+    }
+    if diff == 0 {
+        Ok(())
+    } else {
+        info!("API request with a wrong or missing token");
+        Err(problem(StatusCode::UNAUTHORIZED, "unauthorised"))
+    }
+}
+
+async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> ApiCall,
+) -> Result<T, Response> {
+    let (tx, rx) = oneshot::channel();
+    state
+        .driver
+        .send(make(tx))
+        .await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping"))?;
+    rx.await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping"))
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match ask(&state, |reply| ApiCall::Status { reply }).await {
+        Ok(status) => Json(status).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn call_takers(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    match ask(&state, |reply| ApiCall::CallTakers { reply }).await {
+        Ok(list) => Json(list).into_response(),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct StateBody {
+    state: WantedState,
+}
+
+async fn set_state(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(login): Path<String>,
+    body: Result<Json<StateBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let Ok(Json(body)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "body must be {\"state\": \"available\" | \"paused\" | \"offline\"}",
+        );
+    };
+    let wanted = body.state;
+    match ask(&state, |reply| ApiCall::SetState {
+        login: login.clone(),
+        state: wanted,
+        reply,
+    })
+    .await
+    {
+        Ok(Ok(status)) => {
+            info!(%login, ?wanted, %status, "call-taker state set");
+            Json(serde_json::json!({ "login": login, "status": status })).into_response()
+        }
+        Ok(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    since: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn calls(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallsQuery>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let since = match secourir_store::parse_since(q.since.as_deref().unwrap_or("1h")) {
+        Ok(d) => d,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let from = now_ms - since.as_millis() as i64;
+    let limit = q.limit.unwrap_or(1000).min(10_000);
+    let dir = state.data_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        secourir_store::Store::open_read_only(&dir).and_then(|s| s.calls_since(from, limit))
+    })
+    .await;
+    match result {
+        Ok(Ok(calls)) => Json(calls).into_response(),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
+    }
+}
+
+async fn call_detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let dir = state.data_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let store = secourir_store::Store::open_read_only(&dir)?;
+        Ok::<_, secourir_store::StoreError>((store.call(call)?, store.trail(call)?))
+    })
+    .await;
+    match result {
+        Ok(Ok((Some(record), trail))) => {
+            Json(serde_json::json!({ "call": record, "trail": trail })).into_response()
+        }
+        Ok(Ok((None, _))) => problem(StatusCode::NOT_FOUND, "no such call"),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbacksQuery {
+    cta: Option<String>,
+}
+
+async fn callbacks(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<CallbacksQuery>,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let dir = state.data_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        secourir_store::Store::open_read_only(&dir).and_then(|s| s.callbacks(q.cta.as_deref()))
+    })
+    .await;
+    match result {
+        Ok(Ok(list)) => Json(list).into_response(),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackBody {
+    by: String,
+}
+
+async fn callback_change(
+    state: AppState,
+    headers: HeaderMap,
+    call: u64,
+    body: Option<Json<CallbackBody>>,
+    done: bool,
+) -> Response {
+    if let Err(r) = authorised(&state, &headers) {
+        return r;
+    }
+    let Some(Json(body)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "body must be {\"by\": \"<login>\"}",
+        );
+    };
+    match ask(&state, |reply| ApiCall::Callback {
+        call,
+        login: body.by.clone(),
+        done,
+        reply,
+    })
+    .await
+    {
+        Ok(Ok(())) => {
+            info!(call, by = %body.by, done, "call-back updated");
+            Json(serde_json::json!({ "call": call, "state": if done { "done" } else { "taken" } }))
+                .into_response()
+        }
+        Ok(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
+        Err(r) => r,
+    }
+}
+
+async fn callback_taken(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+    body: Option<Json<CallbackBody>>,
+) -> Response {
+    callback_change(state, headers, call, body, false).await
+}
+
+async fn callback_done(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+    body: Option<Json<CallbackBody>>,
+) -> Response {
+    callback_change(state, headers, call, body, true).await
+}

@@ -1,0 +1,721 @@
+//! The imperative shell around the routing core: it turns SIP, media and API happenings into
+//! core events stamped with the wall clock, and the core's commands into SIP, media and store
+//! actions. One task owns the core, so no lock guards the routing state.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use secourir_config::{AnnouncementId, Plan};
+use secourir_core::{
+    AgentId, AgentStatus, CallId, CallbackState, Command, Core, EndReason, Event, Instant, Offer,
+    Outcome, PRIORITY_NORMAL, RingFailure, Step,
+};
+use secourir_media::{Audio, LegId, Media, MediaEvent, sdp};
+use secourir_sip::{Decision, Sip, SipEvent};
+use secourir_store::Write;
+use secourir_territory::Territory;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::api::{ApiCall, ApiError, CallTakerView, PlatformStatus, WantedState};
+use crate::locating::locate_call;
+use crate::writer::StoreSender;
+
+/// Milliseconds since the epoch, never going backwards even if the system clock does.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    last: u64,
+}
+
+impl Clock {
+    pub(crate) fn now(&mut self) -> Instant {
+        let wall = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        self.last = self.last.max(wall);
+        Instant(self.last)
+    }
+}
+
+/// What the shell keeps about a live call beside the core's own state.
+struct Live {
+    caller_leg: LegId,
+    agent: Option<(AgentId, LegId)>,
+    decide: Option<oneshot::Sender<Decision>>,
+    answer_sdp: String,
+    call_info: Vec<(String, String)>,
+    recording: Option<PathBuf>,
+}
+
+/// Everything the driver task owns.
+pub(crate) struct Driver {
+    pub(crate) core: Core,
+    pub(crate) plan: Arc<Plan>,
+    pub(crate) territory: &'static Territory,
+    pub(crate) sip: Sip,
+    pub(crate) media: Media,
+    pub(crate) store: StoreSender,
+    pub(crate) announcements: Vec<Option<Arc<Audio>>>,
+    pub(crate) recordings: PathBuf,
+    pub(crate) clock: Clock,
+    pub(crate) instance: String,
+    live: HashMap<CallId, Live>,
+    legs: HashMap<LegId, CallId>,
+    follow_ups: VecDeque<Event>,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        plan: Arc<Plan>,
+        territory: &'static Territory,
+        sip: Sip,
+        media: Media,
+        store: StoreSender,
+        announcements: Vec<Option<Arc<Audio>>>,
+        recordings: PathBuf,
+        instance: String,
+    ) -> Driver {
+        Driver {
+            core: Core::new(plan.clone()),
+            plan,
+            territory,
+            sip,
+            media,
+            store,
+            announcements,
+            recordings,
+            clock: Clock::default(),
+            instance,
+            live: HashMap::new(),
+            legs: HashMap::new(),
+            follow_ups: VecDeque::new(),
+        }
+    }
+
+    /// Runs until `stop` fires, then hangs up what is left.
+    pub(crate) async fn run(
+        mut self,
+        mut sip_events: mpsc::Receiver<SipEvent>,
+        mut media_events: mpsc::Receiver<MediaEvent>,
+        mut api: mpsc::Receiver<ApiCall>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        loop {
+            let deadline = self.core.next_deadline();
+            let sleep = async {
+                match deadline {
+                    Some(at) => {
+                        let wait = at.0.saturating_sub(self.clock.now().0);
+                        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                Some(event) = sip_events.recv() => self.on_sip(event).await,
+                Some(event) = media_events.recv() => self.on_media(event).await,
+                Some(call) = api.recv() => self.on_api(call).await,
+                () = sleep => self.feed(Event::Tick).await,
+                _ = &mut stop => break,
+            }
+        }
+        let calls: Vec<CallId> = self.live.keys().copied().collect();
+        for call in calls {
+            self.sip.hang_up_caller(call);
+            if let Some(live) = self.live.remove(&call) {
+                if let Some((agent, leg)) = live.agent {
+                    self.sip.hang_up_agent(call, agent);
+                    self.media.close(leg).await;
+                }
+                self.media.close(live.caller_leg).await;
+            }
+        }
+    }
+
+    /// Feeds one event and everything it leads to.
+    async fn feed(&mut self, event: Event) {
+        self.follow_ups.push_back(event);
+        while let Some(event) = self.follow_ups.pop_front() {
+            let now = self.clock.now();
+            let commands: Vec<Command> = self.core.handle(event, now).collect();
+            for command in commands {
+                self.execute(command, now).await;
+            }
+        }
+    }
+
+    async fn on_sip(&mut self, event: SipEvent) {
+        match event {
+            SipEvent::Invite {
+                call,
+                ingress,
+                source,
+                decide,
+            } => self.on_invite(call, *ingress, source, decide).await,
+            SipEvent::CallerGone { call } => self.feed(Event::CallerHungUp { call }).await,
+            SipEvent::AgentAnswered { call, agent, sdp } => {
+                let leg = self
+                    .live
+                    .get(&call)
+                    .and_then(|l| l.agent)
+                    .filter(|(a, _)| *a == agent)
+                    .map(|(_, leg)| leg);
+                let Some(leg) = leg else {
+                    // The core gave up on this ring (timeout, caller left) as the phone answered.
+                    self.sip.hang_up_agent(call, agent);
+                    return;
+                };
+                match sdp::parse(&sdp) {
+                    Ok(answer) => {
+                        let codec = answer
+                            .codecs
+                            .first()
+                            .copied()
+                            .unwrap_or(secourir_media::Codec::Pcma);
+                        self.media
+                            .set_remote(leg, answer.addr, codec, answer.dtmf_pt);
+                    }
+                    Err(e) => warn!(?call, error = %e, "call-taker's SDP answer unusable"),
+                }
+                self.feed(Event::AgentAnswered { agent, call }).await;
+                let bridged = self.live.get(&call).is_some_and(|l| l.recording.is_some());
+                if !bridged {
+                    self.sip.hang_up_agent(call, agent);
+                    self.close_agent_leg(call).await;
+                }
+            }
+            SipEvent::AgentFailed {
+                call,
+                agent,
+                reason,
+                status,
+            } => {
+                info!(
+                    ?call,
+                    ?agent,
+                    ?reason,
+                    status,
+                    "call-taker's phone did not answer"
+                );
+                if self
+                    .live
+                    .get(&call)
+                    .and_then(|l| l.agent)
+                    .is_some_and(|(a, _)| a == agent)
+                {
+                    self.close_agent_leg(call).await;
+                    self.feed(Event::AgentRingFailed {
+                        agent,
+                        call,
+                        reason,
+                    })
+                    .await;
+                }
+            }
+            SipEvent::AgentGone { call, agent } => {
+                self.feed(Event::AgentHungUp { agent, call }).await
+            }
+            SipEvent::Registered { agent } => {
+                info!(login = %self.login(agent), "phone registered")
+            }
+            SipEvent::Unregistered { agent } => {
+                info!(login = %self.login(agent), "phone unregistered")
+            }
+        }
+    }
+
+    fn login(&self, agent: AgentId) -> &str {
+        self.plan
+            .call_takers
+            .get(agent.0 as usize)
+            .map_or("?", |t| t.login.as_str())
+    }
+
+    async fn on_invite(
+        &mut self,
+        call: CallId,
+        ingress: secourir_sip::Ingress,
+        source: std::net::SocketAddr,
+        decide: oneshot::Sender<Decision>,
+    ) {
+        let now = self.clock.now();
+        let offer = match sdp::parse(&ingress.sdp) {
+            Ok(offer) => offer,
+            Err(e) => {
+                info!(?call, error = %e, "INVITE without usable audio");
+                let _ = decide.send(Decision::Reject {
+                    code: 488,
+                    reason: "Not Acceptable Here - no usable audio offer".into(),
+                    retry_after_s: None,
+                });
+                return;
+            }
+        };
+        let Some(codec) = sdp::choose(&offer) else {
+            let _ = decide.send(Decision::Reject {
+                code: 488,
+                reason: "Not Acceptable Here - offer PCMA or PCMU".into(),
+                retry_after_s: None,
+            });
+            return;
+        };
+        let (leg, local) = match self.media.open_leg().await {
+            Ok(opened) => opened,
+            Err(e) => {
+                warn!(?call, error = %e, "no media port for a new call");
+                let _ = decide.send(Decision::Reject {
+                    code: 503,
+                    reason: "Service Unavailable - media ports exhausted".into(),
+                    retry_after_s: Some(5),
+                });
+                return;
+            }
+        };
+        self.media.set_remote(leg, offer.addr, codec, offer.dtmf_pt);
+        let place = locate_call(
+            self.territory,
+            &self.plan,
+            &ingress.locations,
+            ingress.trunk.as_deref(),
+            ingress.location_problem.clone(),
+        );
+        if let Some(problem) = &place.problem {
+            info!(?call, %problem, source = place.source, "caller's location unusable, default used");
+        }
+        let emergency_id = ingress.upstream_call_id.clone().unwrap_or_else(|| {
+            format!(
+                "urn:emergency:uid:callid:{:016x}{:08x}:{}",
+                call.0, now.0 as u32, self.instance
+            )
+        });
+        let incident_id = ingress.upstream_incident_id.clone().unwrap_or_else(|| {
+            format!(
+                "urn:emergency:uid:incidentid:{:016x}{:08x}:{}",
+                call.0, now.0 as u32, self.instance
+            )
+        });
+        let call_info = vec![(
+            "Call-Info".to_owned(),
+            format!(
+                "<{emergency_id}>;purpose=emergency-CallId, <{incident_id}>;purpose=emergency-IncidentId"
+            ),
+        )];
+        self.store.send(Write::Offered {
+            call: call.0,
+            emergency_call_id: emergency_id.clone(),
+            caller: ingress.caller.clone(),
+            service: ingress.service.urn().to_owned(),
+            at: now.0 as i64,
+            lat: place.point.map(|p| p.0),
+            lon: place.point.map(|p| p.1),
+            radius_m: place.radius_m,
+            location_source: place.source.to_owned(),
+            departement: place.departement.clone(),
+            commune: place.commune.clone(),
+            insee: place.insee.clone(),
+            trunk: ingress.trunk.clone(),
+        });
+        info!(
+            ?call, %source, caller = ?ingress.caller, departement = %place.departement,
+            commune = ?place.commune, location = place.source, "emergency call offered"
+        );
+        self.legs.insert(leg, call);
+        self.live.insert(
+            call,
+            Live {
+                caller_leg: leg,
+                agent: None,
+                decide: Some(decide),
+                answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
+                call_info,
+                recording: None,
+            },
+        );
+        let priority = match ingress.resource_priority {
+            Some(level) if level <= 1 => PRIORITY_NORMAL + 1,
+            _ => PRIORITY_NORMAL,
+        };
+        self.feed(Event::Offered(Offer {
+            call,
+            zone: place.zone,
+            service: ingress.service,
+            priority,
+            caller: ingress.caller.map(String::into_boxed_str),
+            source: ingress.trunk.map(String::into_boxed_str),
+        }))
+        .await;
+    }
+
+    async fn on_media(&mut self, event: MediaEvent) {
+        match event {
+            MediaEvent::Dtmf { leg, digit } => {
+                if let Some(&call) = self.legs.get(&leg) {
+                    self.feed(Event::Dtmf { call, digit }).await;
+                }
+            }
+        }
+    }
+
+    async fn close_agent_leg(&mut self, call: CallId) {
+        if let Some((_, leg)) = self.live.get_mut(&call).and_then(|l| l.agent.take()) {
+            self.legs.remove(&leg);
+            self.media.close(leg).await;
+        }
+    }
+
+    async fn execute(&mut self, command: Command, now: Instant) {
+        let at = now.0 as i64;
+        match command {
+            Command::Answer { call } => {
+                if let Some(live) = self.live.get_mut(&call)
+                    && let Some(decide) = live.decide.take()
+                {
+                    let _ = decide.send(Decision::Accept {
+                        sdp: live.answer_sdp.clone(),
+                        headers: live.call_info.clone(),
+                    });
+                }
+            }
+            Command::Reject { call, reason } => {
+                let (code, phrase, retry) = match &reason {
+                    EndReason::NoCapacity => (
+                        503,
+                        "Service Unavailable - no capacity left in the zone nor the national pool"
+                            .to_owned(),
+                        Some(30),
+                    ),
+                    EndReason::Busy(why) => (486, format!("Busy Here - {why}"), None),
+                    other => (500, format!("Server Internal Error - {other}"), None),
+                };
+                warn!(?call, code, %phrase, "call refused");
+                if let Some(live) = self.live.get_mut(&call)
+                    && let Some(decide) = live.decide.take()
+                {
+                    let _ = decide.send(Decision::Reject {
+                        code,
+                        reason: phrase,
+                        retry_after_s: retry,
+                    });
+                }
+            }
+            Command::Play { call, announcement } => {
+                if let Some(live) = self.live.get(&call) {
+                    match self.audio(announcement) {
+                        Some(audio) => self.media.play(live.caller_leg, audio, true),
+                        None => warn!(?announcement, "announcement without audio"),
+                    }
+                    let name = &self.plan.announcements[announcement.0 as usize].id;
+                    self.store.send(Write::Trail {
+                        call: call.0,
+                        at,
+                        step: format!("annonce {name}"),
+                    });
+                }
+            }
+            Command::Ring { call, agent } => self.ring(call, agent).await,
+            Command::CancelRing { call, agent } => {
+                self.sip.hang_up_agent(call, agent);
+                self.close_agent_leg(call).await;
+            }
+            Command::Bridge { call, agent } => {
+                let Some(live) = self.live.get_mut(&call) else {
+                    return;
+                };
+                let Some((_, agent_leg)) = live.agent else {
+                    return;
+                };
+                let path = self.recordings.join(format!("call-{}.wav", call.0));
+                self.media
+                    .bridge(live.caller_leg, agent_leg, Some(path.clone()));
+                live.recording = Some(path);
+                let cta = self
+                    .core
+                    .call(call)
+                    .map(|c| self.plan.cta(c.cta).id.clone())
+                    .unwrap_or_default();
+                let login = self.login(agent).to_owned();
+                self.store.send(Write::Answered {
+                    call: call.0,
+                    cta,
+                    call_taker: login,
+                    at,
+                });
+            }
+            Command::HangUp { call } => self.sip.hang_up_caller(call),
+            Command::TransferOut { call, to } => {
+                // No partner-service trunk is configured yet: the call-taker stays on the line.
+                warn!(
+                    ?call,
+                    service = to.urn(),
+                    "transfer asked but no partner trunk is configured"
+                );
+            }
+            Command::PickResult { .. } | Command::CrisisChanged { .. } => {}
+            Command::AgentChanged { agent, status } => {
+                if matches!(status, AgentStatus::Paused) {
+                    info!(login = %self.login(agent), "call-taker paused");
+                }
+            }
+            Command::Callback { cta, call, state } => {
+                let (state, by) = match state {
+                    CallbackState::Pending => ("pending", None),
+                    CallbackState::Taken(agent) => ("taken", Some(self.login(agent).to_owned())),
+                    CallbackState::Done => ("done", None),
+                };
+                self.store.send(Write::Callback {
+                    call: call.0,
+                    cta: self.plan.cta(cta).id.clone(),
+                    state: state.to_owned(),
+                    by,
+                    at,
+                });
+            }
+            Command::Trail { call, step } => {
+                if let Step::Queued(cta) = &step {
+                    self.store.send(Write::Queued {
+                        call: call.0,
+                        cta: self.plan.cta(*cta).id.clone(),
+                        at,
+                    });
+                }
+                self.store.send(Write::Trail {
+                    call: call.0,
+                    at,
+                    step: self.describe(&step),
+                });
+            }
+            Command::Ended {
+                call,
+                outcome,
+                reason,
+            } => self.ended(call, outcome, reason, at).await,
+        }
+    }
+
+    fn audio(&self, id: AnnouncementId) -> Option<Arc<Audio>> {
+        self.announcements.get(id.0 as usize).cloned().flatten()
+    }
+
+    fn describe(&self, step: &Step) -> String {
+        match step {
+            Step::Admitted => "admis".into(),
+            Step::RuleMatched(i) => format!("règle {i}"),
+            Step::RouteFailed(cta, why) => {
+                format!("échec vers {} ({why:?})", self.plan.cta(*cta).id)
+            }
+            Step::Queued(cta) => format!("en file {}", self.plan.cta(*cta).id),
+            Step::Overflowed { from, to } => format!(
+                "entraide {} → {}",
+                self.plan.cta(*from).id,
+                self.plan.cta(*to).id
+            ),
+            Step::Offered(agent) => format!("présenté à {}", self.login(*agent)),
+            Step::Picked(agent) => format!("pris par {}", self.login(*agent)),
+            Step::Requeued(why) => format!("remis en file ({why:?})"),
+            Step::Answered(agent) => format!("décroché par {}", self.login(*agent)),
+            Step::CrisisRelated => "lié à la crise (touche 1)".into(),
+        }
+    }
+
+    async fn ring(&mut self, call: CallId, agent: AgentId) {
+        let Some(live) = self.live.get(&call) else {
+            return;
+        };
+        let headers = live.call_info.clone();
+        let failure = match self.media.open_leg().await {
+            Err(e) => {
+                warn!(?call, error = %e, "no media port to ring a call-taker");
+                Some(RingFailure::Unreachable)
+            }
+            Ok((leg, local)) => {
+                let offer = sdp::offer(local, call.0);
+                if self.sip.ring(call, agent, offer, headers) {
+                    if let Some(live) = self.live.get_mut(&call) {
+                        live.agent = Some((agent, leg));
+                    }
+                    self.legs.insert(leg, call);
+                    None
+                } else {
+                    info!(?call, login = %self.login(agent), "call-taker's phone is not registered");
+                    self.media.close(leg).await;
+                    Some(RingFailure::Unreachable)
+                }
+            }
+        };
+        if let Some(reason) = failure {
+            self.follow_ups.push_back(Event::AgentRingFailed {
+                agent,
+                call,
+                reason,
+            });
+        }
+    }
+
+    async fn ended(&mut self, call: CallId, outcome: Outcome, reason: EndReason, at: i64) {
+        info!(?call, outcome = outcome.as_str(), %reason, "call ended");
+        self.store.send(Write::Ended {
+            call: call.0,
+            at,
+            outcome: outcome.as_str().to_owned(),
+            reason: reason.to_string(),
+        });
+        let Some(mut live) = self.live.remove(&call) else {
+            return;
+        };
+        if let Some(decide) = live.decide.take() {
+            // Ended before any answer: the INVITE still waits for one.
+            let _ = decide.send(Decision::Reject {
+                code: 480,
+                reason: format!("Temporarily Unavailable - {reason}"),
+                retry_after_s: None,
+            });
+        }
+        self.sip.hang_up_caller(call);
+        if let Some((agent, leg)) = live.agent.take() {
+            self.sip.hang_up_agent(call, agent);
+            self.legs.remove(&leg);
+            // Closing one leg of a bridge finishes the recording; the other gives nothing more.
+            let recording = self.media.close(leg).await;
+            self.record(call, recording);
+        }
+        self.legs.remove(&live.caller_leg);
+        let recording = self.media.close(live.caller_leg).await;
+        self.record(call, recording);
+    }
+
+    fn record(&self, call: CallId, recording: Option<secourir_media::Recording>) {
+        if let Some(r) = recording {
+            info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording finished");
+            self.store.send(Write::Recording {
+                call: call.0,
+                path: r.path.display().to_string(),
+                sha256: r.sha256,
+                duration_ms: r.duration_ms,
+            });
+        }
+    }
+
+    async fn on_api(&mut self, call: ApiCall) {
+        match call {
+            ApiCall::SetState {
+                login,
+                state,
+                reply,
+            } => {
+                let result = self.set_state(&login, state).await;
+                let _ = reply.send(result);
+            }
+            ApiCall::CallTakers { reply } => {
+                let views = self
+                    .plan
+                    .call_takers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| {
+                        let agent = AgentId(i as u32);
+                        CallTakerView {
+                            login: t.login.clone(),
+                            cta: self.plan.cta(t.cta).id.clone(),
+                            status: status_name(self.core.agent(agent)),
+                            phone_registered: self.sip.is_registered(agent),
+                        }
+                    })
+                    .collect();
+                let _ = reply.send(views);
+            }
+            ApiCall::Callback {
+                call,
+                login,
+                done,
+                reply,
+            } => {
+                let result = match self.plan.call_taker(&login) {
+                    None => Err(ApiError::NotFound("unknown call-taker")),
+                    Some((index, _)) => {
+                        let agent = AgentId(index as u32);
+                        let call = CallId(call);
+                        let event = if done {
+                            Event::CallbackDone { agent, call }
+                        } else {
+                            Event::CallbackTaken { agent, call }
+                        };
+                        self.feed(event).await;
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            ApiCall::Status { reply } => {
+                let _ = reply.send(PlatformStatus {
+                    live_calls: self.core.live_calls(),
+                    registered_phones: self.sip.registered(),
+                    open_media_legs: self.media.open_legs(),
+                    malformed_refused: self
+                        .sip
+                        .screen_stats()
+                        .replied
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                    datagrams_dropped: self
+                        .sip
+                        .screen_stats()
+                        .dropped
+                        .load(std::sync::atomic::Ordering::Relaxed),
+                });
+            }
+        }
+    }
+
+    async fn set_state(&mut self, login: &str, wanted: WantedState) -> Result<String, ApiError> {
+        let Some((index, taker)) = self.plan.call_taker(login) else {
+            return Err(ApiError::NotFound("unknown call-taker"));
+        };
+        let agent = AgentId(index as u32);
+        let (cta, site, preference) = (taker.cta, taker.site, taker.dequeue_preference);
+        let current = self.core.agent(agent);
+        let event = match (wanted, current) {
+            (WantedState::Available, AgentStatus::Offline) => Some(Event::AgentLogin {
+                agent,
+                cta,
+                site,
+                dequeue_preference: preference,
+            }),
+            (WantedState::Available, AgentStatus::Paused | AgentStatus::WrapUp) => {
+                Some(Event::AgentReady { agent })
+            }
+            (WantedState::Paused, AgentStatus::Offline) => {
+                self.feed(Event::AgentLogin {
+                    agent,
+                    cta,
+                    site,
+                    dequeue_preference: preference,
+                })
+                .await;
+                Some(Event::AgentPause { agent })
+            }
+            (WantedState::Paused, _) => Some(Event::AgentPause { agent }),
+            (WantedState::Offline, AgentStatus::Offline) => None,
+            (WantedState::Offline, _) => Some(Event::AgentLogout { agent }),
+            (WantedState::Available, _) => None,
+        };
+        if let Some(event) = event {
+            self.feed(event).await;
+        }
+        Ok(status_name(self.core.agent(agent)))
+    }
+}
+
+/// The name of a call-taker status in the API.
+pub(crate) fn status_name(status: AgentStatus) -> String {
+    match status {
+        AgentStatus::Available => "available",
+        AgentStatus::Ringing(_) => "ringing",
+        AgentStatus::Talking(_) => "talking",
+        AgentStatus::WrapUp => "wrap-up",
+        AgentStatus::Paused => "paused",
+        AgentStatus::Offline => "offline",
+    }
+    .to_owned()
+}

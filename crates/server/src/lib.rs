@@ -1,0 +1,253 @@
+//! The Secourir platform process: the SIP shell, the RTP media anchor, the embedded store and the
+//! HTTP API around one routing core, which a single driver task owns.
+
+mod api;
+mod driver;
+mod locating;
+mod writer;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use secourir_config::Plan;
+use secourir_media::{Audio, Media, MediaConfig};
+use secourir_sip::{Sip, SipConfig};
+use secourir_territory::Territory;
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+pub use api::{CallTakerView, PlatformStatus, WantedState};
+pub use locating::{CallPlace, PlaceError, locate_call, place_of};
+
+/// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
+/// beside each (see `announcements/generate.sh`).
+const SHIPPED_ANNOUNCEMENTS: [(&str, &[u8]); 3] = [
+    (
+        "attente.wav",
+        include_bytes!("../../../announcements/attente.wav"),
+    ),
+    (
+        "crise.wav",
+        include_bytes!("../../../announcements/crise.wav"),
+    ),
+    (
+        "occupe.wav",
+        include_bytes!("../../../announcements/occupe.wav"),
+    ),
+];
+
+/// How to run the platform.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// SIP over UDP.
+    pub sip: SocketAddr,
+    /// SIP over TCP; the same address as UDP when None is not wanted.
+    pub sip_tcp: Option<SocketAddr>,
+    /// HTTP API.
+    pub http: SocketAddr,
+    /// Where the store and the recordings live.
+    pub data_dir: PathBuf,
+    /// Address the media sockets bind to and announce in SDP.
+    pub media_ip: IpAddr,
+    /// First and last RTP port.
+    pub media_ports: (u16, u16),
+    /// Token the API wants.
+    pub api_token: String,
+    /// Directory of announcement files overriding the shipped ones.
+    pub announcements_dir: Option<PathBuf>,
+}
+
+/// Errors that stop the platform from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The data directory is unusable.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// Path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The store would not open.
+    #[error("store: {0}")]
+    Store(#[from] secourir_store::StoreError),
+    /// SIP would not start.
+    #[error(transparent)]
+    Sip(#[from] secourir_sip::SipError),
+    /// HTTP would not bind.
+    #[error("cannot listen for HTTP on {addr}: {source}")]
+    Http {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// An announcement file is unreadable.
+    #[error("announcement {name}: {reason}")]
+    Announcement {
+        /// File.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Addresses the running platform actually bound.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    /// SIP UDP.
+    pub sip: SocketAddr,
+    /// HTTP.
+    pub http: SocketAddr,
+}
+
+/// A running platform; dropping it does not stop it, [`Platform::stop`] does.
+pub struct Platform {
+    /// Where it listens.
+    pub bound: Bound,
+    stop: Option<oneshot::Sender<()>>,
+    driver: tokio::task::JoinHandle<()>,
+    cancel: rsipstack::platform::CancellationToken,
+}
+
+impl Platform {
+    /// Hangs up live calls, finishes recordings, and stops listening.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.driver).await;
+        self.cancel.cancel();
+    }
+}
+
+fn wav_samples(name: &str, bytes: &[u8]) -> Result<Audio, ServeError> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| {
+        ServeError::Announcement {
+            name: name.into(),
+            reason: e.to_string(),
+        }
+    })?;
+    let spec = reader.spec();
+    if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {
+        return Err(ServeError::Announcement {
+            name: name.into(),
+            reason: "must be 8 kHz mono 16-bit PCM".into(),
+        });
+    }
+    let samples = reader
+        .into_samples::<i16>()
+        .collect::<Result<Vec<i16>, _>>()
+        .map_err(|e| ServeError::Announcement {
+            name: name.into(),
+            reason: e.to_string(),
+        })?;
+    Ok(Audio::from_samples(samples))
+}
+
+fn load_announcements(
+    plan: &Plan,
+    dir: Option<&PathBuf>,
+) -> Result<Vec<Option<Arc<Audio>>>, ServeError> {
+    plan.announcements
+        .iter()
+        .map(|a| {
+            let Some(file) = &a.file else {
+                return Ok(None);
+            };
+            if let Some(dir) = dir {
+                let path = dir.join(file);
+                let bytes = std::fs::read(&path).map_err(|e| ServeError::Announcement {
+                    name: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                return wav_samples(file, &bytes).map(|a| Some(Arc::new(a)));
+            }
+            match SHIPPED_ANNOUNCEMENTS.iter().find(|(name, _)| name == file) {
+                Some((name, bytes)) => wav_samples(name, bytes).map(|a| Some(Arc::new(a))),
+                None => Err(ServeError::Announcement {
+                    name: file.clone(),
+                    reason: "not shipped with the platform; pass --announcements DIR".into(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Starts the platform and returns once it listens.
+pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, ServeError> {
+    let recordings = options.data_dir.join("recordings");
+    std::fs::create_dir_all(&recordings).map_err(|source| ServeError::DataDir {
+        path: recordings.clone(),
+        source,
+    })?;
+    let announcements = load_announcements(&plan, options.announcements_dir.as_ref())?;
+    let territory = Territory::france();
+    let (store, _writer) = writer::start(&options.data_dir)?;
+    let last_call = secourir_store::Store::open_read_only(&options.data_dir)?.last_call()?;
+    let mut secret = [0u8; 32];
+    let seed = uuid::Uuid::new_v4();
+    let seed2 = uuid::Uuid::new_v4();
+    secret[..16].copy_from_slice(seed.as_bytes());
+    secret[16..].copy_from_slice(seed2.as_bytes());
+    let cancel = rsipstack::platform::CancellationToken::new();
+    let (sip, sip_events) = Sip::start(
+        &SipConfig {
+            udp: options.sip,
+            tcp: options.sip_tcp,
+        },
+        plan.clone(),
+        secret,
+        last_call + 1,
+        cancel.clone(),
+    )
+    .await?;
+    let (media, media_events) = Media::new(MediaConfig {
+        ip: options.media_ip,
+        port_min: options.media_ports.0,
+        port_max: options.media_ports.1,
+    });
+    let listener = tokio::net::TcpListener::bind(options.http)
+        .await
+        .map_err(|source| ServeError::Http {
+            addr: options.http,
+            source,
+        })?;
+    let http = listener.local_addr().map_err(|source| ServeError::Http {
+        addr: options.http,
+        source,
+    })?;
+    let (api_tx, api_rx) = mpsc::channel(1024);
+    let router = api::router(api_tx, options.api_token.clone(), options.data_dir.clone());
+    let http_cancel = cancel.clone();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
+            .await;
+    });
+    let bound = Bound {
+        sip: sip.local_addr(),
+        http,
+    };
+    let instance = format!("secourir-{}", &seed.simple().to_string()[..8]);
+    let driver = driver::Driver::new(
+        plan,
+        territory,
+        sip,
+        media,
+        store,
+        announcements,
+        recordings,
+        instance,
+    );
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let driver = tokio::spawn(driver.run(sip_events, media_events, api_rx, stop_rx));
+    info!(sip = %bound.sip, http = %bound.http, "platform ready");
+    Ok(Platform {
+        bound,
+        stop: Some(stop_tx),
+        driver,
+        cancel,
+    })
+}

@@ -1,0 +1,13 @@
+//! The SIP signalling shell of Secourir: emergency INVITEs in (18, 112, `urn:service:sos*`),
+//! call-takers' phones registered with digest authentication, back-to-back legs to those
+//! phones, and a screen that answers malformed input with the right 4xx. It decides nothing: the
+//! platform drives it with the routing core's commands.
+
+pub mod digest;
+pub mod ingress;
+pub mod registrar;
+pub mod screen;
+mod shell;
+
+pub use ingress::{Ingress, Refusal};
+pub use shell::{Decision, Sip, SipConfig, SipError, SipEvent};

@@ -1,0 +1,381 @@
+//! Screening of raw datagrams before the SIP stack sees them.
+//!
+//! The stack drops what it cannot parse without a word; RFC 3261 §18.3 wants a 400 for a request
+//! whose body is shorter than its Content-Length, and an operator wants every refusal explained.
+//! So each datagram is judged here first: passed on, answered with an error, or dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rsipstack::sip::SipMessage;
+use tracing::{info, warn};
+
+/// What to do with one datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Hand it to the SIP stack.
+    Pass,
+    /// Answer the sender with this response and go no further.
+    Reply {
+        /// The response, ready to send.
+        response: Vec<u8>,
+        /// Status code, for counters and logs.
+        code: u16,
+    },
+    /// Not SIP, or not answerable: log and forget.
+    Drop(&'static str),
+}
+
+/// The largest request the stack's UDP buffer can carry whole.
+pub const MAX_UDP_MESSAGE: usize = 8192;
+
+/// Judges one datagram.
+pub fn screen(datagram: &[u8]) -> Verdict {
+    if datagram.iter().all(|b| b.is_ascii_whitespace()) {
+        return Verdict::Pass;
+    }
+    let request_line = looks_like_request(datagram);
+    if datagram.len() > MAX_UDP_MESSAGE {
+        return match request_line {
+            true => reply(
+                datagram,
+                513,
+                "Message Too Large - over 8 KiB on UDP, send it over TCP",
+            ),
+            false => Verdict::Drop("oversized datagram that is not a SIP request"),
+        };
+    }
+    match SipMessage::try_from(datagram) {
+        Err(_) if request_line && !known_method(datagram) => {
+            reply(datagram, 501, "Not Implemented - unknown method")
+        }
+        Err(_) if request_line => reply(datagram, 400, "Bad Request - malformed SIP message"),
+        Err(_) => Verdict::Drop("not a SIP message"),
+        Ok(message) => {
+            let truncated = body_shortfall(datagram).is_some();
+            match message {
+                SipMessage::Response(_) if truncated => {
+                    Verdict::Drop("response shorter than its Content-Length")
+                }
+                SipMessage::Response(_) => Verdict::Pass,
+                SipMessage::Request(_) if truncated => reply(
+                    datagram,
+                    400,
+                    "Bad Request - body shorter than Content-Length (truncated)",
+                ),
+                SipMessage::Request(_) => match missing_header(datagram) {
+                    Some(name) => reply(datagram, 400, missing_reason(name)),
+                    None => Verdict::Pass,
+                },
+            }
+        }
+    }
+}
+
+fn missing_reason(name: &str) -> &'static str {
+    match name {
+        "From" => "Bad Request - missing From header",
+        "To" => "Bad Request - missing To header",
+        "Call-ID" => "Bad Request - missing Call-ID header",
+        _ => "Bad Request - missing CSeq header",
+    }
+}
+
+/// Methods the SIP stack parses; any other gets 501 (RFC 3261 §21.5.2).
+const KNOWN_METHODS: [&str; 14] = [
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "INFO",
+    "INVITE",
+    "MESSAGE",
+    "NOTIFY",
+    "OPTIONS",
+    "PRACK",
+    "PUBLISH",
+    "REFER",
+    "REGISTER",
+    "SUBSCRIBE",
+    "UPDATE",
+];
+
+fn known_method(datagram: &[u8]) -> bool {
+    let end = datagram
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(datagram.len());
+    let method = String::from_utf8_lossy(&datagram[..end]);
+    KNOWN_METHODS.contains(&method.as_ref())
+}
+
+/// `METHOD SP Request-URI SP SIP/2.0` on the first line.
+fn looks_like_request(datagram: &[u8]) -> bool {
+    let line_end = datagram
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(datagram.len());
+    let line = String::from_utf8_lossy(&datagram[..line_end]);
+    let mut parts = line.trim_end().split(' ');
+    let method = parts.next().unwrap_or("");
+    let uri = parts.next().unwrap_or("");
+    let version = parts.next().unwrap_or("");
+    !method.is_empty()
+        && method.bytes().all(|b| b.is_ascii_uppercase())
+        && !uri.is_empty()
+        && version.eq_ignore_ascii_case("SIP/2.0")
+}
+
+/// Split point between headers and body, and the header text.
+fn head(datagram: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match datagram.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(i) => (&datagram[..i], Some(&datagram[i + 4..])),
+        None => (datagram, None),
+    }
+}
+
+/// Header lines with folded continuations left aside; name and value trimmed.
+fn header_lines(head: &[u8]) -> impl Iterator<Item = (String, String)> + '_ {
+    head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+        let line = String::from_utf8_lossy(line);
+        let (name, value) = line.split_once(':')?;
+        Some((name.trim().to_owned(), value.trim().to_owned()))
+    })
+}
+
+/// Canonical name of a header, compact forms expanded (RFC 3261 §7.3.3).
+fn canonical(name: &str) -> Option<&'static str> {
+    let lower = name.to_ascii_lowercase();
+    Some(match lower.as_str() {
+        "via" | "v" => "Via",
+        "from" | "f" => "From",
+        "to" | "t" => "To",
+        "call-id" | "i" => "Call-ID",
+        "cseq" => "CSeq",
+        "content-length" | "l" => "Content-Length",
+        _ => return None,
+    })
+}
+
+/// How many body bytes are missing, if the Content-Length promises more than arrived.
+fn body_shortfall(datagram: &[u8]) -> Option<usize> {
+    let (head, body) = head(datagram);
+    let declared: usize = header_lines(head)
+        .find(|(n, _)| canonical(n) == Some("Content-Length"))
+        .and_then(|(_, v)| v.parse().ok())?;
+    let received = body.map_or(0, <[u8]>::len);
+    (declared > received).then(|| declared - received)
+}
+
+fn missing_header(datagram: &[u8]) -> Option<&'static str> {
+    let (head, _) = head(datagram);
+    let present: Vec<&'static str> = header_lines(head)
+        .filter_map(|(n, _)| canonical(&n))
+        .collect();
+    ["From", "To", "Call-ID", "CSeq"]
+        .into_iter()
+        .find(|wanted| !present.contains(wanted))
+}
+
+/// Builds a response from the request's own Via, From, To, Call-ID and CSeq lines, or drops
+/// the datagram when too little of it survived to address an answer.
+fn reply(datagram: &[u8], code: u16, reason: &'static str) -> Verdict {
+    let (head, _) = head(datagram);
+    let mut vias = Vec::new();
+    let mut from = None;
+    let mut to = None;
+    let mut call_id = None;
+    let mut cseq = None;
+    for (name, value) in header_lines(head) {
+        match canonical(&name) {
+            Some("Via") => vias.push(value),
+            Some("From") => from = Some(value),
+            Some("To") => to = Some(value),
+            Some("Call-ID") => call_id = Some(value),
+            Some("CSeq") => cseq = Some(value),
+            _ => {}
+        }
+    }
+    if vias.is_empty() {
+        return Verdict::Drop("request without a Via: nowhere to answer");
+    }
+    let mut out = format!("SIP/2.0 {code} {reason}\r\n");
+    for via in &vias {
+        out.push_str(&format!("Via: {via}\r\n"));
+    }
+    if let Some(from) = from {
+        out.push_str(&format!("From: {from}\r\n"));
+    }
+    if let Some(to) = to {
+        let tagged = to.to_ascii_lowercase().contains(";tag=");
+        let tag = if tagged { "" } else { ";tag=secourir-screen" };
+        out.push_str(&format!("To: {to}{tag}\r\n"));
+    }
+    if let Some(call_id) = call_id {
+        out.push_str(&format!("Call-ID: {call_id}\r\n"));
+    }
+    if let Some(cseq) = cseq {
+        out.push_str(&format!("CSeq: {cseq}\r\n"));
+    }
+    out.push_str("Server: Secourir\r\nContent-Length: 0\r\n\r\n");
+    Verdict::Reply {
+        response: out.into_bytes(),
+        code,
+    }
+}
+
+/// Counters of what the screen refused, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct ScreenStats {
+    /// Datagrams answered with an error.
+    pub replied: AtomicU64,
+    /// Datagrams dropped.
+    pub dropped: AtomicU64,
+}
+
+/// A UDP socket that screens every datagram before the SIP stack reads it.
+pub struct ScreenedUdp {
+    socket: tokio::net::UdpSocket,
+    stats: Arc<ScreenStats>,
+}
+
+impl ScreenedUdp {
+    /// Wraps a bound socket.
+    pub fn new(socket: tokio::net::UdpSocket, stats: Arc<ScreenStats>) -> ScreenedUdp {
+        ScreenedUdp { socket, stats }
+    }
+}
+
+#[async_trait::async_trait]
+impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        let mut own = vec![0u8; 65_536];
+        loop {
+            let (len, from) = self.socket.recv_from(&mut own).await?;
+            let datagram = &own[..len];
+            match screen(datagram) {
+                Verdict::Pass if len <= buf.len() => {
+                    buf[..len].copy_from_slice(datagram);
+                    return Ok((len, from));
+                }
+                Verdict::Pass => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    warn!(%from, len, "datagram larger than the SIP buffer, dropped");
+                }
+                Verdict::Reply { response, code } => {
+                    self.stats.replied.fetch_add(1, Ordering::Relaxed);
+                    info!(%from, len, code, "refused a malformed request");
+                    if let Err(e) = self.socket.send_to(&response, from).await {
+                        warn!(%from, error = %e, "could not send the refusal");
+                    }
+                }
+                Verdict::Drop(why) => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    info!(%from, len, why, "dropped a datagram");
+                }
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        Ok(self.socket.send_to(buf, addr).await?)
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        Ok(self.socket.local_addr()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const INVITE: &str = "INVITE sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\nFrom: <sip:0601020304@127.0.0.1>;tag=a\r\nTo: <sip:18@127.0.0.1>\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n";
+
+    fn status(v: &Verdict) -> Option<(u16, String)> {
+        match v {
+            Verdict::Reply { response, code } => {
+                Some((*code, String::from_utf8_lossy(response).into_owned()))
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_whole_invite_passes() {
+        assert_eq!(screen(INVITE.as_bytes()), Verdict::Pass);
+    }
+
+    #[test]
+    fn a_truncated_body_gets_400_with_the_dialog_identifiers() {
+        let truncated = INVITE.replace("Content-Length: 4", "Content-Length: 400");
+        let (code, text) = status(&screen(truncated.as_bytes())).expect("a reply");
+        assert_eq!(code, 400);
+        assert!(text.starts_with("SIP/2.0 400 Bad Request - body shorter"));
+        assert!(text.contains("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n"));
+        assert!(text.contains("Call-ID: x@y\r\n"));
+        assert!(text.contains("CSeq: 1 INVITE\r\n"));
+        assert!(text.contains("To: <sip:18@127.0.0.1>;tag="));
+        // The reply must itself be valid SIP.
+        assert!(matches!(
+            SipMessage::try_from(text.as_bytes()),
+            Ok(SipMessage::Response(_))
+        ));
+    }
+
+    #[test]
+    fn an_invite_cut_in_its_headers_gets_400() {
+        let cut = &INVITE.as_bytes()[..150];
+        let (code, _) = status(&screen(cut)).expect("a reply");
+        assert_eq!(code, 400);
+    }
+
+    #[test]
+    fn a_request_without_call_id_gets_400() {
+        let no_call_id = INVITE.replace("Call-ID: x@y\r\n", "");
+        let (code, text) = status(&screen(no_call_id.as_bytes())).expect("a reply");
+        assert_eq!(code, 400);
+        assert!(text.contains("missing Call-ID"));
+    }
+
+    #[test]
+    fn an_unknown_method_gets_501() {
+        let odd = INVITE.replacen("INVITE sip", "FROBNICATE sip", 1);
+        let (code, _) = status(&screen(odd.as_bytes())).expect("a reply");
+        assert_eq!(code, 501);
+    }
+
+    #[test]
+    fn garbage_is_dropped_without_answer() {
+        assert!(matches!(screen(b"\x00\x01\x02garbage"), Verdict::Drop(_)));
+        assert!(matches!(
+            screen(b"GET / HTTP/1.1\r\n\r\n"),
+            Verdict::Drop(_)
+        ));
+    }
+
+    #[test]
+    fn an_oversized_request_gets_513() {
+        let mut big = INVITE.replace("Content-Length: 4", "Content-Length: 20000");
+        big.push_str(&"x".repeat(20_000));
+        let (code, _) = status(&screen(big.as_bytes())).expect("a reply");
+        assert_eq!(code, 513);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = screen(&bytes);
+        }
+
+        #[test]
+        fn never_panics_on_a_cut_or_mutated_invite(cut in 0usize..400, at in 0usize..400, byte in any::<u8>()) {
+            let mut bytes = INVITE.as_bytes().to_vec();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            bytes.truncate(cut.min(bytes.len()));
+            let _ = screen(&bytes);
+        }
+    }
+}

@@ -1,0 +1,749 @@
+//! The SIP shell: sockets, transactions and dialogs on rsipstack, turned into [`SipEvent`]s for
+//! the platform and driven by its decisions. It holds no routing logic.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::dialog::{Dialog, DialogState, DialogStateReceiver, DialogStateSender};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::headers::make_header;
+use rsipstack::sip::{Header, HostWithPort, Method, Request, StatusCode, Transport, Uri};
+use rsipstack::transaction::Transaction;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{SipAddr, TcpListenerConnection, TransportLayer};
+use rsipstack::{EndpointBuilder, platform::CancellationToken};
+use secourir_config::{Plan, SIP_REALM};
+use secourir_core::{AgentId, CallId, RingFailure};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::digest::{self, NonceCheck, Nonces};
+use crate::ingress::{Ingress, read_invite};
+use crate::registrar::Registrar;
+use crate::screen::{ScreenStats, ScreenedUdp};
+
+/// Where the shell listens.
+#[derive(Debug, Clone)]
+pub struct SipConfig {
+    /// UDP address.
+    pub udp: SocketAddr,
+    /// TCP address, if any.
+    pub tcp: Option<SocketAddr>,
+}
+
+/// The platform's answer to a new emergency INVITE.
+#[derive(Debug)]
+pub enum Decision {
+    /// Answer with this SDP and these extra headers (Call-Info…).
+    Accept {
+        /// SDP answer.
+        sdp: String,
+        /// Extra header lines, `(name, value)`.
+        headers: Vec<(String, String)>,
+    },
+    /// Refuse.
+    Reject {
+        /// Status code.
+        code: u16,
+        /// Reason phrase.
+        reason: String,
+        /// Retry-After in seconds, for 503.
+        retry_after_s: Option<u32>,
+    },
+}
+
+/// Something that happened on the SIP side.
+#[derive(Debug)]
+pub enum SipEvent {
+    /// An emergency INVITE arrived; answer through `decide`.
+    Invite {
+        /// Number given to the call.
+        call: CallId,
+        /// What it asks.
+        ingress: Box<Ingress>,
+        /// Where it came from.
+        source: SocketAddr,
+        /// The platform's decision goes here.
+        decide: oneshot::Sender<Decision>,
+    },
+    /// The caller hung up (BYE, CANCEL, or no ACK).
+    CallerGone {
+        /// The call.
+        call: CallId,
+    },
+    /// The call-taker's phone answered.
+    AgentAnswered {
+        /// The call.
+        call: CallId,
+        /// The call-taker.
+        agent: AgentId,
+        /// Their SDP answer.
+        sdp: Vec<u8>,
+    },
+    /// The call-taker's phone did not answer.
+    AgentFailed {
+        /// The call.
+        call: CallId,
+        /// The call-taker.
+        agent: AgentId,
+        /// How.
+        reason: RingFailure,
+        /// SIP status seen, 0 when none came.
+        status: u16,
+    },
+    /// The call-taker hung up.
+    AgentGone {
+        /// The call.
+        call: CallId,
+        /// The call-taker.
+        agent: AgentId,
+    },
+    /// A call-taker's phone registered (or refreshed).
+    Registered {
+        /// The call-taker.
+        agent: AgentId,
+    },
+    /// A call-taker's phone unregistered.
+    Unregistered {
+        /// The call-taker.
+        agent: AgentId,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Leg {
+    Caller(CallId),
+    Agent(CallId, AgentId),
+}
+
+struct Inner {
+    plan: Arc<Plan>,
+    dialog_layer: Arc<DialogLayer>,
+    state_sender: DialogStateSender,
+    events: mpsc::Sender<SipEvent>,
+    registrar: Mutex<Registrar>,
+    nonces: Nonces,
+    legs: Mutex<HashMap<String, Leg>>,
+    callers: Mutex<HashMap<CallId, InviteDialog>>,
+    agents: Mutex<HashMap<(CallId, AgentId), InviteDialog>>,
+    next_call: AtomicU64,
+    contact: Uri,
+    local: SocketAddr,
+    screen: Arc<ScreenStats>,
+}
+
+/// Handle on the running SIP shell; cheap to clone.
+#[derive(Clone)]
+pub struct Sip {
+    inner: Arc<Inner>,
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn status(code: u16, reason: &str) -> StatusCode {
+    StatusCode::Other(code, reason.to_owned())
+}
+
+/// Errors starting the shell.
+#[derive(Debug, thiserror::Error)]
+pub enum SipError {
+    /// A socket could not be bound.
+    #[error("cannot listen for SIP on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The stack refused to start.
+    #[error("SIP stack: {0}")]
+    Stack(String),
+}
+
+impl Sip {
+    /// Binds the sockets and starts serving; calls are numbered from `first_call`.
+    pub async fn start(
+        config: &SipConfig,
+        plan: Arc<Plan>,
+        secret: [u8; 32],
+        first_call: u64,
+        cancel: CancellationToken,
+    ) -> Result<(Sip, mpsc::Receiver<SipEvent>), SipError> {
+        let transport_layer = TransportLayer::new(cancel.clone());
+        let socket = tokio::net::UdpSocket::bind(config.udp)
+            .await
+            .map_err(|source| SipError::Bind {
+                addr: config.udp,
+                source,
+            })?;
+        let local = socket.local_addr().map_err(|source| SipError::Bind {
+            addr: config.udp,
+            source,
+        })?;
+        let screen = Arc::new(ScreenStats::default());
+        let udp = UdpConnection::from_socket(
+            Arc::new(ScreenedUdp::new(socket, screen.clone())),
+            None,
+            Some(cancel.child_token()),
+        )
+        .await
+        .map_err(|e| SipError::Stack(e.to_string()))?;
+        transport_layer.add_transport(udp.into());
+        if let Some(tcp) = config.tcp {
+            let listener =
+                TcpListenerConnection::new(tcp, None)
+                    .await
+                    .map_err(|e| SipError::Bind {
+                        addr: tcp,
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
+            transport_layer.add_transport(listener.into());
+        }
+        let endpoint = EndpointBuilder::new()
+            .with_cancel_token(cancel.clone())
+            .with_transport_layer(transport_layer)
+            .with_user_agent("Secourir")
+            .build();
+        let incoming = endpoint
+            .incoming_transactions()
+            .map_err(|e| SipError::Stack(e.to_string()))?;
+        let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+        let (state_sender, state_receiver) = dialog_layer.new_dialog_state_channel();
+        let (events, events_rx) = mpsc::channel(16_384);
+        let contact = Uri {
+            scheme: Some(rsipstack::sip::Scheme::Sip),
+            auth: Some(rsipstack::sip::Auth {
+                user: "secourir".into(),
+                password: None,
+            }),
+            host_with_port: HostWithPort::from(local),
+            params: vec![],
+            headers: vec![],
+        };
+        let sip = Sip {
+            inner: Arc::new(Inner {
+                plan,
+                dialog_layer,
+                state_sender,
+                events,
+                registrar: Mutex::new(Registrar::default()),
+                nonces: Nonces::new(secret),
+                legs: Mutex::new(HashMap::new()),
+                callers: Mutex::new(HashMap::new()),
+                agents: Mutex::new(HashMap::new()),
+                next_call: AtomicU64::new(first_call),
+                contact,
+                local,
+                screen,
+            }),
+        };
+        tokio::spawn(async move { endpoint.serve().await });
+        tokio::spawn(sip.clone().serve_transactions(incoming));
+        tokio::spawn(sip.clone().follow_dialogs(state_receiver));
+        info!(%local, tcp = ?config.tcp, "SIP listening");
+        Ok((sip, events_rx))
+    }
+
+    /// The UDP address the shell listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// What the input screen refused so far.
+    pub fn screen_stats(&self) -> &ScreenStats {
+        &self.inner.screen
+    }
+
+    /// Phones registered now.
+    pub fn registered(&self) -> usize {
+        lock(&self.inner.registrar).live(now_s())
+    }
+
+    /// Whether this call-taker's phone is registered.
+    pub fn is_registered(&self, agent: AgentId) -> bool {
+        lock(&self.inner.registrar)
+            .lookup(agent.0 as usize, now_s())
+            .is_some()
+    }
+
+    /// Rings a call-taker's phone with the platform's SDP offer. False when the phone is not
+    /// registered, which the caller reports as unreachable.
+    pub fn ring(
+        &self,
+        call: CallId,
+        agent: AgentId,
+        offer: String,
+        headers: Vec<(String, String)>,
+    ) -> bool {
+        let binding = lock(&self.inner.registrar)
+            .lookup(agent.0 as usize, now_s())
+            .cloned();
+        let Some(binding) = binding else {
+            return false;
+        };
+        let Ok(callee) = Uri::try_from(binding.contact.as_str()) else {
+            warn!(contact = %binding.contact, "unusable contact in a registration");
+            return false;
+        };
+        let transport = if binding.tcp {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
+        let destination = SipAddr::new(transport, HostWithPort::from(binding.source));
+        let mut caller = self.inner.contact.clone();
+        caller.auth = Some(rsipstack::sip::Auth {
+            user: "18".into(),
+            password: None,
+        });
+        let option = InviteOption {
+            callee,
+            caller,
+            destination: Some(destination),
+            content_type: Some("application/sdp".into()),
+            offer: Some(offer.into_bytes()),
+            contact: self.inner.contact.clone(),
+            headers: Some(
+                headers
+                    .into_iter()
+                    .map(|(n, v)| make_header(&n, v))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let inner = self.inner.clone();
+        match inner
+            .dialog_layer
+            .do_invite_async(option, inner.state_sender.clone())
+        {
+            Ok((dialog, outcome)) => {
+                lock(&inner.agents).insert((call, agent), dialog.clone());
+                tokio::spawn(async move {
+                    let event = match outcome.await {
+                        Ok(Ok((id, Some(response)))) if response.status_code.code() / 100 == 2 => {
+                            lock(&inner.legs).insert(id.to_string(), Leg::Agent(call, agent));
+                            if let Some(Dialog::Invite(confirmed)) =
+                                inner.dialog_layer.get_dialog(&id)
+                            {
+                                lock(&inner.agents).insert((call, agent), confirmed);
+                            }
+                            SipEvent::AgentAnswered {
+                                call,
+                                agent,
+                                sdp: response.body.clone(),
+                            }
+                        }
+                        Ok(Ok((_, Some(response)))) => {
+                            lock(&inner.agents).remove(&(call, agent));
+                            let code = response.status_code.code();
+                            SipEvent::AgentFailed {
+                                call,
+                                agent,
+                                reason: match code {
+                                    408 | 480 | 487 => RingFailure::NoAnswer,
+                                    486 | 600 | 603 => RingFailure::Refused,
+                                    _ => RingFailure::Unreachable,
+                                },
+                                status: code,
+                            }
+                        }
+                        Ok(Ok((_, None))) | Ok(Err(_)) | Err(_) => {
+                            lock(&inner.agents).remove(&(call, agent));
+                            SipEvent::AgentFailed {
+                                call,
+                                agent,
+                                reason: RingFailure::Unreachable,
+                                status: 0,
+                            }
+                        }
+                    };
+                    let _ = inner.events.send(event).await;
+                });
+                true
+            }
+            Err(e) => {
+                warn!(error = %e, "could not send the INVITE to a call-taker");
+                false
+            }
+        }
+    }
+
+    /// Stops ringing, or hangs up the call-taker's leg if it was answered meanwhile.
+    pub fn hang_up_agent(&self, call: CallId, agent: AgentId) {
+        let dialog = lock(&self.inner.agents).remove(&(call, agent));
+        if let Some(dialog) = dialog {
+            self.forget(&dialog.id());
+            tokio::spawn(async move {
+                if let Err(e) = dialog.hangup().await {
+                    debug!(error = %e, "hang-up of a call-taker leg");
+                }
+            });
+        }
+    }
+
+    /// Hangs up the caller's leg.
+    pub fn hang_up_caller(&self, call: CallId) {
+        let dialog = lock(&self.inner.callers).remove(&call);
+        if let Some(dialog) = dialog {
+            self.forget(&dialog.id());
+            tokio::spawn(async move {
+                if let Err(e) = dialog.hangup().await {
+                    debug!(error = %e, "hang-up of a caller leg");
+                }
+            });
+        }
+    }
+
+    fn forget(&self, id: &DialogId) {
+        lock(&self.inner.legs).remove(&id.to_string());
+    }
+
+    async fn serve_transactions(self, mut incoming: rsipstack::transaction::TransactionReceiver) {
+        while let Some(tx) = incoming.recv().await {
+            let sip = self.clone();
+            tokio::spawn(async move { sip.on_transaction(tx).await });
+        }
+    }
+
+    async fn on_transaction(self, mut tx: Transaction) {
+        let in_dialog = tx.original.headers.iter().any(
+            |h| matches!(h, Header::To(to) if to.value().to_ascii_lowercase().contains(";tag=")),
+        );
+        let method = tx.original.method;
+        let result = match method {
+            Method::Register => self.on_register(&mut tx).await,
+            Method::Invite if !in_dialog => self.on_invite(tx).await,
+            Method::Options if !in_dialog => {
+                tx.reply_with(
+                    StatusCode::OK,
+                    vec![
+                        make_header("Allow", ALLOW.into()),
+                        make_header("Accept", ACCEPT.into()),
+                    ],
+                    None,
+                )
+                .await
+            }
+            Method::Ack if !in_dialog => Ok(()),
+            _ if in_dialog || matches!(method, Method::Bye | Method::Cancel | Method::Ack) => {
+                match self.inner.dialog_layer.match_dialog(&tx) {
+                    Some(mut dialog) => dialog.handle(&mut tx).await,
+                    None if method == Method::Ack => Ok(()),
+                    None => {
+                        tx.reply(status(481, "Call/Transaction Does Not Exist"))
+                            .await
+                    }
+                }
+            }
+            _ => {
+                tx.reply_with(
+                    status(
+                        405,
+                        "Method Not Allowed - this platform takes calls, not this request",
+                    ),
+                    vec![make_header("Allow", ALLOW.into())],
+                    None,
+                )
+                .await
+            }
+        };
+        if let Err(e) = result {
+            debug!(?method, error = %e, "transaction ended with an error");
+        }
+    }
+
+    async fn on_invite(&self, mut tx: Transaction) -> rsipstack::Result<()> {
+        let ingress = match read_invite(&tx.original) {
+            Ok(ingress) => ingress,
+            Err(refusal) => {
+                info!(
+                    code = refusal.code,
+                    reason = refusal.reason,
+                    "INVITE refused"
+                );
+                let headers = match refusal.code {
+                    415 => vec![make_header("Accept", ACCEPT.into())],
+                    _ => vec![],
+                };
+                return tx
+                    .reply_with(status(refusal.code, refusal.reason), headers, None)
+                    .await;
+            }
+        };
+        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
+        let source = tx
+            .connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+            .unwrap_or(self.inner.local);
+        let (decide, decision) = oneshot::channel();
+        let event = SipEvent::Invite {
+            call,
+            ingress: Box::new(ingress),
+            source,
+            decide,
+        };
+        if self.inner.events.send(event).await.is_err() {
+            return tx
+                .reply_with(
+                    status(503, "Service Unavailable - platform stopping"),
+                    vec![make_header("Retry-After", "5".into())],
+                    None,
+                )
+                .await;
+        }
+        match decision.await {
+            Ok(Decision::Accept { sdp, headers }) => {
+                let dialog = self.inner.dialog_layer.get_or_create_server_invite(
+                    &tx,
+                    self.inner.state_sender.clone(),
+                    None,
+                    Some(self.inner.contact.clone()),
+                )?;
+                lock(&self.inner.legs).insert(dialog.id().to_string(), Leg::Caller(call));
+                lock(&self.inner.callers).insert(call, dialog.clone());
+                let mut headers: Vec<Header> = headers
+                    .into_iter()
+                    .map(|(n, v)| make_header(&n, v))
+                    .collect();
+                headers.push(make_header("Content-Type", "application/sdp".into()));
+                dialog.accept(Some(headers), Some(sdp.into_bytes()))?;
+                let mut dialog = dialog;
+                dialog.handle(&mut tx).await
+            }
+            Ok(Decision::Reject {
+                code,
+                reason,
+                retry_after_s,
+            }) => {
+                let headers = retry_after_s
+                    .map(|s| vec![make_header("Retry-After", s.to_string())])
+                    .unwrap_or_default();
+                tx.reply_with(status(code, &reason), headers, None).await
+            }
+            Err(_) => {
+                tx.reply(status(500, "Server Internal Error - call not decided"))
+                    .await
+            }
+        }
+    }
+
+    async fn on_register(&self, tx: &mut Transaction) -> rsipstack::Result<()> {
+        let request = &tx.original;
+        let Some(login) = to_user(request) else {
+            return tx.reply(status(400, "Bad Request - no user in To")).await;
+        };
+        let Some((index, call_taker)) = self.inner.plan.call_taker(&login) else {
+            info!(%login, "REGISTER for an unknown call-taker");
+            return tx
+                .reply(status(404, "Not Found - unknown call-taker"))
+                .await;
+        };
+        let now = now_s();
+        let authorization = request
+            .headers
+            .iter()
+            .find(|h| h.name().eq_ignore_ascii_case("Authorization"))
+            .map(|h| h.value().to_owned());
+        let answer = authorization
+            .as_deref()
+            .and_then(digest::parse_authorization);
+        let verdict = match &answer {
+            None => Err(false),
+            Some(a) if a.username != login || a.realm != SIP_REALM => Err(false),
+            Some(a) => match self.inner.nonces.check(&a.nonce, now) {
+                NonceCheck::Forged => Err(false),
+                NonceCheck::Stale => Err(true),
+                NonceCheck::Fresh if digest::verify(a, &call_taker.sip_ha1, "REGISTER") => Ok(()),
+                NonceCheck::Fresh => {
+                    warn!(%login, "REGISTER with a wrong password");
+                    Err(false)
+                }
+            },
+        };
+        if let Err(stale) = verdict {
+            let challenge = digest::challenge(SIP_REALM, &self.inner.nonces.issue(now), stale);
+            return tx
+                .reply_with(
+                    status(401, "Unauthorized"),
+                    vec![make_header("WWW-Authenticate", challenge)],
+                    None,
+                )
+                .await;
+        }
+        let contact = request
+            .headers
+            .iter()
+            .find(|h| h.name().eq_ignore_ascii_case("Contact"))
+            .map(|h| h.value().to_owned());
+        let Some(contact) = contact else {
+            // A REGISTER without Contact asks for the current bindings (RFC 3261 §10.2.3).
+            return tx.reply(StatusCode::OK).await;
+        };
+        let wildcard = contact.trim() == "*";
+        let expires = contact_expires(&contact)
+            .or_else(|| {
+                request
+                    .headers
+                    .iter()
+                    .find(|h| h.name().eq_ignore_ascii_case("Expires"))
+                    .and_then(|h| h.value().trim().parse().ok())
+            })
+            .unwrap_or(3600);
+        let uri = contact_uri(&contact);
+        let source = tx
+            .connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok());
+        let tcp = tx
+            .connection
+            .as_ref()
+            .is_some_and(|c| c.transport() == Transport::Tcp);
+        let (Some(uri), Some(source)) = (uri, source) else {
+            if wildcard {
+                lock(&self.inner.registrar).register(
+                    index,
+                    String::new(),
+                    self.inner.local,
+                    false,
+                    0,
+                    now,
+                );
+                self.notify(SipEvent::Unregistered {
+                    agent: AgentId(index as u32),
+                })
+                .await;
+                return tx.reply(StatusCode::OK).await;
+            }
+            return tx
+                .reply(status(400, "Bad Request - unreadable Contact"))
+                .await;
+        };
+        let granted =
+            lock(&self.inner.registrar).register(index, uri.clone(), source, tcp, expires, now);
+        let agent = AgentId(index as u32);
+        if granted == 0 {
+            info!(%login, "phone unregistered");
+            self.notify(SipEvent::Unregistered { agent }).await;
+            return tx.reply(StatusCode::OK).await;
+        }
+        info!(%login, %source, expires = granted, "phone registered");
+        self.notify(SipEvent::Registered { agent }).await;
+        tx.reply_with(
+            StatusCode::OK,
+            vec![
+                make_header("Contact", format!("<{uri}>;expires={granted}")),
+                make_header("Expires", granted.to_string()),
+            ],
+            None,
+        )
+        .await
+    }
+
+    async fn notify(&self, event: SipEvent) {
+        let _ = self.inner.events.send(event).await;
+    }
+
+    async fn follow_dialogs(self, mut states: DialogStateReceiver) {
+        while let Some(state) = states.recv().await {
+            let DialogState::Terminated(id, reason) = state else {
+                continue;
+            };
+            self.inner.dialog_layer.remove_dialog(&id);
+            let leg = lock(&self.inner.legs).remove(&id.to_string());
+            let event = match leg {
+                Some(Leg::Caller(call)) => {
+                    lock(&self.inner.callers).remove(&call);
+                    debug!(?call, ?reason, "caller left");
+                    SipEvent::CallerGone { call }
+                }
+                Some(Leg::Agent(call, agent)) => {
+                    lock(&self.inner.agents).remove(&(call, agent));
+                    debug!(?call, ?agent, ?reason, "call-taker left");
+                    SipEvent::AgentGone { call, agent }
+                }
+                None => continue,
+            };
+            self.notify(event).await;
+        }
+    }
+}
+
+/// Methods we answer, for Allow headers.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO";
+/// Bodies we read, for Accept headers.
+const ACCEPT: &str = "application/sdp, multipart/mixed, application/pidf+xml";
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere must not take telephony down with it: the data stays usable.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn to_user(request: &Request) -> Option<String> {
+    let to = request
+        .headers
+        .iter()
+        .find(|h| matches!(h, Header::To(_)))?
+        .value()
+        .to_owned();
+    let inner = match (to.find('<'), to.find('>')) {
+        (Some(a), Some(b)) if a < b => to[a + 1..b].to_owned(),
+        _ => to.split(';').next().unwrap_or(&to).to_owned(),
+    };
+    let rest = inner.split_once(':').map_or(inner.as_str(), |(_, r)| r);
+    let user = rest.split(['@', ';']).next()?.trim();
+    (!user.is_empty()).then(|| user.to_owned())
+}
+
+fn contact_uri(contact: &str) -> Option<String> {
+    let contact = contact.split(',').next()?.trim();
+    let uri = match (contact.find('<'), contact.find('>')) {
+        (Some(a), Some(b)) if a < b => &contact[a + 1..b],
+        _ => contact.split(';').next()?,
+    };
+    let uri = uri.trim();
+    (uri.starts_with("sip:") || uri.starts_with("sips:")).then(|| uri.to_owned())
+}
+
+fn contact_expires(contact: &str) -> Option<u64> {
+    let params = match contact.find('>') {
+        Some(i) => &contact[i + 1..],
+        None => contact,
+    };
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("expires")
+            .then(|| v.trim().parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_are_read() {
+        assert_eq!(
+            contact_uri("\"ota\" <sip:ota-13-1@127.0.0.1:5071;transport=udp>;expires=60")
+                .as_deref(),
+            Some("sip:ota-13-1@127.0.0.1:5071;transport=udp")
+        );
+        assert_eq!(contact_expires("<sip:a@b>;expires=60"), Some(60));
+        assert_eq!(contact_expires("<sip:a@b;expires=9>"), None);
+        assert_eq!(contact_uri("sip:a@b;expires=3").as_deref(), Some("sip:a@b"));
+        assert_eq!(contact_uri("*"), None);
+    }
+}

@@ -1,0 +1,671 @@
+//! The embedded store of Secourir: one SQLite file under the data directory holding the call
+//! detail records, the event trail of each call and the call-back list.
+//!
+//! The platform writes from one thread, in batches of one transaction each; readers (the API,
+//! `secourir calls`) open their own read-only connections, which WAL mode lets run beside it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde::Serialize;
+
+/// File name of the store in the data directory.
+pub const FILE_NAME: &str = "secourir.sqlite";
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    call INTEGER PRIMARY KEY,
+    emergency_call_id TEXT NOT NULL,
+    caller TEXT,
+    service TEXT NOT NULL,
+    offered_at INTEGER NOT NULL,
+    queued_at INTEGER,
+    answered_at INTEGER,
+    ended_at INTEGER,
+    lat REAL,
+    lon REAL,
+    radius_m REAL,
+    location_source TEXT NOT NULL,
+    departement TEXT NOT NULL,
+    commune TEXT,
+    insee TEXT,
+    trunk TEXT,
+    cta TEXT,
+    call_taker TEXT,
+    outcome TEXT,
+    reason TEXT,
+    recording_path TEXT,
+    recording_sha256 TEXT,
+    recording_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS calls_offered_at ON calls(offered_at);
+CREATE TABLE IF NOT EXISTS trail (
+    call INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    step TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS trail_call ON trail(call);
+CREATE TABLE IF NOT EXISTS callbacks (
+    call INTEGER PRIMARY KEY,
+    cta TEXT NOT NULL,
+    state TEXT NOT NULL,
+    taken_by TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS callbacks_cta_state ON callbacks(cta, state);
+";
+
+/// Errors of the store, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused.
+    #[error("{path}: {source}")]
+    Sqlite {
+        /// The store file.
+        path: PathBuf,
+        /// Cause.
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer Secourir.
+    #[error("{path}: schema version {found} is newer than this program's {SCHEMA_VERSION}")]
+    TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// Version found.
+        found: i64,
+    },
+    /// Anything else (a thread that would not start…).
+    #[error("store: {0}")]
+    Io(String),
+}
+
+/// One change to record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// A call arrived.
+    Offered {
+        /// Platform number of the call.
+        call: u64,
+        /// NENA i3 call identifier.
+        emergency_call_id: String,
+        /// Caller's number.
+        caller: Option<String>,
+        /// Service URN.
+        service: String,
+        /// Milliseconds since the epoch.
+        at: i64,
+        /// Latitude.
+        lat: Option<f64>,
+        /// Longitude.
+        lon: Option<f64>,
+        /// Uncertainty, metres.
+        radius_m: Option<f64>,
+        /// `pidf-lo`, `aml`, `trunk-default` or `national-default`.
+        location_source: String,
+        /// Département.
+        departement: String,
+        /// Commune name.
+        commune: Option<String>,
+        /// Commune INSEE code.
+        insee: Option<String>,
+        /// Ingress trunk.
+        trunk: Option<String>,
+    },
+    /// The call joined a CTA's queue (the first time sets `queued_at`).
+    Queued {
+        /// Call.
+        call: u64,
+        /// CTA.
+        cta: String,
+        /// When.
+        at: i64,
+    },
+    /// A call-taker answered.
+    Answered {
+        /// Call.
+        call: u64,
+        /// CTA of the call-taker.
+        cta: String,
+        /// Login.
+        call_taker: String,
+        /// When.
+        at: i64,
+    },
+    /// The call ended.
+    Ended {
+        /// Call.
+        call: u64,
+        /// When.
+        at: i64,
+        /// completed, transferred, abandoned, rejected.
+        outcome: String,
+        /// Why.
+        reason: String,
+    },
+    /// The conversation's recording is finished.
+    Recording {
+        /// Call.
+        call: u64,
+        /// File.
+        path: String,
+        /// SHA-256, hex.
+        sha256: String,
+        /// Length.
+        duration_ms: u64,
+    },
+    /// A step of the call's trail.
+    Trail {
+        /// Call.
+        call: u64,
+        /// When.
+        at: i64,
+        /// What happened, in words.
+        step: String,
+    },
+    /// A call-back entry changed.
+    Callback {
+        /// The call that ended unanswered.
+        call: u64,
+        /// CTA whose list holds it.
+        cta: String,
+        /// pending, taken, done.
+        state: String,
+        /// Who took it.
+        by: Option<String>,
+        /// When.
+        at: i64,
+    },
+}
+
+/// A call detail record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    /// Platform number.
+    pub call: u64,
+    /// NENA i3 call identifier.
+    pub emergency_call_id: String,
+    /// Caller's number.
+    pub caller: Option<String>,
+    /// Service URN.
+    pub service: String,
+    /// Arrival.
+    pub offered_at: i64,
+    /// First queueing.
+    pub queued_at: Option<i64>,
+    /// Answer by a call-taker.
+    pub answered_at: Option<i64>,
+    /// End.
+    pub ended_at: Option<i64>,
+    /// Latitude.
+    pub lat: Option<f64>,
+    /// Longitude.
+    pub lon: Option<f64>,
+    /// Uncertainty, metres.
+    pub radius_m: Option<f64>,
+    /// Where the location came from.
+    pub location_source: String,
+    /// Département.
+    pub departement: String,
+    /// Commune.
+    pub commune: Option<String>,
+    /// INSEE code.
+    pub insee: Option<String>,
+    /// Ingress trunk.
+    pub trunk: Option<String>,
+    /// CTA that queued or answered it.
+    pub cta: Option<String>,
+    /// Call-taker who answered.
+    pub call_taker: Option<String>,
+    /// Terminal state.
+    pub outcome: Option<String>,
+    /// Reason of the terminal state.
+    pub reason: Option<String>,
+    /// Recording file.
+    pub recording_path: Option<String>,
+    /// Its SHA-256.
+    pub recording_sha256: Option<String>,
+    /// Its length.
+    pub recording_ms: Option<u64>,
+}
+
+/// One step of a call's trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrailEntry {
+    /// When.
+    pub at: i64,
+    /// What.
+    pub step: String,
+}
+
+/// A call-back entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallbackRecord {
+    /// The call that ended unanswered.
+    pub call: u64,
+    /// CTA whose list holds it.
+    pub cta: String,
+    /// Number to call back.
+    pub caller: Option<String>,
+    /// pending, taken.
+    pub state: String,
+    /// Who took it.
+    pub taken_by: Option<String>,
+    /// When it was added.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// The store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    fn err(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Opens (creating if needed) `DIR/secourir.sqlite` and brings its schema up to date.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        let path = dir.join(FILE_NAME);
+        let conn = Connection::open(&path).map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store { conn, path };
+        store
+            .conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| store.err(e))?;
+        // WAL lets readers run beside the writer; NORMAL is durable across a process crash.
+        store
+            .conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(|e| store.err(e))?;
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: store.path.clone(),
+                found: version,
+            });
+        }
+        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+        store
+            .conn
+            .execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
+            .map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    /// Opens read-only, for readers beside a running platform.
+    pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            // A platform that never ran has no calls; an empty store says so.
+            return Store::open(dir);
+        }
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Store { conn, path };
+        store
+            .conn
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(|e| store.err(e))?;
+        Ok(store)
+    }
+
+    /// Applies writes in one transaction.
+    pub fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        for write in writes {
+            apply_one(&tx, write).map_err(err)?;
+        }
+        tx.commit().map_err(err)
+    }
+
+    /// Highest call number stored, zero when none.
+    pub fn last_call(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(call), 0) FROM calls", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Calls offered at or after `since_ms`, newest first.
+    pub fn calls_since(&self, since_ms: i64, limit: usize) -> Result<Vec<CallRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CALL_COLUMNS} FROM calls WHERE offered_at >= ?1 ORDER BY offered_at DESC, call DESC LIMIT ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![since_ms, limit as i64], call_record)
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One call.
+    pub fn call(&self, call: u64) -> Result<Option<CallRecord>, StoreError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE call = ?1"),
+                params![call as i64],
+                call_record,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The trail of a call, in order.
+    pub fn trail(&self, call: u64) -> Result<Vec<TrailEntry>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT at, step FROM trail WHERE call = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![call as i64], |r| {
+                Ok(TrailEntry {
+                    at: r.get(0)?,
+                    step: r.get(1)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Call-back entries not yet done, of one CTA or all, oldest first.
+    pub fn callbacks(&self, cta: Option<&str>) -> Result<Vec<CallbackRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT b.call, b.cta, c.caller, b.state, b.taken_by, b.created_at, b.updated_at
+                 FROM callbacks b LEFT JOIN calls c ON c.call = b.call
+                 WHERE b.state != 'done' AND (?1 IS NULL OR b.cta = ?1)
+                 ORDER BY b.created_at, b.call",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![cta], |r| {
+                Ok(CallbackRecord {
+                    call: r.get::<_, i64>(0)? as u64,
+                    cta: r.get(1)?,
+                    caller: r.get(2)?,
+                    state: r.get(3)?,
+                    taken_by: r.get(4)?,
+                    created_at: r.get(5)?,
+                    updated_at: r.get(6)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+}
+
+const CALL_COLUMNS: &str = "call, emergency_call_id, caller, service, offered_at, queued_at, answered_at, ended_at, lat, lon, radius_m, location_source, departement, commune, insee, trunk, cta, call_taker, outcome, reason, recording_path, recording_sha256, recording_ms";
+
+fn call_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
+    Ok(CallRecord {
+        call: r.get::<_, i64>(0)? as u64,
+        emergency_call_id: r.get(1)?,
+        caller: r.get(2)?,
+        service: r.get(3)?,
+        offered_at: r.get(4)?,
+        queued_at: r.get(5)?,
+        answered_at: r.get(6)?,
+        ended_at: r.get(7)?,
+        lat: r.get(8)?,
+        lon: r.get(9)?,
+        radius_m: r.get(10)?,
+        location_source: r.get(11)?,
+        departement: r.get(12)?,
+        commune: r.get(13)?,
+        insee: r.get(14)?,
+        trunk: r.get(15)?,
+        cta: r.get(16)?,
+        call_taker: r.get(17)?,
+        outcome: r.get(18)?,
+        reason: r.get(19)?,
+        recording_path: r.get(20)?,
+        recording_sha256: r.get(21)?,
+        recording_ms: r.get::<_, Option<i64>>(22)?.map(|v| v.max(0) as u64),
+    })
+}
+
+/// Makes sure a row exists for a call a later write names, so no write is ever lost to order.
+fn ensure_call(tx: &rusqlite::Transaction<'_>, call: u64, at: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO calls (call, emergency_call_id, service, offered_at, location_source, departement)
+         VALUES (?1, '', '', ?2, 'unknown', '')",
+    )?
+    .execute(params![call as i64, at])?;
+    Ok(())
+}
+
+fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
+    match write {
+        Write::Offered {
+            call,
+            emergency_call_id,
+            caller,
+            service,
+            at,
+            lat,
+            lon,
+            radius_m,
+            location_source,
+            departement,
+            commune,
+            insee,
+            trunk,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO calls (call, emergency_call_id, caller, service, offered_at, lat, lon, radius_m, location_source, departement, commune, insee, trunk)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT(call) DO UPDATE SET emergency_call_id = excluded.emergency_call_id,
+                   caller = excluded.caller, service = excluded.service, offered_at = excluded.offered_at,
+                   lat = excluded.lat, lon = excluded.lon, radius_m = excluded.radius_m,
+                   location_source = excluded.location_source, departement = excluded.departement,
+                   commune = excluded.commune, insee = excluded.insee, trunk = excluded.trunk",
+            )?
+            .execute(params![
+                *call as i64,
+                emergency_call_id,
+                caller,
+                service,
+                at,
+                lat,
+                lon,
+                radius_m,
+                location_source,
+                departement,
+                commune,
+                insee,
+                trunk
+            ])?;
+        }
+        Write::Queued { call, cta, at } => {
+            ensure_call(tx, *call, *at)?;
+            tx.prepare_cached(
+                "UPDATE calls SET cta = ?2, queued_at = COALESCE(queued_at, ?3) WHERE call = ?1",
+            )?
+            .execute(params![*call as i64, cta, at])?;
+        }
+        Write::Answered {
+            call,
+            cta,
+            call_taker,
+            at,
+        } => {
+            ensure_call(tx, *call, *at)?;
+            tx.prepare_cached(
+                "UPDATE calls SET cta = ?2, call_taker = ?3, answered_at = ?4 WHERE call = ?1",
+            )?
+            .execute(params![*call as i64, cta, call_taker, at])?;
+        }
+        Write::Ended {
+            call,
+            at,
+            outcome,
+            reason,
+        } => {
+            ensure_call(tx, *call, *at)?;
+            tx.prepare_cached(
+                "UPDATE calls SET ended_at = ?2, outcome = ?3, reason = ?4 WHERE call = ?1",
+            )?
+            .execute(params![*call as i64, at, outcome, reason])?;
+        }
+        Write::Recording {
+            call,
+            path,
+            sha256,
+            duration_ms,
+        } => {
+            ensure_call(tx, *call, 0)?;
+            tx.prepare_cached(
+                "UPDATE calls SET recording_path = ?2, recording_sha256 = ?3, recording_ms = ?4 WHERE call = ?1",
+            )?
+            .execute(params![*call as i64, path, sha256, *duration_ms as i64])?;
+        }
+        Write::Trail { call, at, step } => {
+            tx.prepare_cached("INSERT INTO trail (call, at, step) VALUES (?1, ?2, ?3)")?
+                .execute(params![*call as i64, at, step])?;
+        }
+        Write::Callback {
+            call,
+            cta,
+            state,
+            by,
+            at,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO callbacks (call, cta, state, taken_by, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT(call) DO UPDATE SET cta = excluded.cta, state = excluded.state,
+                   taken_by = COALESCE(excluded.taken_by, taken_by), updated_at = excluded.updated_at",
+            )?
+            .execute(params![*call as i64, cta, state, by, at])?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads `90s`, `15m`, `1h`, `2d` or combinations such as `1h30m`.
+pub fn parse_since(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration: write 90s, 15m, 1h or 2d".into());
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("{text:?}: unknown unit {c:?}; use s, m, h or d")),
+        };
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: a number must come before {c:?}"))?;
+        total = total.saturating_add(value.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!(
+            "{text:?}: the last number has no unit (s, m, h or d)"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn clock(ms: i64) -> String {
+    let s = ms.div_euclid(1000);
+    let day = s.rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
+}
+
+/// The calls as an aligned table for a terminal (times in UTC).
+pub fn format_table(calls: &[CallRecord]) -> String {
+    let header = [
+        "appel",
+        "reçu (UTC)",
+        "appelant",
+        "dépt",
+        "commune",
+        "CTA",
+        "état",
+        "raison",
+        "durée",
+    ];
+    let mut rows: Vec<[String; 9]> = vec![header.map(str::to_owned)];
+    for c in calls {
+        let duration = match (c.answered_at, c.ended_at) {
+            (Some(a), Some(e)) => format!("{} s", (e - a).max(0) / 1000),
+            _ => String::new(),
+        };
+        rows.push([
+            c.call.to_string(),
+            clock(c.offered_at),
+            c.caller.clone().unwrap_or_default(),
+            c.departement.clone(),
+            c.commune.clone().unwrap_or_default(),
+            c.cta.clone().unwrap_or_default(),
+            c.outcome.clone().unwrap_or_else(|| "en cours".into()),
+            c.reason.clone().unwrap_or_default(),
+            duration,
+        ]);
+    }
+    let widths: Vec<usize> = (0..9)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell}{}", " ".repeat(w - cell.chars().count())))
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    if calls.is_empty() {
+        out.push_str("(aucun appel)\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
