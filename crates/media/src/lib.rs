@@ -98,6 +98,9 @@ pub struct MediaConfig {
     pub port_min: u16,
     /// Last port of the range.
     pub port_max: u16,
+    /// Open no socket at all: legs exist only as numbers and SDP points at the discard port.
+    /// For measuring the signalling plane alone; callers hear nothing and nothing is recorded.
+    pub signalling_only: bool,
 }
 
 /// One side of a call's media: an RTP and RTCP port pair facing one peer.
@@ -337,7 +340,7 @@ impl Media {
     async fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket), MediaError> {
         let (min, max) = (self.inner.config.port_min, self.inner.config.port_max);
         let first = min + min % 2;
-        let pairs = (max.saturating_sub(first) as usize + 1) / 2;
+        let pairs = (max.saturating_sub(first) as usize).div_ceil(2);
         for _ in 0..pairs {
             let port = {
                 let mut next = lock(&self.inner.next_port);
@@ -363,6 +366,10 @@ impl Media {
 
     /// Binds an RTP socket on an even port of the range and RTCP on the next one.
     pub async fn open_leg(&self) -> Result<(LegId, SocketAddr), MediaError> {
+        if self.inner.config.signalling_only {
+            let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
+            return Ok((id, SocketAddr::new(self.inner.config.ip, 9)));
+        }
         let (rtp, rtcp) = self.bind_pair().await?;
         let local = rtp.local_addr().map_err(|_| {
             MediaError::NoPorts(self.inner.config.port_min, self.inner.config.port_max)

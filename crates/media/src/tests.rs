@@ -6,6 +6,7 @@ fn config(first: u16) -> MediaConfig {
         ip: "127.0.0.1".parse().unwrap(),
         port_min: first,
         port_max: first + 99,
+        signalling_only: false,
     }
 }
 
@@ -289,4 +290,20 @@ fn the_shipped_announcements_are_telephone_audio() {
                 .starts_with("Sapeurs-pompiers.")
         );
     }
+}
+
+#[tokio::test]
+async fn signalling_only_opens_no_socket() {
+    let (media, _events) = Media::new(MediaConfig {
+        signalling_only: true,
+        ..config(32_000)
+    });
+    let (a, local) = media.open_leg().await.unwrap();
+    let (b, _) = media.open_leg().await.unwrap();
+    assert_ne!(a, b);
+    assert_eq!(local.port(), 9, "SDP points at the discard port");
+    media.play(a, Arc::new(Audio::from_samples(vec![0; 160])), true);
+    media.bridge(a, b, Some(PathBuf::from("/nonexistent/never.wav")));
+    assert_eq!(media.open_legs(), 0);
+    assert!(media.close(a).await.is_none());
 }

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
     /// Where the store (secourir.sqlite) and the recordings live.
-    #[arg(long, default_value = "data")]
+    #[arg(long, default_value = "var")]
     pub data_dir: PathBuf,
     /// National configuration; the shipped one is built in.
     #[arg(long, default_value = "config/france.toml")]
@@ -39,6 +39,10 @@ pub struct ServeArgs {
     /// Do not listen for SIP over TCP.
     #[arg(long)]
     pub no_tcp: bool,
+    /// Anchor no media: no announcement, no audio, no recording. Only to measure the
+    /// signalling plane; never for real calls.
+    #[arg(long)]
+    pub signalling_only: bool,
 }
 
 fn parse_ports(text: &str) -> Result<(u16, u16), String> {
@@ -97,6 +101,8 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
                 .unwrap_or_else(|_| "info,rsipstack=warn".into()),
         )
         .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let plan = match crate::load_plan(&args.config) {
         Ok(plan) => Arc::new(plan),
@@ -128,6 +134,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         media_ports,
         api_token: token,
         announcements_dir: args.announcements.clone(),
+        signalling_only: args.signalling_only,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -167,7 +174,7 @@ pub struct CallsArgs {
     #[arg(long)]
     pub json: bool,
     /// The platform's data directory.
-    #[arg(long, default_value = "data")]
+    #[arg(long, default_value = "var")]
     pub data_dir: PathBuf,
     /// At most this many calls.
     #[arg(long, default_value_t = 1000)]

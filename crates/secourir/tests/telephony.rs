@@ -56,8 +56,9 @@ impl Platform {
             .arg("--data-dir")
             .arg(dir.path())
             .env("RUST_LOG", "info,rsipstack=warn")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("platform.log")).expect("log file"))
             .spawn()
             .expect("secourir serve starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -75,6 +76,13 @@ impl Platform {
             http,
             dir,
         }
+    }
+
+    /// The end of the platform's log, for failure messages.
+    fn log(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("platform.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
     fn url(&self, path: &str) -> String {
@@ -127,8 +135,9 @@ impl Platform {
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}: {:?}",
-                self.calls()
+                "timed out waiting for {what}: {:?}\n{}",
+                self.calls(),
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(200));
         }

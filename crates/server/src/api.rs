@@ -112,7 +112,8 @@ fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal to send when the request lacks the right token.
+fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -126,41 +127,38 @@ fn authorised(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         diff |= usize::from(b ^ given.get(i).copied().unwrap_or(0));
     }
     if diff == 0 {
-        Ok(())
+        None
     } else {
         info!("API request with a wrong or missing token");
-        Err(problem(StatusCode::UNAUTHORIZED, "unauthorised"))
+        Some(problem(StatusCode::UNAUTHORIZED, "unauthorised"))
     }
 }
 
-async fn ask<T>(
-    state: &AppState,
-    make: impl FnOnce(oneshot::Sender<T>) -> ApiCall,
-) -> Result<T, Response> {
+/// Asks the driver; None when the platform is stopping.
+async fn ask<T>(state: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> Option<T> {
     let (tx, rx) = oneshot::channel();
-    state
-        .driver
-        .send(make(tx))
-        .await
-        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping"))?;
-    rx.await
-        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping"))
+    state.driver.send(make(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+fn stopping() -> Response {
+    problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping")
 }
 
 async fn health(State(state): State<AppState>) -> Response {
     match ask(&state, |reply| ApiCall::Status { reply }).await {
-        Ok(status) => Json(status).into_response(),
-        Err(r) => r,
+        Some(status) => Json(status).into_response(),
+        None => stopping(),
     }
 }
 
 async fn call_takers(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refused(&state, &headers) {
         return r;
     }
     match ask(&state, |reply| ApiCall::CallTakers { reply }).await {
-        Ok(list) => Json(list).into_response(),
-        Err(r) => r,
+        Some(list) => Json(list).into_response(),
+        None => stopping(),
     }
 }
 
@@ -175,7 +173,7 @@ async fn set_state(
     Path(login): Path<String>,
     body: Result<Json<StateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refused(&state, &headers) {
         return r;
     }
     let Ok(Json(body)) = body else {
@@ -192,12 +190,12 @@ async fn set_state(
     })
     .await
     {
-        Ok(Ok(status)) => {
+        Some(Ok(status)) => {
             info!(%login, ?wanted, %status, "call-taker state set");
             Json(serde_json::json!({ "login": login, "status": status })).into_response()
         }
-        Ok(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
-        Err(r) => r,
+        Some(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
+        None => stopping(),
     }
 }
 
@@ -212,7 +210,7 @@ async fn calls(
     headers: HeaderMap,
     Query(q): Query<CallsQuery>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refused(&state, &headers) {
         return r;
     }
     let since = match secourir_store::parse_since(q.since.as_deref().unwrap_or("1h")) {
@@ -241,7 +239,7 @@ async fn call_detail(
     headers: HeaderMap,
     Path(call): Path<u64>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refused(&state, &headers) {
         return r;
     }
     let dir = state.data_dir.clone();
@@ -270,7 +268,7 @@ async fn callbacks(
     headers: HeaderMap,
     Query(q): Query<CallbacksQuery>,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refused(&state, &headers) {
         return r;
     }
     let dir = state.data_dir.clone();
@@ -297,7 +295,7 @@ async fn callback_change(
     body: Option<Json<CallbackBody>>,
     done: bool,
 ) -> Response {
-    if let Err(r) = authorised(&state, &headers) {
+    if let Some(r) = refused(&state, &headers) {
         return r;
     }
     let Some(Json(body)) = body else {
@@ -314,13 +312,13 @@ async fn callback_change(
     })
     .await
     {
-        Ok(Ok(())) => {
+        Some(Ok(())) => {
             info!(call, by = %body.by, done, "call-back updated");
             Json(serde_json::json!({ "call": call, "state": if done { "done" } else { "taken" } }))
                 .into_response()
         }
-        Ok(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
-        Err(r) => r,
+        Some(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
+        None => stopping(),
     }
 }
 

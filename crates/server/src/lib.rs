@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub api_token: String,
     /// Directory of announcement files overriding the shipped ones.
     pub announcements_dir: Option<PathBuf>,
+    /// Anchor no media (no announcement, no audio, no recording): to measure signalling alone.
+    pub signalling_only: bool,
 }
 
 /// Errors that stop the platform from starting.
@@ -207,6 +209,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         ip: options.media_ip,
         port_min: options.media_ports.0,
         port_max: options.media_ports.1,
+        signalling_only: options.signalling_only,
     });
     let listener = tokio::net::TcpListener::bind(options.http)
         .await

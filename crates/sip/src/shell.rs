@@ -16,7 +16,7 @@ use rsipstack::sip::headers::make_header;
 use rsipstack::sip::{Header, HostWithPort, Method, Request, StatusCode, Transport, Uri};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{SipAddr, TcpListenerConnection, TransportLayer};
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use rsipstack::{EndpointBuilder, platform::CancellationToken};
 use secourir_config::{Plan, SIP_REALM};
 use secourir_core::{AgentId, CallId, RingFailure};
@@ -295,12 +295,6 @@ impl Sip {
             warn!(contact = %binding.contact, "unusable contact in a registration");
             return false;
         };
-        let transport = if binding.tcp {
-            Transport::Tcp
-        } else {
-            Transport::Udp
-        };
-        let destination = SipAddr::new(transport, HostWithPort::from(binding.source));
         let mut caller = self.inner.contact.clone();
         caller.auth = Some(rsipstack::sip::Auth {
             user: "18".into(),
@@ -309,7 +303,9 @@ impl Sip {
         let option = InviteOption {
             callee,
             caller,
-            destination: Some(destination),
+            // RFC 3261 §8.1.2: requests go to the registered Contact (phones on the CTA's own
+            // network register their real address; no NAT sits between them and the platform).
+            destination: None,
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
             contact: self.inner.contact.clone(),
