@@ -255,6 +255,7 @@ async fn ports_run_out_cleanly_and_come_back() {
         ip: "127.0.0.1".parse().unwrap(),
         port_min: 31_800,
         port_max: 31_805,
+        signalling_only: false,
     });
     let mut legs = Vec::new();
     while let Ok((leg, _)) = media.open_leg().await {
