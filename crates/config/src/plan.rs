@@ -209,8 +209,40 @@ pub struct CallTaker {
     pub site: u16,
     /// NENA i3 DequeuePreference, 1 to 5.
     pub dequeue_preference: u8,
-    /// MD5 of `login:secourir:password` (RFC 2617 HA1), so the password itself is never stored.
-    pub sip_ha1: String,
+    /// MD5 of `login:secourir:password` (RFC 2617 HA1), so the password itself is never
+    /// stored; None for an account without a phone (a room supervisor, say).
+    pub sip_ha1: Option<String>,
+    /// Argon2 hash (PHC string) of the console password; None: no console login.
+    pub web_password: Option<String>,
+    /// What the account may do in the console.
+    pub role: Role,
+}
+
+/// Roles of the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Call-taker (opérateur de traitement de l'alerte): their CTA's queue and calls.
+    Ota,
+    /// Room supervisor: the national map, every CTA's figures, crisis mode.
+    ChefDeSalle,
+    /// Administrator: everything a supervisor does.
+    Admin,
+}
+
+impl Role {
+    /// Name used in the file and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ota => "ota",
+            Role::ChefDeSalle => "chef_de_salle",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Whether this role supervises (map, crisis mode).
+    pub fn supervises(self) -> bool {
+        matches!(self, Role::ChefDeSalle | Role::Admin)
+    }
 }
 
 /// An operator trunk or SBC that delivers calls.

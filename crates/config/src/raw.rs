@@ -32,7 +32,12 @@ pub struct RawCallTaker {
     pub site: u16,
     #[serde(default)]
     pub dequeue_preference: Option<u8>,
-    pub sip_ha1: Spanned<String>,
+    #[serde(default)]
+    pub sip_ha1: Option<Spanned<String>>,
+    #[serde(default)]
+    pub web_password: Option<Spanned<String>>,
+    #[serde(default)]
+    pub role: Option<Spanned<String>>,
     #[serde(default)]
     pub name: Option<String>,
 }

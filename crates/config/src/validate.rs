@@ -376,14 +376,42 @@ fn call_takers(
             c.at(t.cta.span(), format!("unknown CTA {:?}", t.cta.get_ref()));
             continue;
         };
-        let ha1 = t.sip_ha1.get_ref();
-        if ha1.len() != 32 || !ha1.bytes().all(|b| b.is_ascii_hexdigit()) {
-            c.at(
-                t.sip_ha1.span(),
-                "sip_ha1 must be 32 hexadecimal digits: MD5 of \"login:secourir:password\"",
-            );
-            continue;
+        let mut ha1 = None;
+        if let Some(h) = &t.sip_ha1 {
+            let text = h.get_ref();
+            if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                c.at(
+                    h.span(),
+                    "sip_ha1 must be 32 hexadecimal digits: MD5 of \"login:secourir:password\"",
+                );
+                continue;
+            }
+            ha1 = Some(text.to_ascii_lowercase());
         }
+        let mut web_password = None;
+        if let Some(w) = &t.web_password {
+            if !w.get_ref().starts_with("$argon2") {
+                c.at(
+                    w.span(),
+                    "web_password must be an argon2 hash ($argon2id$v=19$…), never a password",
+                );
+                continue;
+            }
+            web_password = Some(w.get_ref().clone());
+        }
+        let role = match t.role.as_ref().map(|r| r.get_ref().as_str()) {
+            None | Some("ota") => Role::Ota,
+            Some("chef_de_salle") => Role::ChefDeSalle,
+            Some("admin") => Role::Admin,
+            Some(other) => {
+                let span = t.role.as_ref().map_or(t.login.span(), |r| r.span());
+                c.at(
+                    span,
+                    format!("unknown role {other:?}: ota, chef_de_salle or admin"),
+                );
+                continue;
+            }
+        };
         let preference = t.dequeue_preference.unwrap_or(3);
         if !(1..=5).contains(&preference) {
             c.at(t.login.span(), "dequeue_preference goes from 1 to 5");
@@ -394,7 +422,9 @@ fn call_takers(
             cta,
             site: t.site,
             dequeue_preference: preference.clamp(1, 5),
-            sip_ha1: ha1.to_ascii_lowercase(),
+            sip_ha1: ha1,
+            web_password,
+            role,
         });
     }
     out

@@ -231,9 +231,9 @@ route = "home"
 "#;
 
 const DEMO_CALL_TAKERS: &str = r#"
-# Demonstration call-takers. Their phones register with digest authentication (realm
-# "secourir", password "secourir") and they log in to the console with the same password.
-# `sip_ha1` is MD5("login:secourir:password"), so no password is stored in clear.
+# Demonstration accounts, password "secourir" everywhere. Phones register with digest
+# authentication (realm "secourir"): `sip_ha1` is MD5("login:secourir:password"). The console
+# login checks `web_password`, an argon2id hash. No password is stored in clear.
 # Replace these accounts before any real service.
 
 [[call_taker]]
@@ -241,28 +241,47 @@ login = "ota-13-1"
 name = "Opératrice démo 13 (1)"
 cta = "cta-13"
 sip_ha1 = "048d55801b1e391c22bccf8a93681efb"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1vdGEtMTMtMQ$pxD8hS8W70Xfsg7s9JsqOBj1seYpd7G1Eh/okPPGc+U"
 
 [[call_taker]]
 login = "ota-13-2"
 name = "Opérateur démo 13 (2)"
 cta = "cta-13"
 sip_ha1 = "1017197f67520309ff36a2f3fc14e1e5"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1vdGEtMTMtMg$09RuRz7/olzYrCICFF1xorlnhti2bQ/5JEFy7UabY94"
 
 [[call_taker]]
 login = "ota-83-1"
 name = "Opératrice démo 83"
 cta = "cta-83"
 sip_ha1 = "64cae328276e44c72dfb26adfd6bf201"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1vdGEtODMtMQ$d1WYUDoF7rIst/+sOKh7+rI4crn8+uYGyzyXcYy6YhE"
 
 [[call_taker]]
 login = "ota-bspp-1"
 name = "Opérateur démo BSPP (1)"
 cta = "bspp"
 sip_ha1 = "f492c1a165d7c8f33c3f70fdfa1c8f83"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1vdGEtYnNwcC0x$oVfuPIVjW4QlHXxkXmlWJkgPDnQveJaXtXUAjIDHvW4"
 
 [[call_taker]]
 login = "ota-bspp-2"
 name = "Opératrice démo BSPP (2)"
 cta = "bspp"
 sip_ha1 = "094efde52f5e10460e33716c9be96642"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1vdGEtYnNwcC0y$WMpFumYqVtKHbG2+30QxkWxoB9Ikeux46WlS6DRvqKQ"
+
+[[call_taker]]
+login = "chef-13"
+name = "Chef de salle démo 13"
+cta = "cta-13"
+role = "chef_de_salle"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1jaGVmLTEz$wgEZuu7edARje25YW3xJUEoNRoYlck0IwKs+NXzZQZ4"
+
+[[call_taker]]
+login = "chef-bspp"
+name = "Chef de salle démo BSPP"
+cta = "bspp"
+role = "chef_de_salle"
+web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1jaGVmLWJzcHA$nCvBwgUbeIQoPDpqm8wy6d0D2HpY0DUJZBnzufVsgYU"
 "#;

@@ -59,6 +59,34 @@ pub struct PlatformStatus {
 pub enum ApiError {
     /// No such thing.
     NotFound(&'static str),
+    /// Not this person's to do.
+    Forbidden(&'static str),
+    /// The core refused a pick.
+    Pick(secourir_core::PickRefusal),
+}
+
+impl ApiError {
+    /// The HTTP answer to this error.
+    pub(crate) fn response(&self) -> Response {
+        use secourir_core::PickRefusal;
+        match self {
+            ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, what),
+            ApiError::Forbidden(what) => problem(StatusCode::FORBIDDEN, what),
+            ApiError::Pick(PickRefusal::AlreadyTaken) => {
+                problem(StatusCode::CONFLICT, "appel déjà pris")
+            }
+            ApiError::Pick(PickRefusal::NotReady) => problem(
+                StatusCode::CONFLICT,
+                "vous avez déjà un appel ou n'êtes pas connecté",
+            ),
+            ApiError::Pick(PickRefusal::Forbidden) => {
+                problem(StatusCode::FORBIDDEN, "appel d'un autre CTA")
+            }
+            ApiError::Pick(PickRefusal::UnknownCall) => {
+                problem(StatusCode::NOT_FOUND, "appel inconnu")
+            }
+        }
+    }
 }
 
 /// A request for the driver, which owns the routing core.
@@ -80,23 +108,46 @@ pub(crate) enum ApiCall {
     Status {
         reply: oneshot::Sender<PlatformStatus>,
     },
+    Pick {
+        login: String,
+        call: u64,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    HangUp {
+        login: String,
+        call: u64,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    Crisis {
+        login: String,
+        departement: String,
+        on: bool,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
 }
 
 #[derive(Clone)]
-struct AppState {
-    driver: mpsc::Sender<ApiCall>,
-    token: Arc<str>,
-    data_dir: Arc<PathBuf>,
+pub(crate) struct AppState {
+    pub(crate) driver: mpsc::Sender<ApiCall>,
+    pub(crate) token: Arc<str>,
+    pub(crate) data_dir: Arc<PathBuf>,
+    pub(crate) web: crate::web::Web,
 }
 
-/// The router of the API.
-pub(crate) fn router(driver: mpsc::Sender<ApiCall>, token: String, data_dir: PathBuf) -> Router {
+/// The router of the API and the pages.
+pub(crate) fn router(
+    driver: mpsc::Sender<ApiCall>,
+    token: String,
+    data_dir: PathBuf,
+    web: crate::web::Web,
+) -> Router {
     let state = AppState {
         driver,
         token: token.into(),
         data_dir: Arc::new(data_dir),
+        web,
     };
-    Router::new()
+    crate::web::routes()
         .route("/api/health", get(health))
         .route("/api/call-takers", get(call_takers))
         .route("/api/call-takers/{login}/state", post(set_state))
@@ -108,12 +159,15 @@ pub(crate) fn router(driver: mpsc::Sender<ApiCall>, token: String, data_dir: Pat
         .with_state(state)
 }
 
-fn problem(status: StatusCode, message: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
 /// The refusal to send when the request lacks the right token.
-fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+pub(crate) fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if state.web.session(headers).is_some() {
+        return None;
+    }
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -135,13 +189,16 @@ fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
 }
 
 /// Asks the driver; None when the platform is stopping.
-async fn ask<T>(state: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> ApiCall) -> Option<T> {
+pub(crate) async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> ApiCall,
+) -> Option<T> {
     let (tx, rx) = oneshot::channel();
     state.driver.send(make(tx)).await.ok()?;
     rx.await.ok()
 }
 
-fn stopping() -> Response {
+pub(crate) fn stopping() -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping")
 }
 
@@ -194,7 +251,7 @@ async fn set_state(
             info!(%login, ?wanted, %status, "call-taker state set");
             Json(serde_json::json!({ "login": login, "status": status })).into_response()
         }
-        Some(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
+        Some(Err(e)) => e.response(),
         None => stopping(),
     }
 }
@@ -317,7 +374,7 @@ async fn callback_change(
             Json(serde_json::json!({ "call": call, "state": if done { "done" } else { "taken" } }))
                 .into_response()
         }
-        Some(Err(ApiError::NotFound(what))) => problem(StatusCode::NOT_FOUND, what),
+        Some(Err(e)) => e.response(),
         None => stopping(),
     }
 }

@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
 use crate::api::{ApiCall, ApiError, CallTakerView, PlatformStatus, WantedState};
-use crate::locating::locate_call;
+use crate::live::{Board, Snapshot};
+use crate::locating::{CallPlace, locate_call};
 use crate::writer::StoreSender;
 
 /// Milliseconds since the epoch, never going backwards even if the system clock does.
@@ -47,6 +48,8 @@ struct Live {
     answer_sdp: String,
     call_info: Vec<(String, String)>,
     recording: Option<PathBuf>,
+    /// CTA whose queue last held it, for the room's figures.
+    cta: Option<secourir_config::CtaId>,
 }
 
 /// Everything the driver task owns.
@@ -64,6 +67,11 @@ pub(crate) struct Driver {
     live: HashMap<CallId, Live>,
     legs: HashMap<LegId, CallId>,
     follow_ups: VecDeque<Event>,
+    places: HashMap<u64, CallPlace>,
+    board: Board,
+    snapshots: tokio::sync::watch::Sender<Arc<Snapshot>>,
+    dirty: bool,
+    pick_result: Option<Result<(), secourir_core::PickRefusal>>,
 }
 
 impl Driver {
@@ -77,6 +85,7 @@ impl Driver {
         announcements: Vec<Option<Arc<Audio>>>,
         recordings: PathBuf,
         instance: String,
+        snapshots: tokio::sync::watch::Sender<Arc<Snapshot>>,
     ) -> Driver {
         Driver {
             core: Core::new(plan.clone()),
@@ -92,6 +101,11 @@ impl Driver {
             live: HashMap::new(),
             legs: HashMap::new(),
             follow_ups: VecDeque::new(),
+            places: HashMap::new(),
+            board: Board::default(),
+            snapshots,
+            dirty: true,
+            pick_result: None,
         }
     }
 
@@ -103,6 +117,8 @@ impl Driver {
         mut api: mpsc::Receiver<ApiCall>,
         mut stop: oneshot::Receiver<()>,
     ) {
+        let mut pages = tokio::time::interval(std::time::Duration::from_millis(250));
+        pages.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.core.next_deadline();
             let sleep = async {
@@ -119,6 +135,7 @@ impl Driver {
                 Some(event) = media_events.recv() => self.on_media(event).await,
                 Some(call) = api.recv() => self.on_api(call).await,
                 () = sleep => self.feed(Event::Tick).await,
+                _ = pages.tick() => self.publish(),
                 _ = &mut stop => break,
             }
         }
@@ -135,8 +152,24 @@ impl Driver {
         }
     }
 
+    /// Rebuilds what the pages show, if anything changed since the last time.
+    fn publish(&mut self) {
+        // Wait-time figures move with the clock even when nothing happens.
+        let waiting = self.live.len();
+        if !self.dirty && waiting == 0 {
+            return;
+        }
+        self.dirty = false;
+        let now = self.clock.now();
+        let snapshot = self
+            .board
+            .snapshot(&self.core, &self.plan, &self.places, now);
+        self.snapshots.send_replace(Arc::new(snapshot));
+    }
+
     /// Feeds one event and everything it leads to.
     async fn feed(&mut self, event: Event) {
+        self.dirty = true;
         self.follow_ups.push_back(event);
         while let Some(event) = self.follow_ups.pop_front() {
             let now = self.clock.now();
@@ -323,6 +356,7 @@ impl Driver {
             commune = ?place.commune, location = place.source, "emergency call offered"
         );
         self.legs.insert(leg, call);
+        self.places.insert(call.0, place.clone());
         self.live.insert(
             call,
             Live {
@@ -332,6 +366,7 @@ impl Driver {
                 answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
                 call_info,
                 recording: None,
+                cta: None,
             },
         );
         let priority = match ingress.resource_priority {
@@ -431,9 +466,12 @@ impl Driver {
                 self.media
                     .bridge(live.caller_leg, agent_leg, Some(path.clone()));
                 live.recording = Some(path);
-                let cta = self
-                    .core
-                    .call(call)
+                let info = self.core.call(call);
+                if let Some(info) = &info {
+                    self.board
+                        .answered(info.cta, now, now.since(info.queued_at));
+                }
+                let cta = info
                     .map(|c| self.plan.cta(c.cta).id.clone())
                     .unwrap_or_default();
                 let login = self.login(agent).to_owned();
@@ -453,7 +491,8 @@ impl Driver {
                     "transfer asked but no partner trunk is configured"
                 );
             }
-            Command::PickResult { .. } | Command::CrisisChanged { .. } => {}
+            Command::PickResult { result, .. } => self.pick_result = Some(result),
+            Command::CrisisChanged { .. } => {}
             Command::AgentChanged { agent, status } => {
                 if matches!(status, AgentStatus::Paused) {
                     info!(login = %self.login(agent), "call-taker paused");
@@ -474,7 +513,13 @@ impl Driver {
                 });
             }
             Command::Trail { call, step } => {
+                if let Step::Overflowed { from, to } = &step {
+                    self.board.overflowed(*from, *to);
+                }
                 if let Step::Queued(cta) = &step {
+                    if let Some(live) = self.live.get_mut(&call) {
+                        live.cta = Some(*cta);
+                    }
                     self.store.send(Write::Queued {
                         call: call.0,
                         cta: self.plan.cta(*cta).id.clone(),
@@ -562,9 +607,15 @@ impl Driver {
             outcome: outcome.as_str().to_owned(),
             reason: reason.to_string(),
         });
+        self.places.remove(&call.0);
         let Some(mut live) = self.live.remove(&call) else {
             return;
         };
+        if outcome == Outcome::Abandoned
+            && let Some(cta) = live.cta
+        {
+            self.board.abandoned(cta);
+        }
         if let Some(decide) = live.decide.take() {
             // Ended before any answer: the INVITE still waits for one.
             let _ = decide.send(Decision::Reject {
@@ -643,6 +694,67 @@ impl Driver {
                             Event::CallbackTaken { agent, call }
                         };
                         self.feed(event).await;
+                        Ok(())
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            ApiCall::Pick { login, call, reply } => {
+                let result = match self.plan.call_taker(&login) {
+                    None => Err(ApiError::NotFound("unknown call-taker")),
+                    Some((index, _)) => {
+                        self.pick_result = None;
+                        self.feed(Event::Pick {
+                            agent: AgentId(index as u32),
+                            call: CallId(call),
+                        })
+                        .await;
+                        match self.pick_result.take() {
+                            Some(Ok(())) => Ok(()),
+                            Some(Err(refusal)) => Err(ApiError::Pick(refusal)),
+                            None => Err(ApiError::NotFound("no such call")),
+                        }
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            ApiCall::HangUp { login, call, reply } => {
+                let result = match self.plan.call_taker(&login) {
+                    None => Err(ApiError::NotFound("unknown call-taker")),
+                    Some((index, _)) => {
+                        let agent = AgentId(index as u32);
+                        match self.core.agent(agent) {
+                            AgentStatus::Talking(c) if c.0 == call => {
+                                self.feed(Event::AgentHungUp {
+                                    agent,
+                                    call: CallId(call),
+                                })
+                                .await;
+                                Ok(())
+                            }
+                            _ => Err(ApiError::Forbidden("not your call")),
+                        }
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            ApiCall::Crisis {
+                login,
+                departement,
+                on,
+                reply,
+            } => {
+                let result = match self.plan.zone_id(&departement) {
+                    None => Err(ApiError::NotFound("unknown département")),
+                    Some(zone) => {
+                        self.feed(Event::SetCrisis { zone, on }).await;
+                        let now = self.clock.now();
+                        let what = format!(
+                            "mode crise {} pour le {departement}",
+                            if on { "activé" } else { "désactivé" }
+                        );
+                        info!(%login, %departement, on, "crisis mode changed");
+                        self.board.note(now, &login, what);
                         Ok(())
                     }
                 };

@@ -3,7 +3,9 @@
 
 mod api;
 mod driver;
+mod live;
 mod locating;
+mod web;
 mod writer;
 
 use std::net::{IpAddr, SocketAddr};
@@ -222,7 +224,14 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         source,
     })?;
     let (api_tx, api_rx) = mpsc::channel(1024);
-    let router = api::router(api_tx, options.api_token.clone(), options.data_dir.clone());
+    let (snapshots, snapshot_rx) = tokio::sync::watch::channel(Arc::new(live::Snapshot::default()));
+    let web = web::Web::new(plan.clone(), snapshot_rx);
+    let router = api::router(
+        api_tx,
+        options.api_token.clone(),
+        options.data_dir.clone(),
+        web,
+    );
     let http_cancel = cancel.clone();
     tokio::spawn(async move {
         let _ = axum::serve(listener, router)
@@ -243,6 +252,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         announcements,
         recordings,
         instance,
+        snapshots,
     );
     let (stop_tx, stop_rx) = oneshot::channel();
     let driver = tokio::spawn(driver.run(sip_events, media_events, api_rx, stop_rx));

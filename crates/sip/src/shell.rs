@@ -561,7 +561,14 @@ impl Sip {
             Some(a) => match self.inner.nonces.check(&a.nonce, now) {
                 NonceCheck::Forged => Err(false),
                 NonceCheck::Stale => Err(true),
-                NonceCheck::Fresh if digest::verify(a, &call_taker.sip_ha1, "REGISTER") => Ok(()),
+                NonceCheck::Fresh
+                    if call_taker
+                        .sip_ha1
+                        .as_deref()
+                        .is_some_and(|ha1| digest::verify(a, ha1, "REGISTER")) =>
+                {
+                    Ok(())
+                }
                 NonceCheck::Fresh => {
                     warn!(%login, "REGISTER with a wrong password");
                     Err(false)

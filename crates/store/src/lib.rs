@@ -7,14 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 /// File name of the store in the data directory.
 pub const FILE_NAME: &str = "secourir.sqlite";
 
-const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `calls.offered`, so rows made for writes that arrived before their call's
+/// `Offered` are kept but not listed as calls.
+const SCHEMA_VERSION: i64 = 2;
 
+/// The whole schema, for a new file.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS calls (
     call INTEGER PRIMARY KEY,
@@ -39,7 +42,8 @@ CREATE TABLE IF NOT EXISTS calls (
     reason TEXT,
     recording_path TEXT,
     recording_sha256 TEXT,
-    recording_ms INTEGER
+    recording_ms INTEGER,
+    offered INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS calls_offered_at ON calls(offered_at);
 CREATE TABLE IF NOT EXISTS trail (
@@ -59,11 +63,17 @@ CREATE TABLE IF NOT EXISTS callbacks (
 CREATE INDEX IF NOT EXISTS callbacks_cta_state ON callbacks(cta, state);
 ";
 
+/// From version 1: placeholder rows were those with an empty call identifier and no source.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE calls ADD COLUMN offered INTEGER NOT NULL DEFAULT 1;
+UPDATE calls SET offered = 0 WHERE emergency_call_id = '' AND location_source = 'unknown';
+";
+
 /// Errors of the store, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite refused.
-    #[error("{path}: {source}")]
+    /// SQLite refused (corrupt file, disk full, permission…).
+    #[error("store {path}: {source}")]
     Sqlite {
         /// The store file.
         path: PathBuf,
@@ -71,8 +81,20 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file was written by a newer Secourir.
-    #[error("{path}: schema version {found} is newer than this program's {SCHEMA_VERSION}")]
+    #[error(
+        "store {path}: schema version {found} is newer than this program's {SCHEMA_VERSION}; use the Secourir that wrote it"
+    )]
     TooNew {
+        /// The store file.
+        path: PathBuf,
+        /// Version found.
+        found: i64,
+    },
+    /// A reader met a file an older Secourir wrote; only the writer upgrades it.
+    #[error(
+        "store {path}: schema version {found} predates this program's {SCHEMA_VERSION}; start `secourir serve` once to upgrade it"
+    )]
+    TooOld {
         /// The store file.
         path: PathBuf,
         /// Version found.
@@ -260,7 +282,19 @@ pub struct CallbackRecord {
     pub updated_at: i64,
 }
 
-/// The store.
+/// Why a schema upgrade failed, before the store's path is attached.
+enum Migration {
+    Sqlite(rusqlite::Error),
+    TooNew(i64),
+}
+
+impl From<rusqlite::Error> for Migration {
+    fn from(e: rusqlite::Error) -> Self {
+        Migration::Sqlite(e)
+    }
+}
+
+/// The store: one connection, read-write for the platform's writer thread or read-only.
 pub struct Store {
     conn: Connection,
     path: PathBuf,
@@ -283,40 +317,50 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let store = Store { conn, path };
+        let mut store = Store { conn, path };
         store
             .conn
             .busy_timeout(Duration::from_secs(5))
             .map_err(|e| store.err(e))?;
-        // WAL lets readers run beside the writer; NORMAL is durable across a process crash.
+        // WAL lets readers run beside the writer; NORMAL loses nothing to a process crash and
+        // at most the last batches to a power cut, a fair price for hundreds of calls a second.
         store
             .conn
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .map_err(|e| store.err(e))?;
-        let version: i64 = store
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| store.err(e))?;
-        if version > SCHEMA_VERSION {
-            return Err(StoreError::TooNew {
+        store.migrate().map_err(|e| match e {
+            Migration::Sqlite(source) => store.err(source),
+            Migration::TooNew(found) => StoreError::TooNew {
                 path: store.path.clone(),
-                found: version,
-            });
-        }
-        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
-        store
-            .conn
-            .execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
-            .map_err(|e| store.err(e))?;
+                found,
+            },
+        })?;
         Ok(store)
     }
 
-    /// Opens read-only, for readers beside a running platform.
+    /// Creates or upgrades the schema in one immediate transaction, so two processes opening
+    /// the same file at once cannot both upgrade it.
+    fn migrate(&mut self) -> Result<(), Migration> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        match version {
+            0 => tx.execute_batch(SCHEMA)?,
+            1 => tx.execute_batch(MIGRATE_1_TO_2)?,
+            SCHEMA_VERSION => return Ok(()),
+            newer => return Err(Migration::TooNew(newer)),
+        }
+        tx.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Opens read-only, for readers beside a running platform; never creates or changes a file.
     pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join(FILE_NAME);
         if !path.exists() {
-            // A platform that never ran has no calls; an empty store says so.
-            return Store::open(dir);
+            return Store::empty(path);
         }
         let conn = Connection::open_with_flags(
             &path,
@@ -331,7 +375,36 @@ impl Store {
             .conn
             .busy_timeout(Duration::from_secs(5))
             .map_err(|e| store.err(e))?;
-        Ok(store)
+        let version: i64 = store
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        match version {
+            SCHEMA_VERSION => Ok(store),
+            // A writer that has created the file but not yet its tables: nothing to read yet.
+            0 => Store::empty(store.path),
+            found if found > SCHEMA_VERSION => Err(StoreError::TooNew {
+                path: store.path,
+                found,
+            }),
+            found => Err(StoreError::TooOld {
+                path: store.path,
+                found,
+            }),
+        }
+    }
+
+    /// A store with no calls, for readers of a platform that never ran: they must not create
+    /// files (a mistyped data directory would otherwise appear on disk).
+    fn empty(path: PathBuf) -> Result<Store, StoreError> {
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch("PRAGMA query_only=ON").map_err(err)?;
+        Ok(Store { conn, path })
     }
 
     /// Applies writes in one transaction.
@@ -341,42 +414,55 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(err)?;
+        // Immediate: take the write lock now rather than fail to upgrade a read lock midway.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
         for write in writes {
             apply_one(&tx, write).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
 
-    /// Highest call number stored, zero when none.
+    /// Highest call number stored anywhere, zero when none, so numbering continues after a restart.
     pub fn last_call(&self) -> Result<u64, StoreError> {
+        // Every table counts: a number seen only in a trail or a call-back is still taken.
         self.conn
-            .query_row("SELECT COALESCE(MAX(call), 0) FROM calls", [], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_row(
+                "SELECT MAX((SELECT COALESCE(MAX(call), 0) FROM calls),
+                            (SELECT COALESCE(MAX(call), 0) FROM trail),
+                            (SELECT COALESCE(MAX(call), 0) FROM callbacks))",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
             .map(|n| n.max(0) as u64)
             .map_err(|e| self.err(e))
     }
 
-    /// Calls offered at or after `since_ms`, newest first.
+    /// Calls offered at or after `since_ms`, newest first, at most `limit`.
     pub fn calls_since(&self, since_ms: i64, limit: usize) -> Result<Vec<CallRecord>, StoreError> {
         let mut statement = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {CALL_COLUMNS} FROM calls WHERE offered_at >= ?1 ORDER BY offered_at DESC, call DESC LIMIT ?2"
+                "SELECT {CALL_COLUMNS} FROM calls WHERE offered_at >= ?1 AND offered = 1
+                 ORDER BY offered_at DESC, call DESC LIMIT ?2"
             ))
             .map_err(|e| self.err(e))?;
         let rows = statement
-            .query_map(params![since_ms, limit as i64], call_record)
+            .query_map(
+                params![since_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                call_record,
+            )
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    /// One call.
+    /// One call, if it was offered.
     pub fn call(&self, call: u64) -> Result<Option<CallRecord>, StoreError> {
         self.conn
             .query_row(
-                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE call = ?1"),
+                &format!("SELECT {CALL_COLUMNS} FROM calls WHERE call = ?1 AND offered = 1"),
                 params![call as i64],
                 call_record,
             )
@@ -384,11 +470,11 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The trail of a call, in order.
+    /// The trail of a call, in time order (ties in the order written).
     pub fn trail(&self, call: u64) -> Result<Vec<TrailEntry>, StoreError> {
         let mut statement = self
             .conn
-            .prepare_cached("SELECT at, step FROM trail WHERE call = ?1 ORDER BY rowid")
+            .prepare_cached("SELECT at, step FROM trail WHERE call = ?1 ORDER BY at, rowid")
             .map_err(|e| self.err(e))?;
         let rows = statement
             .query_map(params![call as i64], |r| {
@@ -459,11 +545,12 @@ fn call_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     })
 }
 
-/// Makes sure a row exists for a call a later write names, so no write is ever lost to order.
+/// Makes sure a row exists for a call a write names before its `Offered`, so no write is lost
+/// to order; the row stays out of the call lists (`offered = 0`) until the `Offered` fills it.
 fn ensure_call(tx: &rusqlite::Transaction<'_>, call: u64, at: i64) -> rusqlite::Result<()> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO calls (call, emergency_call_id, service, offered_at, location_source, departement)
-         VALUES (?1, '', '', ?2, 'unknown', '')",
+        "INSERT OR IGNORE INTO calls (call, emergency_call_id, service, offered_at, location_source, departement, offered)
+         VALUES (?1, '', '', ?2, 'unknown', '', 0)",
     )?
     .execute(params![call as i64, at])?;
     Ok(())
@@ -493,7 +580,8 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
                    caller = excluded.caller, service = excluded.service, offered_at = excluded.offered_at,
                    lat = excluded.lat, lon = excluded.lon, radius_m = excluded.radius_m,
                    location_source = excluded.location_source, departement = excluded.departement,
-                   commune = excluded.commune, insee = excluded.insee, trunk = excluded.trunk",
+                   commune = excluded.commune, insee = excluded.insee, trunk = excluded.trunk,
+                   offered = 1",
             )?
             .execute(params![
                 *call as i64,
@@ -525,8 +613,11 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
             at,
         } => {
             ensure_call(tx, *call, *at)?;
+            // The first answer is the one answer-time targets measure; a later one (the call
+            // handed to another call-taker) only moves who holds it.
             tx.prepare_cached(
-                "UPDATE calls SET cta = ?2, call_taker = ?3, answered_at = ?4 WHERE call = ?1",
+                "UPDATE calls SET cta = ?2, call_taker = ?3, answered_at = COALESCE(answered_at, ?4)
+                 WHERE call = ?1",
             )?
             .execute(params![*call as i64, cta, call_taker, at])?;
         }
@@ -565,11 +656,17 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
             by,
             at,
         } => {
+            // An entry put back to pending is free for anyone again; one reopened after done
+            // is a new call-back and queues by its new date.
             tx.prepare_cached(
                 "INSERT INTO callbacks (call, cta, state, taken_by, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT(call) DO UPDATE SET cta = excluded.cta, state = excluded.state,
-                   taken_by = COALESCE(excluded.taken_by, taken_by), updated_at = excluded.updated_at",
+                   taken_by = CASE WHEN excluded.state = 'pending' THEN NULL
+                                   ELSE COALESCE(excluded.taken_by, taken_by) END,
+                   created_at = CASE WHEN state = 'done' AND excluded.state != 'done'
+                                     THEN excluded.created_at ELSE created_at END,
+                   updated_at = excluded.updated_at",
             )?
             .execute(params![*call as i64, cta, state, by, at])?;
         }
@@ -577,12 +674,16 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
     Ok(())
 }
 
-/// Reads `90s`, `15m`, `1h`, `2d` or combinations such as `1h30m`.
+/// Parses a `--since` span: `90s`, `15m`, `1h`, `2d` or combinations such as `1h30m`.
 pub fn parse_since(text: &str) -> Result<Duration, String> {
+    const HINT: &str = "write a span such as 90s, 15m, 1h, 2d or 1h30m";
+    // Callers subtract the span from now in milliseconds; beyond this it would overflow.
+    const MAX_SECS: u64 = i64::MAX as u64 / 1000;
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration: write 90s, 15m, 1h or 2d".into());
+        return Err(format!("empty duration: {HINT}"));
     }
+    let too_long = || format!("{text:?}: too long a span");
     let mut total: u64 = 0;
     let mut number = String::new();
     for c in text.chars() {
@@ -590,34 +691,64 @@ pub fn parse_since(text: &str) -> Result<Duration, String> {
             number.push(c);
             continue;
         }
-        let unit = match c {
+        let unit: u64 = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(format!("{text:?}: unknown unit {c:?}; use s, m, h or d")),
+            _ => return Err(format!("{text:?}: unknown unit {c:?}; {HINT}")),
         };
-        let value: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: a number must come before {c:?}"))?;
-        total = total.saturating_add(value.saturating_mul(unit));
+        if number.is_empty() {
+            return Err(format!("{text:?}: a number must come before {c:?}; {HINT}"));
+        }
+        let value: u64 = number.parse().map_err(|_| too_long())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .filter(|&t| t <= MAX_SECS)
+            .ok_or_else(too_long)?;
         number.clear();
     }
     if !number.is_empty() {
         return Err(format!(
-            "{text:?}: the last number has no unit (s, m, h or d)"
+            "{text:?}: the last number has no unit (s, m, h or d); {HINT}"
         ));
     }
     Ok(Duration::from_secs(total))
 }
 
+/// `HH:MM:SS` of a time of day, from the milliseconds alone so the table needs no time zone.
 fn clock(ms: i64) -> String {
-    let s = ms.div_euclid(1000);
-    let day = s.rem_euclid(86_400);
+    let day = ms.div_euclid(1000).rem_euclid(86_400);
     format!("{:02}:{:02}:{:02}", day / 3600, day % 3600 / 60, day % 60)
 }
 
-/// The calls as an aligned table for a terminal (times in UTC).
+/// `m:ss`, or `h:mm:ss` past an hour: how operators read call lengths.
+fn span(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The state of a call in the operators' words.
+fn state(c: &CallRecord) -> String {
+    match (c.outcome.as_deref(), c.answered_at, c.queued_at) {
+        (Some("completed"), ..) => "traité".into(),
+        (Some("transferred"), ..) => "transféré".into(),
+        (Some("abandoned"), ..) => "abandonné".into(),
+        (Some("rejected"), ..) => "rejeté".into(),
+        (Some(other), ..) => other.into(),
+        (None, Some(_), _) => "en conversation".into(),
+        (None, None, Some(_)) => "en attente".into(),
+        (None, None, None) => "en cours".into(),
+    }
+}
+
+/// Formats calls as an aligned table for a terminal; times are UTC, the duration runs from
+/// arrival to end so that abandoned calls show how long the caller waited.
 pub fn format_table(calls: &[CallRecord]) -> String {
     let header = [
         "appel",
@@ -632,20 +763,18 @@ pub fn format_table(calls: &[CallRecord]) -> String {
     ];
     let mut rows: Vec<[String; 9]> = vec![header.map(str::to_owned)];
     for c in calls {
-        let duration = match (c.answered_at, c.ended_at) {
-            (Some(a), Some(e)) => format!("{} s", (e - a).max(0) / 1000),
-            _ => String::new(),
-        };
         rows.push([
             c.call.to_string(),
             clock(c.offered_at),
-            c.caller.clone().unwrap_or_default(),
+            c.caller.clone().unwrap_or_else(|| "inconnu".into()),
             c.departement.clone(),
             c.commune.clone().unwrap_or_default(),
             c.cta.clone().unwrap_or_default(),
-            c.outcome.clone().unwrap_or_else(|| "en cours".into()),
+            state(c),
             c.reason.clone().unwrap_or_default(),
-            duration,
+            c.ended_at
+                .map(|e| span(e - c.offered_at))
+                .unwrap_or_default(),
         ]);
     }
     let widths: Vec<usize> = (0..9)

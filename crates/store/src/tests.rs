@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn offered(call: u64, at: i64) -> Write {
     Write::Offered {
@@ -53,6 +54,17 @@ fn a_call_round_trips_with_every_write() {
                 outcome: "completed".into(),
                 reason: "caller hung up".into(),
             },
+            Write::Answered {
+                call: 7,
+                cta: "cta-83".into(),
+                call_taker: "ota-83-2".into(),
+                at: 9_000,
+            },
+            Write::Trail {
+                call: 7,
+                at: 1_000,
+                step: "reçu".into(),
+            },
             Write::Recording {
                 call: 7,
                 path: "/r/call-7.wav".into(),
@@ -64,17 +76,46 @@ fn a_call_round_trips_with_every_write() {
     let c = store.call(7).unwrap().unwrap();
     assert_eq!(c.queued_at, Some(1_100), "first queueing kept");
     assert_eq!(c.cta.as_deref(), Some("cta-83"));
-    assert_eq!(c.call_taker.as_deref(), Some("ota-83-1"));
-    assert_eq!((c.answered_at, c.ended_at), (Some(5_000), Some(65_000)));
+    assert_eq!(c.call_taker.as_deref(), Some("ota-83-2"), "latest holder");
+    assert_eq!(
+        (c.answered_at, c.ended_at),
+        (Some(5_000), Some(65_000)),
+        "first answer kept"
+    );
+    assert_eq!(c.reason.as_deref(), Some("caller hung up"));
+    assert_eq!(c.recording_path.as_deref(), Some("/r/call-7.wav"));
+    assert_eq!(c.recording_sha256.as_deref(), Some("ab"));
+    assert_eq!(c.emergency_call_id, "urn:emergency:uid:callid:7:test");
+    assert_eq!(c.service, "urn:service:sos.fire");
+    assert_eq!(
+        (c.lat, c.lon, c.radius_m),
+        (Some(43.2965), Some(5.3698), Some(50.0))
+    );
+    assert_eq!(
+        (
+            c.location_source.as_str(),
+            c.departement.as_str(),
+            c.insee.as_deref()
+        ),
+        ("pidf-lo", "13", Some("13055"))
+    );
+    assert_eq!(c.trunk, None);
     assert_eq!(c.outcome.as_deref(), Some("completed"));
     assert_eq!(c.recording_ms, Some(60_000));
     assert_eq!(c.commune.as_deref(), Some("Marseille"));
     assert_eq!(
         store.trail(7).unwrap(),
-        vec![TrailEntry {
-            at: 1_100,
-            step: "en file cta-13".into()
-        }]
+        vec![
+            TrailEntry {
+                at: 1_000,
+                step: "reçu".into()
+            },
+            TrailEntry {
+                at: 1_100,
+                step: "en file cta-13".into()
+            }
+        ],
+        "time order, whatever the order written"
     );
     assert!(store.call(8).unwrap().is_none());
 }
@@ -84,16 +125,100 @@ fn calls_since_filters_and_orders_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
     store
-        .apply(&[offered(1, 100), offered(2, 200), offered(3, 300)])
+        .apply(&[
+            offered(1, 100),
+            offered(3, 300),
+            offered(2, 200),
+            offered(4, 200),
+        ])
         .unwrap();
-    let calls: Vec<u64> = store
-        .calls_since(150, 10)
-        .unwrap()
-        .iter()
-        .map(|c| c.call)
-        .collect();
-    assert_eq!(calls, vec![3, 2]);
-    assert_eq!(store.calls_since(0, 1).unwrap().len(), 1);
+    let numbers = |since, limit| -> Vec<u64> {
+        store
+            .calls_since(since, limit)
+            .unwrap()
+            .iter()
+            .map(|c| c.call)
+            .collect()
+    };
+    assert_eq!(
+        numbers(150, 10),
+        vec![3, 4, 2],
+        "ties by number, newest first"
+    );
+    assert_eq!(numbers(200, 10), vec![3, 4, 2], "the bound is inclusive");
+    assert_eq!(numbers(0, 1), vec![3]);
+    assert_eq!(numbers(301, 10), Vec::<u64>::new());
+    assert_eq!(numbers(i64::MIN, usize::MAX).len(), 4);
+}
+
+#[test]
+fn writes_before_their_offer_are_kept_but_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .apply(&[
+            Write::Ended {
+                call: 9,
+                at: 900,
+                outcome: "abandoned".into(),
+                reason: "caller hung up in queue".into(),
+            },
+            Write::Queued {
+                call: 9,
+                cta: "cta-13".into(),
+                at: 850,
+            },
+            Write::Recording {
+                call: 9,
+                path: "/r/9.wav".into(),
+                sha256: "cd".into(),
+                duration_ms: 5,
+            },
+        ])
+        .unwrap();
+    assert!(store.calls_since(i64::MIN, 10).unwrap().is_empty());
+    assert!(store.call(9).unwrap().is_none());
+    assert_eq!(
+        store.last_call().unwrap(),
+        9,
+        "the number is taken all the same"
+    );
+    store.apply(&[offered(9, 800)]).unwrap();
+    let c = store.call(9).unwrap().unwrap();
+    assert_eq!(c.offered_at, 800);
+    assert_eq!(c.queued_at, Some(850));
+    assert_eq!(c.ended_at, Some(900));
+    assert_eq!(c.outcome.as_deref(), Some("abandoned"));
+    assert_eq!(c.recording_path.as_deref(), Some("/r/9.wav"));
+    assert_eq!(c.commune.as_deref(), Some("Marseille"));
+    assert_eq!(store.calls_since(0, 10).unwrap().len(), 1);
+}
+
+#[test]
+fn last_call_counts_numbers_seen_only_in_a_trail_or_a_call_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .apply(&[
+            offered(3, 1),
+            Write::Trail {
+                call: 12,
+                at: 2,
+                step: "s".into(),
+            },
+        ])
+        .unwrap();
+    assert_eq!(store.last_call().unwrap(), 12);
+    store
+        .apply(&[Write::Callback {
+            call: 20,
+            cta: "cta-13".into(),
+            state: "pending".into(),
+            by: None,
+            at: 3,
+        }])
+        .unwrap();
+    assert_eq!(store.last_call().unwrap(), 20);
 }
 
 #[test]
@@ -159,6 +284,49 @@ fn call_backs_leave_the_list_when_done() {
         }])
         .unwrap();
     assert!(store.callbacks(Some("cta-13")).unwrap().is_empty());
+    let rest = store.callbacks(None).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!((rest[0].call, rest[0].caller.as_deref()), (2, None));
+}
+
+#[test]
+fn call_backs_released_or_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let callback = |call, state: &str, by: Option<&str>, at| Write::Callback {
+        call,
+        cta: "cta-13".into(),
+        state: state.into(),
+        by: by.map(Into::into),
+        at,
+    };
+    store
+        .apply(&[
+            callback(1, "pending", None, 10),
+            callback(2, "pending", None, 20),
+            callback(1, "taken", Some("ota-1"), 30),
+            callback(1, "pending", None, 40),
+        ])
+        .unwrap();
+    let list = store.callbacks(None).unwrap();
+    assert_eq!(list.iter().map(|c| c.call).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(list[0].taken_by, None, "released: free for anyone");
+    assert_eq!((list[0].created_at, list[0].updated_at), (10, 40));
+    store
+        .apply(&[
+            callback(1, "done", Some("ota-1"), 50),
+            callback(1, "pending", None, 60),
+        ])
+        .unwrap();
+    let list = store.callbacks(Some("cta-13")).unwrap();
+    assert_eq!(
+        list.iter()
+            .map(|c| (c.call, c.created_at))
+            .collect::<Vec<_>>(),
+        vec![(2, 20), (1, 60)],
+        "a reopened entry queues by its new date"
+    );
+    assert!(store.callbacks(Some("cta-83")).unwrap().is_empty());
 }
 
 #[test]
@@ -168,17 +336,106 @@ fn a_reader_sees_what_the_writer_committed() {
     let reader = Store::open_read_only(dir.path()).unwrap();
     writer.apply(&[offered(5, 5)]).unwrap();
     assert_eq!(reader.calls_since(0, 10).unwrap().len(), 1);
+    writer
+        .apply(&[
+            Write::Trail {
+                call: 5,
+                at: 6,
+                step: "admis".into(),
+            },
+            Write::Callback {
+                call: 5,
+                cta: "cta-13".into(),
+                state: "pending".into(),
+                by: None,
+                at: 7,
+            },
+        ])
+        .unwrap();
+    assert_eq!(reader.trail(5).unwrap().len(), 1);
+    assert_eq!(reader.callbacks(None).unwrap().len(), 1);
+    assert_eq!(reader.last_call().unwrap(), 5);
+    let mut reader = reader;
+    let refused = reader.apply(&[offered(6, 6)]).unwrap_err();
     assert!(
-        reader.conn.execute("DELETE FROM calls", []).is_err(),
-        "read-only"
+        refused.to_string().contains(FILE_NAME),
+        "names the file: {refused}"
     );
+    assert!(writer.call(6).unwrap().is_none());
 }
 
 #[test]
-fn a_reader_of_a_missing_store_sees_no_calls() {
+fn a_reader_reads_a_store_whose_writer_has_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let reader = Store::open_read_only(&dir.path().join("never")).unwrap();
+    let mut writer = Store::open(dir.path()).unwrap();
+    writer.apply(&[offered(1, 1), offered(2, 2)]).unwrap();
+    drop(writer);
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.calls_since(0, 10).unwrap().len(), 2);
+    assert_eq!(reader.last_call().unwrap(), 2);
+}
+
+#[test]
+fn a_reader_of_a_missing_store_sees_no_calls_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("never");
+    let mut reader = Store::open_read_only(&missing).unwrap();
     assert!(reader.calls_since(0, 10).unwrap().is_empty());
+    assert!(reader.callbacks(None).unwrap().is_empty());
+    assert_eq!(reader.last_call().unwrap(), 0);
+    assert!(reader.apply(&[offered(1, 1)]).is_err());
+    assert!(!missing.exists());
+}
+
+#[test]
+fn a_newer_store_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let conn = rusqlite::Connection::open(dir.path().join(FILE_NAME)).unwrap();
+    conn.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(conn);
+    for result in [Store::open(dir.path()), Store::open_read_only(dir.path())] {
+        let Err(e) = result else {
+            panic!("a newer schema must be refused")
+        };
+        assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+        assert!(e.to_string().contains(FILE_NAME), "{e}");
+    }
+}
+
+#[test]
+fn a_version_1_store_is_upgraded_by_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v1 = SCHEMA.replace(",\n    offered INTEGER NOT NULL DEFAULT 1", "");
+    assert_ne!(v1, SCHEMA);
+    conn.execute_batch(&v1).unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 1;
+         INSERT INTO calls (call, emergency_call_id, service, offered_at, location_source, departement)
+         VALUES (1, 'urn:emergency:uid:callid:1:x', 'urn:service:sos', 10, 'aml', '13'),
+                (2, '', '', 20, 'unknown', '');",
+    )
+    .unwrap();
+    drop(conn);
+    let Err(e) = Store::open_read_only(dir.path()) else {
+        panic!("a reader cannot read an old schema")
+    };
+    assert!(matches!(e, StoreError::TooOld { found: 1, .. }), "{e}");
+    let store = Store::open(dir.path()).unwrap();
+    let listed: Vec<u64> = store
+        .calls_since(0, 10)
+        .unwrap()
+        .iter()
+        .map(|c| c.call)
+        .collect();
+    assert_eq!(listed, vec![1], "the old placeholder stays out of the list");
+    assert_eq!(store.last_call().unwrap(), 2);
+    drop(store);
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.calls_since(0, 10).unwrap().len(), 1);
+    drop(Store::open(dir.path()).unwrap());
 }
 
 #[test]
@@ -214,14 +471,22 @@ fn ten_thousand_calls_in_one_batch() {
     }
     store.apply(&writes).unwrap();
     assert_eq!(store.last_call().unwrap(), 10_000);
-    assert_eq!(store.calls_since(0, 20_000).unwrap().len(), 10_000);
-    assert!(
-        store
-            .calls_since(0, 20_000)
-            .unwrap()
-            .iter()
-            .all(|c| c.outcome.as_deref() == Some("completed"))
+    let calls = store.calls_since(0, 20_000).unwrap();
+    assert_eq!(calls.len(), 10_000);
+    assert_eq!(calls.first().map(|c| c.call), Some(10_000));
+    assert!(calls.iter().all(|c| {
+        let at = c.call as i64 * 10;
+        c.outcome.as_deref() == Some("completed")
+            && c.queued_at == Some(at)
+            && c.answered_at == Some(at + 1)
+            && c.ended_at == Some(at + 5)
+    }));
+    assert_eq!(
+        store.calls_since(50_001, 20_000).unwrap().len(),
+        5_000,
+        "calls 5001..=10000"
     );
+    assert_eq!(store.trail(5_000).unwrap().len(), 1);
 }
 
 #[test]
@@ -231,20 +496,75 @@ fn durations_for_since() {
     assert_eq!(parse_since("1h").unwrap(), Duration::from_secs(3600));
     assert_eq!(parse_since("2d").unwrap(), Duration::from_secs(172_800));
     assert_eq!(parse_since("1h30m").unwrap(), Duration::from_secs(5400));
-    for bad in ["", "5x", "h", "10", "1h5"] {
-        assert!(parse_since(bad).is_err(), "{bad:?}");
+    assert_eq!(parse_since(" 2h ").unwrap(), Duration::from_secs(7200));
+    assert_eq!(parse_since("0s").unwrap(), Duration::ZERO);
+    assert_eq!(
+        parse_since("1d1h1m1s").unwrap(),
+        Duration::from_secs(90_061)
+    );
+    for bad in [
+        "",
+        "   ",
+        "5x",
+        "h",
+        "10",
+        "1h5",
+        "1.5h",
+        "-1h",
+        "1 h",
+        "99999999999999999999s",
+        "9999999999999999d",
+    ] {
+        let e = parse_since(bad).unwrap_err();
+        assert!(!e.is_empty(), "{bad:?}");
     }
+    assert!(parse_since("5x").unwrap_err().contains("'x'"));
 }
 
 #[test]
 fn the_table_names_its_columns_in_french() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
-    store.apply(&[offered(1, 3_723_000)]).unwrap();
+    store
+        .apply(&[
+            offered(1, 3_723_000),
+            offered(2, 86_400_000 + 10_000),
+            Write::Queued {
+                call: 2,
+                cta: "cta-13".into(),
+                at: 86_400_000 + 11_000,
+            },
+            Write::Ended {
+                call: 2,
+                at: 86_400_000 + 75_000,
+                outcome: "abandoned".into(),
+                reason: "raccroché en file".into(),
+            },
+        ])
+        .unwrap();
     let table = format_table(&store.calls_since(0, 10).unwrap());
-    assert!(table.starts_with("appel"), "{table}");
-    assert!(table.contains("01:02:03"), "{table}");
-    assert!(table.contains("en cours"), "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("appel"), "{table}");
+    for column in [
+        "reçu", "appelant", "dépt", "commune", "CTA", "état", "raison", "durée",
+    ] {
+        assert!(lines[0].contains(column), "{column} in {table}");
+    }
+    // Newest first: call 2, then call 1.
+    assert!(lines[1].starts_with('2'), "{table}");
+    assert!(lines[1].contains("00:00:10"), "{table}");
+    assert!(lines[1].contains("abandonné"), "{table}");
+    assert!(lines[1].contains("raccroché en file"), "{table}");
+    assert!(lines[1].ends_with("1:05"), "{table}");
+    assert!(lines[2].contains("01:02:03"), "{table}");
+    assert!(lines[2].contains("en cours"), "{table}");
+    // Aligned: every column starts at the same character in every line.
+    let column = |line: &str, word: &str| line.find(word).map(|b| line[..b].chars().count());
+    let commune = column(lines[0], "commune");
+    assert!(commune.is_some());
+    assert_eq!(column(lines[1], "Marseille"), commune, "{table}");
+    assert_eq!(column(lines[2], "Marseille"), commune, "{table}");
     assert_eq!(format_table(&[]).lines().last(), Some("(aucun appel)"));
 }
 
@@ -274,13 +594,19 @@ fn any_write() -> impl Strategy<Value = Write> {
             at,
             step: "s".into()
         }),
-        (call.clone(), 0i64..1000).prop_map(|(call, at)| Write::Callback {
-            call,
-            cta: "cta-13".into(),
-            state: "pending".into(),
-            by: None,
-            at
-        }),
+        (
+            call.clone(),
+            0i64..1000,
+            prop_oneof![Just("pending"), Just("taken"), Just("done")],
+            prop_oneof![Just("cta-13"), Just("cta-83")],
+        )
+            .prop_map(|(call, at, state, cta)| Write::Callback {
+                call,
+                cta: cta.into(),
+                state: state.into(),
+                by: (state == "taken").then(|| "ota".into()),
+                at
+            }),
         call.prop_map(|call| Write::Recording {
             call,
             path: "p".into(),
@@ -290,26 +616,63 @@ fn any_write() -> impl Strategy<Value = Write> {
     ]
 }
 
+fn call_of(write: &Write) -> u64 {
+    match write {
+        Write::Offered { call, .. }
+        | Write::Queued { call, .. }
+        | Write::Answered { call, .. }
+        | Write::Ended { call, .. }
+        | Write::Recording { call, .. }
+        | Write::Trail { call, .. }
+        | Write::Callback { call, .. } => *call,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]
-    fn any_sequence_of_writes_applies_and_every_offered_call_is_listed(writes in proptest::collection::vec(any_write(), 0..60)) {
+    fn any_sequence_of_writes_applies_and_every_offered_call_is_listed(
+        writes in proptest::collection::vec(any_write(), 0..80),
+        batch in 1usize..12,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::open(dir.path()).unwrap();
-        for chunk in writes.chunks(7) {
-            store.apply(chunk).unwrap();
+        for chunk in writes.chunks(batch) {
+            prop_assert!(store.apply(chunk).is_ok());
         }
-        let offered: std::collections::BTreeSet<u64> = writes.iter().filter_map(|w| match w {
+        let offered: BTreeSet<u64> = writes.iter().filter_map(|w| match w {
             Write::Offered { call, .. } => Some(*call),
             _ => None,
         }).collect();
-        let listed: std::collections::BTreeSet<u64> = store
-            .calls_since(i64::MIN, 1000)
-            .unwrap()
-            .into_iter()
-            .filter(|c| !c.emergency_call_id.is_empty())
-            .map(|c| c.call)
-            .collect();
-        prop_assert_eq!(offered, listed);
+        let calls = store.calls_since(0, 1000).unwrap();
+        prop_assert_eq!(calls.len(), offered.len(), "no call twice");
+        let listed: BTreeSet<u64> = calls.iter().map(|c| c.call).collect();
+        prop_assert_eq!(&offered, &listed);
+        prop_assert!(calls.windows(2).all(|w| w[0].offered_at >= w[1].offered_at));
+        // The last Offered of a call wins: it is the one the platform meant.
+        for c in &calls {
+            let last_offer = writes.iter().rev().find_map(|w| match w {
+                Write::Offered { call, at, .. } if *call == c.call => Some(*at),
+                _ => None,
+            });
+            prop_assert_eq!(Some(c.offered_at), last_offer);
+        }
+        for call in 1..20 {
+            prop_assert_eq!(store.call(call).unwrap().is_some(), offered.contains(&call));
+        }
+        prop_assert_eq!(
+            store.last_call().unwrap(),
+            writes.iter().map(call_of).max().unwrap_or(0)
+        );
+        let mut open_callbacks = BTreeMap::new();
+        for w in &writes {
+            if let Write::Callback { call, state, .. } = w {
+                open_callbacks.insert(*call, state != "done");
+            }
+        }
+        let expected: BTreeSet<u64> =
+            open_callbacks.into_iter().filter(|&(_, open)| open).map(|(c, _)| c).collect();
+        let pending: BTreeSet<u64> = store.callbacks(None).unwrap().iter().map(|c| c.call).collect();
+        prop_assert_eq!(expected, pending);
     }
 }

@@ -1,0 +1,274 @@
+//! The platform and its SIPp peers, started on free loopback ports for a test and stopped after.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const TOKEN: &str = "test-token";
+pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sipp");
+
+/// Media port ranges handed to each test so that parallel tests never share one.
+static NEXT_RANGE: AtomicU16 = AtomicU16::new(0);
+
+/// A UDP and TCP port both free on 127.0.0.1.
+pub fn free_port() -> u16 {
+    for _ in 0..100 {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let port = udp.local_addr().expect("addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on loopback");
+}
+
+pub struct Platform {
+    child: Child,
+    pub sip: u16,
+    pub http: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Platform {
+    pub fn start() -> Platform {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sip = free_port();
+        let http = free_port();
+        let n = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
+        let first = 40_000 + n * 400;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_secourir"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args(["serve", "--sip", &format!("127.0.0.1:{sip}")])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--media-ports", &format!("{first}-{}", first + 399)])
+            .args(["--api-token", TOKEN])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "info,rsipstack=warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.path().join("platform.log")).expect("log file"))
+            .spawn()
+            .expect("secourir serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = lines.next().and_then(Result::ok).unwrap_or_default();
+        assert!(
+            ready.contains("Secourir écoute"),
+            "platform did not start: {ready:?}"
+        );
+        // Keep draining so the platform never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Platform {
+            child,
+            sip,
+            http,
+            dir,
+        }
+    }
+
+    /// The end of the platform's log, for failure messages.
+    pub fn log(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("platform.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http)
+    }
+
+    pub fn get(&self, path: &str) -> Value {
+        let mut response = ureq::get(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        response.body_mut().read_json().expect("json")
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = ureq::post(&self.url(path))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = response.status().as_u16();
+        let mut response = response;
+        let value = response.body_mut().read_json().unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    pub fn set_state(&self, login: &str, state: &str) {
+        let (status, body) = self.post(
+            &format!("/api/call-takers/{login}/state"),
+            json!({ "state": state }),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub fn calls(&self) -> Vec<Value> {
+        match self.get("/api/calls?since=1h") {
+            Value::Array(calls) => calls,
+            other => panic!("calls: {other}"),
+        }
+    }
+
+    /// Waits until a call satisfies `done`, and returns it.
+    pub fn wait_call(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(call) = self.calls().into_iter().find(|c| done(c)) {
+                return call;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {:?}\n{}",
+                self.calls(),
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Runs register.xml for a call-taker from `port`.
+    pub fn register(&self, login: &str, port: u16) {
+        let status = sipp(&self.dir.path().join(format!("reg-{login}")))
+            .args(["-sf", &format!("{SIPP_DIR}/register.xml"), "-m", "1"])
+            .args(["-s", login, "-au", login, "-ap", "secourir"])
+            .args(["-p", &port.to_string()])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .status()
+            .expect("sipp runs");
+        assert!(status.success(), "registration of {login} failed: {status}");
+    }
+
+    /// Starts call-taker.xml answering on `port`, for `calls` calls.
+    pub fn call_taker(&self, login: &str, port: u16, calls: u32) -> Child {
+        let media = free_port();
+        sipp(&self.dir.path().join(format!("phone-{login}")))
+            .args([
+                "-sf",
+                &format!("{SIPP_DIR}/call-taker.xml"),
+                "-m",
+                &calls.to_string(),
+            ])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &media.to_string(),
+            ])
+            .args(["-rsa", &format!("127.0.0.1:{}", self.sip)])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .spawn()
+            .expect("sipp runs")
+    }
+
+    /// Places one located call to 18 that stays until the platform hangs up.
+    pub fn caller_until_hung_up(&self, name: &str, lat: f64, lon: f64) -> Child {
+        let port = free_port();
+        let media = free_port();
+        sipp(&self.dir.path().join(format!("caller-{name}")))
+            .args([
+                "-sf",
+                &format!("{SIPP_DIR}/caller-18-until-bye.xml"),
+                "-m",
+                "1",
+            ])
+            .args([
+                "-key",
+                "lat",
+                &lat.to_string(),
+                "-key",
+                "lon",
+                &lon.to_string(),
+            ])
+            .args(["-key", "caller", name])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &media.to_string(),
+            ])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .spawn()
+            .expect("sipp runs")
+    }
+
+    /// Places one located call to 18 lasting `hold_ms` after the answer.
+    pub fn caller(&self, name: &str, lat: f64, lon: f64, hold_ms: u32) -> Child {
+        let port = free_port();
+        let media = free_port();
+        sipp(&self.dir.path().join(format!("caller-{name}")))
+            .args(["-sf", &format!("{SIPP_DIR}/caller-18.xml"), "-m", "1"])
+            .args(["-d", &hold_ms.to_string()])
+            .args([
+                "-key",
+                "lat",
+                &lat.to_string(),
+                "-key",
+                "lon",
+                &lon.to_string(),
+            ])
+            .args(["-key", "caller", name])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &media.to_string(),
+            ])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .spawn()
+            .expect("sipp runs")
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// SIPp on loopback, bounded in time, writing its logs into `dir`.
+pub fn sipp(dir: &Path) -> Command {
+    std::fs::create_dir_all(dir).expect("log dir");
+    let mut command = Command::new("sipp");
+    command
+        .current_dir(dir)
+        .args(["-i", "127.0.0.1", "-nostdin", "-trace_err"])
+        .args(["-timeout", "40s", "-timeout_error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
+}
+
+pub fn wait_ok(mut child: Child, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "{what} failed: {status}");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

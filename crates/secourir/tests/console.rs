@@ -1,0 +1,360 @@
+//! The console and the supervision room in a real browser: headless Chromium (Debian's
+//! `chromium` and `chromium-driver`) driven through WebDriver, against the platform and SIPp
+//! phones and callers on loopback. Screenshots land in `target/tmp/screenshots/`.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+struct Driver {
+    child: Child,
+    port: u16,
+    _profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/setup installs chromium-driver)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Driver {
+            child,
+            port,
+            _profiles: tempfile::tempdir().expect("profiles"),
+        }
+    }
+
+    async fn browser(&self, name: &str) -> Client {
+        let profile = self._profiles.path().join(name);
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    "--window-size=1366,768", format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        // Plain HTTP to the local chromedriver: no TLS stack needed.
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a browser session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn log_in(browser: &Client, platform: &Platform, login: &str) {
+    browser.goto(&platform.url("/")).await.expect("page");
+    let field = browser
+        .wait()
+        .for_element(Locator::Css("#login"))
+        .await
+        .expect("login form");
+    field.send_keys(login).await.expect("type");
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .expect("password")
+        .send_keys("secourir\u{E007}")
+        .await
+        .expect("type and Enter");
+}
+
+/// Waits until `css` matches an element whose text contains `text`.
+async fn wait_text(browser: &Client, css: &str, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(elements) = browser.find_all(Locator::Css(css)).await {
+            for e in elements {
+                if let Ok(t) = e.text().await
+                    && t.contains(text)
+                {
+                    return t;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no {css} with {text:?}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+async fn screenshot(browser: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot dir");
+    let png = browser.screenshot().await.expect("screenshot");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("ota").await;
+
+    // A wrong password is refused without saying which part was wrong.
+    browser.goto(&platform.url("/")).await.expect("page");
+    browser
+        .wait()
+        .for_element(Locator::Css("#login"))
+        .await
+        .expect("form");
+    browser
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys("ota-13-1")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys("faux\u{E007}")
+        .await
+        .unwrap();
+    wait_text(&browser, "#login-error", "Identifiants invalides").await;
+    browser.refresh().await.unwrap();
+    log_in(&browser, &platform, "ota-13-1").await;
+    wait_text(&browser, "#who", "CTA-CODIS Bouches-du-Rhône").await;
+
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    browser
+        .find(Locator::Css("#pause"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&browser, "#my-status", "en pause").await;
+
+    let caller = platform.caller_until_hung_up("0655555555", 43.2965, 5.3698);
+    let row = wait_text(&browser, "#queue tbody tr", "Marseille").await;
+    assert!(
+        row.contains("0655555555") && row.contains("PIDF-LO"),
+        "{row}"
+    );
+    screenshot(&browser, "console-queue").await;
+
+    // Enter picks the selected call; the phone rings, answers, the call is in progress.
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_text(&browser, "#message", "pris").await;
+    wait_text(&browser, "#cur-commune", "Marseille").await;
+    wait_text(&browser, "#my-status", "en communication").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#caller-dot"))
+        .await
+        .expect("the caller is drawn on the département");
+    screenshot(&browser, "console-call").await;
+    assert!(
+        browser
+            .find_all(Locator::Css("#queue tbody tr"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the picked call left the queue"
+    );
+
+    // F ends it; the caller is hung up; the call is on record as completed.
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("f")
+        .await
+        .unwrap();
+    wait_text(&browser, "#message", "Appel terminé").await;
+    wait_ok(caller, "caller");
+    wait_ok(answering, "call-taker phone");
+    let call = platform.wait_call("the console's call", |c| c["outcome"] == "completed");
+    assert_eq!(call["call_taker"], "ota-13-1");
+    assert_eq!(call["reason"], "call-taker hung up");
+    wait_text(&browser, "#my-status", "fin d'appel").await;
+    browser.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_call_takers_pick_the_same_call_and_exactly_one_wins() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let first = driver.browser("first").await;
+    let second = driver.browser("second").await;
+    log_in(&first, &platform, "ota-13-1").await;
+    log_in(&second, &platform, "ota-13-2").await;
+    for (browser, login) in [(&first, "ota-13-1"), (&second, "ota-13-2")] {
+        wait_text(browser, "#who", "CTA-CODIS").await;
+        let phone = free_port();
+        platform.register(login, phone);
+        std::mem::forget(platform.call_taker(login, phone, 1));
+        browser
+            .find(Locator::Css("#pause"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_text(browser, "#my-status", "en pause").await;
+    }
+    let caller = platform.caller_until_hung_up("0666666666", 43.2965, 5.3698);
+    wait_text(&first, "#queue tbody tr", "0666666666").await;
+    wait_text(&second, "#queue tbody tr", "0666666666").await;
+    let (a, b) = tokio::join!(
+        async {
+            first
+                .find(Locator::Css("button.pick"))
+                .await
+                .unwrap()
+                .click()
+                .await
+        },
+        async {
+            second
+                .find(Locator::Css("button.pick"))
+                .await
+                .unwrap()
+                .click()
+                .await
+        },
+    );
+    a.unwrap();
+    b.unwrap();
+    let one = wait_text(&first, "#message", "Appel").await;
+    let two = wait_text(&second, "#message", "Appel").await;
+    let wins = [&one, &two].iter().filter(|m| m.contains("pris :")).count();
+    let refusals = [&one, &two]
+        .iter()
+        .filter(|m| m.contains("déjà pris"))
+        .count();
+    assert_eq!((wins, refusals), (1, 1), "{one} / {two}");
+    // The loser's queue is empty at once.
+    for browser in [&first, &second] {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !browser
+            .find_all(Locator::Css("#queue tbody tr"))
+            .await
+            .unwrap()
+            .is_empty()
+        {
+            assert!(Instant::now() < deadline, "the call stayed in a queue");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let winner = if one.contains("pris :") {
+        &first
+    } else {
+        &second
+    };
+    wait_text(winner, "#my-status", "en communication").await;
+    winner
+        .find(Locator::Css("#hangup"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_ok(caller, "caller");
+    first.close().await.unwrap();
+    second.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("chef").await;
+    log_in(&browser, &platform, "chef-13").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#france path[data-dep='13']"))
+        .await
+        .expect("the map of France");
+    wait_text(&browser, "#ctas tbody tr", "Bouches-du-Rhône").await;
+
+    // A call waiting in the Bouches-du-Rhône colours the département.
+    let caller = platform.caller("0677777777", 43.2965, 5.3698, 3_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let class = browser
+            .find(Locator::Css("#france path[data-dep='13']"))
+            .await
+            .unwrap()
+            .attr("class")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        if class.contains("l1") || class.contains("l2") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "département 13 not coloured: {class}"
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    browser
+        .find(Locator::Css("#crisis-dep"))
+        .await
+        .unwrap()
+        .send_keys("13")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("#crisis-form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(
+        &browser,
+        "#journal li",
+        "chef-13 : mode crise activé pour le 13",
+    )
+    .await;
+    screenshot(&browser, "supervision-map").await;
+    wait_ok(caller, "caller");
+    let class = browser
+        .find(Locator::Css("#france path[data-dep='13']"))
+        .await
+        .unwrap()
+        .attr("class")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(class.contains("crisis"), "{class}");
+    browser.close().await.unwrap();
+}

@@ -1,0 +1,324 @@
+//! What the console and the supervision room see, rebuilt by the driver a few times a second
+//! when something changed and pushed to every open page over WebSocket.
+
+use std::collections::{HashMap, VecDeque};
+
+use secourir_config::{CtaId, Plan};
+use secourir_core::{AgentId, AgentStatus, CallStatus, Core, Instant};
+use serde::Serialize;
+
+use crate::locating::CallPlace;
+
+/// Answers older than this leave the "last hour" figures.
+const HOUR_MS: u64 = 3_600_000;
+
+/// A waiting or live call, as a console row.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallView {
+    /// Platform number.
+    pub call: u64,
+    /// CTA whose queue or call-taker holds it.
+    pub cta: String,
+    /// File, sonnerie, conversation.
+    pub status: &'static str,
+    /// Call-taker ringing or talking.
+    pub call_taker: Option<String>,
+    /// Caller's number.
+    pub caller: Option<String>,
+    /// Département of the caller.
+    pub departement: String,
+    /// Commune of the caller.
+    pub commune: Option<String>,
+    /// Point, when known.
+    pub lat: Option<f64>,
+    /// Point, when known.
+    pub lon: Option<f64>,
+    /// Radius of uncertainty, metres.
+    pub accuracy_m: Option<f64>,
+    /// pidf-lo, aml, trunk-default, national-default.
+    pub location_source: &'static str,
+    /// Priority, higher first.
+    pub priority: u8,
+    /// The caller pressed 1 at the crisis menu.
+    pub crisis_related: bool,
+    /// CTA it came from by mutual aid.
+    pub overflowed_from: Option<String>,
+    /// Partners may pick it.
+    pub mutual_aid: bool,
+    /// Milliseconds since the epoch when it joined a queue.
+    pub queued_at: u64,
+}
+
+/// A CTA's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct CtaView {
+    /// Identifier.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Départements served.
+    pub departements: Vec<String>,
+    /// Calls waiting.
+    pub waiting: u32,
+    /// When the longest-waiting call joined, ms since the epoch.
+    pub oldest_queued_at: Option<u64>,
+    /// Call-takers available.
+    pub available: u32,
+    /// Ringing, talking or in wrap-up.
+    pub busy: u32,
+    /// On pause.
+    pub paused: u32,
+    /// Answered in the last hour.
+    pub answered_last_hour: u32,
+    /// Of which within 15 s.
+    pub answered_15s_last_hour: u32,
+    /// Abandoned since the platform started.
+    pub abandoned: u32,
+    /// Calls received from partners since the start.
+    pub overflow_in: u32,
+    /// Calls sent to partners since the start.
+    pub overflow_out: u32,
+}
+
+/// A département on the national map.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneView {
+    /// Code.
+    pub departement: String,
+    /// Calls waiting from it.
+    pub waiting: u32,
+    /// When its longest-waiting call joined, ms since the epoch.
+    pub oldest_queued_at: Option<u64>,
+    /// Crisis mode on.
+    pub crisis: bool,
+}
+
+/// A call-taker, as the room sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentView {
+    /// Login.
+    pub login: String,
+    /// CTA.
+    pub cta: String,
+    /// disponible, sonnerie, en communication, fin d'appel, en pause, déconnecté.
+    pub status: &'static str,
+    /// Their call, if any.
+    pub call: Option<u64>,
+}
+
+/// A supervision decision, kept for the room's journal.
+#[derive(Debug, Clone, Serialize)]
+pub struct JournalEntry {
+    /// When, ms since the epoch.
+    pub at: u64,
+    /// Who.
+    pub by: String,
+    /// What.
+    pub what: String,
+}
+
+/// Everything the pages show, at one instant.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Snapshot {
+    /// When, ms since the epoch.
+    pub at: u64,
+    /// Live calls.
+    pub calls: Vec<CallView>,
+    /// CTAs.
+    pub ctas: Vec<CtaView>,
+    /// Départements.
+    pub zones: Vec<ZoneView>,
+    /// Call-takers logged in.
+    pub agents: Vec<AgentView>,
+    /// Supervision journal, newest last.
+    pub journal: Vec<JournalEntry>,
+}
+
+/// Counters the driver keeps per CTA between snapshots.
+#[derive(Debug, Default)]
+pub(crate) struct CtaCounters {
+    answered: VecDeque<(u64, bool)>,
+    abandoned: u32,
+    overflow_in: u32,
+    overflow_out: u32,
+}
+
+/// The driver's bookkeeping for the pages.
+#[derive(Debug, Default)]
+pub(crate) struct Board {
+    counters: HashMap<CtaId, CtaCounters>,
+    pub(crate) journal: Vec<JournalEntry>,
+}
+
+impl Board {
+    pub(crate) fn answered(&mut self, cta: CtaId, now: Instant, wait_ms: u64) {
+        let c = self.counters.entry(cta).or_default();
+        c.answered.push_back((now.0, wait_ms <= 15_000));
+    }
+
+    pub(crate) fn abandoned(&mut self, cta: CtaId) {
+        self.counters.entry(cta).or_default().abandoned += 1;
+    }
+
+    pub(crate) fn overflowed(&mut self, from: CtaId, to: CtaId) {
+        self.counters.entry(from).or_default().overflow_out += 1;
+        self.counters.entry(to).or_default().overflow_in += 1;
+    }
+
+    pub(crate) fn note(&mut self, at: Instant, by: &str, what: String) {
+        self.journal.push(JournalEntry {
+            at: at.0,
+            by: by.to_owned(),
+            what,
+        });
+        let excess = self.journal.len().saturating_sub(200);
+        self.journal.drain(..excess);
+    }
+
+    /// Builds the snapshot from the core and what the driver knows of each call.
+    pub(crate) fn snapshot(
+        &mut self,
+        core: &Core,
+        plan: &Plan,
+        places: &HashMap<u64, CallPlace>,
+        now: Instant,
+    ) -> Snapshot {
+        let login = |a: AgentId| {
+            plan.call_takers
+                .get(a.0 as usize)
+                .map_or_else(|| format!("#{}", a.0), |t| t.login.clone())
+        };
+        let mut calls = Vec::new();
+        let mut zones: HashMap<&str, (u32, Option<u64>)> = HashMap::new();
+        let mut ctas = Vec::with_capacity(plan.ctas.len());
+        for (i, cta) in plan.ctas.iter().enumerate() {
+            let id = CtaId(i as u16);
+            let status = core.cta_status(id);
+            let counters = self.counters.entry(id).or_default();
+            while counters
+                .answered
+                .front()
+                .is_some_and(|(at, _)| now.0.saturating_sub(*at) > HOUR_MS)
+            {
+                counters.answered.pop_front();
+            }
+            ctas.push(CtaView {
+                id: cta.id.clone(),
+                name: cta.name.clone(),
+                departements: cta.departements.clone(),
+                waiting: status.waiting,
+                oldest_queued_at: status.oldest_queued_at.map(|t| t.0),
+                available: status.available,
+                busy: status.busy,
+                paused: status.paused,
+                answered_last_hour: counters.answered.len() as u32,
+                answered_15s_last_hour: counters.answered.iter().filter(|(_, ok)| *ok).count()
+                    as u32,
+                abandoned: counters.abandoned,
+                overflow_in: counters.overflow_in,
+                overflow_out: counters.overflow_out,
+            });
+            for info in core.waiting(id) {
+                let place = places.get(&info.call.0);
+                let departement = plan.zone(info.zone).code.clone();
+                let (status, call_taker) = match info.status {
+                    CallStatus::Queued => ("file", None),
+                    CallStatus::Ringing(a) => ("sonnerie", Some(login(a))),
+                    CallStatus::Talking(a) => ("conversation", Some(login(a))),
+                };
+                if status == "file" {
+                    let z = zones.entry(plan.zone(info.zone).code.as_str()).or_default();
+                    z.0 += 1;
+                    z.1 = Some(z.1.map_or(info.queued_at.0, |t| t.min(info.queued_at.0)));
+                }
+                calls.push(CallView {
+                    call: info.call.0,
+                    cta: cta.id.clone(),
+                    status,
+                    call_taker,
+                    caller: info.caller.as_deref().map(str::to_owned),
+                    departement,
+                    commune: place.and_then(|p| p.commune.clone()),
+                    lat: place.and_then(|p| p.point.map(|x| x.0)),
+                    lon: place.and_then(|p| p.point.map(|x| x.1)),
+                    accuracy_m: place.and_then(|p| p.radius_m),
+                    location_source: place.map_or("national-default", |p| p.source),
+                    priority: info.priority,
+                    crisis_related: info.crisis_related,
+                    overflowed_from: info.overflowed_from.map(|c| plan.cta(c).id.clone()),
+                    mutual_aid: info.mutual_aid,
+                    queued_at: info.queued_at.0,
+                });
+            }
+        }
+        // Calls in conversation are no longer in a queue: the agents' view finds them.
+        let mut agents = Vec::new();
+        for (i, t) in plan.call_takers.iter().enumerate() {
+            let agent = AgentId(i as u32);
+            let (status, call) = match core.agent(agent) {
+                AgentStatus::Offline => continue,
+                AgentStatus::Available => ("disponible", None),
+                AgentStatus::Ringing(c) => ("sonnerie", Some(c.0)),
+                AgentStatus::Talking(c) => ("en communication", Some(c.0)),
+                AgentStatus::WrapUp => ("fin d'appel", None),
+                AgentStatus::Paused => ("en pause", None),
+            };
+            if let Some(c) = call
+                && !calls.iter().any(|v| v.call == c)
+                && let Some(info) = core.call(secourir_core::CallId(c))
+            {
+                let place = places.get(&c);
+                calls.push(CallView {
+                    call: c,
+                    cta: plan.cta(info.cta).id.clone(),
+                    status: if status == "sonnerie" {
+                        "sonnerie"
+                    } else {
+                        "conversation"
+                    },
+                    call_taker: Some(t.login.clone()),
+                    caller: info.caller.as_deref().map(str::to_owned),
+                    departement: plan.zone(info.zone).code.clone(),
+                    commune: place.and_then(|p| p.commune.clone()),
+                    lat: place.and_then(|p| p.point.map(|x| x.0)),
+                    lon: place.and_then(|p| p.point.map(|x| x.1)),
+                    accuracy_m: place.and_then(|p| p.radius_m),
+                    location_source: place.map_or("national-default", |p| p.source),
+                    priority: info.priority,
+                    crisis_related: info.crisis_related,
+                    overflowed_from: info.overflowed_from.map(|c| plan.cta(c).id.clone()),
+                    mutual_aid: info.mutual_aid,
+                    queued_at: info.queued_at.0,
+                });
+            }
+            agents.push(AgentView {
+                login: t.login.clone(),
+                cta: plan.cta(t.cta).id.clone(),
+                status,
+                call,
+            });
+        }
+        let zones = plan
+            .zones
+            .iter()
+            .enumerate()
+            .map(|(i, z)| {
+                let (waiting, oldest) = zones.get(z.code.as_str()).copied().unwrap_or_default();
+                ZoneView {
+                    departement: z.code.clone(),
+                    waiting,
+                    oldest_queued_at: oldest,
+                    crisis: core.in_crisis(secourir_config::ZoneId(i as u16)),
+                }
+            })
+            .collect();
+        Snapshot {
+            at: now.0,
+            calls,
+            ctas,
+            zones,
+            agents,
+            journal: self.journal.clone(),
+        }
+    }
+}

@@ -1,0 +1,291 @@
+// Console of the call-taker and supervision room. Plain JavaScript: the platform serves it from
+// its binary, with no build step and nothing fetched from outside (CTA networks are closed).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let me = null;
+let snapshot = null;
+let selected = 0;
+let outlines = null;
+let socket = null;
+
+const SOURCES = { "pidf-lo": "PIDF-LO", "aml": "AML", "trunk-default": "défaut (opérateur)", "national-default": "défaut national" };
+
+function show(view) {
+  for (const v of ["login-view", "console-view", "supervision-view"]) $(v).hidden = v !== view;
+}
+
+function say(text) { $("message").textContent = text; }
+
+function seconds(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    credentials: "same-origin",
+  });
+  let data = null;
+  try { data = await response.json(); } catch (_) { /* empty body */ }
+  return { status: response.status, data };
+}
+
+async function start() {
+  const { status, data } = await api("GET", "/api/me");
+  if (status !== 200) { show("login-view"); $("login").focus(); return; }
+  me = data;
+  $("who").textContent = `${me.name || me.login} — ${me.cta_name}`;
+  $("logout").hidden = false;
+  const supervises = me.role === "chef_de_salle" || me.role === "admin";
+  show(supervises ? "supervision-view" : "console-view");
+  outlines = (await api("GET", "/api/territory/outlines")).data;
+  connect();
+  if (!supervises) refreshCallbacks();
+}
+
+function connect() {
+  socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/ws`);
+  socket.onmessage = (event) => { snapshot = JSON.parse(event.data); render(); };
+  socket.onclose = () => setTimeout(connect, 1000);
+}
+
+function queue() {
+  if (!snapshot) return [];
+  return snapshot.calls
+    .filter((c) => c.status === "file")
+    .sort((a, b) => b.priority - a.priority || a.queued_at - b.queued_at);
+}
+
+function myCall() {
+  if (!snapshot) return null;
+  return snapshot.calls.find((c) => c.call_taker === me.login && c.status !== "file") || null;
+}
+
+function render() {
+  if (!me || !snapshot) return;
+  $("clock").textContent = new Date(snapshot.at).toLocaleTimeString("fr-FR");
+  if (me.role === "ota") renderConsole(); else renderSupervision();
+}
+
+function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
+
+function renderConsole() {
+  const agent = snapshot.agents.find((a) => a.login === me.login);
+  $("my-status").textContent = agent ? agent.status : "déconnecté";
+  const rows = queue();
+  if (selected >= rows.length) selected = Math.max(0, rows.length - 1);
+  const body = $("queue").tBodies[0];
+  body.replaceChildren();
+  rows.forEach((c, i) => {
+    const tr = document.createElement("tr");
+    tr.dataset.call = c.call;
+    tr.tabIndex = -1;
+    if (i === selected) tr.classList.add("selected");
+    if (c.crisis_related) tr.classList.add("crisis");
+    const wait = snapshot.at - c.queued_at;
+    if (wait > 30000) tr.classList.add("long");
+    tr.append(
+      cell(seconds(wait)),
+      cell(c.caller || "masqué"),
+      cell(c.commune || "—"),
+      cell(c.departement),
+      cell(`${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`),
+      cell(String(c.priority)),
+      cell(c.overflowed_from ? `entraide de ${c.overflowed_from}` : (c.cta !== me.cta ? `file ${c.cta}` : "")),
+    );
+    const td = document.createElement("td");
+    const button = document.createElement("button");
+    button.textContent = "Prendre";
+    button.className = "pick";
+    button.onclick = () => pick(c.call);
+    td.append(button);
+    tr.append(td);
+    tr.onclick = () => { selected = i; render(); };
+    body.append(tr);
+  });
+  $("queue-count").textContent = rows.length ? `(${rows.length})` : "";
+  $("queue-empty").hidden = rows.length > 0;
+  const current = myCall();
+  $("current-none").hidden = !!current;
+  $("current-call").hidden = !current;
+  if (current) {
+    $("cur-caller").textContent = current.caller || "numéro masqué";
+    $("cur-commune").textContent = current.commune || "commune inconnue";
+    $("cur-dep").textContent = current.departement;
+    $("cur-loc").textContent = current.lat != null
+      ? `${current.lat.toFixed(5)}, ${current.lon.toFixed(5)} (${SOURCES[current.location_source]}${current.accuracy_m ? ` ±${Math.round(current.accuracy_m)} m` : ""})`
+      : SOURCES[current.location_source];
+    $("cur-duration").textContent = current.status === "sonnerie" ? "votre téléphone sonne" : seconds(snapshot.at - current.queued_at);
+    drawDepartement($("cur-map"), current);
+  } else {
+    $("cur-map").replaceChildren();
+  }
+}
+
+function project(rings, width, height) {
+  let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
+  for (const ring of rings) for (const [x, y] of ring) {
+    minX = Math.min(minX, x); maxX = Math.max(maxX, x); minY = Math.min(minY, y); maxY = Math.max(maxY, y);
+  }
+  // Longitude shrinks with latitude: scale it so the shapes keep their look.
+  const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
+  const scale = Math.min(width / ((maxX - minX) * k || 1), height / ((maxY - minY) || 1)) * 0.95;
+  return ([x, y]) => [(x - minX) * k * scale + 5, (maxY - y) * scale + 5];
+}
+
+function path(rings, to) {
+  return rings.map((r) => "M" + r.map((p) => to(p).map((v) => v.toFixed(1)).join(",")).join("L") + "Z").join("");
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+function drawDepartement(svg, call) {
+  const shape = outlines && outlines[call.departement];
+  svg.replaceChildren();
+  if (!shape) return;
+  const to = project(shape.rings, 390, 390);
+  const p = document.createElementNS(SVG, "path");
+  p.setAttribute("d", path(shape.rings, to));
+  p.setAttribute("class", "dep");
+  svg.append(p);
+  if (call.lat != null) {
+    const [x, y] = to([call.lon, call.lat]);
+    const dot = document.createElementNS(SVG, "circle");
+    dot.setAttribute("cx", x); dot.setAttribute("cy", y); dot.setAttribute("r", 6);
+    dot.setAttribute("fill", "#a00");
+    dot.setAttribute("id", "caller-dot");
+    svg.append(dot);
+  }
+  const label = document.createElementNS(SVG, "text");
+  label.setAttribute("x", 8); label.setAttribute("y", 395);
+  label.textContent = `${shape.name} (${call.departement})`;
+  svg.append(label);
+}
+
+function renderSupervision() {
+  const svg = $("france");
+  if (outlines && !svg.dataset.drawn) {
+    // Metropolitan France only on the map; overseas départements are in the table.
+    const metro = Object.entries(outlines).filter(([code]) => code.length <= 2);
+    const to = project(metro.flatMap(([, s]) => s.rings), 590, 590);
+    for (const [code, shape] of metro) {
+      const p = document.createElementNS(SVG, "path");
+      p.setAttribute("d", path(shape.rings, to));
+      p.setAttribute("class", "dep");
+      p.dataset.dep = code;
+      const title = document.createElementNS(SVG, "title");
+      title.textContent = `${shape.name} (${code})`;
+      p.append(title);
+      svg.append(p);
+    }
+    svg.dataset.drawn = "1";
+  }
+  for (const zone of snapshot.zones) {
+    const p = svg.querySelector(`[data-dep="${zone.departement}"]`);
+    if (!p) continue;
+    const wait = zone.oldest_queued_at ? snapshot.at - zone.oldest_queued_at : 0;
+    const level = zone.waiting === 0 ? 0 : wait > 120000 ? 3 : wait > 30000 ? 2 : 1;
+    p.setAttribute("class", `dep l${level}${zone.crisis ? " crisis" : ""}`);
+    p.querySelector("title").textContent = `${p.dataset.dep} : ${zone.waiting} en attente${zone.waiting ? `, ${seconds(wait)}` : ""}${zone.crisis ? " — MODE CRISE" : ""}`;
+  }
+  const body = $("ctas").tBodies[0];
+  body.replaceChildren();
+  for (const c of snapshot.ctas) {
+    const tr = document.createElement("tr");
+    const share = c.answered_last_hour ? `${Math.round(100 * c.answered_15s_last_hour / c.answered_last_hour)} % de ${c.answered_last_hour}` : "—";
+    tr.append(
+      cell(c.name), cell(String(c.waiting)),
+      cell(c.oldest_queued_at ? seconds(snapshot.at - c.oldest_queued_at) : "—"),
+      cell(String(c.available)), cell(String(c.busy)), cell(String(c.paused)),
+      cell(share), cell(String(c.abandoned)), cell(String(c.overflow_in)), cell(String(c.overflow_out)),
+    );
+    body.append(tr);
+  }
+  const journal = $("journal");
+  journal.replaceChildren(...snapshot.journal.slice().reverse().map((j) => {
+    const li = document.createElement("li");
+    li.textContent = `${new Date(j.at).toLocaleTimeString("fr-FR")} — ${j.by} : ${j.what}`;
+    return li;
+  }));
+}
+
+async function pick(call) {
+  const { status, data } = await api("POST", `/api/console/calls/${call}/pick`);
+  if (status === 200) say(`Appel ${call} pris : votre téléphone sonne.`);
+  else say(`Appel ${call} : ${data && data.error ? data.error : "refusé"}.`);
+}
+
+async function setState(state) {
+  const { status, data } = await api("POST", "/api/me/state", { state });
+  say(status === 200 ? `État : ${data.status}.` : `Refusé : ${data && data.error}`);
+}
+
+async function hangUp() {
+  const current = myCall();
+  if (!current) return;
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/hangup`);
+  say(status === 204 ? "Appel terminé." : `Refusé : ${data && data.error}`);
+  refreshCallbacks();
+}
+
+async function refreshCallbacks() {
+  const { status, data } = await api("GET", `/api/callbacks?cta=${encodeURIComponent(me.cta)}`);
+  if (status !== 200) return;
+  const body = $("callbacks").tBodies[0];
+  body.replaceChildren();
+  for (const entry of data) {
+    const tr = document.createElement("tr");
+    tr.append(cell(String(entry.call)), cell(entry.caller || "masqué"),
+      cell(new Date(entry.created_at).toLocaleTimeString("fr-FR")),
+      cell(entry.state === "taken" ? `rappel en cours (${entry.taken_by})` : "à rappeler"));
+    const td = document.createElement("td");
+    const button = document.createElement("button");
+    const next = entry.state === "taken" ? "done" : "taken";
+    button.textContent = next === "taken" ? "Rappeler" : "Fait";
+    button.onclick = async () => { await api("POST", `/api/console/callbacks/${entry.call}/${next}`); setTimeout(refreshCallbacks, 300); };
+    td.append(button);
+    tr.append(td);
+    body.append(tr);
+  }
+}
+
+$("login-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const { status } = await api("POST", "/api/login", { login: $("login").value, password: $("password").value });
+  if (status === 200) { $("login-error").textContent = ""; $("password").value = ""; start(); }
+  else $("login-error").textContent = "Identifiants invalides.";
+};
+
+$("logout").onclick = async () => { await api("POST", "/api/logout"); location.reload(); };
+$("available").onclick = () => setState("available");
+$("pause").onclick = () => setState("paused");
+$("hangup").onclick = hangUp;
+
+$("crisis-form").onsubmit = async (event) => {
+  event.preventDefault();
+  const dep = $("crisis-dep").value.trim().toUpperCase();
+  const { status, data } = await api("POST", `/api/supervision/crisis/${dep}`, { on: true });
+  $("journal").prepend(Object.assign(document.createElement("li"), { textContent: status === 204 ? `mode crise activé pour le ${dep}` : `refusé : ${data && data.error}` }));
+};
+$("crisis-off").onclick = async () => {
+  const dep = $("crisis-dep").value.trim().toUpperCase();
+  await api("POST", `/api/supervision/crisis/${dep}`, { on: false });
+};
+
+document.addEventListener("keydown", (event) => {
+  if (!me || me.role !== "ota" || event.target.tagName === "INPUT") return;
+  const rows = queue();
+  if (event.key === "ArrowDown") { selected = Math.min(rows.length - 1, selected + 1); render(); event.preventDefault(); }
+  else if (event.key === "ArrowUp") { selected = Math.max(0, selected - 1); render(); event.preventDefault(); }
+  else if (event.key === "Enter" && rows[selected] && event.target.tagName !== "BUTTON") { pick(rows[selected].call); event.preventDefault(); }
+  else if (event.key === "f" || event.key === "F") hangUp();
+  else if (event.key === "p" || event.key === "P") setState("paused");
+  else if (event.key === "d" || event.key === "D") setState("available");
+  else if (event.key === "?") say("↑ ↓ choisir un appel · Entrée le prendre · F finir l'appel · P pause · D disponible");
+});
+
+start();
