@@ -64,6 +64,17 @@ impl Plan {
         self.announcement_index.get(id).copied()
     }
 
+    /// Adds a call-taker (the demonstration's simulated ones); false if the login is taken.
+    pub fn add_call_taker(&mut self, taker: CallTaker) -> bool {
+        if self.call_taker_index.contains_key(&taker.login) {
+            return false;
+        }
+        self.call_taker_index
+            .insert(taker.login.clone(), self.call_takers.len());
+        self.call_takers.push(taker);
+        true
+    }
+
     /// The call-taker with this login, with their index.
     pub fn call_taker(&self, login: &str) -> Option<(usize, &CallTaker)> {
         self.call_taker_index

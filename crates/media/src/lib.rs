@@ -28,6 +28,9 @@ use tracing::{debug, warn};
 const FRAME: usize = 160;
 /// Audio kept per side of a recording beyond what was written: 200 ms bounds memory and delay.
 const RECORD_BACKLOG: usize = 1_600;
+/// Audio a side of a recording gathers before it is written (40 ms), so that a packet arriving
+/// a little after the recording tick does not punch a 20 ms hole of silence into the file.
+const RECORD_CUSHION: usize = 2 * FRAME;
 
 /// A G.711 codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -203,6 +206,7 @@ struct Recorder {
     writer: Option<hound::WavWriter<BufWriter<File>>>,
     path: PathBuf,
     sides: [VecDeque<i16>; 2],
+    primed: [bool; 2],
     started: tokio::time::Instant,
     frames: u64,
 }
@@ -223,6 +227,7 @@ impl Recorder {
                 writer: Some(writer),
                 path: path.to_owned(),
                 sides: [VecDeque::new(), VecDeque::new()],
+                primed: [false; 2],
                 started: tokio::time::Instant::now(),
                 frames: 0,
             }),
@@ -247,8 +252,18 @@ impl Recorder {
             return;
         };
         while self.frames < due {
-            let left = self.sides[0].pop_front().unwrap_or(0);
-            let right = self.sides[1].pop_front().unwrap_or(0);
+            let [left, right] = [0, 1].map(|side| {
+                let queue = &mut self.sides[side];
+                let primed = &mut self.primed[side];
+                if !*primed && queue.len() >= RECORD_CUSHION {
+                    *primed = true;
+                }
+                let sample = if *primed { queue.pop_front() } else { None };
+                if sample.is_none() {
+                    *primed = false;
+                }
+                sample.unwrap_or(0)
+            });
             if writer
                 .write_sample(left)
                 .and_then(|()| writer.write_sample(right))
@@ -276,6 +291,8 @@ impl Recorder {
 /// What a leg does with its audio.
 struct LegState {
     remote: Option<SocketAddr>,
+    /// The remote came from SDP: only its IP may send (any port, NATs rewrite ports).
+    remote_fixed: bool,
     codec: Codec,
     dtmf_pt: Option<u8>,
     out: Outgoing,
@@ -283,6 +300,31 @@ struct LegState {
     recorder: Option<(Arc<Mutex<Recorder>>, usize)>,
     last_dtmf: Option<u32>,
     player: Option<JoinHandle<()>>,
+}
+
+impl LegState {
+    fn new(id: LegId) -> LegState {
+        // RFC 3550 wants SSRC, sequence and timestamp unpredictable; `RandomState` is seeded by
+        // the OS, which saves a dependency on a random number generator.
+        let seed =
+            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), id.0);
+        LegState {
+            remote: None,
+            remote_fixed: false,
+            codec: Codec::Pcma,
+            dtmf_pt: None,
+            out: Outgoing {
+                ssrc: (seed >> 32) as u32,
+                seq: seed as u16,
+                timestamp: (seed >> 16) as u32,
+                first: true,
+            },
+            peer: None,
+            recorder: None,
+            last_dtmf: None,
+            player: None,
+        }
+    }
 }
 
 struct Leg {
@@ -305,7 +347,7 @@ struct Inner {
     config: MediaConfig,
     legs: Mutex<HashMap<LegId, Opened>>,
     next_leg: AtomicU64,
-    next_port: Mutex<u16>,
+    next_port: Mutex<u32>,
     events: mpsc::Sender<MediaEvent>,
 }
 
@@ -319,13 +361,12 @@ impl Media {
     /// A media anchor, and the receiver of what it hears.
     pub fn new(config: MediaConfig) -> (Media, mpsc::Receiver<MediaEvent>) {
         let (events, rx) = mpsc::channel(4_096);
-        let first = config.port_min + config.port_min % 2;
         let media = Media {
             inner: Arc::new(Inner {
+                next_port: Mutex::new(first_port(&config)),
                 config,
                 legs: Mutex::new(HashMap::new()),
                 next_leg: AtomicU64::new(1),
-                next_port: Mutex::new(first),
                 events,
             }),
         };
@@ -339,24 +380,33 @@ impl Media {
 
     async fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket), MediaError> {
         let (min, max) = (self.inner.config.port_min, self.inner.config.port_max);
-        let first = min + min % 2;
-        let pairs = (max.saturating_sub(first) as usize).div_ceil(2);
+        let first = first_port(&self.inner.config);
+        // RTP ports p = first, first + 2, … while RTCP p + 1 stays within the range.
+        let pairs = if u32::from(max) > first {
+            (u32::from(max) - first - 1) / 2 + 1
+        } else {
+            0
+        };
         for _ in 0..pairs {
             let port = {
                 let mut next = lock(&self.inner.next_port);
                 let port = *next;
-                *next = if port.saturating_add(3) > max {
+                *next = if port + 3 > u32::from(max) {
                     first
                 } else {
                     port + 2
                 };
                 port
             };
-            let ip = self.inner.config.ip;
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, port)).await else {
+            let (Ok(rtp_port), Ok(rtcp_port)) = (u16::try_from(port), u16::try_from(port + 1))
+            else {
                 continue;
             };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, port + 1)).await else {
+            let ip = self.inner.config.ip;
+            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, rtp_port)).await else {
+                continue;
+            };
+            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, rtcp_port)).await else {
                 continue;
             };
             return Ok((rtp, rtcp));
@@ -375,25 +425,10 @@ impl Media {
             MediaError::NoPorts(self.inner.config.port_min, self.inner.config.port_max)
         })?;
         let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
-        let seed = id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(local.port());
         let leg = Arc::new(Leg {
             id,
             rtp,
-            state: Mutex::new(LegState {
-                remote: None,
-                codec: Codec::Pcma,
-                dtmf_pt: None,
-                out: Outgoing {
-                    ssrc: (seed >> 32) as u32,
-                    seq: seed as u16,
-                    timestamp: (seed >> 16) as u32,
-                    first: true,
-                },
-                peer: None,
-                recorder: None,
-                last_dtmf: None,
-                player: None,
-            }),
+            state: Mutex::new(LegState::new(id)),
         });
         let receiving = tokio::spawn(receive(leg.clone(), self.inner.events.clone()));
         // RTCP is read and dropped: the port pair stays ours and peers get no ICMP errors.
@@ -420,6 +455,7 @@ impl Media {
         if let Some(leg) = self.leg(id) {
             let mut state = lock(&leg.state);
             state.remote = Some(remote);
+            state.remote_fixed = true;
             state.codec = codec;
             state.dtmf_pt = dtmf_pt;
         }
@@ -433,7 +469,8 @@ impl Media {
         let task_leg = leg.clone();
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(Duration::from_millis(20));
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // After a stall, resume on the original 20 ms grid rather than bursting packets.
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let samples = audio.samples();
             let mut at = 0usize;
             let mut payload = [0u8; FRAME];
@@ -484,18 +521,31 @@ impl Media {
             .and_then(Recorder::create)
             .map(|r| Arc::new(Mutex::new(r)));
         for (leg, peer, side) in [(&leg_a, &leg_b, 0), (&leg_b, &leg_a, 1)] {
-            let mut state = lock(&leg.state);
-            if let Some(player) = state.player.take() {
-                player.abort();
+            let old_peer = {
+                let mut state = lock(&leg.state);
+                if let Some(player) = state.player.take() {
+                    player.abort();
+                }
+                state.recorder = recorder.clone().map(|r| (r, side));
+                state.peer.replace(peer.clone())
+            };
+            // A leg bridged elsewhere (a transfer) leaves its former peer silent, not relaying
+            // into a conversation it no longer belongs to; the former recording ends with it.
+            if let Some(old) = old_peer
+                && old.id != a
+                && old.id != b
+            {
+                let mut state = lock(&old.state);
+                state.peer = None;
+                state.recorder = None;
             }
-            state.peer = Some(peer.clone());
-            state.recorder = recorder.clone().map(|r| (r, side));
         }
         if let Some(recorder) = recorder {
             let weak = Arc::downgrade(&recorder);
             let task = tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(Duration::from_millis(20));
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // Each tick writes all the audio due by the clock, so missed ticks cost nothing.
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     ticks.tick().await;
                     let Some(recorder) = weak.upgrade() else {
@@ -549,6 +599,7 @@ impl Media {
                         writer: None,
                         path: PathBuf::new(),
                         sides: [VecDeque::new(), VecDeque::new()],
+                        primed: [false; 2],
                         started: tokio::time::Instant::now(),
                         frames: 0,
                     },
@@ -571,6 +622,12 @@ impl Media {
         .ok()
         .flatten()
     }
+}
+
+/// The lowest even port of the range, where RTP ports start (RFC 3550: RTP even, RTCP next).
+fn first_port(config: &MediaConfig) -> u32 {
+    let min = u32::from(config.port_min);
+    min + min % 2
 }
 
 fn hash_file(path: &Path) -> Option<(String, u64)> {
@@ -600,6 +657,64 @@ fn dtmf_digit(event: u8) -> Option<u8> {
     }
 }
 
+/// What one received datagram means to a leg.
+#[derive(Debug, PartialEq, Eq)]
+enum Incoming<'a> {
+    /// G.711 audio.
+    Audio {
+        codec: Codec,
+        payload_type: u8,
+        payload: &'a [u8],
+    },
+    /// An RFC 4733 event packet; all packets of one press share the timestamp.
+    Key { timestamp: u32, digit: u8 },
+    /// Valid RTP the anchor has no use for (comfort noise, unknown events, other codecs).
+    Ignored,
+    /// Not RTP at all.
+    Garbage,
+}
+
+/// Reads a datagram without trusting any of it: every length is checked by `rtp_rs`.
+fn classify(datagram: &[u8], dtmf_pt: Option<u8>) -> Incoming<'_> {
+    let Ok(packet) = rtp_rs::RtpReader::new(datagram) else {
+        return Incoming::Garbage;
+    };
+    let payload_type = packet.payload_type();
+    let payload = packet.payload();
+    if Some(payload_type) == dtmf_pt {
+        return match payload.first().copied().and_then(dtmf_digit) {
+            Some(digit) if payload.len() >= 4 => Incoming::Key {
+                timestamp: packet.timestamp(),
+                digit,
+            },
+            _ => Incoming::Ignored,
+        };
+    }
+    match Codec::of_payload_type(payload_type) {
+        Some(codec) if !payload.is_empty() => Incoming::Audio {
+            codec,
+            payload_type,
+            payload,
+        },
+        _ => Incoming::Ignored,
+    }
+}
+
+/// Whether a leg takes RTP from `from`, learning it as the remote if it has none yet.
+fn accepts(state: &mut LegState, from: SocketAddr) -> bool {
+    match state.remote {
+        // Symmetric RTP: answer where the peer speaks from until its SDP says otherwise.
+        None => {
+            state.remote = Some(from);
+            true
+        }
+        // Only the SDP's host may inject audio into an emergency call; its port may differ
+        // behind a NAT.
+        Some(remote) if state.remote_fixed => remote.ip() == from.ip(),
+        Some(_) => true,
+    }
+}
+
 /// Reads a leg's RTP: key presses become events; audio goes to the bridged peer and the recorder.
 async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
     let mut buf = vec![0u8; 2048];
@@ -609,50 +724,69 @@ async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
             Ok(x) => x,
             Err(e) => {
                 debug!(leg = leg.id.0, error = %e, "RTP receive error");
+                // ICMP errors from a gone peer surface here and are harmless; anything else
+                // could repeat at once, so give the other calls the core meanwhile.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset
+                ) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 continue;
             }
         };
-        let Ok(packet) = rtp_rs::RtpReader::new(&buf[..len]) else {
-            continue;
-        };
-        let pt = packet.payload_type();
-        let payload = packet.payload();
         let mut dtmf = None;
         let forward = {
             let mut state = lock(&leg.state);
-            if state.remote.is_none() {
-                // Symmetric RTP: answer where the peer speaks from until its SDP says otherwise.
-                state.remote = Some(from);
+            let incoming = classify(&buf[..len], state.dtmf_pt);
+            if incoming == Incoming::Garbage {
+                continue;
             }
-            if Some(pt) == state.dtmf_pt {
-                if payload.len() >= 4 && state.last_dtmf != Some(packet.timestamp()) {
-                    state.last_dtmf = Some(packet.timestamp());
-                    dtmf = dtmf_digit(payload[0]);
+            if !accepts(&mut state, from) {
+                continue;
+            }
+            match incoming {
+                Incoming::Key { timestamp, digit } => {
+                    if state.last_dtmf != Some(timestamp) {
+                        state.last_dtmf = Some(timestamp);
+                        dtmf = Some(digit);
+                    }
+                    None
                 }
-                None
-            } else if let Some(codec) = Codec::of_payload_type(pt) {
-                samples.clear();
-                samples.extend(payload.iter().map(|&c| codec.decode(c)));
-                if let Some((recorder, side)) = &state.recorder {
-                    lock(recorder).push(*side, samples.iter().copied());
+                Incoming::Audio {
+                    codec,
+                    payload_type,
+                    payload,
+                } => {
+                    samples.clear();
+                    samples.extend(payload.iter().map(|&c| codec.decode(c)));
+                    if let Some((recorder, side)) = &state.recorder {
+                        lock(recorder).push(*side, samples.iter().copied());
+                    }
+                    state
+                        .peer
+                        .clone()
+                        .map(|peer| (peer, codec, payload_type, payload))
                 }
-                state.peer.clone().map(|peer| (peer, codec))
-            } else {
-                None
+                Incoming::Ignored | Incoming::Garbage => None,
             }
         };
         if let Some(digit) = dtmf {
             let _ = events.try_send(MediaEvent::Dtmf { leg: leg.id, digit });
         }
-        let Some((peer, codec)) = forward else {
+        let Some((peer, codec, payload_type, payload)) = forward else {
             continue;
         };
         let sent = {
             let mut state = lock(&peer.state);
             state.remote.map(|remote| {
                 let out_codec = state.codec;
+                // The peer gets the anchor's own stream (SSRC, sequence, timestamp), so a
+                // switch from announcement to conversation is seamless for its jitter buffer.
                 let packet = if out_codec == codec {
-                    state.out.packet(pt, payload, payload.len() as u32)
+                    state
+                        .out
+                        .packet(payload_type, payload, payload.len() as u32)
                 } else {
                     let transcoded: Vec<u8> =
                         samples.iter().map(|&s| out_codec.encode(s)).collect();

@@ -83,6 +83,18 @@ async fn an_announcement_is_played_in_20_ms_packets() {
     for (a, b) in decoded.iter().zip(audio.samples()) {
         assert!((i32::from(*a) - i32::from(*b)).abs() < 300);
     }
+    // Cadence: about 25 packets in half a second; loose bounds, the machine may be busy.
+    let window = std::time::Instant::now();
+    let mut count = 0;
+    let mut buf = [0u8; 2048];
+    while window.elapsed() < Duration::from_millis(500) {
+        if let Ok(Ok(_)) =
+            tokio::time::timeout(Duration::from_millis(50), caller.recv_from(&mut buf)).await
+        {
+            count += 1;
+        }
+    }
+    assert!((15..=35).contains(&count), "{count} packets in 500 ms");
     assert!(media.close(leg).await.is_none());
     assert_eq!(media.open_legs(), 0);
 }
@@ -159,6 +171,17 @@ async fn a_bridge_relays_transcodes_and_records_both_sides() {
     assert!(power_at(&heard_by_caller, 1000.0) > 100.0 * power_at(&heard_by_caller, 440.0));
 
     let recording = media.close(b).await.expect("the bridge was recorded");
+    // The caller, left alone, can be played an announcement again (back in the queue).
+    media.play(a, Arc::new(Audio::from_samples(tone(440.0, 800))), false);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut announced = 0;
+    while let Ok((n, _)) = caller.try_recv_from(&mut buf) {
+        announced += usize::from(n == 12 + FRAME);
+    }
+    assert!(
+        announced >= 2,
+        "{announced} announcement packets after the bridge"
+    );
     assert!(media.close(a).await.is_none(), "one recording per bridge");
     assert_eq!(recording.path, path);
     let bytes = std::fs::read(&path).unwrap();
@@ -227,9 +250,10 @@ async fn a_key_press_is_reported_once() {
 async fn garbage_does_not_stop_a_leg() {
     let (media, _events) = Media::new(config(31_600));
     let (a, a_local) = media.open_leg().await.unwrap();
-    let (b, _) = media.open_leg().await.unwrap();
+    let (b, b_local) = media.open_leg().await.unwrap();
     let caller = phone();
     let taker = phone();
+    let prankster = phone();
     media.set_remote(b, taker.local_addr().unwrap(), Codec::Pcma, None);
     media.bridge(a, b, None);
     for junk in [
@@ -239,14 +263,135 @@ async fn garbage_does_not_stop_a_leg() {
         &[0x8f; 12][..],
         &[0x90, 8, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xff, 0xff][..],
     ] {
-        caller.send_to(junk, a_local).await.unwrap();
+        prankster.send_to(junk, a_local).await.unwrap();
     }
+    tokio::time::sleep(Duration::from_millis(50)).await;
     caller
         .send_to(&rtp(8, 1, 160, &[0xD5; FRAME]), a_local)
         .await
         .unwrap();
     let got = recv_packets(&taker, 1).await;
     assert_eq!(got.len(), 1, "the leg still relays after garbage");
+    // Leg `a` had no SDP: it learnt its remote from the first real RTP, not from the garbage.
+    taker
+        .send_to(&rtp(8, 1, 160, &[0xD5; FRAME]), b_local)
+        .await
+        .unwrap();
+    assert_eq!(recv_packets(&caller, 1).await.len(), 1);
+    let mut buf = [0u8; 64];
+    assert!(prankster.try_recv_from(&mut buf).is_err());
+}
+
+#[tokio::test]
+async fn a_new_bridge_detaches_the_former_peer() {
+    let (media, _events) = Media::new(config(31_700));
+    let mut legs = Vec::new();
+    let mut phones = Vec::new();
+    for _ in 0..3 {
+        let (leg, local) = media.open_leg().await.unwrap();
+        let p = phone();
+        media.set_remote(leg, p.local_addr().unwrap(), Codec::Pcma, None);
+        legs.push((leg, local));
+        phones.push(p);
+    }
+    let [(a, _), (b, b_local), (c, c_local)] = legs[..] else {
+        unreachable!()
+    };
+    media.bridge(a, b, None);
+    media.bridge(a, c, None);
+    phones[1]
+        .send_to(&rtp(8, 1, 160, &[0xD5; FRAME]), b_local)
+        .await
+        .unwrap();
+    phones[2]
+        .send_to(&rtp(8, 1, 160, &[0xD5; FRAME]), c_local)
+        .await
+        .unwrap();
+    assert_eq!(
+        recv_packets(&phones[0], 2).await.len(),
+        1,
+        "only c reaches a"
+    );
+}
+
+#[test]
+fn the_sdp_host_alone_may_send_once_known() {
+    let mut state = LegState::new(LegId(1));
+    let phone: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+    let nat_port: SocketAddr = "10.0.0.1:4242".parse().unwrap();
+    let stranger: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+    assert!(accepts(&mut state, nat_port), "symmetric RTP before SDP");
+    assert_eq!(state.remote, Some(nat_port));
+    assert!(
+        accepts(&mut state, stranger),
+        "lenient until the SDP is known"
+    );
+    state.remote = Some(phone);
+    state.remote_fixed = true;
+    assert!(accepts(&mut state, nat_port));
+    assert!(!accepts(&mut state, stranger));
+    assert_eq!(state.remote, Some(phone));
+}
+
+#[test]
+fn datagrams_are_classified() {
+    assert_eq!(classify(&[], Some(101)), Incoming::Garbage);
+    assert_eq!(
+        classify(&[0x40; 20], Some(101)),
+        Incoming::Garbage,
+        "version 1"
+    );
+    let audio = rtp(8, 1, 160, &[0xD5; FRAME]);
+    assert_eq!(
+        classify(&audio, Some(101)),
+        Incoming::Audio {
+            codec: Codec::Pcma,
+            payload_type: 8,
+            payload: &[0xD5; FRAME]
+        }
+    );
+    let key = rtp(101, 1, 800, &[5, 0x8A, 0, 160]);
+    assert_eq!(
+        classify(&key, Some(101)),
+        Incoming::Key {
+            timestamp: 800,
+            digit: b'5'
+        }
+    );
+    assert_eq!(
+        classify(&key, None),
+        Incoming::Ignored,
+        "no telephone-event agreed"
+    );
+    assert_eq!(
+        classify(&rtp(101, 1, 800, &[5]), Some(101)),
+        Incoming::Ignored
+    );
+    assert_eq!(
+        classify(&rtp(13, 1, 0, &[0; 4]), Some(101)),
+        Incoming::Ignored,
+        "comfort noise"
+    );
+    assert_eq!(classify(&rtp(8, 1, 0, &[]), None), Incoming::Ignored);
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_datagrams_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+        let _ = classify(&bytes, Some(101));
+    }
+
+    #[test]
+    fn random_headers_never_panic(
+        first in proptest::prelude::any::<u8>(),
+        pt in proptest::prelude::any::<u8>(),
+        rest in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+    ) {
+        // Version 2 with every flag, CSRC count, extension and padding combination.
+        let mut bytes = vec![0x80 | (first & 0x3F), pt];
+        bytes.extend(rest);
+        let _ = classify(&bytes, Some(pt & 0x7F));
+    }
 }
 
 #[tokio::test]

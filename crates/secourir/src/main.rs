@@ -38,6 +38,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// List recent calls from the platform's store.
     Calls(serve::CallsArgs),
+    /// The platform with simulated callers across France and simulated call-takers, so that
+    /// the console and the national map come alive at once.
+    Demo(serve::DemoArgs),
 }
 
 /// The national configuration shipped in the repository, built into the binary.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Calls(args) => serve::calls(&args),
+        Command::Demo(args) => serve::demo(&args),
         Command::GenerateConfig => {
             print!("{}", national::generate(Territory::france()));
             ExitCode::SUCCESS

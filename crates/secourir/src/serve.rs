@@ -93,8 +93,40 @@ fn api_token(args: &ServeArgs) -> Result<String, String> {
     Ok(token)
 }
 
+/// Options of `secourir demo`.
+#[derive(ClapArgs, Debug)]
+pub struct DemoArgs {
+    /// The platform's own options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Simulated calls per second across France.
+    #[arg(long, default_value_t = 2.0)]
+    pub calls_per_second: f64,
+    /// Mean conversation of a simulated call-taker, seconds.
+    #[arg(long, default_value_t = 30.0)]
+    pub handling_s: f64,
+}
+
+/// Runs the platform with simulated callers and call-takers until Ctrl-C.
+pub fn demo(args: &DemoArgs) -> ExitCode {
+    if !(args.calls_per_second > 0.0 && args.calls_per_second <= 1000.0) {
+        eprintln!("--calls-per-second: between 0 and 1000");
+        return ExitCode::from(2);
+    }
+    let options = secourir_server::DemoOptions {
+        calls_per_second: args.calls_per_second,
+        handling_s: args.handling_s,
+        ..Default::default()
+    };
+    run(&args.serve, Some(options))
+}
+
 /// Runs the platform until Ctrl-C.
 pub fn serve(args: &ServeArgs) -> ExitCode {
+    run(args, None)
+}
+
+fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -104,13 +136,23 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let plan = match crate::load_plan(&args.config) {
-        Ok(plan) => Arc::new(plan),
+    let mut plan = match crate::load_plan(&args.config) {
+        Ok(plan) => plan,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    let demo = demo.map(|options| {
+        (
+            options,
+            secourir_server::add_simulated_call_takers(&mut plan),
+        )
+    });
+    let simulated = demo
+        .as_ref()
+        .map(|(_, first)| plan.call_takers.len() - first);
+    let plan = Arc::new(plan);
     let media_ports = match parse_ports(&args.media_ports) {
         Ok(p) => p,
         Err(e) => {
@@ -135,6 +177,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         api_token: token,
         announcements_dir: args.announcements.clone(),
         signalling_only: args.signalling_only,
+        demo,
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
@@ -157,6 +200,17 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             platform.bound.http,
             args.data_dir.display()
         );
+        if let Some(simulated) = simulated {
+            println!(
+                "Démonstration : appels simulés dans toute la France, {simulated} opérateurs simulés.\n\
+                 Ouvrez http://{} — salle : chef-13 / secourir ; opératrice : ota-13-1 / secourir \
+                 (son téléphone : voir le README).",
+                platform.bound.http
+            );
+        }
+        if args.signalling_only {
+            println!("ATTENTION : --signalling-only, aucun média ancré : pour mesurer, jamais pour de vrais appels.");
+        }
         let _ = tokio::signal::ctrl_c().await;
         println!("Arrêt : appels en cours raccrochés, enregistrements terminés.");
         platform.stop().await;

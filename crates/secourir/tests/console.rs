@@ -358,3 +358,51 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
     assert!(class.contains("crisis"), "{class}");
     browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_comes_alive_within_seconds() {
+    let platform = Platform::demo(&["--calls-per-second", "20"]);
+    let driver = Driver::start();
+    let browser = driver.browser("demo").await;
+    log_in(&browser, &platform, "chef-13").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#france path[data-dep='75']"))
+        .await
+        .expect("the map of France");
+    // Simulated calls are answered by simulated call-takers somewhere in France within seconds.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answered: u64 = browser
+            .execute(
+                "return [...document.querySelectorAll('#ctas tbody tr td:nth-child(7)')].map(td => parseInt((td.textContent.match(/de (\\d+)/) || [0, 0])[1])).reduce((a, b) => a + b, 0);",
+                vec![],
+            )
+            .await
+            .expect("script")
+            .as_u64()
+            .unwrap_or(0);
+        let busy: u64 = browser
+            .execute(
+                "return [...document.querySelectorAll('#ctas tbody tr td:nth-child(5)')].map(td => parseInt(td.textContent)).reduce((a, b) => a + b, 0);",
+                vec![],
+            )
+            .await
+            .expect("script")
+            .as_u64()
+            .unwrap_or(0);
+        if answered > 0 && busy > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the demo did not come alive: {answered} answered, {busy} busy"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    screenshot(&browser, "demo-supervision").await;
+    let calls = platform.calls();
+    assert!(calls.len() >= 20, "{} calls", calls.len());
+    assert!(calls.iter().all(|c| c["trunk"] == "simulation"));
+    browser.close().await.unwrap();
+}

@@ -42,8 +42,11 @@ impl Clock {
 
 /// What the shell keeps about a live call beside the core's own state.
 struct Live {
-    caller_leg: LegId,
-    agent: Option<(AgentId, LegId)>,
+    /// None for a simulated caller (the demonstration's), who has no SIP nor media leg.
+    caller_leg: Option<LegId>,
+    /// The call-taker rung or talking, and their media leg (None when simulated).
+    agent: Option<(AgentId, Option<LegId>)>,
+    bridged: bool,
     decide: Option<oneshot::Sender<Decision>>,
     answer_sdp: String,
     call_info: Vec<(String, String)>,
@@ -72,6 +75,28 @@ pub(crate) struct Driver {
     snapshots: tokio::sync::watch::Sender<Arc<Snapshot>>,
     dirty: bool,
     pick_result: Option<Result<(), secourir_core::PickRefusal>>,
+    /// The demonstration: its timers come back through this sender.
+    demo: Option<(mpsc::Sender<DemoInput>, crate::demo::Simulation)>,
+}
+
+/// What the demonstration feeds the driver.
+#[derive(Debug)]
+pub(crate) enum DemoInput {
+    /// A simulated caller dials 18 from this point.
+    Call {
+        /// Where.
+        lat: f64,
+        /// Where.
+        lon: f64,
+        /// Their number.
+        caller: String,
+    },
+    /// A simulated caller's patience ran out: they hang up if still waiting.
+    Patience(CallId),
+    /// A simulated call-taker's phone answers.
+    Answer(CallId, AgentId),
+    /// A simulated call-taker ends the call.
+    HangUp(CallId, AgentId),
 }
 
 impl Driver {
@@ -106,7 +131,135 @@ impl Driver {
             snapshots,
             dirty: true,
             pick_result: None,
+            demo: None,
         }
+    }
+
+    /// Turns the demonstration on: its simulated call-takers log in at once.
+    pub(crate) async fn simulate(
+        &mut self,
+        simulation: crate::demo::Simulation,
+        inputs: mpsc::Sender<DemoInput>,
+    ) {
+        let first = simulation.first_agent;
+        self.demo = Some((inputs, simulation));
+        for index in first..self.plan.call_takers.len() {
+            let taker = &self.plan.call_takers[index];
+            let event = Event::AgentLogin {
+                agent: AgentId(index as u32),
+                cta: taker.cta,
+                site: taker.site,
+                dequeue_preference: taker.dequeue_preference,
+            };
+            self.feed(event).await;
+        }
+    }
+
+    fn simulated(&self, agent: AgentId) -> bool {
+        self.demo
+            .as_ref()
+            .is_some_and(|(_, s)| agent.0 as usize >= s.first_agent)
+    }
+
+    /// Sends `input` back to the driver after `ms` (a simulated person's delay).
+    fn later(&self, ms: u64, input: DemoInput) {
+        if let Some((tx, _)) = &self.demo {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                let _ = tx.send(input).await;
+            });
+        }
+    }
+
+    async fn on_demo(&mut self, input: DemoInput) {
+        match input {
+            DemoInput::Call { lat, lon, caller } => self.simulated_call(lat, lon, caller).await,
+            DemoInput::Patience(call) => {
+                let waiting = self
+                    .core
+                    .call(call)
+                    .is_some_and(|c| c.status == secourir_core::CallStatus::Queued);
+                if waiting {
+                    self.feed(Event::CallerHungUp { call }).await;
+                }
+            }
+            DemoInput::Answer(call, agent) => {
+                let ringing = self
+                    .live
+                    .get(&call)
+                    .and_then(|l| l.agent)
+                    .is_some_and(|(a, leg)| a == agent && leg.is_none());
+                if ringing {
+                    self.feed(Event::AgentAnswered { agent, call }).await;
+                }
+            }
+            DemoInput::HangUp(call, agent) => {
+                if self.core.agent(agent) == AgentStatus::Talking(call) {
+                    self.feed(Event::AgentHungUp { agent, call }).await;
+                }
+            }
+        }
+    }
+
+    async fn simulated_call(&mut self, lat: f64, lon: f64, caller: String) {
+        let call = self.sip.next_call();
+        let now = self.clock.now();
+        let location = secourir_location::PidfLocation {
+            value: secourir_location::LocationValue::Geodetic(secourir_location::Shape::Point {
+                lat,
+                lon,
+            }),
+            method: Some("simulation".into()),
+            timestamp: None,
+        };
+        let mut place = locate_call(self.territory, &self.plan, &[location], None, None);
+        place.radius_m = Some(30.0);
+        self.store.send(Write::Offered {
+            call: call.0,
+            emergency_call_id: format!(
+                "urn:emergency:uid:callid:{:016x}{:08x}:{}",
+                call.0, now.0 as u32, self.instance
+            ),
+            caller: Some(caller.clone()),
+            service: secourir_config::Service::Fire.urn().to_owned(),
+            at: now.0 as i64,
+            lat: Some(lat),
+            lon: Some(lon),
+            radius_m: place.radius_m,
+            location_source: place.source.to_owned(),
+            departement: place.departement.clone(),
+            commune: place.commune.clone(),
+            insee: place.insee.clone(),
+            trunk: Some("simulation".into()),
+        });
+        self.places.insert(call.0, place.clone());
+        self.live.insert(
+            call,
+            Live {
+                caller_leg: None,
+                agent: None,
+                bridged: false,
+                decide: None,
+                answer_sdp: String::new(),
+                call_info: Vec::new(),
+                recording: None,
+                cta: None,
+            },
+        );
+        if let Some((_, simulation)) = &mut self.demo {
+            let patience = simulation.patience_ms();
+            self.later(patience, DemoInput::Patience(call));
+        }
+        self.feed(Event::Offered(Offer {
+            call,
+            zone: place.zone,
+            service: secourir_config::Service::Fire,
+            priority: PRIORITY_NORMAL,
+            caller: Some(caller.into_boxed_str()),
+            source: Some("simulation".into()),
+        }))
+        .await;
     }
 
     /// Runs until `stop` fires, then hangs up what is left.
@@ -115,6 +268,7 @@ impl Driver {
         mut sip_events: mpsc::Receiver<SipEvent>,
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut api: mpsc::Receiver<ApiCall>,
+        mut demo: mpsc::Receiver<DemoInput>,
         mut stop: oneshot::Receiver<()>,
     ) {
         let mut pages = tokio::time::interval(std::time::Duration::from_millis(250));
@@ -134,6 +288,7 @@ impl Driver {
                 Some(event) = sip_events.recv() => self.on_sip(event).await,
                 Some(event) = media_events.recv() => self.on_media(event).await,
                 Some(call) = api.recv() => self.on_api(call).await,
+                Some(input) = demo.recv() => self.on_demo(input).await,
                 () = sleep => self.feed(Event::Tick).await,
                 _ = pages.tick() => self.publish(),
                 _ = &mut stop => break,
@@ -145,9 +300,13 @@ impl Driver {
             if let Some(live) = self.live.remove(&call) {
                 if let Some((agent, leg)) = live.agent {
                     self.sip.hang_up_agent(call, agent);
+                    if let Some(leg) = leg {
+                        self.media.close(leg).await;
+                    }
+                }
+                if let Some(leg) = live.caller_leg {
                     self.media.close(leg).await;
                 }
-                self.media.close(live.caller_leg).await;
             }
         }
     }
@@ -195,7 +354,7 @@ impl Driver {
                     .get(&call)
                     .and_then(|l| l.agent)
                     .filter(|(a, _)| *a == agent)
-                    .map(|(_, leg)| leg);
+                    .and_then(|(_, leg)| leg);
                 let Some(leg) = leg else {
                     // The core gave up on this ring (timeout, caller left) as the phone answered.
                     self.sip.hang_up_agent(call, agent);
@@ -214,7 +373,7 @@ impl Driver {
                     Err(e) => warn!(?call, error = %e, "call-taker's SDP answer unusable"),
                 }
                 self.feed(Event::AgentAnswered { agent, call }).await;
-                let bridged = self.live.get(&call).is_some_and(|l| l.recording.is_some());
+                let bridged = self.live.get(&call).is_some_and(|l| l.bridged);
                 if !bridged {
                     self.sip.hang_up_agent(call, agent);
                     self.close_agent_leg(call).await;
@@ -360,8 +519,9 @@ impl Driver {
         self.live.insert(
             call,
             Live {
-                caller_leg: leg,
+                caller_leg: Some(leg),
                 agent: None,
+                bridged: false,
                 decide: Some(decide),
                 answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
                 call_info,
@@ -395,7 +555,7 @@ impl Driver {
     }
 
     async fn close_agent_leg(&mut self, call: CallId) {
-        if let Some((_, leg)) = self.live.get_mut(&call).and_then(|l| l.agent.take()) {
+        if let Some((_, Some(leg))) = self.live.get_mut(&call).and_then(|l| l.agent.take()) {
             self.legs.remove(&leg);
             self.media.close(leg).await;
         }
@@ -438,9 +598,10 @@ impl Driver {
             }
             Command::Play { call, announcement } => {
                 if let Some(live) = self.live.get(&call) {
-                    match self.audio(announcement) {
-                        Some(audio) => self.media.play(live.caller_leg, audio, true),
-                        None => warn!(?announcement, "announcement without audio"),
+                    match (self.audio(announcement), live.caller_leg) {
+                        (Some(audio), Some(leg)) => self.media.play(leg, audio, true),
+                        (None, _) => warn!(?announcement, "announcement without audio"),
+                        (Some(_), None) => {}
                     }
                     let name = &self.plan.announcements[announcement.0 as usize].id;
                     self.store.send(Write::Trail {
@@ -454,6 +615,9 @@ impl Driver {
             Command::CancelRing { call, agent } => {
                 self.sip.hang_up_agent(call, agent);
                 self.close_agent_leg(call).await;
+                if let Some(live) = self.live.get_mut(&call) {
+                    live.agent = None;
+                }
             }
             Command::Bridge { call, agent } => {
                 let Some(live) = self.live.get_mut(&call) else {
@@ -462,10 +626,18 @@ impl Driver {
                 let Some((_, agent_leg)) = live.agent else {
                     return;
                 };
-                let path = self.recordings.join(format!("call-{}.wav", call.0));
-                self.media
-                    .bridge(live.caller_leg, agent_leg, Some(path.clone()));
-                live.recording = Some(path);
+                live.bridged = true;
+                if let (Some(caller_leg), Some(agent_leg)) = (live.caller_leg, agent_leg) {
+                    let path = self.recordings.join(format!("call-{}.wav", call.0));
+                    self.media.bridge(caller_leg, agent_leg, Some(path.clone()));
+                    live.recording = Some(path);
+                }
+                if self.simulated(agent)
+                    && let Some((_, simulation)) = &mut self.demo
+                {
+                    let handling = simulation.handling_ms();
+                    self.later(handling, DemoInput::HangUp(call, agent));
+                }
                 let info = self.core.call(call);
                 if let Some(info) = &info {
                     self.board
@@ -566,9 +738,21 @@ impl Driver {
     }
 
     async fn ring(&mut self, call: CallId, agent: AgentId) {
-        let Some(live) = self.live.get(&call) else {
+        let Some(live) = self.live.get_mut(&call) else {
             return;
         };
+        if self
+            .demo
+            .as_ref()
+            .is_some_and(|(_, s)| agent.0 as usize >= s.first_agent)
+        {
+            live.agent = Some((agent, None));
+            if let Some((_, simulation)) = &mut self.demo {
+                let delay = simulation.answer_ms();
+                self.later(delay, DemoInput::Answer(call, agent));
+            }
+            return;
+        }
         let headers = live.call_info.clone();
         let failure = match self.media.open_leg().await {
             Err(e) => {
@@ -579,7 +763,7 @@ impl Driver {
                 let offer = sdp::offer(local, call.0);
                 if self.sip.ring(call, agent, offer, headers) {
                     if let Some(live) = self.live.get_mut(&call) {
-                        live.agent = Some((agent, leg));
+                        live.agent = Some((agent, Some(leg)));
                     }
                     self.legs.insert(leg, call);
                     None
@@ -627,14 +811,18 @@ impl Driver {
         self.sip.hang_up_caller(call);
         if let Some((agent, leg)) = live.agent.take() {
             self.sip.hang_up_agent(call, agent);
+            if let Some(leg) = leg {
+                self.legs.remove(&leg);
+                // Closing one leg of a bridge finishes the recording; the other gives nothing.
+                let recording = self.media.close(leg).await;
+                self.record(call, recording);
+            }
+        }
+        if let Some(leg) = live.caller_leg {
             self.legs.remove(&leg);
-            // Closing one leg of a bridge finishes the recording; the other gives nothing more.
             let recording = self.media.close(leg).await;
             self.record(call, recording);
         }
-        self.legs.remove(&live.caller_leg);
-        let recording = self.media.close(live.caller_leg).await;
-        self.record(call, recording);
     }
 
     fn record(&self, call: CallId, recording: Option<secourir_media::Recording>) {

@@ -2,6 +2,7 @@
 //! HTTP API around one routing core, which a single driver task owns.
 
 mod api;
+mod demo;
 mod driver;
 mod live;
 mod locating;
@@ -20,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 pub use api::{CallTakerView, PlatformStatus, WantedState};
+pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
@@ -60,6 +62,9 @@ pub struct ServeOptions {
     pub announcements_dir: Option<PathBuf>,
     /// Anchor no media (no announcement, no audio, no recording): to measure signalling alone.
     pub signalling_only: bool,
+    /// Simulated callers and call-takers, and the index of the first simulated call-taker in
+    /// the plan (see [`add_simulated_call_takers`]).
+    pub demo: Option<(DemoOptions, usize)>,
 }
 
 /// Errors that stop the platform from starting.
@@ -243,7 +248,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         http,
     };
     let instance = format!("secourir-{}", &seed.simple().to_string()[..8]);
-    let driver = driver::Driver::new(
+    let mut driver = driver::Driver::new(
         plan,
         territory,
         sip,
@@ -254,8 +259,18 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         instance,
         snapshots,
     );
+    let (demo_tx, demo_rx) = mpsc::channel(1024);
+    if let Some((demo_options, first_agent)) = &options.demo {
+        driver
+            .simulate(
+                demo::simulation(demo_options, *first_agent),
+                demo_tx.clone(),
+            )
+            .await;
+        tokio::spawn(demo::callers(demo_options.clone(), demo_tx));
+    }
     let (stop_tx, stop_rx) = oneshot::channel();
-    let driver = tokio::spawn(driver.run(sip_events, media_events, api_rx, stop_rx));
+    let driver = tokio::spawn(driver.run(sip_events, media_events, api_rx, demo_rx, stop_rx));
     info!(sip = %bound.sip, http = %bound.http, "platform ready");
     Ok(Platform {
         bound,

@@ -254,6 +254,11 @@ impl Sip {
         Ok((sip, events_rx))
     }
 
+    /// A new call number, for calls that do not come through SIP (the demonstration's).
+    pub fn next_call(&self) -> CallId {
+        CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// The UDP address the shell listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local

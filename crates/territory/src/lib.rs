@@ -407,6 +407,11 @@ impl Territory {
         &self.departements
     }
 
+    /// Every commune and arrondissement, in the order of the source.
+    pub fn communes(&self) -> &[Commune] {
+        &self.communes
+    }
+
     /// A commune or arrondissement by INSEE code.
     pub fn commune(&self, insee: &str) -> Option<&Commune> {
         self.by_insee

@@ -38,6 +38,15 @@ pub struct Platform {
 
 impl Platform {
     pub fn start() -> Platform {
+        Platform::start_with("serve", &[])
+    }
+
+    /// `secourir demo` instead of `serve`, with these extra arguments.
+    pub fn demo(extra: &[&str]) -> Platform {
+        Platform::start_with("demo", extra)
+    }
+
+    fn start_with(command: &str, extra: &[&str]) -> Platform {
         let dir = tempfile::tempdir().expect("temp dir");
         let sip = free_port();
         let http = free_port();
@@ -45,7 +54,8 @@ impl Platform {
         let first = 40_000 + n * 400;
         let mut child = Command::new(env!("CARGO_BIN_EXE_secourir"))
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .args(["serve", "--sip", &format!("127.0.0.1:{sip}")])
+            .args([command, "--sip", &format!("127.0.0.1:{sip}")])
+            .args(extra)
             .args(["--http", &format!("127.0.0.1:{http}")])
             .args(["--media-ports", &format!("{first}-{}", first + 399)])
             .args(["--api-token", TOKEN])
