@@ -149,6 +149,7 @@ pub(crate) fn router(
     };
     crate::web::routes()
         .route("/api/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/api/call-takers", get(call_takers))
         .route("/api/call-takers/{login}/state", post(set_state))
         .route("/api/calls", get(calls))
@@ -200,6 +201,24 @@ pub(crate) async fn ask<T>(
 
 pub(crate) fn stopping() -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping")
+}
+
+/// Prometheus exposition of the platform's counters, gauges and answer-time histograms.
+async fn metrics() -> Response {
+    match crate::metrics_handle() {
+        Some(handle) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder not installed",
+        ),
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -323,6 +323,13 @@ impl Driver {
         let snapshot = self
             .board
             .snapshot(&self.core, &self.plan, &self.places, now);
+        for cta in &snapshot.ctas {
+            metrics::gauge!("secourir_queue_waiting", "cta" => cta.id.clone())
+                .set(f64::from(cta.waiting));
+            metrics::gauge!("secourir_call_takers_available", "cta" => cta.id.clone())
+                .set(f64::from(cta.available));
+        }
+        metrics::gauge!("secourir_live_calls").set(self.core.live_calls() as f64);
         self.snapshots.send_replace(Arc::new(snapshot));
     }
 
@@ -640,8 +647,13 @@ impl Driver {
                 }
                 let info = self.core.call(call);
                 if let Some(info) = &info {
-                    self.board
-                        .answered(info.cta, now, now.since(info.queued_at));
+                    let wait = now.since(info.queued_at);
+                    self.board.answered(info.cta, now, wait);
+                    let id = self.plan.cta(info.cta).id.clone();
+                    metrics::counter!("secourir_calls_answered_total", "cta" => id.clone())
+                        .increment(1);
+                    metrics::histogram!("secourir_answer_seconds", "cta" => id)
+                        .record(wait as f64 / 1000.0);
                 }
                 let cta = info
                     .map(|c| self.plan.cta(c.cta).id.clone())
@@ -690,6 +702,11 @@ impl Driver {
                 }
                 if let Step::Queued(cta) = &step {
                     if let Some(live) = self.live.get_mut(&call) {
+                        if live.cta.is_none() {
+                            let id = self.plan.cta(*cta).id.clone();
+                            metrics::counter!("secourir_calls_offered_total", "cta" => id)
+                                .increment(1);
+                        }
                         live.cta = Some(*cta);
                     }
                     self.store.send(Write::Queued {
@@ -799,6 +816,11 @@ impl Driver {
             && let Some(cta) = live.cta
         {
             self.board.abandoned(cta);
+            let id = self.plan.cta(cta).id.clone();
+            metrics::counter!("secourir_calls_abandoned_total", "cta" => id).increment(1);
+        }
+        if outcome == Outcome::Rejected {
+            metrics::counter!("secourir_calls_rejected_total").increment(1);
         }
         if let Some(decide) = live.decide.take() {
             // Ended before any answer: the INVITE still waits for one.

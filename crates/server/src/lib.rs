@@ -24,6 +24,26 @@ pub use api::{CallTakerView, PlatformStatus, WantedState};
 pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
 
+/// The process's Prometheus recorder: `metrics` has one global recorder, installed at the first
+/// start.
+fn metrics_handle() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("secourir_answer_seconds".into()),
+                    &[1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0],
+                )
+                .ok()?
+                .install_recorder()
+                .ok()
+        })
+        .as_ref()
+}
+
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).
 const SHIPPED_ANNOUNCEMENTS: [(&str, &[u8]); 3] = [
@@ -192,6 +212,9 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         source,
     })?;
     let announcements = load_announcements(&plan, options.announcements_dir.as_ref())?;
+    if metrics_handle().is_none() {
+        tracing::warn!("Prometheus recorder could not be installed: /metrics will answer 503");
+    }
     let territory = Territory::france();
     let (store, _writer) = writer::start(&options.data_dir)?;
     let last_call = secourir_store::Store::open_read_only(&options.data_dir)?.last_call()?;
