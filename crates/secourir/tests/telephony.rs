@@ -394,3 +394,60 @@ fn a_wrong_password_or_token_is_refused() {
         .expect("ota-13-1");
     assert_eq!(ota["phone_registered"], false);
 }
+
+#[test]
+fn the_api_describes_itself_and_exposes_metrics() {
+    let platform = Platform::start();
+    let doc: Value = ureq::get(&platform.url("/api/openapi.json"))
+        .call()
+        .expect("openapi")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    for path in [
+        "/api/health",
+        "/api/call-takers/{login}/state",
+        "/api/calls",
+        "/api/callbacks/{call}/done",
+        "/api/login",
+        "/api/console/calls/{call}/pick",
+        "/api/supervision/crisis/{departement}",
+        "/api/ws",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    platform.set_state("ota-13-1", "available");
+    wait_ok(
+        platform.caller("0688888888", 43.2965, 5.3698, 1_000),
+        "caller",
+    );
+    wait_ok(answering, "call-taker phone");
+    platform.wait_call("a completed call", |c| c["outcome"] == "completed");
+    let metrics = ureq::get(&platform.url("/metrics"))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("text");
+    for line in [
+        "secourir_calls_offered_total{cta=\"cta-13\"} 1",
+        "secourir_calls_answered_total{cta=\"cta-13\"} 1",
+        "secourir_answer_seconds_count{cta=\"cta-13\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 /// What a call-taker asks to become.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WantedState {
     /// Ready for calls (logs in if needed).
@@ -27,7 +27,7 @@ pub enum WantedState {
 }
 
 /// A call-taker as the API shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallTakerView {
     /// Login.
     pub login: String,
@@ -40,7 +40,7 @@ pub struct CallTakerView {
 }
 
 /// Health figures of the running platform.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PlatformStatus {
     /// Calls admitted and not ended.
     pub live_calls: usize,
@@ -150,6 +150,7 @@ pub(crate) fn router(
     crate::web::routes()
         .route("/api/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/api/openapi.json", get(openapi))
         .route("/api/call-takers", get(call_takers))
         .route("/api/call-takers/{login}/state", post(set_state))
         .route("/api/calls", get(calls))
@@ -203,7 +204,54 @@ pub(crate) fn stopping() -> Response {
     problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping")
 }
 
+/// The OpenAPI document of this API, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Secourir", description = "Emergency-call platform of the French fire and rescue services: call-takers, calls, call-backs, console and supervision."),
+    paths(
+        health, metrics, call_takers, set_state, calls, call_detail, callbacks, callback_taken,
+        callback_done, crate::web::login, crate::web::logout, crate::web::me, crate::web::my_state,
+        crate::web::pick, crate::web::hang_up, crate::web::call_back, crate::web::crisis,
+        crate::web::outlines, crate::web::live
+    ),
+    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, CallbackBody)),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("secourir_session"))),
+        );
+    }
+}
+
+async fn openapi() -> Response {
+    use utoipa::OpenApi;
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 /// Prometheus exposition of the platform's counters, gauges and answer-time histograms.
+#[utoipa::path(get, path = "/metrics", tag = "supervision", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics() -> Response {
     match crate::metrics_handle() {
         Some(handle) => (
@@ -221,6 +269,7 @@ async fn metrics() -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/api/health", tag = "platform", responses((status = 200, description = "Live figures", body = PlatformStatus)))]
 async fn health(State(state): State<AppState>) -> Response {
     match ask(&state, |reply| ApiCall::Status { reply }).await {
         Some(status) => Json(status).into_response(),
@@ -228,6 +277,7 @@ async fn health(State(state): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/api/call-takers", tag = "call-takers", security(("token" = []), ("session" = [])), responses((status = 200, body = Vec<CallTakerView>), (status = 401, description = "Wrong or missing token")))]
 async fn call_takers(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(r) = refused(&state, &headers) {
         return r;
@@ -238,11 +288,14 @@ async fn call_takers(State(state): State<AppState>, headers: HeaderMap) -> Respo
     }
 }
 
-#[derive(Deserialize)]
-struct StateBody {
-    state: WantedState,
+/// A call-taker's wanted state.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct StateBody {
+    /// available, paused or offline.
+    pub(crate) state: WantedState,
 }
 
+#[utoipa::path(post, path = "/api/call-takers/{login}/state", tag = "call-takers", security(("token" = [])), params(("login" = String, Path, description = "Call-taker login")), request_body = StateBody, responses((status = 200, description = "New status"), (status = 400, description = "Bad body"), (status = 401, description = "Wrong or missing token"), (status = 404, description = "Unknown call-taker")))]
 async fn set_state(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -281,6 +334,7 @@ struct CallsQuery {
     limit: Option<usize>,
 }
 
+#[utoipa::path(get, path = "/api/calls", tag = "calls", security(("token" = []), ("session" = [])), params(("since" = Option<String>, Query, description = "90s, 15m, 1h, 2d; default 1h"), ("limit" = Option<usize>, Query, description = "At most; default 1000")), responses((status = 200, description = "Call detail records, newest first"), (status = 400, description = "Bad duration"), (status = 401, description = "Wrong or missing token")))]
 async fn calls(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -310,6 +364,7 @@ async fn calls(
     }
 }
 
+#[utoipa::path(get, path = "/api/calls/{call}", tag = "calls", security(("token" = []), ("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 200, description = "The record and its trail"), (status = 404, description = "No such call")))]
 async fn call_detail(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -339,6 +394,7 @@ struct CallbacksQuery {
     cta: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/callbacks", tag = "calls", security(("token" = []), ("session" = [])), params(("cta" = Option<String>, Query, description = "CTA identifier, e.g. cta-13")), responses((status = 200, description = "Call-back entries not yet done, oldest first")))]
 async fn callbacks(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -359,8 +415,9 @@ async fn callbacks(
     }
 }
 
-#[derive(Deserialize)]
-struct CallbackBody {
+/// Who works a call-back.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct CallbackBody {
     by: String,
 }
 
@@ -398,6 +455,7 @@ async fn callback_change(
     }
 }
 
+#[utoipa::path(post, path = "/api/callbacks/{call}/taken", tag = "calls", security(("token" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CallbackBody, responses((status = 200, description = "Taken"), (status = 404, description = "Unknown call-taker")))]
 async fn callback_taken(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -407,6 +465,7 @@ async fn callback_taken(
     callback_change(state, headers, call, body, false).await
 }
 
+#[utoipa::path(post, path = "/api/callbacks/{call}/done", tag = "calls", security(("token" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CallbackBody, responses((status = 200, description = "Done"), (status = 404, description = "Unknown call-taker")))]
 async fn callback_done(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::api::{ApiCall, AppState, WantedState, ask, problem, stopping};
+use crate::api::{ApiCall, AppState, StateBody, ask, problem, stopping};
 use crate::live::Snapshot;
 
 /// A session lasts a shift and a half.
@@ -111,8 +111,9 @@ async fn style() -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-struct Credentials {
+/// Console credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct Credentials {
     login: String,
     password: String,
 }
@@ -140,7 +141,8 @@ fn me_of(plan: &Plan, session: &Session) -> Me {
     }
 }
 
-async fn login(
+#[utoipa::path(post, path = "/api/login", tag = "console", request_body = Credentials, responses((status = 200, description = "Logged in; sets the session cookie"), (status = 401, description = "identifiants invalides (no hint which part)")))]
+pub(crate) async fn login(
     State(state): State<AppState>,
     body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -200,7 +202,8 @@ async fn login(
     response
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(post, path = "/api/logout", tag = "console", responses((status = 204, description = "Logged out")))]
+pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(session) = state.web.session(&headers) {
         state
             .web
@@ -222,19 +225,16 @@ fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, StatusCod
     state.web.session(headers).ok_or(StatusCode::UNAUTHORIZED)
 }
 
-async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
+#[utoipa::path(get, path = "/api/me", tag = "console", security(("session" = [])), responses((status = 200, description = "Who is logged in"), (status = 401, description = "Not logged in")))]
+pub(crate) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match signed_in(&state, &headers) {
         Ok(session) => Json(me_of(&state.web.plan, &session)).into_response(),
         Err(code) => problem(code, "non connecté"),
     }
 }
 
-#[derive(Deserialize)]
-struct StateBody {
-    state: WantedState,
-}
-
-async fn my_state(
+#[utoipa::path(post, path = "/api/me/state", tag = "console", security(("session" = [])), request_body = StateBody, responses((status = 200, description = "New status"), (status = 401, description = "Not logged in")))]
+pub(crate) async fn my_state(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<StateBody>, axum::extract::rejection::JsonRejection>,
@@ -262,7 +262,8 @@ async fn my_state(
     }
 }
 
-async fn pick(
+#[utoipa::path(post, path = "/api/console/calls/{call}/pick", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 200, description = "Picked: the phone rings"), (status = 403, description = "Another CTA's call"), (status = 404, description = "Unknown call"), (status = 409, description = "Already taken, or the call-taker is busy")))]
+pub(crate) async fn pick(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(call): Path<u64>,
@@ -290,7 +291,8 @@ async fn pick(
     }
 }
 
-async fn hang_up(
+#[utoipa::path(post, path = "/api/console/calls/{call}/hangup", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 204, description = "Ended"), (status = 403, description = "Not this call-taker's call")))]
+pub(crate) async fn hang_up(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(call): Path<u64>,
@@ -312,7 +314,8 @@ async fn hang_up(
     }
 }
 
-async fn call_back(
+#[utoipa::path(post, path = "/api/console/callbacks/{call}/{step}", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number"), ("step" = String, Path, description = "taken or done")), responses((status = 204, description = "Updated"), (status = 404, description = "Unknown step")))]
+pub(crate) async fn call_back(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((call, step)): Path<(u64, String)>,
@@ -340,12 +343,14 @@ async fn call_back(
     }
 }
 
-#[derive(Deserialize)]
-struct CrisisBody {
+/// Crisis mode on or off.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct CrisisBody {
     on: bool,
 }
 
-async fn crisis(
+#[utoipa::path(post, path = "/api/supervision/crisis/{departement}", tag = "supervision", security(("session" = [])), params(("departement" = String, Path, description = "Département code")), request_body = CrisisBody, responses((status = 204, description = "Changed and logged"), (status = 403, description = "Only for chef_de_salle and admin"), (status = 404, description = "Unknown département")))]
+pub(crate) async fn crisis(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(departement): Path<String>,
@@ -378,7 +383,8 @@ async fn crisis(
 
 /// Simplified outlines of every département, `{code: [[ [lon, lat], … ], …]}`, for drawing the
 /// map and the caller's position without any tile server.
-async fn outlines(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/api/territory/outlines", tag = "territory", responses((status = 200, description = "Simplified outline of every département, {code: {name, rings}}")))]
+pub(crate) async fn outlines(State(state): State<AppState>) -> Response {
     let web = state.web.clone();
     let body = tokio::task::spawn_blocking(move || {
         web.outlines
@@ -448,7 +454,8 @@ fn view_for(session: &Session, snapshot: &Snapshot) -> serde_json::Value {
     })
 }
 
-async fn live(
+#[utoipa::path(get, path = "/api/ws", tag = "console", security(("session" = [])), responses((status = 101, description = "WebSocket: JSON pictures of queues, calls, call-takers and CTA figures, filtered by role and CTA")))]
+pub(crate) async fn live(
     State(state): State<AppState>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
