@@ -179,6 +179,15 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
         .for_element(Locator::Css("#caller-dot"))
         .await
         .expect("the caller is drawn on the département");
+    // An AML SMS from the caller's phone moves the point while the call goes on.
+    let response = ureq::post(&platform.url("/api/aml"))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .content_type("text/plain")
+        .send("A\"ML=1;lt=+43.28500;lg=+5.38000;rd=8;top=20261122143000;lc=68;pm=G;si=208150000000001;ei=356708041746734;mcc=208;mnc=15;ml=124;cs=+33655555555")
+        .expect("AML accepted");
+    assert_eq!(response.status().as_u16(), 200);
+    wait_text(&browser, "#cur-loc", "AML").await;
+    wait_text(&browser, "#cur-loc", "43.28500").await;
     screenshot(&browser, "console-call").await;
     assert!(
         browser
@@ -204,6 +213,7 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     assert_eq!(call["call_taker"], "ota-13-1");
     assert_eq!(call["reason"], "call-taker hung up");
     wait_text(&browser, "#my-status", "fin d'appel").await;
+    wait_text(&browser, "#recent tbody tr", "traité").await;
     browser.close().await.unwrap();
 }
 

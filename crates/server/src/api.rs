@@ -124,6 +124,13 @@ pub(crate) enum ApiCall {
         on: bool,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
+    Aml {
+        caller: String,
+        lat: f64,
+        lon: f64,
+        radius_m: Option<f64>,
+        reply: oneshot::Sender<Option<u64>>,
+    },
 }
 
 #[derive(Clone)]
@@ -155,6 +162,7 @@ pub(crate) fn router(
         .route("/api/call-takers/{login}/state", post(set_state))
         .route("/api/calls", get(calls))
         .route("/api/calls/{call}", get(call_detail))
+        .route("/api/aml", post(aml))
         .route("/api/callbacks", get(callbacks))
         .route("/api/callbacks/{call}/taken", post(callback_taken))
         .route("/api/callbacks/{call}/done", post(callback_done))
@@ -209,7 +217,7 @@ pub(crate) fn stopping() -> Response {
 #[openapi(
     info(title = "Secourir", description = "Emergency-call platform of the French fire and rescue services: call-takers, calls, call-backs, console and supervision."),
     paths(
-        health, metrics, call_takers, set_state, calls, call_detail, callbacks, callback_taken,
+        health, metrics, call_takers, set_state, calls, call_detail, aml, callbacks, callback_taken,
         callback_done, crate::web::login, crate::web::logout, crate::web::me, crate::web::my_state,
         crate::web::pick, crate::web::hang_up, crate::web::call_back, crate::web::crisis,
         crate::web::outlines, crate::web::live
@@ -247,6 +255,64 @@ async fn openapi() -> Response {
         )
             .into_response(),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// An Advanced Mobile Location report (ETSI TS 103 625) from the operators' gateway: the HTTPS
+/// form, or the SMS text as `text/plain`. It updates the location of the caller's live call.
+#[utoipa::path(post, path = "/api/aml", tag = "calls", security(("token" = [])), request_body(content = String, description = "AML HTTPS form (application/x-www-form-urlencoded) or AML SMS text (text/plain)"), responses((status = 200, description = "Applied to the caller's live call"), (status = 202, description = "Valid, but no live call from this number"), (status = 400, description = "Not an AML report, or no position")))]
+async fn aml(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Some(r) = refused(&state, &headers) {
+        return r;
+    }
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let report = if form {
+        secourir_location::parse_aml_https(&body, None)
+    } else {
+        match std::str::from_utf8(&body) {
+            Ok(text) => secourir_location::parse_aml_sms(text),
+            Err(_) => return problem(StatusCode::BAD_REQUEST, "AML SMS must be text"),
+        }
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            info!(error = %e, "AML report refused");
+            return problem(StatusCode::BAD_REQUEST, &format!("AML: {e}"));
+        }
+    };
+    let (Some(position), Some(caller)) = (report.position, report.caller) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "AML report without position or caller number",
+        );
+    };
+    match ask(&state, |reply| ApiCall::Aml {
+        caller: caller.clone(),
+        lat: position.lat,
+        lon: position.lon,
+        radius_m: position.uncertainty_m,
+        reply,
+    })
+    .await
+    {
+        Some(Some(call)) => Json(serde_json::json!({ "call": call })).into_response(),
+        Some(None) => {
+            info!(%caller, "AML report for no live call");
+            (
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "call": null })),
+            )
+                .into_response()
+        }
+        None => stopping(),
     }
 }
 

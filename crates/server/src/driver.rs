@@ -970,6 +970,15 @@ impl Driver {
                 };
                 let _ = reply.send(result);
             }
+            ApiCall::Aml {
+                caller,
+                lat,
+                lon,
+                radius_m,
+                reply,
+            } => {
+                let _ = reply.send(self.aml(&caller, lat, lon, radius_m));
+            }
             ApiCall::Status { reply } => {
                 let _ = reply.send(PlatformStatus {
                     live_calls: self.core.live_calls(),
@@ -988,6 +997,45 @@ impl Driver {
                 });
             }
         }
+    }
+
+    /// Applies an AML position to the live call from this number; its routing stays as it was.
+    fn aml(&mut self, caller: &str, lat: f64, lon: f64, radius_m: Option<f64>) -> Option<u64> {
+        let wanted = national_number(caller);
+        let call = self
+            .live
+            .keys()
+            .copied()
+            .filter(|c| {
+                self.core
+                    .call(*c)
+                    .and_then(|i| i.caller)
+                    .is_some_and(|n| national_number(&n) == wanted)
+            })
+            .max()?;
+        let place = self.territory.locate(lat, lon);
+        let entry = self.places.get_mut(&call.0)?;
+        entry.point = Some((lat, lon));
+        entry.radius_m = radius_m;
+        entry.source = "aml";
+        if let Some(place) = place {
+            entry.commune = place.commune;
+            entry.insee = place.insee;
+        }
+        let step = format!(
+            "localisation AML : {}{}",
+            entry.commune.as_deref().unwrap_or("hors territoire"),
+            radius_m.map_or(String::new(), |r| format!(" ±{r:.0} m"))
+        );
+        let now = self.clock.now();
+        self.store.send(Write::Trail {
+            call: call.0,
+            at: now.0 as i64,
+            step,
+        });
+        info!(?call, lat, lon, "AML location applied");
+        self.dirty = true;
+        Some(call.0)
     }
 
     async fn set_state(&mut self, login: &str, wanted: WantedState) -> Result<String, ApiError> {
@@ -1029,6 +1077,17 @@ impl Driver {
     }
 }
 
+/// A French number in its national form (`0601020304`), whatever way it was written.
+fn national_number(number: &str) -> String {
+    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix("33") {
+        Some(rest) if number.trim_start().starts_with('+') || digits.len() == 11 => {
+            format!("0{rest}")
+        }
+        _ => digits,
+    }
+}
+
 /// The name of a call-taker status in the API.
 pub(crate) fn status_name(status: AgentStatus) -> String {
     match status {
@@ -1040,4 +1099,23 @@ pub(crate) fn status_name(status: AgentStatus) -> String {
         AgentStatus::Offline => "offline",
     }
     .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::national_number;
+
+    #[test]
+    fn numbers_are_compared_in_national_form() {
+        for written in [
+            "0601020304",
+            "+33601020304",
+            "+33 6 01 02 03 04",
+            "33601020304",
+            "06.01.02.03.04",
+        ] {
+            assert_eq!(national_number(written), "0601020304", "{written}");
+        }
+        assert_eq!(national_number("+3214567890"), "3214567890");
+    }
 }

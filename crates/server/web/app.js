@@ -44,7 +44,23 @@ async function start() {
   show(supervises ? "supervision-view" : "console-view");
   outlines = (await api("GET", "/api/territory/outlines")).data;
   connect();
-  if (!supervises) refreshCallbacks();
+  if (!supervises) { refreshCallbacks(); refreshRecent(); setInterval(refreshRecent, 5000); }
+}
+
+const OUTCOMES = { completed: "traité", transferred: "transféré", abandoned: "abandonné", rejected: "rejeté" };
+
+async function refreshRecent() {
+  const { status, data } = await api("GET", "/api/calls?since=1h&limit=200");
+  if (status !== 200) return;
+  const body = $("recent").tBodies[0];
+  body.replaceChildren();
+  for (const c of data.filter((c) => c.cta === me.cta && c.outcome).slice(0, 10)) {
+    const tr = document.createElement("tr");
+    tr.append(cell(new Date(c.offered_at).toLocaleTimeString("fr-FR")), cell(c.caller || "masqué"),
+      cell(c.commune || c.departement), cell(c.call_taker || "—"),
+      cell(OUTCOMES[c.outcome] || c.outcome), cell(c.reason || ""));
+    body.append(tr);
+  }
 }
 
 function connect() {
@@ -230,6 +246,7 @@ async function hangUp() {
   const { status, data } = await api("POST", `/api/console/calls/${current.call}/hangup`);
   say(status === 204 ? "Appel terminé." : `Refusé : ${data && data.error}`);
   refreshCallbacks();
+  setTimeout(refreshRecent, 500);
 }
 
 async function refreshCallbacks() {
