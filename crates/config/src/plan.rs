@@ -41,6 +41,8 @@ pub struct Plan {
     pub trunks: Vec<Trunk>,
     /// Call-takers who may register a phone and log in; their index is their agent number.
     pub call_takers: Vec<CallTaker>,
+    /// Partner services calls are handed to (SAMU 15, police 17), by SIP URI.
+    pub partner_services: Vec<PartnerService>,
     pub(crate) cta_index: HashMap<String, CtaId>,
     pub(crate) zone_index: HashMap<String, ZoneId>,
     pub(crate) announcement_index: HashMap<String, AnnouncementId>,
@@ -62,6 +64,11 @@ impl Plan {
     /// The announcement with this identifier.
     pub fn announcement_id(&self, id: &str) -> Option<AnnouncementId> {
         self.announcement_index.get(id).copied()
+    }
+
+    /// The partner service for this service, if one is configured.
+    pub fn partner_service(&self, service: Service) -> Option<&PartnerService> {
+        self.partner_services.iter().find(|p| p.service == service)
     }
 
     /// Adds a call-taker (the demonstration's simulated ones); false if the login is taken.
@@ -227,6 +234,17 @@ pub struct CallTaker {
     pub web_password: Option<String>,
     /// What the account may do in the console.
     pub role: Role,
+}
+
+/// A partner service that takes calls handed over by a call-taker.
+#[derive(Debug, Clone)]
+pub struct PartnerService {
+    /// The service.
+    pub service: Service,
+    /// Where its calls go.
+    pub uri: String,
+    /// Name shown in the console (SAMU, police…).
+    pub name: String,
 }
 
 /// Roles of the console.

@@ -21,6 +21,17 @@ pub struct RawConfig {
     pub rule_sets: Vec<Spanned<RawRuleSet>>,
     #[serde(default, rename = "call_taker")]
     pub call_takers: Vec<Spanned<RawCallTaker>>,
+    #[serde(default, rename = "partner_service")]
+    pub partner_services: Vec<Spanned<RawPartnerService>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartnerService {
+    pub service: Spanned<String>,
+    pub uri: Spanned<String>,
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -319,6 +319,7 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
     check_ways_out(raw, &ctas, &rule_sets, c);
 
     let call_takers = call_takers(raw, &cta_index, c);
+    let partner_services = partner_services(raw, c);
     let call_taker_index = call_takers
         .iter()
         .enumerate()
@@ -336,12 +337,51 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         rule_sets,
         trunks,
         call_takers,
+        partner_services,
         cta_index,
         zone_index,
         announcement_index,
         trunk_index,
         call_taker_index,
     }
+}
+
+fn partner_services(raw: &RawConfig, c: &mut Checker<'_>) -> Vec<PartnerService> {
+    let mut out: Vec<PartnerService> = Vec::new();
+    for p in &raw.partner_services {
+        let p = p.get_ref();
+        let Some(service) = Service::parse(p.service.get_ref()) else {
+            c.at(
+                p.service.span(),
+                format!(
+                    "unknown service {:?}: 15, 17, or a urn:service:sos.* URN",
+                    p.service.get_ref()
+                ),
+            );
+            continue;
+        };
+        let uri = p.uri.get_ref();
+        if !(uri.starts_with("sip:") || uri.starts_with("sips:")) || uri.len() < 6 {
+            c.at(
+                p.uri.span(),
+                format!("uri {uri:?} must be a sip: or sips: URI"),
+            );
+            continue;
+        }
+        if out.iter().any(|o| o.service == service) {
+            c.at(p.service.span(), "this service has a partner already");
+            continue;
+        }
+        out.push(PartnerService {
+            service,
+            uri: uri.clone(),
+            name: p
+                .name
+                .clone()
+                .unwrap_or_else(|| p.service.get_ref().clone()),
+        });
+    }
+    out
 }
 
 fn call_takers(

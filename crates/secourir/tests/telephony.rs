@@ -451,3 +451,101 @@ fn the_api_describes_itself_and_exposes_metrics() {
         );
     }
 }
+
+/// Logs in to the console API and returns the session cookie.
+fn session(platform: &Platform, login: &str) -> String {
+    let response = ureq::post(&platform.url("/api/login"))
+        .send_json(json!({ "login": login, "password": "secourir" }))
+        .expect("login");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie");
+    cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+#[test]
+fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
+    // The shipped configuration plus a SAMU reachable on loopback (a SIPp answerer).
+    let samu = free_port();
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("france-with-samu.toml");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("shipped config");
+    std::fs::write(
+        &config,
+        format!("{shipped}\n[[partner_service]]\nservice = \"15\"\nname = \"SAMU 13\"\nuri = \"sip:15@127.0.0.1:{samu}\"\n"),
+    )
+    .expect("write config");
+    let platform = Platform::with_config(&config);
+    let partner = sipp(&platform.dir.path().join("samu"))
+        .args(["-sf", &format!("{SIPP_DIR}/call-taker.xml"), "-m", "1"])
+        .args([
+            "-p",
+            &samu.to_string(),
+            "-mi",
+            "127.0.0.1",
+            "-mp",
+            &free_port().to_string(),
+        ])
+        .arg(format!("127.0.0.1:{}", platform.sip))
+        .spawn()
+        .expect("sipp runs");
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    platform.set_state("ota-13-1", "available");
+    let caller = platform.caller("0699999999", 43.2965, 5.3698, 6_000);
+    let call = platform.wait_call("the call answered", |c| !c["answered_at"].is_null());
+    let id = call["call"].as_u64().expect("number");
+    let cookie = session(&platform, "ota-13-1");
+    let response = ureq::post(&platform.url(&format!("/api/console/calls/{id}/transfer")))
+        .header("Cookie", &cookie)
+        .send_json(json!({ "to": "15", "summary": "Malaise, homme 60 ans, conscient" }))
+        .expect("transfer");
+    assert_eq!(response.status().as_u16(), 200);
+    // The call-taker's phone is hung up at once; the caller talks to the SAMU, then hangs up.
+    wait_ok(answering, "call-taker phone");
+    wait_ok(caller, "caller");
+    wait_ok(partner, "SAMU");
+    let done = platform.wait_call("the transferred call", |c| c["outcome"] == "transferred");
+    assert_eq!(done["reason"], "transferred to urn:service:sos.ambulance");
+    let detail = platform.get(&format!("/api/calls/{id}"));
+    let trail: Vec<&str> = detail["trail"]
+        .as_array()
+        .expect("trail")
+        .iter()
+        .filter_map(|t| t["step"].as_str())
+        .collect();
+    assert!(
+        trail
+            .iter()
+            .any(|s| s.starts_with("transféré au SAMU 13 par ota-13-1 : Malaise")),
+        "{trail:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !platform.get(&format!("/api/calls/{id}"))["trail"]
+        .to_string()
+        .contains("enregistrement avec le partenaire")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no recording of the conversation with the SAMU"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Without a partner for the 17, the console is told so.
+    let cookie = session(&platform, "ota-13-2");
+    let response = ureq::post(&platform.url(&format!("/api/console/calls/{id}/transfer")))
+        .header("Cookie", &cookie)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(json!({ "to": "17" }))
+        .expect("answer");
+    assert_eq!(response.status().as_u16(), 409);
+}

@@ -63,6 +63,10 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// The core refused a pick.
     Pick(secourir_core::PickRefusal),
+    /// The state of things forbids it now (HTTP 409).
+    Conflict(String),
+    /// A partner service did not take the call (HTTP 502).
+    Upstream(String),
 }
 
 impl ApiError {
@@ -72,6 +76,8 @@ impl ApiError {
         match self {
             ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, what),
             ApiError::Forbidden(what) => problem(StatusCode::FORBIDDEN, what),
+            ApiError::Conflict(what) => problem(StatusCode::CONFLICT, what),
+            ApiError::Upstream(what) => problem(StatusCode::BAD_GATEWAY, what),
             ApiError::Pick(PickRefusal::AlreadyTaken) => {
                 problem(StatusCode::CONFLICT, "appel déjà pris")
             }
@@ -123,6 +129,13 @@ pub(crate) enum ApiCall {
         departement: String,
         on: bool,
         reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    Transfer {
+        login: String,
+        call: u64,
+        to: String,
+        summary: String,
+        reply: oneshot::Sender<Result<String, ApiError>>,
     },
     Aml {
         caller: String,
@@ -219,10 +232,10 @@ pub(crate) fn stopping() -> Response {
     paths(
         health, metrics, call_takers, set_state, calls, call_detail, aml, callbacks, callback_taken,
         callback_done, crate::web::login, crate::web::logout, crate::web::me, crate::web::my_state,
-        crate::web::pick, crate::web::hang_up, crate::web::call_back, crate::web::crisis,
+        crate::web::pick, crate::web::hang_up, crate::web::transfer, crate::web::call_back, crate::web::crisis,
         crate::web::outlines, crate::web::live
     ),
-    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, CallbackBody)),
+    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, CallbackBody, crate::web::TransferBody)),
     modifiers(&Security)
 )]
 struct ApiDoc;

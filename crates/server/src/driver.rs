@@ -47,6 +47,9 @@ struct Live {
     /// The call-taker rung or talking, and their media leg (None when simulated).
     agent: Option<(AgentId, Option<LegId>)>,
     bridged: bool,
+    /// Media leg of the partner service that answered a handover: when the core ends the call
+    /// as transferred, the caller stays on the line, bridged to it.
+    handing_over: Option<LegId>,
     decide: Option<oneshot::Sender<Decision>>,
     answer_sdp: String,
     call_info: Vec<(String, String)>,
@@ -75,8 +78,23 @@ pub(crate) struct Driver {
     snapshots: tokio::sync::watch::Sender<Arc<Snapshot>>,
     dirty: bool,
     pick_result: Option<Result<(), secourir_core::PickRefusal>>,
+    /// Transfers asked by call-takers, waiting for the partner to answer.
+    pending_transfers: HashMap<CallId, PendingTransfer>,
+    /// Calls handed to a partner: the caller and the partner, bridged, after the core let go.
+    handovers: HashMap<CallId, (Option<LegId>, LegId)>,
     /// The demonstration: its timers come back through this sender.
     demo: Option<(mpsc::Sender<DemoInput>, crate::demo::Simulation)>,
+}
+
+/// A transfer waiting for the partner service to answer.
+struct PendingTransfer {
+    agent: AgentId,
+    to: secourir_config::Service,
+    leg: LegId,
+    partner: String,
+    login: String,
+    summary: String,
+    reply: oneshot::Sender<Result<String, ApiError>>,
 }
 
 /// What the demonstration feeds the driver.
@@ -131,6 +149,8 @@ impl Driver {
             snapshots,
             dirty: true,
             pick_result: None,
+            pending_transfers: HashMap::new(),
+            handovers: HashMap::new(),
             demo: None,
         }
     }
@@ -240,6 +260,7 @@ impl Driver {
                 caller_leg: None,
                 agent: None,
                 bridged: false,
+                handing_over: None,
                 decide: None,
                 answer_sdp: String::new(),
                 call_info: Vec::new(),
@@ -293,6 +314,12 @@ impl Driver {
                 _ = pages.tick() => self.publish(),
                 _ = &mut stop => break,
             }
+        }
+        let handovers: Vec<_> = self.handovers.drain().collect();
+        for (call, (caller_leg, partner_leg)) in handovers {
+            self.sip.hang_up_caller(call);
+            self.sip.hang_up_partner(call);
+            self.end_handover(call, caller_leg, partner_leg).await;
         }
         let calls: Vec<CallId> = self.live.keys().copied().collect();
         for call in calls {
@@ -354,7 +381,36 @@ impl Driver {
                 source,
                 decide,
             } => self.on_invite(call, *ingress, source, decide).await,
-            SipEvent::CallerGone { call } => self.feed(Event::CallerHungUp { call }).await,
+            SipEvent::CallerGone { call } => {
+                if let Some((caller_leg, partner_leg)) = self.handovers.remove(&call) {
+                    self.sip.hang_up_partner(call);
+                    self.end_handover(call, caller_leg, partner_leg).await;
+                } else {
+                    self.feed(Event::CallerHungUp { call }).await;
+                }
+            }
+            SipEvent::PartnerAnswered { call, sdp } => self.partner_answered(call, &sdp).await,
+            SipEvent::PartnerFailed { call, status } => {
+                if let Some(p) = self.pending_transfers.remove(&call) {
+                    self.media.close(p.leg).await;
+                    warn!(?call, status, partner = %p.partner, "partner service did not take the call");
+                    let _ = p.reply.send(Err(ApiError::Upstream(format!(
+                        "{} n'a pas pris l'appel ({})",
+                        p.partner,
+                        if status == 0 {
+                            "injoignable".to_owned()
+                        } else {
+                            status.to_string()
+                        }
+                    ))));
+                }
+            }
+            SipEvent::PartnerGone { call } => {
+                if let Some((caller_leg, partner_leg)) = self.handovers.remove(&call) {
+                    self.sip.hang_up_caller(call);
+                    self.end_handover(call, caller_leg, partner_leg).await;
+                }
+            }
             SipEvent::AgentAnswered { call, agent, sdp } => {
                 let leg = self
                     .live
@@ -529,6 +585,7 @@ impl Driver {
                 caller_leg: Some(leg),
                 agent: None,
                 bridged: false,
+                handing_over: None,
                 decide: Some(decide),
                 answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
                 call_info,
@@ -830,6 +887,23 @@ impl Driver {
                 retry_after_s: None,
             });
         }
+        if let Some(partner_leg) = live.handing_over {
+            // Handed over: the call-taker leaves, the caller stays with the partner service.
+            if let Some((agent, leg)) = live.agent.take() {
+                self.sip.hang_up_agent(call, agent);
+                if let Some(leg) = leg {
+                    self.legs.remove(&leg);
+                    let recording = self.media.close(leg).await;
+                    self.record(call, recording);
+                }
+            }
+            if let Some(caller_leg) = live.caller_leg {
+                let path = self.recordings.join(format!("call-{}-partner.wav", call.0));
+                self.media.bridge(caller_leg, partner_leg, Some(path));
+            }
+            self.handovers.insert(call, (live.caller_leg, partner_leg));
+            return;
+        }
         self.sip.hang_up_caller(call);
         if let Some((agent, leg)) = live.agent.take() {
             self.sip.hang_up_agent(call, agent);
@@ -970,6 +1044,21 @@ impl Driver {
                 };
                 let _ = reply.send(result);
             }
+            ApiCall::Transfer {
+                login,
+                call,
+                to,
+                summary,
+                reply,
+            } => match self.transfer(login, CallId(call), &to, summary).await {
+                Ok(mut pending) => {
+                    pending.reply = reply;
+                    self.pending_transfers.insert(CallId(call), pending);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
             ApiCall::Aml {
                 caller,
                 lat,
@@ -996,6 +1085,140 @@ impl Driver {
                         .load(std::sync::atomic::Ordering::Relaxed),
                 });
             }
+        }
+    }
+
+    async fn transfer(
+        &mut self,
+        login: String,
+        call: CallId,
+        to: &str,
+        summary: String,
+    ) -> Result<PendingTransfer, ApiError> {
+        let Some(service) = secourir_config::Service::parse(to) else {
+            return Err(ApiError::NotFound(
+                "service inconnu : 15, 17 ou urn:service:sos.*",
+            ));
+        };
+        let Some(partner) = self.plan.partner_service(service).cloned() else {
+            return Err(ApiError::Conflict(format!(
+                "aucun partenaire configuré pour le {to}"
+            )));
+        };
+        let Some((index, _)) = self.plan.call_taker(&login) else {
+            return Err(ApiError::NotFound("unknown call-taker"));
+        };
+        let agent = AgentId(index as u32);
+        if self.core.agent(agent) != AgentStatus::Talking(call) {
+            return Err(ApiError::Forbidden("not your call"));
+        }
+        if self.pending_transfers.contains_key(&call) {
+            return Err(ApiError::Conflict("transfert déjà en cours".into()));
+        }
+        let (leg, local) = self
+            .media
+            .open_leg()
+            .await
+            .map_err(|e| ApiError::Conflict(e.to_string()))?;
+        let mut headers = self
+            .live
+            .get(&call)
+            .map(|l| l.call_info.clone())
+            .unwrap_or_default();
+        // The summary travels in the INVITE, on one line, bounded.
+        let subject: String = summary
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(300)
+            .collect();
+        if !subject.is_empty() {
+            headers.push(("Subject".into(), subject));
+        }
+        if !self
+            .sip
+            .call_partner(call, &partner.uri, sdp::offer(local, call.0), headers)
+        {
+            self.media.close(leg).await;
+            return Err(ApiError::Upstream(format!("{} injoignable", partner.name)));
+        }
+        info!(?call, %login, partner = %partner.name, "handing the call over");
+        // The API's reply is put in by the caller, which owns it.
+        let (placeholder, _) = oneshot::channel();
+        Ok(PendingTransfer {
+            agent,
+            to: service,
+            leg,
+            partner: partner.name,
+            login,
+            summary,
+            reply: placeholder,
+        })
+    }
+
+    async fn partner_answered(&mut self, call: CallId, sdp_answer: &[u8]) {
+        let Some(p) = self.pending_transfers.remove(&call) else {
+            self.sip.hang_up_partner(call);
+            return;
+        };
+        if self.core.agent(p.agent) != AgentStatus::Talking(call) {
+            // The conversation ended while the partner's phone rang.
+            self.sip.hang_up_partner(call);
+            self.media.close(p.leg).await;
+            let _ = p
+                .reply
+                .send(Err(ApiError::Conflict("l'appel a pris fin".into())));
+            return;
+        }
+        match sdp::parse(sdp_answer) {
+            Ok(answer) => {
+                let codec = answer
+                    .codecs
+                    .first()
+                    .copied()
+                    .unwrap_or(secourir_media::Codec::Pcma);
+                self.media
+                    .set_remote(p.leg, answer.addr, codec, answer.dtmf_pt);
+            }
+            Err(e) => warn!(?call, error = %e, "partner's SDP answer unusable"),
+        }
+        if let Some(live) = self.live.get_mut(&call) {
+            live.handing_over = Some(p.leg);
+        }
+        let now = self.clock.now();
+        self.store.send(Write::Trail {
+            call: call.0,
+            at: now.0 as i64,
+            step: format!("transféré au {} par {} : {}", p.partner, p.login, p.summary),
+        });
+        self.feed(Event::Transfer {
+            agent: p.agent,
+            call,
+            to: p.to,
+        })
+        .await;
+        let _ = p.reply.send(Ok(p.partner));
+    }
+
+    async fn end_handover(&mut self, call: CallId, caller_leg: Option<LegId>, partner_leg: LegId) {
+        let mut recordings = vec![self.media.close(partner_leg).await];
+        if let Some(leg) = caller_leg {
+            self.legs.remove(&leg);
+            recordings.push(self.media.close(leg).await);
+        }
+        for r in recordings.into_iter().flatten() {
+            info!(?call, path = %r.path.display(), ms = r.duration_ms, "partner recording finished");
+            self.store.send(Write::Trail {
+                call: call.0,
+                at: self.clock.now().0 as i64,
+                step: format!(
+                    "enregistrement avec le partenaire : {} ({} ms, sha256 {})",
+                    r.path.display(),
+                    r.duration_ms,
+                    r.sha256
+                ),
+            });
         }
     }
 

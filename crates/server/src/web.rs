@@ -86,6 +86,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/api/ws", get(live))
         .route("/api/console/calls/{call}/pick", post(pick))
         .route("/api/console/calls/{call}/hangup", post(hang_up))
+        .route("/api/console/calls/{call}/transfer", post(transfer))
         .route("/api/console/callbacks/{call}/{step}", post(call_back))
         .route("/api/supervision/crisis/{departement}", post(crisis))
         .route("/api/territory/outlines", get(outlines))
@@ -310,6 +311,54 @@ pub(crate) async fn hang_up(
     {
         Some(Ok(())) => StatusCode::NO_CONTENT.into_response(),
         Some(Err(e)) => e.response(),
+        None => stopping(),
+    }
+}
+
+/// Where a call-taker hands their call, and what the partner should know.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct TransferBody {
+    /// 15 (SAMU), 17 (police) or a urn:service:sos.* URN.
+    to: String,
+    /// Summary of the call for the partner.
+    #[serde(default)]
+    summary: String,
+}
+
+#[utoipa::path(post, path = "/api/console/calls/{call}/transfer", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = TransferBody, responses((status = 200, description = "The partner answered: the caller is with them"), (status = 403, description = "Not this call-taker's call"), (status = 409, description = "No partner configured for this service, or a transfer is under way"), (status = 502, description = "The partner did not answer")))]
+pub(crate) async fn transfer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+    body: Result<Json<TransferBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let session = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(code) => return problem(code, "non connecté"),
+    };
+    let Ok(Json(body)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "{\"to\": \"15\", \"summary\": \"…\"} attendu",
+        );
+    };
+    match ask(&state, |reply| ApiCall::Transfer {
+        login: session.login.clone(),
+        call,
+        to: body.to.clone(),
+        summary: body.summary.clone(),
+        reply,
+    })
+    .await
+    {
+        Some(Ok(partner)) => {
+            info!(login = %session.login, call, %partner, "call handed over");
+            Json(serde_json::json!({ "call": call, "partner": partner })).into_response()
+        }
+        Some(Err(e)) => {
+            info!(login = %session.login, call, error = ?e, "transfer failed");
+            e.response()
+        }
         None => stopping(),
     }
 }

@@ -249,6 +249,15 @@ async function hangUp() {
   setTimeout(refreshRecent, 500);
 }
 
+async function transfer(to) {
+  const current = myCall();
+  if (!current) return;
+  say(`Transfert au ${to} en cours…`);
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/transfer`, { to, summary: $("summary").value });
+  say(status === 200 ? `Appel transféré : ${data.partner}.` : `Transfert refusé : ${data && data.error}`);
+  if (status === 200) $("summary").value = "";
+}
+
 async function refreshCallbacks() {
   const { status, data } = await api("GET", `/api/callbacks?cta=${encodeURIComponent(me.cta)}`);
   if (status !== 200) return;
@@ -281,6 +290,8 @@ $("logout").onclick = async () => { await api("POST", "/api/logout"); location.r
 $("available").onclick = () => setState("available");
 $("pause").onclick = () => setState("paused");
 $("hangup").onclick = hangUp;
+$("to15").onclick = () => transfer("15");
+$("to17").onclick = () => transfer("17");
 
 $("crisis-form").onsubmit = async (event) => {
   event.preventDefault();
@@ -294,7 +305,7 @@ $("crisis-off").onclick = async () => {
 };
 
 document.addEventListener("keydown", (event) => {
-  if (!me || me.role !== "ota" || event.target.tagName === "INPUT") return;
+  if (!me || me.role !== "ota" || event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA") return;
   const rows = queue();
   if (event.key === "ArrowDown") { selected = Math.min(rows.length - 1, selected + 1); render(); event.preventDefault(); }
   else if (event.key === "ArrowUp") { selected = Math.max(0, selected - 1); render(); event.preventDefault(); }

@@ -104,6 +104,25 @@ pub enum SipEvent {
         /// The call-taker.
         agent: AgentId,
     },
+    /// The partner service (15, 17) answered a handed-over call.
+    PartnerAnswered {
+        /// The call.
+        call: CallId,
+        /// Its SDP answer.
+        sdp: Vec<u8>,
+    },
+    /// The partner service did not take the call.
+    PartnerFailed {
+        /// The call.
+        call: CallId,
+        /// SIP status seen, 0 when none came.
+        status: u16,
+    },
+    /// The partner service hung up.
+    PartnerGone {
+        /// The call.
+        call: CallId,
+    },
     /// A call-taker's phone registered (or refreshed).
     Registered {
         /// The call-taker.
@@ -119,7 +138,16 @@ pub enum SipEvent {
 #[derive(Debug, Clone, Copy)]
 enum Leg {
     Caller(CallId),
-    Agent(CallId, AgentId),
+    Peer(CallId, Peer),
+}
+
+/// Who the platform calls out to for a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Peer {
+    /// A call-taker's phone.
+    Agent(AgentId),
+    /// The partner service the call is handed to.
+    Partner,
 }
 
 struct Inner {
@@ -131,7 +159,7 @@ struct Inner {
     nonces: Nonces,
     legs: Mutex<HashMap<String, Leg>>,
     callers: Mutex<HashMap<CallId, InviteDialog>>,
-    agents: Mutex<HashMap<(CallId, AgentId), InviteDialog>>,
+    agents: Mutex<HashMap<(CallId, Peer), InviteDialog>>,
     next_call: AtomicU64,
     contact: Uri,
     local: SocketAddr,
@@ -300,6 +328,40 @@ impl Sip {
             warn!(contact = %binding.contact, "unusable contact in a registration");
             return false;
         };
+        self.invite(call, Peer::Agent(agent), callee, offer, headers)
+    }
+
+    /// Hands a call to a partner service (SAMU 15, police 17): an INVITE to its URI with the
+    /// platform's SDP offer. False when the URI or the INVITE is refused at once.
+    pub fn call_partner(
+        &self,
+        call: CallId,
+        uri: &str,
+        offer: String,
+        headers: Vec<(String, String)>,
+    ) -> bool {
+        match Uri::try_from(uri) {
+            Ok(callee) => self.invite(call, Peer::Partner, callee, offer, headers),
+            Err(_) => {
+                warn!(%uri, "unusable partner URI");
+                false
+            }
+        }
+    }
+
+    /// Hangs up the partner service's leg.
+    pub fn hang_up_partner(&self, call: CallId) {
+        self.hang_up_peer(call, Peer::Partner);
+    }
+
+    fn invite(
+        &self,
+        call: CallId,
+        peer: Peer,
+        callee: Uri,
+        offer: String,
+        headers: Vec<(String, String)>,
+    ) -> bool {
         let mut caller = self.inner.contact.clone();
         caller.auth = Some(rsipstack::sip::Auth {
             user: "18".into(),
@@ -328,52 +390,47 @@ impl Sip {
             .do_invite_async(option, inner.state_sender.clone())
         {
             Ok((dialog, outcome)) => {
-                lock(&inner.agents).insert((call, agent), dialog.clone());
+                lock(&inner.agents).insert((call, peer), dialog.clone());
                 tokio::spawn(async move {
-                    let event = match outcome.await {
+                    let answered = match outcome.await {
                         Ok(Ok((id, Some(response)))) if response.status_code.code() / 100 == 2 => {
-                            lock(&inner.legs).insert(id.to_string(), Leg::Agent(call, agent));
+                            lock(&inner.legs).insert(id.to_string(), Leg::Peer(call, peer));
                             if let Some(Dialog::Invite(confirmed)) =
                                 inner.dialog_layer.get_dialog(&id)
                             {
-                                lock(&inner.agents).insert((call, agent), confirmed);
+                                lock(&inner.agents).insert((call, peer), confirmed);
                             }
-                            SipEvent::AgentAnswered {
-                                call,
-                                agent,
-                                sdp: response.body.clone(),
-                            }
+                            Ok(response.body.clone())
                         }
-                        Ok(Ok((_, Some(response)))) => {
-                            lock(&inner.agents).remove(&(call, agent));
-                            let code = response.status_code.code();
-                            SipEvent::AgentFailed {
-                                call,
-                                agent,
-                                reason: match code {
-                                    408 | 480 | 487 => RingFailure::NoAnswer,
-                                    486 | 600 | 603 => RingFailure::Refused,
-                                    _ => RingFailure::Unreachable,
-                                },
-                                status: code,
-                            }
+                        Ok(Ok((_, Some(response)))) => Err(response.status_code.code()),
+                        Ok(Ok((_, None))) | Ok(Err(_)) | Err(_) => Err(0),
+                    };
+                    if answered.is_err() {
+                        lock(&inner.agents).remove(&(call, peer));
+                    }
+                    let event = match (peer, answered) {
+                        (Peer::Agent(agent), Ok(sdp)) => {
+                            SipEvent::AgentAnswered { call, agent, sdp }
                         }
-                        Ok(Ok((_, None))) | Ok(Err(_)) | Err(_) => {
-                            lock(&inner.agents).remove(&(call, agent));
-                            SipEvent::AgentFailed {
-                                call,
-                                agent,
-                                reason: RingFailure::Unreachable,
-                                status: 0,
-                            }
-                        }
+                        (Peer::Agent(agent), Err(code)) => SipEvent::AgentFailed {
+                            call,
+                            agent,
+                            reason: match code {
+                                408 | 480 | 487 => RingFailure::NoAnswer,
+                                486 | 600 | 603 => RingFailure::Refused,
+                                _ => RingFailure::Unreachable,
+                            },
+                            status: code,
+                        },
+                        (Peer::Partner, Ok(sdp)) => SipEvent::PartnerAnswered { call, sdp },
+                        (Peer::Partner, Err(status)) => SipEvent::PartnerFailed { call, status },
                     };
                     let _ = inner.events.send(event).await;
                 });
                 true
             }
             Err(e) => {
-                warn!(error = %e, "could not send the INVITE to a call-taker");
+                warn!(error = %e, "could not send an INVITE");
                 false
             }
         }
@@ -381,7 +438,11 @@ impl Sip {
 
     /// Stops ringing, or hangs up the call-taker's leg if it was answered meanwhile.
     pub fn hang_up_agent(&self, call: CallId, agent: AgentId) {
-        let dialog = lock(&self.inner.agents).remove(&(call, agent));
+        self.hang_up_peer(call, Peer::Agent(agent));
+    }
+
+    fn hang_up_peer(&self, call: CallId, peer: Peer) {
+        let dialog = lock(&self.inner.agents).remove(&(call, peer));
         if let Some(dialog) = dialog {
             self.forget(&dialog.id());
             tokio::spawn(async move {
@@ -677,10 +738,13 @@ impl Sip {
                     debug!(?call, ?reason, "caller left");
                     SipEvent::CallerGone { call }
                 }
-                Some(Leg::Agent(call, agent)) => {
-                    lock(&self.inner.agents).remove(&(call, agent));
-                    debug!(?call, ?agent, ?reason, "call-taker left");
-                    SipEvent::AgentGone { call, agent }
+                Some(Leg::Peer(call, peer)) => {
+                    lock(&self.inner.agents).remove(&(call, peer));
+                    debug!(?call, ?peer, ?reason, "called party left");
+                    match peer {
+                        Peer::Agent(agent) => SipEvent::AgentGone { call, agent },
+                        Peer::Partner => SipEvent::PartnerGone { call },
+                    }
                 }
                 None => continue,
             };

@@ -41,6 +41,12 @@ impl Platform {
         Platform::start_with("serve", &[])
     }
 
+    /// `secourir serve` with another configuration file.
+    pub fn with_config(config: &Path) -> Platform {
+        let config = config.to_string_lossy().into_owned();
+        Platform::start_with("serve", &["--config", &config])
+    }
+
     /// `secourir demo` instead of `serve`, with these extra arguments.
     pub fn demo(extra: &[&str]) -> Platform {
         Platform::start_with("demo", extra)
