@@ -14,14 +14,15 @@ use std::fs::File;
 use std::io::{BufWriter, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tracing::{debug, warn};
 
 /// Samples in one 20 ms G.711 packet.
@@ -29,8 +30,13 @@ const FRAME: usize = 160;
 /// Audio kept per side of a recording beyond what was written: 200 ms bounds memory and delay.
 const RECORD_BACKLOG: usize = 1_600;
 /// Audio a side of a recording gathers before it is written (40 ms), so that a packet arriving
-/// a little after the recording tick does not punch a 20 ms hole of silence into the file.
+/// a little after the other side's does not punch a 20 ms hole of silence into the file.
 const RECORD_CUSHION: usize = 2 * FRAME;
+/// A closed port pair is not given to another call before this, so that the last packets of
+/// the former peer cannot reach the next caller; while younger, a fresh pair is bound instead.
+const REUSE_AFTER: Duration = Duration::from_secs(1);
+/// Ports tried when binding a fresh pair, before falling back on the oldest closed one.
+const BIND_ATTEMPTS: u32 = 64;
 
 /// A G.711 codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -110,7 +116,7 @@ pub struct MediaConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LegId(pub u64);
 
-/// Something heard on a leg.
+/// Something heard on a leg, or a recording done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     /// A key pressed (RFC 4733), reported once per press.
@@ -119,6 +125,14 @@ pub enum MediaEvent {
         leg: LegId,
         /// `b'0'..=b'9'`, `b'*'`, `b'#'`, `b'A'..=b'D'`.
         digit: u8,
+    },
+    /// A recording that [`Media::close`] announced is finished and hashed; `None` when it
+    /// could not be finished (the reason is logged).
+    Recorded {
+        /// The file the bridge was recorded to.
+        path: PathBuf,
+        /// What was written.
+        recording: Option<Recording>,
     },
 }
 
@@ -201,13 +215,14 @@ impl Outgoing {
     }
 }
 
-/// A stereo recording being written.
+/// A stereo recording being written. Audio is written as it arrives, up to the time elapsed,
+/// so the file lasts exactly as long as the bridge without a timer per call.
 struct Recorder {
     writer: Option<hound::WavWriter<BufWriter<File>>>,
     path: PathBuf,
     sides: [VecDeque<i16>; 2],
     primed: [bool; 2],
-    started: tokio::time::Instant,
+    started: Instant,
     frames: u64,
 }
 
@@ -219,16 +234,23 @@ impl Recorder {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        match hound::WavWriter::create(path, spec) {
+        let created = match hound::WavWriter::create(path, spec) {
+            // The directory is made once, by the first recording that needs it.
+            Err(hound::Error::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                hound::WavWriter::create(path, spec)
+            }
+            other => other,
+        };
+        match created {
             Ok(writer) => Some(Recorder {
                 writer: Some(writer),
                 path: path.to_owned(),
                 sides: [VecDeque::new(), VecDeque::new()],
                 primed: [false; 2],
-                started: tokio::time::Instant::now(),
+                started: Instant::now(),
                 frames: 0,
             }),
             Err(e) => {
@@ -238,42 +260,45 @@ impl Recorder {
         }
     }
 
-    fn push(&mut self, side: usize, samples: impl Iterator<Item = i16>) {
+    fn push(&mut self, side: usize, samples: &[i16]) {
         let queue = &mut self.sides[side];
         queue.extend(samples);
         let excess = queue.len().saturating_sub(RECORD_BACKLOG);
         queue.drain(..excess);
+        self.catch_up();
     }
 
-    /// Writes frames up to the time elapsed, so the file lasts exactly as long as the bridge.
+    /// Writes frames up to the time elapsed: a side's audio once it has its cushion, silence
+    /// where it has none.
     fn catch_up(&mut self) {
         let due = self.started.elapsed().as_millis() as u64 * 8;
         let Some(writer) = self.writer.as_mut() else {
             return;
         };
         while self.frames < due {
-            let [left, right] = [0, 1].map(|side| {
-                let queue = &mut self.sides[side];
-                let primed = &mut self.primed[side];
-                if !*primed && queue.len() >= RECORD_CUSHION {
-                    *primed = true;
+            // Bounded chunks: hound's sample writer buffers one chunk at a time.
+            let chunk = (due - self.frames).min(8_000);
+            let mut samples = writer.get_i16_writer(chunk as u32 * 2);
+            for _ in 0..chunk {
+                for side in 0..2 {
+                    let queue = &mut self.sides[side];
+                    let primed = &mut self.primed[side];
+                    if !*primed && queue.len() >= RECORD_CUSHION {
+                        *primed = true;
+                    }
+                    let sample = if *primed { queue.pop_front() } else { None };
+                    if sample.is_none() {
+                        *primed = false;
+                    }
+                    samples.write_sample(sample.unwrap_or(0));
                 }
-                let sample = if *primed { queue.pop_front() } else { None };
-                if sample.is_none() {
-                    *primed = false;
-                }
-                sample.unwrap_or(0)
-            });
-            if writer
-                .write_sample(left)
-                .and_then(|()| writer.write_sample(right))
-                .is_err()
-            {
+            }
+            if samples.flush().is_err() {
                 warn!(path = %self.path.display(), "recording write failed");
                 self.writer = None;
                 return;
             }
-            self.frames += 1;
+            self.frames += chunk;
         }
     }
 
@@ -288,27 +313,31 @@ impl Recorder {
     }
 }
 
-/// What a leg does with its audio.
+/// What the port pair of an open leg does with its audio. A closed pair has no `leg` and drops
+/// whatever it receives.
 struct LegState {
+    leg: Option<LegId>,
     remote: Option<SocketAddr>,
     /// The remote came from SDP: only its IP may send (any port, NATs rewrite ports).
     remote_fixed: bool,
     codec: Codec,
     dtmf_pt: Option<u8>,
     out: Outgoing,
-    peer: Option<Arc<Leg>>,
+    peer: Option<Arc<Port>>,
     recorder: Option<(Arc<Mutex<Recorder>>, usize)>,
     last_dtmf: Option<u32>,
-    player: Option<JoinHandle<()>>,
 }
 
 impl LegState {
-    fn new(id: LegId) -> LegState {
+    fn new(leg: Option<LegId>) -> LegState {
         // RFC 3550 wants SSRC, sequence and timestamp unpredictable; `RandomState` is seeded by
         // the OS, which saves a dependency on a random number generator.
-        let seed =
-            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), id.0);
+        let seed = std::hash::BuildHasher::hash_one(
+            &std::collections::hash_map::RandomState::new(),
+            leg.map_or(0, |l| l.0),
+        );
         LegState {
+            leg,
             remote: None,
             remote_fixed: false,
             codec: Codec::Pcma,
@@ -322,14 +351,15 @@ impl LegState {
             peer: None,
             recorder: None,
             last_dtmf: None,
-            player: None,
         }
     }
 }
 
-struct Leg {
-    id: LegId,
+/// An RTP and RTCP port pair, bound once and kept for the platform's life: legs come and go
+/// on it without a socket, a bind or a task per call.
+struct Port {
     rtp: UdpSocket,
+    local: SocketAddr,
     state: Mutex<LegState>,
 }
 
@@ -338,17 +368,41 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-struct Opened {
-    leg: Arc<Leg>,
-    tasks: Vec<JoinHandle<()>>,
+/// An announcement being played to a leg.
+struct Playing {
+    port: Arc<Port>,
+    audio: Arc<Audio>,
+    at: usize,
+    looped: bool,
+}
+
+/// The port pairs: those carrying a leg, and those closed, oldest first.
+#[derive(Default)]
+struct Ports {
+    open: HashMap<LegId, Arc<Port>>,
+    closed: VecDeque<(Arc<Port>, Instant)>,
+    /// Every pair bound, with the tasks reading it.
+    bound: Vec<[JoinHandle<()>; 2]>,
+    next_port: u32,
 }
 
 struct Inner {
     config: MediaConfig,
-    legs: Mutex<HashMap<LegId, Opened>>,
+    ports: Mutex<Ports>,
+    playing: Mutex<HashMap<LegId, Playing>>,
+    player_started: AtomicBool,
     next_leg: AtomicU64,
-    next_port: Mutex<u32>,
     events: mpsc::Sender<MediaEvent>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for tasks in &lock(&self.ports).bound {
+            for task in tasks {
+                task.abort();
+            }
+        }
+    }
 }
 
 /// The media anchor; cheap to clone.
@@ -363,9 +417,13 @@ impl Media {
         let (events, rx) = mpsc::channel(4_096);
         let media = Media {
             inner: Arc::new(Inner {
-                next_port: Mutex::new(first_port(&config)),
+                ports: Mutex::new(Ports {
+                    next_port: first_port(&config),
+                    ..Ports::default()
+                }),
                 config,
-                legs: Mutex::new(HashMap::new()),
+                playing: Mutex::new(HashMap::new()),
+                player_started: AtomicBool::new(false),
                 next_leg: AtomicU64::new(1),
                 events,
             }),
@@ -375,11 +433,12 @@ impl Media {
 
     /// Legs open now.
     pub fn open_legs(&self) -> usize {
-        lock(&self.inner.legs).len()
+        lock(&self.inner.ports).open.len()
     }
 
-    async fn bind_pair(&self) -> Result<(UdpSocket, UdpSocket), MediaError> {
-        let (min, max) = (self.inner.config.port_min, self.inner.config.port_max);
+    /// Binds a fresh pair on the range, trying a bounded number of ports.
+    fn bind_pair(&self, ports: &mut Ports) -> Option<(std::net::UdpSocket, std::net::UdpSocket)> {
+        let max = self.inner.config.port_max;
         let first = first_port(&self.inner.config);
         // RTP ports p = first, first + 2, … while RTCP p + 1 stays within the range.
         let pairs = if u32::from(max) > first {
@@ -387,73 +446,98 @@ impl Media {
         } else {
             0
         };
-        for _ in 0..pairs {
-            let port = {
-                let mut next = lock(&self.inner.next_port);
-                let port = *next;
-                *next = if port + 3 > u32::from(max) {
-                    first
-                } else {
-                    port + 2
-                };
-                port
+        let unbound = pairs.saturating_sub(ports.bound.len() as u32);
+        for _ in 0..unbound.min(BIND_ATTEMPTS) {
+            let port = ports.next_port;
+            ports.next_port = if port + 3 > u32::from(max) {
+                first
+            } else {
+                port + 2
             };
             let (Ok(rtp_port), Ok(rtcp_port)) = (u16::try_from(port), u16::try_from(port + 1))
             else {
                 continue;
             };
             let ip = self.inner.config.ip;
-            let Ok(rtp) = UdpSocket::bind(SocketAddr::new(ip, rtp_port)).await else {
+            let Ok(rtp) = std::net::UdpSocket::bind(SocketAddr::new(ip, rtp_port)) else {
                 continue;
             };
-            let Ok(rtcp) = UdpSocket::bind(SocketAddr::new(ip, rtcp_port)).await else {
+            let Ok(rtcp) = std::net::UdpSocket::bind(SocketAddr::new(ip, rtcp_port)) else {
                 continue;
             };
-            return Ok((rtp, rtcp));
+            return Some((rtp, rtcp));
         }
-        Err(MediaError::NoPorts(min, max))
+        None
     }
 
-    /// Binds an RTP socket on an even port of the range and RTCP on the next one.
-    pub async fn open_leg(&self) -> Result<(LegId, SocketAddr), MediaError> {
-        if self.inner.config.signalling_only {
-            let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
-            return Ok((id, SocketAddr::new(self.inner.config.ip, 9)));
-        }
-        let (rtp, rtcp) = self.bind_pair().await?;
-        let local = rtp.local_addr().map_err(|_| {
-            MediaError::NoPorts(self.inner.config.port_min, self.inner.config.port_max)
-        })?;
-        let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
-        let leg = Arc::new(Leg {
-            id,
+    /// Starts reading a freshly bound pair.
+    fn adopt(
+        &self,
+        ports: &mut Ports,
+        rtp: std::net::UdpSocket,
+        rtcp: std::net::UdpSocket,
+    ) -> Option<Arc<Port>> {
+        let local = rtp.local_addr().ok()?;
+        rtp.set_nonblocking(true).ok()?;
+        rtcp.set_nonblocking(true).ok()?;
+        let rtp = UdpSocket::from_std(rtp).ok()?;
+        let rtcp = UdpSocket::from_std(rtcp).ok()?;
+        let port = Arc::new(Port {
             rtp,
-            state: Mutex::new(LegState::new(id)),
+            local,
+            state: Mutex::new(LegState::new(None)),
         });
-        let receiving = tokio::spawn(receive(leg.clone(), self.inner.events.clone()));
+        let receiving = tokio::spawn(receive(port.clone(), self.inner.events.clone()));
         // RTCP is read and dropped: the port pair stays ours and peers get no ICMP errors.
         let rtcp_task = tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             while rtcp.recv_from(&mut buf).await.is_ok() {}
         });
-        lock(&self.inner.legs).insert(
-            id,
-            Opened {
-                leg,
-                tasks: vec![receiving, rtcp_task],
-            },
-        );
+        ports.bound.push([receiving, rtcp_task]);
+        Some(port)
+    }
+
+    /// Gives a leg an RTP port (even, in the range) and RTCP on the next one.
+    pub async fn open_leg(&self) -> Result<(LegId, SocketAddr), MediaError> {
+        let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
+        if self.inner.config.signalling_only {
+            return Ok((id, SocketAddr::new(self.inner.config.ip, 9)));
+        }
+        let mut ports = lock(&self.inner.ports);
+        let rested = ports
+            .closed
+            .front()
+            .is_some_and(|(_, since)| since.elapsed() >= REUSE_AFTER);
+        let port = if rested {
+            ports.closed.pop_front().map(|(port, _)| port)
+        } else {
+            match self.bind_pair(&mut ports) {
+                Some((rtp, rtcp)) => self.adopt(&mut ports, rtp, rtcp),
+                // Out of ports (or of file descriptors): a pair closed a moment ago is better
+                // than no call.
+                None => ports.closed.pop_front().map(|(port, _)| port),
+            }
+        };
+        let Some(port) = port else {
+            return Err(MediaError::NoPorts(
+                self.inner.config.port_min,
+                self.inner.config.port_max,
+            ));
+        };
+        *lock(&port.state) = LegState::new(Some(id));
+        let local = port.local;
+        ports.open.insert(id, port);
         Ok((id, local))
     }
 
-    fn leg(&self, id: LegId) -> Option<Arc<Leg>> {
-        lock(&self.inner.legs).get(&id).map(|o| o.leg.clone())
+    fn port(&self, id: LegId) -> Option<Arc<Port>> {
+        lock(&self.inner.ports).open.get(&id).cloned()
     }
 
     /// Where the peer's RTP goes, its codec and its telephone-event payload type.
     pub fn set_remote(&self, id: LegId, remote: SocketAddr, codec: Codec, dtmf_pt: Option<u8>) {
-        if let Some(leg) = self.leg(id) {
-            let mut state = lock(&leg.state);
+        if let Some(port) = self.port(id) {
+            let mut state = lock(&port.state);
             state.remote = Some(remote);
             state.remote_fixed = true;
             state.codec = codec;
@@ -463,164 +547,165 @@ impl Media {
 
     /// Plays audio to a leg in 20 ms packets, looping if asked, until bridged, closed or replaced.
     pub fn play(&self, id: LegId, audio: Arc<Audio>, looped: bool) {
-        let Some(leg) = self.leg(id) else {
+        let Some(port) = self.port(id) else {
             return;
         };
-        let task_leg = leg.clone();
-        let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(Duration::from_millis(20));
-            // After a stall, resume on the original 20 ms grid rather than bursting packets.
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let samples = audio.samples();
-            let mut at = 0usize;
-            let mut payload = [0u8; FRAME];
-            loop {
-                ticks.tick().await;
-                if at >= samples.len() {
-                    if !looped || samples.is_empty() {
-                        return;
-                    }
-                    at = 0;
-                }
-                let (packet, remote) = {
-                    let mut state = lock(&task_leg.state);
-                    if state.peer.is_some() {
-                        return;
-                    }
-                    let Some(remote) = state.remote else {
-                        continue;
-                    };
-                    let codec = state.codec;
-                    for (i, byte) in payload.iter_mut().enumerate() {
-                        *byte = codec.encode(samples.get(at + i).copied().unwrap_or(0));
-                    }
-                    (
-                        state
-                            .out
-                            .packet(codec.payload_type(), &payload, FRAME as u32),
-                        remote,
-                    )
-                };
-                at += FRAME;
-                let _ = task_leg.rtp.send_to(&packet, remote).await;
-            }
-        });
-        if let Some(old) = lock(&leg.state).player.replace(task) {
-            old.abort();
+        lock(&self.inner.playing).insert(
+            id,
+            Playing {
+                port,
+                audio,
+                at: 0,
+                looped,
+            },
+        );
+        if !self.inner.player_started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(play_all(Arc::downgrade(&self.inner)));
         }
     }
 
     /// Relays audio both ways between two legs and, given a path, records the conversation:
     /// left channel `a` (the caller), right channel `b` (the call-taker).
     pub fn bridge(&self, a: LegId, b: LegId, record_to: Option<PathBuf>) {
-        let (Some(leg_a), Some(leg_b)) = (self.leg(a), self.leg(b)) else {
+        let (Some(port_a), Some(port_b)) = (self.port(a), self.port(b)) else {
             return;
         };
+        {
+            let mut playing = lock(&self.inner.playing);
+            playing.remove(&a);
+            playing.remove(&b);
+        }
         let recorder = record_to
             .as_deref()
             .and_then(Recorder::create)
             .map(|r| Arc::new(Mutex::new(r)));
-        for (leg, peer, side) in [(&leg_a, &leg_b, 0), (&leg_b, &leg_a, 1)] {
+        for (port, peer, side) in [(&port_a, &port_b, 0), (&port_b, &port_a, 1)] {
             let old_peer = {
-                let mut state = lock(&leg.state);
-                if let Some(player) = state.player.take() {
-                    player.abort();
-                }
+                let mut state = lock(&port.state);
                 state.recorder = recorder.clone().map(|r| (r, side));
                 state.peer.replace(peer.clone())
             };
             // A leg bridged elsewhere (a transfer) leaves its former peer silent, not relaying
             // into a conversation it no longer belongs to; the former recording ends with it.
             if let Some(old) = old_peer
-                && old.id != a
-                && old.id != b
+                && !Arc::ptr_eq(&old, &port_a)
+                && !Arc::ptr_eq(&old, &port_b)
             {
                 let mut state = lock(&old.state);
                 state.peer = None;
                 state.recorder = None;
             }
         }
-        if let Some(recorder) = recorder {
-            let weak = Arc::downgrade(&recorder);
-            let task = tokio::spawn(async move {
-                let mut ticks = tokio::time::interval(Duration::from_millis(20));
-                // Each tick writes all the audio due by the clock, so missed ticks cost nothing.
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-                loop {
-                    ticks.tick().await;
-                    let Some(recorder) = weak.upgrade() else {
-                        return;
-                    };
-                    lock(&recorder).catch_up();
-                }
-            });
-            if let Some(opened) = lock(&self.inner.legs).get_mut(&a) {
-                opened.tasks.push(task);
-            }
-        }
     }
 
-    /// Closes a leg and frees its ports; if it carried a recording, finishes it and returns it.
-    pub async fn close(&self, id: LegId) -> Option<Recording> {
-        let mut opened = lock(&self.inner.legs).remove(&id)?;
-        for task in &opened.tasks {
-            task.abort();
-        }
-        // Waiting for the aborted tasks drops their sockets now, so the ports can be reused.
-        for task in opened.tasks.drain(..) {
-            let _ = task.await;
-        }
-        let (peer, recorder, player) = {
-            let mut state = lock(&opened.leg.state);
-            (
-                state.peer.take(),
-                state.recorder.take(),
-                state.player.take(),
-            )
+    /// Closes a leg; its port pair rests, then serves another call. If the leg carried a
+    /// recording, it is finished and hashed off the caller's task and reported as
+    /// [`MediaEvent::Recorded`]; the path returned says which one to expect.
+    pub fn close(&self, id: LegId) -> Option<PathBuf> {
+        lock(&self.inner.playing).remove(&id);
+        let port = {
+            let mut ports = lock(&self.inner.ports);
+            let port = ports.open.remove(&id)?;
+            ports.closed.push_back((port.clone(), Instant::now()));
+            port
         };
-        if let Some(player) = player {
-            player.abort();
-            let _ = player.await;
-        }
+        let (peer, recorder) = {
+            let mut state = lock(&port.state);
+            let peer = state.peer.take();
+            let recorder = state.recorder.take();
+            *state = LegState::new(None);
+            (peer, recorder)
+        };
         if let Some(peer) = peer {
             let mut state = lock(&peer.state);
             state.peer = None;
             state.recorder = None;
         }
         let (recorder, _) = recorder?;
-        // The other leg and the tick task let go above; if not yet, the file is finished later.
-        let recorder = match Arc::try_unwrap(recorder) {
-            Ok(r) => r.into_inner().unwrap_or_else(PoisonError::into_inner),
-            Err(shared) => {
-                let mut r = lock(&shared);
-                let taken = std::mem::replace(
-                    &mut *r,
-                    Recorder {
+        let path = lock(&recorder).path.clone();
+        let events = self.inner.events.clone();
+        let reported = path.clone();
+        tokio::task::spawn_blocking(move || {
+            // Both ports let go above, so this is the last reference but for a receive task
+            // caught between two locks; it then holds it for one packet.
+            let recorder = match Arc::try_unwrap(recorder) {
+                Ok(r) => r.into_inner().unwrap_or_else(PoisonError::into_inner),
+                Err(shared) => {
+                    let mut r = lock(&shared);
+                    let placeholder = Recorder {
                         writer: None,
                         path: PathBuf::new(),
                         sides: [VecDeque::new(), VecDeque::new()],
                         primed: [false; 2],
-                        started: tokio::time::Instant::now(),
+                        started: Instant::now(),
                         frames: 0,
-                    },
-                );
-                drop(r);
-                taken
-            }
+                    };
+                    std::mem::replace(&mut *r, placeholder)
+                }
+            };
+            let recording = recorder.finish().and_then(|(path, duration_ms)| {
+                let (sha256, bytes) = hash_file(&path)?;
+                Some(Recording {
+                    path,
+                    sha256,
+                    duration_ms,
+                    bytes,
+                })
+            });
+            let _ = events.blocking_send(MediaEvent::Recorded {
+                path: reported,
+                recording,
+            });
+        });
+        Some(path)
+    }
+}
+
+/// Sends the next 20 ms of every announcement being played, all from one timer.
+async fn play_all(inner: Weak<Inner>) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    // After a stall, resume on the 20 ms grid rather than bursting packets.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut payload = [0u8; FRAME];
+    let mut due = Vec::new();
+    loop {
+        ticks.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
         };
-        tokio::task::spawn_blocking(move || {
-            let (path, duration_ms) = recorder.finish()?;
-            let (sha256, bytes) = hash_file(&path)?;
-            Some(Recording {
-                path,
-                sha256,
-                duration_ms,
-                bytes,
-            })
-        })
-        .await
-        .ok()
-        .flatten()
+        {
+            let mut playing = lock(&inner.playing);
+            playing.retain(|_, p| {
+                let samples = p.audio.samples();
+                if p.at >= samples.len() {
+                    if !p.looped || samples.is_empty() {
+                        return false;
+                    }
+                    p.at = 0;
+                }
+                let mut state = lock(&p.port.state);
+                if state.peer.is_some() {
+                    // Bridged meanwhile: the conversation has the leg now.
+                    return false;
+                }
+                if let Some(remote) = state.remote {
+                    let codec = state.codec;
+                    for (i, byte) in payload.iter_mut().enumerate() {
+                        *byte = codec.encode(samples.get(p.at + i).copied().unwrap_or(0));
+                    }
+                    let packet = state
+                        .out
+                        .packet(codec.payload_type(), &payload, FRAME as u32);
+                    due.push((p.port.clone(), packet, remote));
+                    p.at += FRAME;
+                }
+                true
+            });
+        }
+        for (port, packet, remote) in due.drain(..) {
+            // A full socket buffer loses one packet of announcement, never the timer.
+            let _ = port.rtp.try_send_to(&packet, remote);
+        }
     }
 }
 
@@ -715,15 +800,16 @@ fn accepts(state: &mut LegState, from: SocketAddr) -> bool {
     }
 }
 
-/// Reads a leg's RTP: key presses become events; audio goes to the bridged peer and the recorder.
-async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
+/// Reads a port pair's RTP for as long as the platform runs: key presses become events; audio
+/// goes to the bridged peer and the recorder; a closed pair drops everything.
+async fn receive(port: Arc<Port>, events: mpsc::Sender<MediaEvent>) {
     let mut buf = vec![0u8; 2048];
     let mut samples = Vec::with_capacity(FRAME);
     loop {
-        let (len, from) = match leg.rtp.recv_from(&mut buf).await {
+        let (len, from) = match port.rtp.recv_from(&mut buf).await {
             Ok(x) => x,
             Err(e) => {
-                debug!(leg = leg.id.0, error = %e, "RTP receive error");
+                debug!(port = %port.local, error = %e, "RTP receive error");
                 // ICMP errors from a gone peer surface here and are harmless; anything else
                 // could repeat at once, so give the other calls the core meanwhile.
                 if !matches!(
@@ -737,7 +823,10 @@ async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
         };
         let mut dtmf = None;
         let forward = {
-            let mut state = lock(&leg.state);
+            let mut state = lock(&port.state);
+            let Some(leg) = state.leg else {
+                continue;
+            };
             let incoming = classify(&buf[..len], state.dtmf_pt);
             if incoming == Incoming::Garbage {
                 continue;
@@ -749,7 +838,7 @@ async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
                 Incoming::Key { timestamp, digit } => {
                     if state.last_dtmf != Some(timestamp) {
                         state.last_dtmf = Some(timestamp);
-                        dtmf = Some(digit);
+                        dtmf = Some((leg, digit));
                     }
                     None
                 }
@@ -761,7 +850,7 @@ async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
                     samples.clear();
                     samples.extend(payload.iter().map(|&c| codec.decode(c)));
                     if let Some((recorder, side)) = &state.recorder {
-                        lock(recorder).push(*side, samples.iter().copied());
+                        lock(recorder).push(*side, &samples);
                     }
                     state
                         .peer
@@ -771,8 +860,8 @@ async fn receive(leg: Arc<Leg>, events: mpsc::Sender<MediaEvent>) {
                 Incoming::Ignored | Incoming::Garbage => None,
             }
         };
-        if let Some(digit) = dtmf {
-            let _ = events.try_send(MediaEvent::Dtmf { leg: leg.id, digit });
+        if let Some((leg, digit)) = dtmf {
+            let _ = events.try_send(MediaEvent::Dtmf { leg, digit });
         }
         let Some((peer, codec, payload_type, payload)) = forward else {
             continue;

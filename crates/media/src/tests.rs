@@ -95,14 +95,14 @@ async fn an_announcement_is_played_in_20_ms_packets() {
         }
     }
     assert!((15..=35).contains(&count), "{count} packets in 500 ms");
-    assert!(media.close(leg).await.is_none());
+    assert!(media.close(leg).is_none());
     assert_eq!(media.open_legs(), 0);
 }
 
 #[tokio::test]
 async fn a_bridge_relays_transcodes_and_records_both_sides() {
     let dir = tempfile::tempdir().unwrap();
-    let (media, _events) = Media::new(config(31_200));
+    let (media, mut events) = Media::new(config(31_200));
     let (a, a_local) = media.open_leg().await.unwrap();
     let (b, b_local) = media.open_leg().await.unwrap();
     let caller = phone();
@@ -170,7 +170,11 @@ async fn a_bridge_relays_transcodes_and_records_both_sides() {
     assert!(power_at(&heard_by_taker, 440.0) > 100.0 * power_at(&heard_by_taker, 1000.0));
     assert!(power_at(&heard_by_caller, 1000.0) > 100.0 * power_at(&heard_by_caller, 440.0));
 
-    let recording = media.close(b).await.expect("the bridge was recorded");
+    assert_eq!(
+        media.close(b),
+        Some(path.clone()),
+        "the bridge was recorded"
+    );
     // The caller, left alone, can be played an announcement again (back in the queue).
     media.play(a, Arc::new(Audio::from_samples(tone(440.0, 800))), false);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -182,7 +186,14 @@ async fn a_bridge_relays_transcodes_and_records_both_sides() {
         announced >= 2,
         "{announced} announcement packets after the bridge"
     );
-    assert!(media.close(a).await.is_none(), "one recording per bridge");
+    assert!(media.close(a).is_none(), "one recording per bridge");
+    let recording = match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+        Ok(Some(MediaEvent::Recorded {
+            path: reported,
+            recording: Some(recording),
+        })) if reported == path => recording,
+        other => panic!("expected the finished recording, got {other:?}"),
+    };
     assert_eq!(recording.path, path);
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(recording.sha256, hex::encode(Sha256::digest(&bytes)));
@@ -316,7 +327,7 @@ async fn a_new_bridge_detaches_the_former_peer() {
 
 #[test]
 fn the_sdp_host_alone_may_send_once_known() {
-    let mut state = LegState::new(LegId(1));
+    let mut state = LegState::new(Some(LegId(1)));
     let phone: SocketAddr = "10.0.0.1:4000".parse().unwrap();
     let nat_port: SocketAddr = "10.0.0.1:4242".parse().unwrap();
     let stranger: SocketAddr = "10.0.0.2:4000".parse().unwrap();
@@ -411,8 +422,10 @@ async fn ports_run_out_cleanly_and_come_back() {
         media.open_leg().await,
         Err(MediaError::NoPorts(..))
     ));
-    media.close(legs[1]).await;
-    assert!(media.open_leg().await.is_ok());
+    media.close(legs[1]);
+    let (_, local) = media.open_leg().await.expect("a closed pair serves again");
+    assert!((31_800..=31_805).contains(&local.port()));
+    assert_eq!(media.open_legs(), 3);
 }
 
 #[test]
@@ -451,5 +464,5 @@ async fn signalling_only_opens_no_socket() {
     media.play(a, Arc::new(Audio::from_samples(vec![0; 160])), true);
     media.bridge(a, b, Some(PathBuf::from("/nonexistent/never.wav")));
     assert_eq!(media.open_legs(), 0);
-    assert!(media.close(a).await.is_none());
+    assert!(media.close(a).is_none());
 }

@@ -17,7 +17,7 @@ use secourir_sip::{Decision, Sip, SipEvent};
 use secourir_store::Write;
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::api::{ApiCall, ApiError, CallTakerView, PlatformStatus, WantedState};
 use crate::live::{Board, Snapshot};
@@ -53,7 +53,6 @@ struct Live {
     decide: Option<oneshot::Sender<Decision>>,
     answer_sdp: String,
     call_info: Vec<(String, String)>,
-    recording: Option<PathBuf>,
     /// CTA whose queue last held it, for the room's figures.
     cta: Option<secourir_config::CtaId>,
 }
@@ -82,6 +81,9 @@ pub(crate) struct Driver {
     pending_transfers: HashMap<CallId, PendingTransfer>,
     /// Calls handed to a partner: the caller and the partner, bridged, after the core let go.
     handovers: HashMap<CallId, (Option<LegId>, LegId)>,
+    /// Recordings being finished off the driver's task: whose they are, and whether the
+    /// conversation was with a partner service rather than a call-taker.
+    finishing: HashMap<PathBuf, (CallId, bool)>,
     /// The demonstration: its timers come back through this sender.
     demo: Option<(mpsc::Sender<DemoInput>, crate::demo::Simulation)>,
 }
@@ -151,6 +153,7 @@ impl Driver {
             pick_result: None,
             pending_transfers: HashMap::new(),
             handovers: HashMap::new(),
+            finishing: HashMap::new(),
             demo: None,
         }
     }
@@ -264,7 +267,6 @@ impl Driver {
                 decide: None,
                 answer_sdp: String::new(),
                 call_info: Vec::new(),
-                recording: None,
                 cta: None,
             },
         );
@@ -314,6 +316,7 @@ impl Driver {
                 _ = pages.tick() => self.publish(),
                 _ = &mut stop => break,
             }
+            self.store.flush();
         }
         let handovers: Vec<_> = self.handovers.drain().collect();
         for (call, (caller_leg, partner_leg)) in handovers {
@@ -328,14 +331,26 @@ impl Driver {
                 if let Some((agent, leg)) = live.agent {
                     self.sip.hang_up_agent(call, agent);
                     if let Some(leg) = leg {
-                        self.media.close(leg).await;
+                        self.close_leg(call, leg, false);
                     }
                 }
                 if let Some(leg) = live.caller_leg {
-                    self.media.close(leg).await;
+                    self.close_leg(call, leg, false);
                 }
             }
         }
+        // A recording not in the store is a conversation lost: wait for the last ones.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.finishing.is_empty() {
+            match tokio::time::timeout_at(deadline, media_events.recv()).await {
+                Ok(Some(event)) => self.on_media(event).await,
+                Ok(None) | Err(_) => break,
+            }
+        }
+        for (path, (call, _)) in self.finishing.drain() {
+            error!(?call, path = %path.display(), "recording not finished before shutdown");
+        }
+        self.store.flush();
     }
 
     /// Rebuilds what the pages show, if anything changed since the last time.
@@ -392,7 +407,7 @@ impl Driver {
             SipEvent::PartnerAnswered { call, sdp } => self.partner_answered(call, &sdp).await,
             SipEvent::PartnerFailed { call, status } => {
                 if let Some(p) = self.pending_transfers.remove(&call) {
-                    self.media.close(p.leg).await;
+                    self.close_leg(call, p.leg, true);
                     warn!(?call, status, partner = %p.partner, "partner service did not take the call");
                     let _ = p.reply.send(Err(ApiError::Upstream(format!(
                         "{} n'a pas pris l'appel ({})",
@@ -589,7 +604,6 @@ impl Driver {
                 decide: Some(decide),
                 answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
                 call_info,
-                recording: None,
                 cta: None,
             },
         );
@@ -615,13 +629,59 @@ impl Driver {
                     self.feed(Event::Dtmf { call, digit }).await;
                 }
             }
+            MediaEvent::Recorded { path, recording } => {
+                let Some((call, partner)) = self.finishing.remove(&path) else {
+                    return;
+                };
+                let at = self.clock.now().0 as i64;
+                match recording {
+                    Some(r) if partner => {
+                        info!(?call, path = %r.path.display(), ms = r.duration_ms, "partner recording finished");
+                        self.store.send(Write::Trail {
+                            call: call.0,
+                            at,
+                            step: format!(
+                                "enregistrement avec le partenaire : {} ({} ms, sha256 {})",
+                                r.path.display(),
+                                r.duration_ms,
+                                r.sha256
+                            ),
+                        });
+                    }
+                    Some(r) => {
+                        info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording finished");
+                        self.store.send(Write::Recording {
+                            call: call.0,
+                            path: r.path.display().to_string(),
+                            sha256: r.sha256,
+                            duration_ms: r.duration_ms,
+                        });
+                    }
+                    None => {
+                        error!(?call, path = %path.display(), "recording could not be finished");
+                        metrics::counter!("secourir_recordings_failed_total").increment(1);
+                        self.store.send(Write::Trail {
+                            call: call.0,
+                            at,
+                            step: format!("enregistrement inachevé : {}", path.display()),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes a leg; if it carried a recording, its outcome comes back as a media event.
+    fn close_leg(&mut self, call: CallId, leg: LegId, partner: bool) {
+        self.legs.remove(&leg);
+        if let Some(path) = self.media.close(leg) {
+            self.finishing.insert(path, (call, partner));
         }
     }
 
     async fn close_agent_leg(&mut self, call: CallId) {
         if let Some((_, Some(leg))) = self.live.get_mut(&call).and_then(|l| l.agent.take()) {
-            self.legs.remove(&leg);
-            self.media.close(leg).await;
+            self.close_leg(call, leg, false);
         }
     }
 
@@ -693,8 +753,7 @@ impl Driver {
                 live.bridged = true;
                 if let (Some(caller_leg), Some(agent_leg)) = (live.caller_leg, agent_leg) {
                     let path = self.recordings.join(format!("call-{}.wav", call.0));
-                    self.media.bridge(caller_leg, agent_leg, Some(path.clone()));
-                    live.recording = Some(path);
+                    self.media.bridge(caller_leg, agent_leg, Some(path));
                 }
                 if self.simulated(agent)
                     && let Some((_, simulation)) = &mut self.demo
@@ -843,7 +902,7 @@ impl Driver {
                     None
                 } else {
                     info!(?call, login = %self.login(agent), "call-taker's phone is not registered");
-                    self.media.close(leg).await;
+                    self.close_leg(call, leg, false);
                     Some(RingFailure::Unreachable)
                 }
             }
@@ -892,9 +951,7 @@ impl Driver {
             if let Some((agent, leg)) = live.agent.take() {
                 self.sip.hang_up_agent(call, agent);
                 if let Some(leg) = leg {
-                    self.legs.remove(&leg);
-                    let recording = self.media.close(leg).await;
-                    self.record(call, recording);
+                    self.close_leg(call, leg, false);
                 }
             }
             if let Some(caller_leg) = live.caller_leg {
@@ -908,28 +965,12 @@ impl Driver {
         if let Some((agent, leg)) = live.agent.take() {
             self.sip.hang_up_agent(call, agent);
             if let Some(leg) = leg {
-                self.legs.remove(&leg);
                 // Closing one leg of a bridge finishes the recording; the other gives nothing.
-                let recording = self.media.close(leg).await;
-                self.record(call, recording);
+                self.close_leg(call, leg, false);
             }
         }
         if let Some(leg) = live.caller_leg {
-            self.legs.remove(&leg);
-            let recording = self.media.close(leg).await;
-            self.record(call, recording);
-        }
-    }
-
-    fn record(&self, call: CallId, recording: Option<secourir_media::Recording>) {
-        if let Some(r) = recording {
-            info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording finished");
-            self.store.send(Write::Recording {
-                call: call.0,
-                path: r.path.display().to_string(),
-                sha256: r.sha256,
-                duration_ms: r.duration_ms,
-            });
+            self.close_leg(call, leg, false);
         }
     }
 
@@ -1140,7 +1181,7 @@ impl Driver {
             .sip
             .call_partner(call, &partner.uri, sdp::offer(local, call.0), headers)
         {
-            self.media.close(leg).await;
+            self.close_leg(call, leg, true);
             return Err(ApiError::Upstream(format!("{} injoignable", partner.name)));
         }
         info!(?call, %login, partner = %partner.name, "handing the call over");
@@ -1165,7 +1206,7 @@ impl Driver {
         if self.core.agent(p.agent) != AgentStatus::Talking(call) {
             // The conversation ended while the partner's phone rang.
             self.sip.hang_up_partner(call);
-            self.media.close(p.leg).await;
+            self.close_leg(call, p.leg, true);
             let _ = p
                 .reply
                 .send(Err(ApiError::Conflict("l'appel a pris fin".into())));
@@ -1202,23 +1243,9 @@ impl Driver {
     }
 
     async fn end_handover(&mut self, call: CallId, caller_leg: Option<LegId>, partner_leg: LegId) {
-        let mut recordings = vec![self.media.close(partner_leg).await];
+        self.close_leg(call, partner_leg, true);
         if let Some(leg) = caller_leg {
-            self.legs.remove(&leg);
-            recordings.push(self.media.close(leg).await);
-        }
-        for r in recordings.into_iter().flatten() {
-            info!(?call, path = %r.path.display(), ms = r.duration_ms, "partner recording finished");
-            self.store.send(Write::Trail {
-                call: call.0,
-                at: self.clock.now().0 as i64,
-                step: format!(
-                    "enregistrement avec le partenaire : {} ({} ms, sha256 {})",
-                    r.path.display(),
-                    r.duration_ms,
-                    r.sha256
-                ),
-            });
+            self.close_leg(call, leg, true);
         }
     }
 
