@@ -416,3 +416,85 @@ async fn the_demo_comes_alive_within_seconds() {
     assert!(calls.iter().all(|c| c["trunk"] == "simulation"));
     browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_caller_is_called_back_from_the_console() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("rappel").await;
+    log_in(&browser, &platform, "ota-13-2").await;
+    wait_text(&browser, "#who", "Bouches-du-Rhône").await;
+    browser
+        .find(Locator::Css("#pause"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&browser, "#my-status", "en pause").await;
+
+    // Nobody available in the CTA: the caller gives up after 2 s of announcement; the
+    // call-back list of the open console gains the call without a reload.
+    let caller = platform.caller("0612121212", 43.2965, 5.3698, 2_000);
+    wait_ok(caller, "impatient caller");
+    let row = wait_text(&browser, "#callbacks tbody tr", "0612121212").await;
+    assert!(row.contains("à rappeler"), "{row}");
+
+    // Enter on the row's button: "Rappeler", then "Fait".
+    let press = |label: &'static str| {
+        let browser = browser.clone();
+        async move {
+            for row in browser
+                .find_all(Locator::Css("#callbacks tbody tr"))
+                .await
+                .unwrap()
+            {
+                if row.text().await.unwrap_or_default().contains("0612121212") {
+                    let button = row.find(Locator::Css("button")).await.unwrap();
+                    assert_eq!(button.text().await.unwrap(), label);
+                    button.send_keys("\u{E007}").await.unwrap();
+                    return;
+                }
+            }
+            panic!("no call-back row for 0612121212");
+        }
+    };
+    press("Rappeler").await;
+    wait_text(
+        &browser,
+        "#callbacks tbody tr",
+        "rappel en cours (ota-13-2)",
+    )
+    .await;
+    screenshot(&browser, "console-callbacks").await;
+    press("Fait").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut listed = false;
+        for row in browser
+            .find_all(Locator::Css("#callbacks tbody tr"))
+            .await
+            .unwrap()
+        {
+            listed |= row.text().await.unwrap_or_default().contains("0612121212");
+        }
+        if !listed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the call-back is still listed");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let call = platform.wait_call("the abandoned call", |c| c["caller"] == "0612121212");
+    assert_eq!(call["outcome"], "abandoned");
+    let detail = platform.get(&format!("/api/calls/{}", call["call"]));
+    let trail: Vec<&str> = detail["trail"]
+        .as_array()
+        .expect("trail")
+        .iter()
+        .filter_map(|t| t["step"].as_str())
+        .collect();
+    for step in ["rappel pris par ota-13-2", "rappel fait par ota-13-2"] {
+        assert!(trail.contains(&step), "no {step:?} in {trail:?}");
+    }
+    browser.close().await.unwrap();
+}

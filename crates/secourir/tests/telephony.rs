@@ -549,3 +549,90 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
         .expect("answer");
     assert_eq!(response.status().as_u16(), 409);
 }
+
+#[test]
+fn console_refusals_are_plain_and_logged() {
+    let platform = Platform::start();
+    let log_in = |login: &str, password: &str| {
+        let mut response = ureq::post(&platform.url("/api/login"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(json!({ "login": login, "password": password }))
+            .expect("answer");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+    let wrong_password = log_in("ota-13-1", "faux");
+    assert_eq!(wrong_password.0, 401, "{wrong_password:?}");
+    assert_eq!(
+        wrong_password,
+        log_in("personne", "secourir"),
+        "the answer tells which part was wrong"
+    );
+
+    // A call of CTA 13 waits in queue: its call-takers are on pause, as is one from CTA 83.
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    for login in ["ota-13-1", "ota-13-2", "ota-83-1"] {
+        platform.set_state(login, "paused");
+    }
+    let answering = platform.call_taker("ota-13-1", phone, 1);
+    let caller = platform.caller_until_hung_up("0699999999", 43.2965, 5.3698);
+    let waiting = platform.wait_call("a queued call", |c| {
+        field(c, "caller") == "0699999999" && !field(c, "queued_at").is_null()
+    });
+    let call = field(&waiting, "call").as_u64().expect("call number");
+    let act = |login: &str, action: &str| {
+        let mut response =
+            ureq::post(&platform.url(&format!("/api/console/calls/{call}/{action}")))
+                .header("Cookie", &session(&platform, login))
+                .config()
+                .http_status_as_error(false)
+                .build()
+                .send_empty()
+                .expect("answer");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    };
+    let other_cta = act("ota-83-1", "pick");
+    assert_eq!(other_cta.0, 403, "{other_cta:?}");
+    assert_eq!(act("ota-13-1", "pick").0, 200);
+    let second = act("ota-13-2", "pick");
+    assert_eq!(second.0, 409, "{second:?}");
+    assert!(second.1.contains("appel déjà pris"), "{second:?}");
+
+    // Once the phone has answered, only its call-taker may end the call.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !platform
+        .get("/api/call-takers")
+        .as_array()
+        .expect("list")
+        .iter()
+        .any(|t| t["login"] == "ota-13-1" && t["status"] == "talking")
+    {
+        assert!(Instant::now() < deadline, "the phone never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(act("ota-13-2", "hangup").0, 403);
+    assert_eq!(act("ota-13-1", "hangup").0, 204);
+    wait_ok(caller, "caller");
+    wait_ok(answering, "call-taker phone");
+
+    let log = platform.log();
+    for line in [
+        "console login refused login=ota-13-1",
+        "console login refused login=personne",
+        "status=403 login=ota-83-1",
+        "status=409 login=ota-13-2",
+        "status=403 login=ota-13-2",
+    ] {
+        assert!(log.contains(line), "no {line:?} in the log:\n{log}");
+    }
+}

@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use tracing::info;
+use tracing::{info, warn};
 
 /// What a call-taker asks to become.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -179,7 +179,35 @@ pub(crate) fn router(
         .route("/api/callbacks", get(callbacks))
         .route("/api/callbacks/{call}/taken", post(callback_taken))
         .route("/api/callbacks/{call}/done", post(callback_done))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_refusals,
+        ))
         .with_state(state)
+}
+
+/// Logs every request refused, with who asked: a 403 or a 409 on an emergency call is
+/// something a supervisor may have to explain later.
+async fn log_refusals(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let who = state.web.session(request.headers()).map(|s| s.login);
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        warn!(
+            %method,
+            %path,
+            status = status.as_u16(),
+            login = %who.as_deref().unwrap_or("-"),
+            "request refused"
+        );
+    }
+    response
 }
 
 pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
@@ -525,7 +553,6 @@ async fn callback_change(
     .await
     {
         Some(Ok(())) => {
-            info!(call, by = %body.by, done, "call-back updated");
             Json(serde_json::json!({ "call": call, "state": if done { "done" } else { "taken" } }))
                 .into_response()
         }
@@ -534,7 +561,7 @@ async fn callback_change(
     }
 }
 
-#[utoipa::path(post, path = "/api/callbacks/{call}/taken", tag = "calls", security(("token" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CallbackBody, responses((status = 200, description = "Taken"), (status = 404, description = "Unknown call-taker")))]
+#[utoipa::path(post, path = "/api/callbacks/{call}/taken", tag = "calls", security(("token" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CallbackBody, responses((status = 200, description = "Taken"), (status = 404, description = "Unknown call-taker, or no call-back for this call in their CTA"), (status = 409, description = "The call-taker is logged out")))]
 async fn callback_taken(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -544,7 +571,7 @@ async fn callback_taken(
     callback_change(state, headers, call, body, false).await
 }
 
-#[utoipa::path(post, path = "/api/callbacks/{call}/done", tag = "calls", security(("token" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CallbackBody, responses((status = 200, description = "Done"), (status = 404, description = "Unknown call-taker")))]
+#[utoipa::path(post, path = "/api/callbacks/{call}/done", tag = "calls", security(("token" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CallbackBody, responses((status = 200, description = "Done"), (status = 404, description = "Unknown call-taker, or no call-back for this call in their CTA"), (status = 409, description = "The call-taker is logged out")))]
 async fn callback_done(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -1010,16 +1010,49 @@ impl Driver {
             } => {
                 let result = match self.plan.call_taker(&login) {
                     None => Err(ApiError::NotFound("unknown call-taker")),
-                    Some((index, _)) => {
+                    Some((index, taker)) => {
                         let agent = AgentId(index as u32);
                         let call = CallId(call);
-                        let event = if done {
-                            Event::CallbackDone { agent, call }
-                        } else {
-                            Event::CallbackTaken { agent, call }
+                        let cta = taker.cta;
+                        let listed = |core: &Core| {
+                            core.callbacks(cta)
+                                .find(|(id, _)| *id == call)
+                                .map(|(_, e)| e.state)
                         };
-                        self.feed(event).await;
-                        Ok(())
+                        if listed(&self.core).is_none() {
+                            Err(ApiError::NotFound("no call-back for this call in this CTA"))
+                        } else {
+                            let event = if done {
+                                Event::CallbackDone { agent, call }
+                            } else {
+                                Event::CallbackTaken { agent, call }
+                            };
+                            self.feed(event).await;
+                            let applied = match listed(&self.core) {
+                                None => done,
+                                Some(state) => {
+                                    !done && state == secourir_core::CallbackState::Taken(agent)
+                                }
+                            };
+                            if !applied {
+                                let _ = reply.send(Err(ApiError::Conflict(
+                                    "connectez-vous (disponible ou en pause) pour traiter un rappel"
+                                        .into(),
+                                )));
+                                return;
+                            }
+                            info!(?call, %login, done, "call-back updated");
+                            // The list keeps the last state; the trail keeps who did what.
+                            self.store.send(Write::Trail {
+                                call: call.0,
+                                at: self.clock.now().0 as i64,
+                                step: format!(
+                                    "rappel {} par {login}",
+                                    if done { "fait" } else { "pris" }
+                                ),
+                            });
+                            Ok(())
+                        }
                     }
                 };
                 let _ = reply.send(result);

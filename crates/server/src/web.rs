@@ -284,10 +284,7 @@ pub(crate) async fn pick(
             info!(login = %session.login, call, "call picked");
             Json(serde_json::json!({ "call": call, "picked": true })).into_response()
         }
-        Some(Err(e)) => {
-            info!(login = %session.login, call, error = ?e, "pick refused");
-            e.response()
-        }
+        Some(Err(e)) => e.response(),
         None => stopping(),
     }
 }
@@ -363,7 +360,7 @@ pub(crate) async fn transfer(
     }
 }
 
-#[utoipa::path(post, path = "/api/console/callbacks/{call}/{step}", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number"), ("step" = String, Path, description = "taken or done")), responses((status = 204, description = "Updated"), (status = 404, description = "Unknown step")))]
+#[utoipa::path(post, path = "/api/console/callbacks/{call}/{step}", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number"), ("step" = String, Path, description = "taken or done")), responses((status = 204, description = "Updated"), (status = 404, description = "Unknown step, or no call-back for this call in this CTA"), (status = 409, description = "The call-taker is logged out")))]
 pub(crate) async fn call_back(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -8,6 +8,8 @@ let snapshot = null;
 let selected = 0;
 let outlines = null;
 let socket = null;
+// Abandoned calls of my CTA last seen: a change means the call-back list has grown.
+let abandonedSeen = null;
 
 const SOURCES = { "pidf-lo": "PIDF-LO", "aml": "AML", "trunk-default": "défaut (opérateur)", "national-default": "défaut national" };
 
@@ -47,6 +49,7 @@ async function start() {
   if (!supervises) { refreshCallbacks(); refreshRecent(); setInterval(refreshRecent, 5000); }
 }
 
+const STATES = { available: "disponible", ringing: "sonnerie", talking: "en communication", "wrap-up": "fin d'appel", paused: "en pause", offline: "déconnecté" };
 const OUTCOMES = { completed: "traité", transferred: "transféré", abandoned: "abandonné", rejected: "rejeté" };
 
 async function refreshRecent() {
@@ -92,6 +95,12 @@ function cell(text) { const td = document.createElement("td"); td.textContent = 
 function renderConsole() {
   const agent = snapshot.agents.find((a) => a.login === me.login);
   $("my-status").textContent = agent ? agent.status : "déconnecté";
+  const mine = snapshot.ctas.find((c) => c.id === me.cta);
+  if (mine && mine.abandoned !== abandonedSeen) {
+    // The store records the call-back just after the room's figures move.
+    if (abandonedSeen !== null) setTimeout(() => { refreshCallbacks(); refreshRecent(); }, 500);
+    abandonedSeen = mine.abandoned;
+  }
   const rows = queue();
   if (selected >= rows.length) selected = Math.max(0, rows.length - 1);
   const body = $("queue").tBodies[0];
@@ -237,7 +246,7 @@ async function pick(call) {
 
 async function setState(state) {
   const { status, data } = await api("POST", "/api/me/state", { state });
-  say(status === 200 ? `État : ${data.status}.` : `Refusé : ${data && data.error}`);
+  say(status === 200 ? `État : ${STATES[data.status] || data.status}.` : `Refusé : ${data && data.error}`);
 }
 
 async function hangUp() {
