@@ -121,6 +121,46 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
     run(&args.serve, Some(options))
 }
 
+/// Descriptors one call with anchored media holds: two RTP/RTCP port pairs and its recording.
+const FILES_PER_CALL: u64 = 5;
+
+/// Lifts the soft limit on open files to the hard one: Debian's default soft limit of 1024
+/// would refuse media ports after about two hundred simultaneous calls.
+fn raise_open_files_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let (Some(soft), hard) = (limit.current, limit.maximum) else {
+        return; // unlimited already
+    };
+    let wanted = hard.unwrap_or(1 << 20);
+    let now = if wanted > soft {
+        match setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(wanted),
+                maximum: hard,
+            },
+        ) {
+            Ok(()) => wanted,
+            Err(e) => {
+                tracing::warn!(soft, error = %e, "cannot raise the open files limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    let calls = now / FILES_PER_CALL;
+    if calls < 4_000 {
+        tracing::warn!(
+            open_files = now,
+            "the open files limit allows about {calls} simultaneous calls with media; raise it (ulimit -Hn, LimitNOFILE=) for the national sizing"
+        );
+    } else {
+        tracing::info!(open_files = now, "open files limit");
+    }
+}
+
 /// Runs the platform until Ctrl-C.
 pub fn serve(args: &ServeArgs) -> ExitCode {
     run(args, None)
@@ -136,6 +176,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    raise_open_files_limit();
     let mut plan = match crate::load_plan(&args.config) {
         Ok(plan) => plan,
         Err(e) => {
