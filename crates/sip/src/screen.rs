@@ -249,9 +249,12 @@ impl ScreenedUdp {
 #[async_trait::async_trait]
 impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
-        let mut own = vec![0u8; 65_536];
+        // Room for any datagram, so one larger than the stack's buffer is seen whole and refused
+        // rather than cut; `recv_buf_from` fills it without zeroing it first.
+        let mut own = Vec::with_capacity(65_536);
         loop {
-            let (len, from) = self.socket.recv_from(&mut own).await?;
+            own.clear();
+            let (len, from) = self.socket.recv_buf_from(&mut own).await?;
             let datagram = &own[..len];
             match screen(datagram) {
                 Verdict::Pass if len <= buf.len() => {
