@@ -20,7 +20,7 @@
 #
 # Environment: RATES="100 200 300 400 500", STEP_S=10, HOLD_MS=1000, CALL_TAKERS=2500,
 #              SIM_RATE=100, SIM_HOLD_S=25 (SIM_RATE=0 skips the simultaneous phase),
-#              QUEUED=20000 (0 skips the queued phase).
+#              QUEUED=20000 (0 skips the queued phase), BENCH_DATA=$OUT/data-dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +39,12 @@ done
 OUT=$PWD/bench/out/sip_load
 rm -rf "$OUT"
 mkdir -p "$OUT"
+# The store and the recordings go to disk, as in service, and are deleted at the end (tens of
+# thousands of WAV files). BENCH_DATA=/dev/shm/x puts them in memory to see the platform's own
+# share of the CPU apart from the file system's.
+DATA=${BENCH_DATA:-$OUT/data-dir}
+rm -rf "$DATA"
+mkdir -p "$DATA"
 cargo build --release --locked -p secourir >&2
 BIN=$PWD/target/release/secourir
 BENCH=$PWD/bench
@@ -66,6 +72,7 @@ done
 
 cleanup() {
     kill "${PLATFORM_PID:-}" "${PHONES_PID:-}" 2>/dev/null || true
+    rm -rf "$DATA"
     pkill -f "$OUT/kamailio.cfg" 2>/dev/null || true
     pkill -f "sipp.*$OUT" 2>/dev/null || true
 }
@@ -99,7 +106,7 @@ run_step() {
 
 # --- The platform ---------------------------------------------------------------------------
 "$BIN" serve --config "$CONFIG" --sip "127.0.0.1:$SIP_PORT" --http "127.0.0.1:$HTTP_PORT" \
-    --data-dir "$OUT/data" --api-token "$TOKEN" --media-ports 30000-59999 --no-tcp \
+    --data-dir "$DATA/data" --api-token "$TOKEN" --media-ports 30000-59999 --no-tcp \
     > "$OUT/platform.out" 2> "$OUT/platform.log" &
 PLATFORM_PID=$!
 for _ in $(seq 1 100); do
@@ -146,7 +153,7 @@ if [ "$SIM_RATE" -gt 0 ]; then
     rss_mb=$(awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$PLATFORM_PID/status")
     echo "platform: $max_sim simultaneous calls bridged and recorded, $sim_failed failed, peak RSS ${rss_mb} MB" >&2
 fi
-recordings=$(find "$OUT/data/recordings" -name '*.wav' | wc -l)
+recordings=$(find "$DATA/data/recordings" -name '*.wav' | wc -l)
 kill "$PHONES_PID" "$PLATFORM_PID" 2>/dev/null || true
 wait "$PLATFORM_PID" 2>/dev/null || true
 sleep 1
@@ -177,7 +184,7 @@ max_queued=0; queued_failed=0; queued_rss_mb=0
 if [ "$QUEUED" -gt 0 ]; then
     sed -e 's/^reserved_share = .*/reserved_share = 0.0/' "$CONFIG" > "$OUT/queued.toml"
     "$BIN" serve --config "$OUT/queued.toml" --sip "127.0.0.1:$SIP_PORT" --http "127.0.0.1:$HTTP_PORT" \
-        --data-dir "$OUT/queued-data" --api-token "$TOKEN" --no-tcp --signalling-only \
+        --data-dir "$DATA/queued-data" --api-token "$TOKEN" --no-tcp --signalling-only \
         > "$OUT/queued.out" 2> "$OUT/queued.log" &
     PLATFORM_PID=$!
     for _ in $(seq 1 100); do
