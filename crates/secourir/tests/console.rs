@@ -104,6 +104,17 @@ async fn wait_text(browser: &Client, css: &str, text: &str) -> String {
     }
 }
 
+/// Clicks the first element matching `css`.
+async fn click(browser: &Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click on {css}: {e}"));
+}
+
 async fn screenshot(browser: &Client, name: &str) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
@@ -146,13 +157,7 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     let phone = free_port();
     platform.register("ota-13-1", phone);
     let answering = platform.call_taker("ota-13-1", phone, 1);
-    browser
-        .find(Locator::Css("#pause"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#pause").await;
     wait_text(&browser, "#my-status", "en pause").await;
 
     let caller = platform.caller_until_hung_up("0655555555", 43.2965, 5.3698);
@@ -230,13 +235,7 @@ async fn two_call_takers_pick_the_same_call_and_exactly_one_wins() {
         let phone = free_port();
         platform.register(login, phone);
         std::mem::forget(platform.call_taker(login, phone, 1));
-        browser
-            .find(Locator::Css("#pause"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(browser, "#pause").await;
         wait_text(browser, "#my-status", "en pause").await;
     }
     let caller = platform.caller_until_hung_up("0666666666", 43.2965, 5.3698);
@@ -289,13 +288,7 @@ async fn two_call_takers_pick_the_same_call_and_exactly_one_wins() {
         &second
     };
     wait_text(winner, "#my-status", "en communication").await;
-    winner
-        .find(Locator::Css("#hangup"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(winner, "#hangup").await;
     wait_ok(caller, "caller");
     first.close().await.unwrap();
     second.close().await.unwrap();
@@ -342,13 +335,7 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
         .send_keys("13")
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("#crisis-form button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#crisis-form button[type='submit']").await;
     wait_text(
         &browser,
         "#journal li",
@@ -424,13 +411,7 @@ async fn an_abandoned_caller_is_called_back_from_the_console() {
     let browser = driver.browser("rappel").await;
     log_in(&browser, &platform, "ota-13-2").await;
     wait_text(&browser, "#who", "Bouches-du-Rhône").await;
-    browser
-        .find(Locator::Css("#pause"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, "#pause").await;
     wait_text(&browser, "#my-status", "en pause").await;
 
     // Nobody available in the CTA: the caller gives up after 2 s of announcement; the
@@ -486,15 +467,9 @@ async fn an_abandoned_caller_is_called_back_from_the_console() {
     }
     let call = platform.wait_call("the abandoned call", |c| c["caller"] == "0612121212");
     assert_eq!(call["outcome"], "abandoned");
-    let detail = platform.get(&format!("/api/calls/{}", call["call"]));
-    let trail: Vec<&str> = detail["trail"]
-        .as_array()
-        .expect("trail")
-        .iter()
-        .filter_map(|t| t["step"].as_str())
-        .collect();
+    let trail = platform.trail(&call["call"]);
     for step in ["rappel pris par ota-13-2", "rappel fait par ota-13-2"] {
-        assert!(trail.contains(&step), "no {step:?} in {trail:?}");
+        assert!(trail.iter().any(|s| s == step), "no {step:?} in {trail:?}");
     }
     browser.close().await.unwrap();
 }

@@ -100,13 +100,7 @@ fn a_queued_caller_hears_the_announcement_then_is_answered_and_one_who_hangs_up_
         field(c, "caller") == "0611111111" && !field(c, "queued_at").is_null()
     });
     std::thread::sleep(Duration::from_millis(1500));
-    let detail = platform.get(&format!("/api/calls/{}", field(&waiting, "call")));
-    let trail: Vec<String> = detail["trail"]
-        .as_array()
-        .expect("trail")
-        .iter()
-        .map(|t| t["step"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let trail = platform.trail(field(&waiting, "call"));
     assert!(trail.iter().any(|s| s == "annonce attente"), "{trail:?}");
     assert!(field(&platform.calls()[0], "answered_at").is_null());
     platform.set_state("ota-13-2", "available");
@@ -514,13 +508,7 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     wait_ok(partner, "SAMU");
     let done = platform.wait_call("the transferred call", |c| c["outcome"] == "transferred");
     assert_eq!(done["reason"], "transferred to urn:service:sos.ambulance");
-    let detail = platform.get(&format!("/api/calls/{id}"));
-    let trail: Vec<&str> = detail["trail"]
-        .as_array()
-        .expect("trail")
-        .iter()
-        .filter_map(|t| t["step"].as_str())
-        .collect();
+    let trail = platform.trail(&json!(id));
     assert!(
         trail
             .iter()

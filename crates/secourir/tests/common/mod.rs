@@ -138,6 +138,16 @@ impl Platform {
         }
     }
 
+    /// The steps of a call's trail, oldest first.
+    pub fn trail(&self, call: &Value) -> Vec<String> {
+        self.get(&format!("/api/calls/{call}"))["trail"]
+            .as_array()
+            .expect("trail")
+            .iter()
+            .filter_map(|t| t["step"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Waits until a call satisfies `done`, and returns it.
     pub fn wait_call(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
