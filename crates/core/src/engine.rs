@@ -682,17 +682,30 @@ impl Core {
     }
 
     fn on_callback(&mut self, agent_id: AgentId, id: CallId, done: bool) {
-        let Some(agent) = self.agents.get(&agent_id) else {
-            return;
-        };
-        let cta = agent.cta;
+        let result = self.apply_callback(agent_id, id, done);
+        self.emit(Command::CallbackResult {
+            agent: agent_id,
+            call: id,
+            result,
+        });
+    }
+
+    fn apply_callback(
+        &mut self,
+        agent_id: AgentId,
+        id: CallId,
+        done: bool,
+    ) -> Result<(), CallbackRefusal> {
+        let cta = self
+            .agents
+            .get(&agent_id)
+            .ok_or(CallbackRefusal::NotLoggedIn)?
+            .cta;
         let list = &mut self.ctas[usize::from(cta.0)].callbacks;
-        let Some(entry) = list.get_mut(&id) else {
-            return;
-        };
+        let entry = list.get_mut(&id).ok_or(CallbackRefusal::Unknown)?;
         let state = if done {
             list.remove(&id);
-            CallbackState::Done
+            CallbackState::Done(agent_id)
         } else {
             entry.state = CallbackState::Taken(agent_id);
             entry.state
@@ -702,6 +715,7 @@ impl Core {
             call: id,
             state,
         });
+        Ok(())
     }
 
     // ----- timers -----

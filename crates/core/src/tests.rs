@@ -242,17 +242,46 @@ fn a_caller_who_hangs_up_while_queued_is_abandoned_and_goes_to_the_call_back_lis
     }));
     assert_eq!(h.core.callbacks(C13).count(), 1);
     h.send(Event::AgentReady { agent: AgentId(1) });
-    h.send(Event::CallbackTaken {
+    let result = |out: &[Command]| {
+        out.iter().find_map(|c| match c {
+            Command::CallbackResult { result, .. } => Some(*result),
+            _ => None,
+        })
+    };
+    // A call-taker who is not logged in, or a call with no entry, changes nothing.
+    let out = h.send(Event::CallbackTaken {
+        agent: AgentId(2),
+        call: CallId(10),
+    });
+    assert_eq!(result(&out), Some(Err(CallbackRefusal::NotLoggedIn)));
+    let out = h.send(Event::CallbackTaken {
+        agent: AgentId(1),
+        call: CallId(11),
+    });
+    assert_eq!(result(&out), Some(Err(CallbackRefusal::Unknown)));
+    assert!(!out.iter().any(|c| matches!(c, Command::Callback { .. })));
+    let out = h.send(Event::CallbackTaken {
         agent: AgentId(1),
         call: CallId(10),
     });
+    assert_eq!(result(&out), Some(Ok(())));
     let (_, entry) = h.core.callbacks(C13).next().expect("entry");
     assert_eq!(entry.state, CallbackState::Taken(AgentId(1)));
-    h.send(Event::CallbackDone {
+    let out = h.send(Event::CallbackDone {
         agent: AgentId(1),
         call: CallId(10),
     });
+    assert!(out.contains(&Command::Callback {
+        cta: C13,
+        call: CallId(10),
+        state: CallbackState::Done(AgentId(1))
+    }));
     assert_eq!(h.core.callbacks(C13).count(), 0);
+    let out = h.send(Event::CallbackDone {
+        agent: AgentId(1),
+        call: CallId(10),
+    });
+    assert_eq!(result(&out), Some(Err(CallbackRefusal::Unknown)));
 }
 
 #[test]

@@ -278,8 +278,17 @@ pub enum CallbackState {
     Pending,
     /// A call-taker is calling back.
     Taken(AgentId),
-    /// Done.
-    Done,
+    /// Done, by this call-taker.
+    Done(AgentId),
+}
+
+/// Why a call-back step was not applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackRefusal {
+    /// The call-taker is not logged in (HTTP 409).
+    NotLoggedIn,
+    /// Their CTA's list has no entry for this call (HTTP 404).
+    Unknown,
 }
 
 /// A step of a call, for the event trail.
@@ -375,6 +384,15 @@ pub enum Command {
         call: CallId,
         /// Taken, or why not.
         result: Result<(), PickRefusal>,
+    },
+    /// Answer to a call-back step.
+    CallbackResult {
+        /// The call-taker who asked.
+        agent: AgentId,
+        /// The call.
+        call: CallId,
+        /// Applied, or why not.
+        result: Result<(), CallbackRefusal>,
     },
     /// A call-taker's status changed.
     AgentChanged {

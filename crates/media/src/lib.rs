@@ -302,14 +302,15 @@ impl Recorder {
         }
     }
 
-    fn finish(mut self) -> Option<(PathBuf, u64)> {
+    /// Writes what is due and closes the file; later pushes write nothing.
+    fn finish(&mut self) -> Option<(PathBuf, u64)> {
         self.catch_up();
         let writer = self.writer.take()?;
         if let Err(e) = writer.finalize() {
             warn!(path = %self.path.display(), error = %e, "recording not finalised");
             return None;
         }
-        Some((self.path, self.frames / 8))
+        Some((self.path.clone(), self.frames / 8))
     }
 }
 
@@ -498,7 +499,7 @@ impl Media {
     }
 
     /// Gives a leg an RTP port (even, in the range) and RTCP on the next one.
-    pub async fn open_leg(&self) -> Result<(LegId, SocketAddr), MediaError> {
+    pub fn open_leg(&self) -> Result<(LegId, SocketAddr), MediaError> {
         let id = LegId(self.inner.next_leg.fetch_add(1, Ordering::Relaxed));
         if self.inner.config.signalling_only {
             return Ok((id, SocketAddr::new(self.inner.config.ip, 9)));
@@ -626,24 +627,8 @@ impl Media {
         let events = self.inner.events.clone();
         let reported = path.clone();
         tokio::task::spawn_blocking(move || {
-            // Both ports let go above, so this is the last reference but for a receive task
-            // caught between two locks; it then holds it for one packet.
-            let recorder = match Arc::try_unwrap(recorder) {
-                Ok(r) => r.into_inner().unwrap_or_else(PoisonError::into_inner),
-                Err(shared) => {
-                    let mut r = lock(&shared);
-                    let placeholder = Recorder {
-                        writer: None,
-                        path: PathBuf::new(),
-                        sides: [VecDeque::new(), VecDeque::new()],
-                        primed: [false; 2],
-                        started: Instant::now(),
-                        frames: 0,
-                    };
-                    std::mem::replace(&mut *r, placeholder)
-                }
-            };
-            let recording = recorder.finish().and_then(|(path, duration_ms)| {
+            let finished = lock(&recorder).finish();
+            let recording = finished.and_then(|(path, duration_ms)| {
                 let (sha256, bytes) = hash_file(&path)?;
                 Some(Recording {
                     path,

@@ -58,7 +58,7 @@ async fn recv_packets(socket: &tokio::net::UdpSocket, count: usize) -> Vec<Vec<u
 #[tokio::test]
 async fn an_announcement_is_played_in_20_ms_packets() {
     let (media, _events) = Media::new(config(31_000));
-    let (leg, local) = media.open_leg().await.unwrap();
+    let (leg, local) = media.open_leg().unwrap();
     assert_eq!(local.port() % 2, 0, "RTP on an even port");
     let caller = phone();
     media.set_remote(leg, caller.local_addr().unwrap(), Codec::Pcma, None);
@@ -103,8 +103,8 @@ async fn an_announcement_is_played_in_20_ms_packets() {
 async fn a_bridge_relays_transcodes_and_records_both_sides() {
     let dir = tempfile::tempdir().unwrap();
     let (media, mut events) = Media::new(config(31_200));
-    let (a, a_local) = media.open_leg().await.unwrap();
-    let (b, b_local) = media.open_leg().await.unwrap();
+    let (a, a_local) = media.open_leg().unwrap();
+    let (b, b_local) = media.open_leg().unwrap();
     let caller = phone();
     let taker = phone();
     media.set_remote(a, caller.local_addr().unwrap(), Codec::Pcma, None);
@@ -226,7 +226,7 @@ async fn a_bridge_relays_transcodes_and_records_both_sides() {
 #[tokio::test]
 async fn a_key_press_is_reported_once() {
     let (media, mut events) = Media::new(config(31_400));
-    let (leg, local) = media.open_leg().await.unwrap();
+    let (leg, local) = media.open_leg().unwrap();
     let caller = phone();
     media.set_remote(leg, caller.local_addr().unwrap(), Codec::Pcma, Some(101));
     // RFC 4733: several packets of the same event share a timestamp; the last three carry E.
@@ -260,8 +260,8 @@ async fn a_key_press_is_reported_once() {
 #[tokio::test]
 async fn garbage_does_not_stop_a_leg() {
     let (media, _events) = Media::new(config(31_600));
-    let (a, a_local) = media.open_leg().await.unwrap();
-    let (b, b_local) = media.open_leg().await.unwrap();
+    let (a, a_local) = media.open_leg().unwrap();
+    let (b, b_local) = media.open_leg().unwrap();
     let caller = phone();
     let taker = phone();
     let prankster = phone();
@@ -299,7 +299,7 @@ async fn a_new_bridge_detaches_the_former_peer() {
     let mut legs = Vec::new();
     let mut phones = Vec::new();
     for _ in 0..3 {
-        let (leg, local) = media.open_leg().await.unwrap();
+        let (leg, local) = media.open_leg().unwrap();
         let p = phone();
         media.set_remote(leg, p.local_addr().unwrap(), Codec::Pcma, None);
         legs.push((leg, local));
@@ -414,16 +414,13 @@ async fn ports_run_out_cleanly_and_come_back() {
         signalling_only: false,
     });
     let mut legs = Vec::new();
-    while let Ok((leg, _)) = media.open_leg().await {
+    while let Ok((leg, _)) = media.open_leg() {
         legs.push(leg);
     }
     assert_eq!(legs.len(), 3);
-    assert!(matches!(
-        media.open_leg().await,
-        Err(MediaError::NoPorts(..))
-    ));
+    assert!(matches!(media.open_leg(), Err(MediaError::NoPorts(..))));
     media.close(legs[1]);
-    let (_, local) = media.open_leg().await.expect("a closed pair serves again");
+    let (_, local) = media.open_leg().expect("a closed pair serves again");
     assert!((31_800..=31_805).contains(&local.port()));
     assert_eq!(media.open_legs(), 3);
 }
@@ -457,8 +454,8 @@ async fn signalling_only_opens_no_socket() {
         signalling_only: true,
         ..config(32_000)
     });
-    let (a, local) = media.open_leg().await.unwrap();
-    let (b, _) = media.open_leg().await.unwrap();
+    let (a, local) = media.open_leg().unwrap();
+    let (b, _) = media.open_leg().unwrap();
     assert_ne!(a, b);
     assert_eq!(local.port(), 9, "SDP points at the discard port");
     media.play(a, Arc::new(Audio::from_samples(vec![0; 160])), true);

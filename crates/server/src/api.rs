@@ -63,6 +63,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// The core refused a pick.
     Pick(secourir_core::PickRefusal),
+    /// The core refused a call-back step.
+    Callback(secourir_core::CallbackRefusal),
     /// The state of things forbids it now (HTTP 409).
     Conflict(String),
     /// A partner service did not take the call (HTTP 502).
@@ -72,7 +74,7 @@ pub enum ApiError {
 impl ApiError {
     /// The HTTP answer to this error.
     pub(crate) fn response(&self) -> Response {
-        use secourir_core::PickRefusal;
+        use secourir_core::{CallbackRefusal, PickRefusal};
         match self {
             ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, what),
             ApiError::Forbidden(what) => problem(StatusCode::FORBIDDEN, what),
@@ -91,6 +93,14 @@ impl ApiError {
             ApiError::Pick(PickRefusal::UnknownCall) => {
                 problem(StatusCode::NOT_FOUND, "appel inconnu")
             }
+            ApiError::Callback(CallbackRefusal::NotLoggedIn) => problem(
+                StatusCode::CONFLICT,
+                "connectez-vous (disponible ou en pause) pour traiter un rappel",
+            ),
+            ApiError::Callback(CallbackRefusal::Unknown) => problem(
+                StatusCode::NOT_FOUND,
+                "aucun rappel pour cet appel dans ce CTA",
+            ),
         }
     }
 }
@@ -195,10 +205,15 @@ async fn log_refusals(
 ) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
-    let who = state.web.session(request.headers()).map(|s| s.login);
+    // Only the cookies are kept: the session is looked up for refusals alone.
+    let mut cookies = HeaderMap::new();
+    for value in request.headers().get_all(axum::http::header::COOKIE) {
+        cookies.append(axum::http::header::COOKIE, value.clone());
+    }
     let response = next.run(request).await;
     let status = response.status();
     if status.is_client_error() || status.is_server_error() {
+        let who = state.web.session(&cookies).map(|s| s.login);
         warn!(
             %method,
             %path,

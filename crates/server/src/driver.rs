@@ -76,7 +76,8 @@ pub(crate) struct Driver {
     board: Board,
     snapshots: tokio::sync::watch::Sender<Arc<Snapshot>>,
     dirty: bool,
-    pick_result: Option<Result<(), secourir_core::PickRefusal>>,
+    /// The core's answer to the pick or call-back step being fed, for the API's reply.
+    answer: Option<Result<(), ApiError>>,
     /// Transfers asked by call-takers, waiting for the partner to answer.
     pending_transfers: HashMap<CallId, PendingTransfer>,
     /// Calls handed to a partner: the caller and the partner, bridged, after the core let go.
@@ -150,7 +151,7 @@ impl Driver {
             board: Board::default(),
             snapshots,
             dirty: true,
-            pick_result: None,
+            answer: None,
             pending_transfers: HashMap::new(),
             handovers: HashMap::new(),
             finishing: HashMap::new(),
@@ -159,7 +160,7 @@ impl Driver {
     }
 
     /// Turns the demonstration on: its simulated call-takers log in at once.
-    pub(crate) async fn simulate(
+    pub(crate) fn simulate(
         &mut self,
         simulation: crate::demo::Simulation,
         inputs: mpsc::Sender<DemoInput>,
@@ -174,7 +175,7 @@ impl Driver {
                 site: taker.site,
                 dequeue_preference: taker.dequeue_preference,
             };
-            self.feed(event).await;
+            self.feed(event);
         }
     }
 
@@ -195,16 +196,16 @@ impl Driver {
         }
     }
 
-    async fn on_demo(&mut self, input: DemoInput) {
+    fn on_demo(&mut self, input: DemoInput) {
         match input {
-            DemoInput::Call { lat, lon, caller } => self.simulated_call(lat, lon, caller).await,
+            DemoInput::Call { lat, lon, caller } => self.simulated_call(lat, lon, caller),
             DemoInput::Patience(call) => {
                 let waiting = self
                     .core
                     .call(call)
                     .is_some_and(|c| c.status == secourir_core::CallStatus::Queued);
                 if waiting {
-                    self.feed(Event::CallerHungUp { call }).await;
+                    self.feed(Event::CallerHungUp { call });
                 }
             }
             DemoInput::Answer(call, agent) => {
@@ -214,18 +215,18 @@ impl Driver {
                     .and_then(|l| l.agent)
                     .is_some_and(|(a, leg)| a == agent && leg.is_none());
                 if ringing {
-                    self.feed(Event::AgentAnswered { agent, call }).await;
+                    self.feed(Event::AgentAnswered { agent, call });
                 }
             }
             DemoInput::HangUp(call, agent) => {
                 if self.core.agent(agent) == AgentStatus::Talking(call) {
-                    self.feed(Event::AgentHungUp { agent, call }).await;
+                    self.feed(Event::AgentHungUp { agent, call });
                 }
             }
         }
     }
 
-    async fn simulated_call(&mut self, lat: f64, lon: f64, caller: String) {
+    fn simulated_call(&mut self, lat: f64, lon: f64, caller: String) {
         let call = self.sip.next_call();
         let now = self.clock.now();
         let location = secourir_location::PidfLocation {
@@ -281,8 +282,7 @@ impl Driver {
             priority: PRIORITY_NORMAL,
             caller: Some(caller.into_boxed_str()),
             source: Some("simulation".into()),
-        }))
-        .await;
+        }));
     }
 
     /// Runs until `stop` fires, then hangs up what is left.
@@ -308,11 +308,11 @@ impl Driver {
                 }
             };
             tokio::select! {
-                Some(event) = sip_events.recv() => self.on_sip(event).await,
-                Some(event) = media_events.recv() => self.on_media(event).await,
-                Some(call) = api.recv() => self.on_api(call).await,
-                Some(input) = demo.recv() => self.on_demo(input).await,
-                () = sleep => self.feed(Event::Tick).await,
+                Some(event) = sip_events.recv() => self.on_sip(event),
+                Some(event) = media_events.recv() => self.on_media(event),
+                Some(call) = api.recv() => self.on_api(call),
+                Some(input) = demo.recv() => self.on_demo(input),
+                () = sleep => self.feed(Event::Tick),
                 _ = pages.tick() => self.publish(),
                 _ = &mut stop => break,
             }
@@ -322,7 +322,7 @@ impl Driver {
         for (call, (caller_leg, partner_leg)) in handovers {
             self.sip.hang_up_caller(call);
             self.sip.hang_up_partner(call);
-            self.end_handover(call, caller_leg, partner_leg).await;
+            self.end_handover(call, caller_leg, partner_leg);
         }
         let calls: Vec<CallId> = self.live.keys().copied().collect();
         for call in calls {
@@ -343,7 +343,7 @@ impl Driver {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while !self.finishing.is_empty() {
             match tokio::time::timeout_at(deadline, media_events.recv()).await {
-                Ok(Some(event)) => self.on_media(event).await,
+                Ok(Some(event)) => self.on_media(event),
                 Ok(None) | Err(_) => break,
             }
         }
@@ -376,35 +376,35 @@ impl Driver {
     }
 
     /// Feeds one event and everything it leads to.
-    async fn feed(&mut self, event: Event) {
+    fn feed(&mut self, event: Event) {
         self.dirty = true;
         self.follow_ups.push_back(event);
         while let Some(event) = self.follow_ups.pop_front() {
             let now = self.clock.now();
             let commands: Vec<Command> = self.core.handle(event, now).collect();
             for command in commands {
-                self.execute(command, now).await;
+                self.execute(command, now);
             }
         }
     }
 
-    async fn on_sip(&mut self, event: SipEvent) {
+    fn on_sip(&mut self, event: SipEvent) {
         match event {
             SipEvent::Invite {
                 call,
                 ingress,
                 source,
                 decide,
-            } => self.on_invite(call, *ingress, source, decide).await,
+            } => self.on_invite(call, *ingress, source, decide),
             SipEvent::CallerGone { call } => {
                 if let Some((caller_leg, partner_leg)) = self.handovers.remove(&call) {
                     self.sip.hang_up_partner(call);
-                    self.end_handover(call, caller_leg, partner_leg).await;
+                    self.end_handover(call, caller_leg, partner_leg);
                 } else {
-                    self.feed(Event::CallerHungUp { call }).await;
+                    self.feed(Event::CallerHungUp { call });
                 }
             }
-            SipEvent::PartnerAnswered { call, sdp } => self.partner_answered(call, &sdp).await,
+            SipEvent::PartnerAnswered { call, sdp } => self.partner_answered(call, &sdp),
             SipEvent::PartnerFailed { call, status } => {
                 if let Some(p) = self.pending_transfers.remove(&call) {
                     self.close_leg(call, p.leg, true);
@@ -423,7 +423,7 @@ impl Driver {
             SipEvent::PartnerGone { call } => {
                 if let Some((caller_leg, partner_leg)) = self.handovers.remove(&call) {
                     self.sip.hang_up_caller(call);
-                    self.end_handover(call, caller_leg, partner_leg).await;
+                    self.end_handover(call, caller_leg, partner_leg);
                 }
             }
             SipEvent::AgentAnswered { call, agent, sdp } => {
@@ -450,11 +450,11 @@ impl Driver {
                     }
                     Err(e) => warn!(?call, error = %e, "call-taker's SDP answer unusable"),
                 }
-                self.feed(Event::AgentAnswered { agent, call }).await;
+                self.feed(Event::AgentAnswered { agent, call });
                 let bridged = self.live.get(&call).is_some_and(|l| l.bridged);
                 if !bridged {
                     self.sip.hang_up_agent(call, agent);
-                    self.close_agent_leg(call).await;
+                    self.close_agent_leg(call);
                 }
             }
             SipEvent::AgentFailed {
@@ -476,18 +476,15 @@ impl Driver {
                     .and_then(|l| l.agent)
                     .is_some_and(|(a, _)| a == agent)
                 {
-                    self.close_agent_leg(call).await;
+                    self.close_agent_leg(call);
                     self.feed(Event::AgentRingFailed {
                         agent,
                         call,
                         reason,
-                    })
-                    .await;
+                    });
                 }
             }
-            SipEvent::AgentGone { call, agent } => {
-                self.feed(Event::AgentHungUp { agent, call }).await
-            }
+            SipEvent::AgentGone { call, agent } => self.feed(Event::AgentHungUp { agent, call }),
             SipEvent::Registered { agent } => {
                 info!(login = %self.login(agent), "phone registered")
             }
@@ -504,7 +501,7 @@ impl Driver {
             .map_or("?", |t| t.login.as_str())
     }
 
-    async fn on_invite(
+    fn on_invite(
         &mut self,
         call: CallId,
         ingress: secourir_sip::Ingress,
@@ -532,7 +529,7 @@ impl Driver {
             });
             return;
         };
-        let (leg, local) = match self.media.open_leg().await {
+        let (leg, local) = match self.media.open_leg() {
             Ok(opened) => opened,
             Err(e) => {
                 warn!(?call, error = %e, "no media port for a new call");
@@ -618,15 +615,14 @@ impl Driver {
             priority,
             caller: ingress.caller.map(String::into_boxed_str),
             source: ingress.trunk.map(String::into_boxed_str),
-        }))
-        .await;
+        }));
     }
 
-    async fn on_media(&mut self, event: MediaEvent) {
+    fn on_media(&mut self, event: MediaEvent) {
         match event {
             MediaEvent::Dtmf { leg, digit } => {
                 if let Some(&call) = self.legs.get(&leg) {
-                    self.feed(Event::Dtmf { call, digit }).await;
+                    self.feed(Event::Dtmf { call, digit });
                 }
             }
             MediaEvent::Recorded { path, recording } => {
@@ -679,13 +675,13 @@ impl Driver {
         }
     }
 
-    async fn close_agent_leg(&mut self, call: CallId) {
+    fn close_agent_leg(&mut self, call: CallId) {
         if let Some((_, Some(leg))) = self.live.get_mut(&call).and_then(|l| l.agent.take()) {
             self.close_leg(call, leg, false);
         }
     }
 
-    async fn execute(&mut self, command: Command, now: Instant) {
+    fn execute(&mut self, command: Command, now: Instant) {
         let at = now.0 as i64;
         match command {
             Command::Answer { call } => {
@@ -735,10 +731,10 @@ impl Driver {
                     });
                 }
             }
-            Command::Ring { call, agent } => self.ring(call, agent).await,
+            Command::Ring { call, agent } => self.ring(call, agent),
             Command::CancelRing { call, agent } => {
                 self.sip.hang_up_agent(call, agent);
-                self.close_agent_leg(call).await;
+                self.close_agent_leg(call);
                 if let Some(live) = self.live.get_mut(&call) {
                     live.agent = None;
                 }
@@ -791,7 +787,12 @@ impl Driver {
                     "transfer asked but no partner trunk is configured"
                 );
             }
-            Command::PickResult { result, .. } => self.pick_result = Some(result),
+            Command::PickResult { result, .. } => {
+                self.answer = Some(result.map_err(ApiError::Pick));
+            }
+            Command::CallbackResult { result, .. } => {
+                self.answer = Some(result.map_err(ApiError::Callback));
+            }
             Command::CrisisChanged { .. } => {}
             Command::AgentChanged { agent, status } => {
                 if matches!(status, AgentStatus::Paused) {
@@ -802,8 +803,20 @@ impl Driver {
                 let (state, by) = match state {
                     CallbackState::Pending => ("pending", None),
                     CallbackState::Taken(agent) => ("taken", Some(self.login(agent).to_owned())),
-                    CallbackState::Done => ("done", None),
+                    CallbackState::Done(agent) => ("done", Some(self.login(agent).to_owned())),
                 };
+                if let Some(login) = &by {
+                    info!(?call, %login, state, "call-back updated");
+                    // The list keeps the last state; the trail keeps who did what.
+                    self.store.send(Write::Trail {
+                        call: call.0,
+                        at,
+                        step: format!(
+                            "rappel {} par {login}",
+                            if state == "done" { "fait" } else { "pris" }
+                        ),
+                    });
+                }
                 self.store.send(Write::Callback {
                     call: call.0,
                     cta: self.plan.cta(cta).id.clone(),
@@ -841,7 +854,7 @@ impl Driver {
                 call,
                 outcome,
                 reason,
-            } => self.ended(call, outcome, reason, at).await,
+            } => self.ended(call, outcome, reason, at),
         }
     }
 
@@ -870,7 +883,7 @@ impl Driver {
         }
     }
 
-    async fn ring(&mut self, call: CallId, agent: AgentId) {
+    fn ring(&mut self, call: CallId, agent: AgentId) {
         let Some(live) = self.live.get_mut(&call) else {
             return;
         };
@@ -887,7 +900,7 @@ impl Driver {
             return;
         }
         let headers = live.call_info.clone();
-        let failure = match self.media.open_leg().await {
+        let failure = match self.media.open_leg() {
             Err(e) => {
                 warn!(?call, error = %e, "no media port to ring a call-taker");
                 Some(RingFailure::Unreachable)
@@ -916,7 +929,7 @@ impl Driver {
         }
     }
 
-    async fn ended(&mut self, call: CallId, outcome: Outcome, reason: EndReason, at: i64) {
+    fn ended(&mut self, call: CallId, outcome: Outcome, reason: EndReason, at: i64) {
         info!(?call, outcome = outcome.as_str(), %reason, "call ended");
         self.store.send(Write::Ended {
             call: call.0,
@@ -974,14 +987,30 @@ impl Driver {
         }
     }
 
-    async fn on_api(&mut self, call: ApiCall) {
+    /// Feeds a call-taker's request and returns the core's answer to it.
+    fn ask_core(
+        &mut self,
+        login: &str,
+        event: impl FnOnce(AgentId) -> Event,
+    ) -> Result<(), ApiError> {
+        let Some((index, _)) = self.plan.call_taker(login) else {
+            return Err(ApiError::NotFound("unknown call-taker"));
+        };
+        self.answer = None;
+        self.feed(event(AgentId(index as u32)));
+        self.answer
+            .take()
+            .unwrap_or(Err(ApiError::NotFound("no answer from the core")))
+    }
+
+    fn on_api(&mut self, call: ApiCall) {
         match call {
             ApiCall::SetState {
                 login,
                 state,
                 reply,
             } => {
-                let result = self.set_state(&login, state).await;
+                let result = self.set_state(&login, state);
                 let _ = reply.send(result);
             }
             ApiCall::CallTakers { reply } => {
@@ -1008,72 +1037,19 @@ impl Driver {
                 done,
                 reply,
             } => {
-                let result = match self.plan.call_taker(&login) {
-                    None => Err(ApiError::NotFound("unknown call-taker")),
-                    Some((index, taker)) => {
-                        let agent = AgentId(index as u32);
-                        let call = CallId(call);
-                        let cta = taker.cta;
-                        let listed = |core: &Core| {
-                            core.callbacks(cta)
-                                .find(|(id, _)| *id == call)
-                                .map(|(_, e)| e.state)
-                        };
-                        if listed(&self.core).is_none() {
-                            Err(ApiError::NotFound("no call-back for this call in this CTA"))
-                        } else {
-                            let event = if done {
-                                Event::CallbackDone { agent, call }
-                            } else {
-                                Event::CallbackTaken { agent, call }
-                            };
-                            self.feed(event).await;
-                            let applied = match listed(&self.core) {
-                                None => done,
-                                Some(state) => {
-                                    !done && state == secourir_core::CallbackState::Taken(agent)
-                                }
-                            };
-                            if !applied {
-                                let _ = reply.send(Err(ApiError::Conflict(
-                                    "connectez-vous (disponible ou en pause) pour traiter un rappel"
-                                        .into(),
-                                )));
-                                return;
-                            }
-                            info!(?call, %login, done, "call-back updated");
-                            // The list keeps the last state; the trail keeps who did what.
-                            self.store.send(Write::Trail {
-                                call: call.0,
-                                at: self.clock.now().0 as i64,
-                                step: format!(
-                                    "rappel {} par {login}",
-                                    if done { "fait" } else { "pris" }
-                                ),
-                            });
-                            Ok(())
-                        }
+                let call = CallId(call);
+                let event = |agent| {
+                    if done {
+                        Event::CallbackDone { agent, call }
+                    } else {
+                        Event::CallbackTaken { agent, call }
                     }
                 };
-                let _ = reply.send(result);
+                let _ = reply.send(self.ask_core(&login, event));
             }
             ApiCall::Pick { login, call, reply } => {
-                let result = match self.plan.call_taker(&login) {
-                    None => Err(ApiError::NotFound("unknown call-taker")),
-                    Some((index, _)) => {
-                        self.pick_result = None;
-                        self.feed(Event::Pick {
-                            agent: AgentId(index as u32),
-                            call: CallId(call),
-                        })
-                        .await;
-                        match self.pick_result.take() {
-                            Some(Ok(())) => Ok(()),
-                            Some(Err(refusal)) => Err(ApiError::Pick(refusal)),
-                            None => Err(ApiError::NotFound("no such call")),
-                        }
-                    }
-                };
+                let call = CallId(call);
+                let result = self.ask_core(&login, |agent| Event::Pick { agent, call });
                 let _ = reply.send(result);
             }
             ApiCall::HangUp { login, call, reply } => {
@@ -1086,8 +1062,7 @@ impl Driver {
                                 self.feed(Event::AgentHungUp {
                                     agent,
                                     call: CallId(call),
-                                })
-                                .await;
+                                });
                                 Ok(())
                             }
                             _ => Err(ApiError::Forbidden("not your call")),
@@ -1105,7 +1080,7 @@ impl Driver {
                 let result = match self.plan.zone_id(&departement) {
                     None => Err(ApiError::NotFound("unknown département")),
                     Some(zone) => {
-                        self.feed(Event::SetCrisis { zone, on }).await;
+                        self.feed(Event::SetCrisis { zone, on });
                         let now = self.clock.now();
                         let what = format!(
                             "mode crise {} pour le {departement}",
@@ -1124,7 +1099,7 @@ impl Driver {
                 to,
                 summary,
                 reply,
-            } => match self.transfer(login, CallId(call), &to, summary).await {
+            } => match self.transfer(login, CallId(call), &to, summary) {
                 Ok(mut pending) => {
                     pending.reply = reply;
                     self.pending_transfers.insert(CallId(call), pending);
@@ -1162,7 +1137,7 @@ impl Driver {
         }
     }
 
-    async fn transfer(
+    fn transfer(
         &mut self,
         login: String,
         call: CallId,
@@ -1192,7 +1167,6 @@ impl Driver {
         let (leg, local) = self
             .media
             .open_leg()
-            .await
             .map_err(|e| ApiError::Conflict(e.to_string()))?;
         let mut headers = self
             .live
@@ -1231,7 +1205,7 @@ impl Driver {
         })
     }
 
-    async fn partner_answered(&mut self, call: CallId, sdp_answer: &[u8]) {
+    fn partner_answered(&mut self, call: CallId, sdp_answer: &[u8]) {
         let Some(p) = self.pending_transfers.remove(&call) else {
             self.sip.hang_up_partner(call);
             return;
@@ -1270,12 +1244,11 @@ impl Driver {
             agent: p.agent,
             call,
             to: p.to,
-        })
-        .await;
+        });
         let _ = p.reply.send(Ok(p.partner));
     }
 
-    async fn end_handover(&mut self, call: CallId, caller_leg: Option<LegId>, partner_leg: LegId) {
+    fn end_handover(&mut self, call: CallId, caller_leg: Option<LegId>, partner_leg: LegId) {
         self.close_leg(call, partner_leg, true);
         if let Some(leg) = caller_leg {
             self.close_leg(call, leg, true);
@@ -1321,7 +1294,7 @@ impl Driver {
         Some(call.0)
     }
 
-    async fn set_state(&mut self, login: &str, wanted: WantedState) -> Result<String, ApiError> {
+    fn set_state(&mut self, login: &str, wanted: WantedState) -> Result<String, ApiError> {
         let Some((index, taker)) = self.plan.call_taker(login) else {
             return Err(ApiError::NotFound("unknown call-taker"));
         };
@@ -1344,8 +1317,7 @@ impl Driver {
                     cta,
                     site,
                     dequeue_preference: preference,
-                })
-                .await;
+                });
                 Some(Event::AgentPause { agent })
             }
             (WantedState::Paused, _) => Some(Event::AgentPause { agent }),
@@ -1354,7 +1326,7 @@ impl Driver {
             (WantedState::Available, _) => None,
         };
         if let Some(event) = event {
-            self.feed(event).await;
+            self.feed(event);
         }
         Ok(status_name(self.core.agent(agent)))
     }

@@ -284,12 +284,10 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     );
     let (demo_tx, demo_rx) = mpsc::channel(1024);
     if let Some((demo_options, first_agent)) = &options.demo {
-        driver
-            .simulate(
-                demo::simulation(demo_options, *first_agent),
-                demo_tx.clone(),
-            )
-            .await;
+        driver.simulate(
+            demo::simulation(demo_options, *first_agent),
+            demo_tx.clone(),
+        );
         tokio::spawn(demo::callers(demo_options.clone(), demo_tx));
     }
     let (stop_tx, stop_rx) = oneshot::channel();
