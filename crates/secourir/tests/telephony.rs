@@ -446,6 +446,29 @@ fn the_api_describes_itself_and_exposes_metrics() {
     }
 }
 
+/// The status and body of an answer, errors included.
+fn status_and_body(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> (u16, String) {
+    let mut response = response.expect("an answer");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// POSTs to the console API as `login`, logged in afresh.
+fn console_post(platform: &Platform, login: &str, path: &str, body: Value) -> (u16, String) {
+    let response = ureq::post(&platform.url(path))
+        .header("Cookie", &session(platform, login))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(body);
+    status_and_body(response)
+}
+
 /// Logs in to the console API and returns the session cookie.
 fn session(platform: &Platform, login: &str) -> String {
     let response = ureq::post(&platform.url("/api/login"))
@@ -527,32 +550,25 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // Without a partner for the 17, the console is told so.
-    let cookie = session(&platform, "ota-13-2");
-    let response = ureq::post(&platform.url(&format!("/api/console/calls/{id}/transfer")))
-        .header("Cookie", &cookie)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send_json(json!({ "to": "17" }))
-        .expect("answer");
-    assert_eq!(response.status().as_u16(), 409);
+    let (status, _) = console_post(
+        &platform,
+        "ota-13-2",
+        &format!("/api/console/calls/{id}/transfer"),
+        json!({ "to": "17" }),
+    );
+    assert_eq!(status, 409);
 }
 
 #[test]
 fn console_refusals_are_plain_and_logged() {
     let platform = Platform::start();
     let log_in = |login: &str, password: &str| {
-        let mut response = ureq::post(&platform.url("/api/login"))
+        let response = ureq::post(&platform.url("/api/login"))
             .config()
             .http_status_as_error(false)
             .build()
-            .send_json(json!({ "login": login, "password": password }))
-            .expect("answer");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+            .send_json(json!({ "login": login, "password": password }));
+        status_and_body(response)
     };
     let wrong_password = log_in("ota-13-1", "faux");
     assert_eq!(wrong_password.0, 401, "{wrong_password:?}");
@@ -575,19 +591,8 @@ fn console_refusals_are_plain_and_logged() {
     });
     let call = field(&waiting, "call").as_u64().expect("call number");
     let act = |login: &str, action: &str| {
-        let mut response =
-            ureq::post(&platform.url(&format!("/api/console/calls/{call}/{action}")))
-                .header("Cookie", &session(&platform, login))
-                .config()
-                .http_status_as_error(false)
-                .build()
-                .send_empty()
-                .expect("answer");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.body_mut().read_to_string().unwrap_or_default(),
-        )
+        let path = format!("/api/console/calls/{call}/{action}");
+        console_post(&platform, login, &path, Value::Null)
     };
     let other_cta = act("ota-83-1", "pick");
     assert_eq!(other_cta.0, 403, "{other_cta:?}");
