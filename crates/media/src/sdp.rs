@@ -21,7 +21,9 @@ fn bad(why: &str) -> MediaError {
 
 /// Reads the first audio stream of an SDP body.
 pub fn parse(body: &[u8]) -> Result<SdpMedia, MediaError> {
-    let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
+    // Only the c=, m= and a= lines matter, and they are ASCII: a Latin-1 session name or
+    // description from older equipment must not cost the caller the call.
+    let text = String::from_utf8_lossy(body);
     let mut session_ip: Option<IpAddr> = None;
     let mut media_ip: Option<IpAddr> = None;
     let mut port: Option<u16> = None;

@@ -174,23 +174,103 @@ fn a_call_from_an_unstaffed_departement_overflows_to_a_partner() {
 
 /// Sends one datagram and returns the status line of the answer, if one comes within 1 s.
 fn exchange(socket: &UdpSocket, to: u16, datagram: &[u8]) -> Option<String> {
+    exchange_within(socket, to, datagram, Duration::from_secs(1))
+        .map(|text| text.lines().next().unwrap_or("").to_owned())
+}
+
+/// Sends one datagram and returns the whole final answer, if one comes within `patience`.
+fn exchange_within(
+    socket: &UdpSocket,
+    to: u16,
+    datagram: &[u8],
+    patience: Duration,
+) -> Option<String> {
     socket.send_to(datagram, ("127.0.0.1", to)).expect("send");
     let mut buf = vec![0u8; 65_536];
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + patience;
     while Instant::now() < deadline {
         match socket.recv_from(&mut buf) {
             Ok((n, _)) => {
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let status = text.lines().next().unwrap_or("").to_owned();
                 // Provisional answers (100 Trying) come before the final one.
-                if !status.starts_with("SIP/2.0 1") {
-                    return Some(status);
+                if !text.starts_with("SIP/2.0 1") {
+                    return Some(text);
                 }
             }
             Err(_) => continue,
         }
     }
     None
+}
+
+/// An emergency INVITE from older operator equipment: a Latin-1 "é" (one byte, 0xE9) in the
+/// Subject and in the display name of the P-Asserted-Identity that follows it.
+#[test]
+fn an_invite_with_latin1_bytes_in_its_headers_is_answered_and_the_repair_recorded() {
+    let platform = Platform::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Appel d'urgence\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
+    let text = request(
+        "INVITE",
+        "sip:18@127.0.0.1",
+        "latin1",
+        "Contact: <sip:0699999999@127.0.0.1:9>\r\nSubject: fum#e dans l'escalier\r\nP-Asserted-Identity: \"Ren#\" <sip:0611223344@127.0.0.1>\r\n",
+        "application/sdp",
+        sdp,
+        sdp.len(),
+    );
+    // Answers go where the Via says, so it names this socket.
+    let port = socket.local_addr().expect("addr").port();
+    let via = |text: String| text.replace("127.0.0.1:9;", &format!("127.0.0.1:{port};"));
+    let text = via(String::from_utf8(text).expect("ASCII before the Latin-1 bytes"));
+    let invite: Vec<u8> = text
+        .into_bytes()
+        .into_iter()
+        .map(|b| if b == b'#' { 0xE9 } else { b })
+        .collect();
+    assert!(std::str::from_utf8(&invite).is_err());
+    let answer = exchange_within(&socket, platform.sip, &invite, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no answer to the INVITE\n{}", platform.log()));
+    assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
+    let to = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("to:"))
+        .expect("To in the answer")
+        .to_owned();
+    let call = platform.wait_call("the Latin-1 call", |c| {
+        c["caller"] == "0611223344" && c["departement"].is_string()
+    });
+    let trail = platform.trail(field(&call, "call"));
+    assert!(
+        trail.iter().any(|s| s.contains("réparés")
+            && s.contains("Subject")
+            && s.contains("P-Asserted-Identity")),
+        "{trail:?}"
+    );
+    let dialog = |method: &str, cseq: u32, branch: &str| {
+        format!(
+            "{method} sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{branch}\r\nFrom: <sip:0699999999@127.0.0.1>;tag=latin1\r\n{to}\r\nCall-ID: latin1@test\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    socket
+        .send_to(
+            via(dialog("ACK", 1, "ack")).as_bytes(),
+            ("127.0.0.1", platform.sip),
+        )
+        .expect("ACK");
+    let bye = exchange(
+        &socket,
+        platform.sip,
+        via(dialog("BYE", 2, "bye")).as_bytes(),
+    );
+    assert_eq!(bye.as_deref(), Some("SIP/2.0 200 OK"), "{}", platform.log());
+    let ended = platform.wait_call("the Latin-1 call ended", |c| {
+        c["caller"] == "0611223344" && c["outcome"].is_string()
+    });
+    assert_eq!(field(&ended, "outcome"), "abandoned", "{ended}");
 }
 
 fn request(

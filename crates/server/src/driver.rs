@@ -585,6 +585,14 @@ impl Driver {
             insee: place.insee.clone(),
             trunk: ingress.trunk.clone(),
         });
+        if let Some(repaired) = &ingress.repaired_headers {
+            info!(?call, %repaired, "call served with header lines repaired");
+            self.store.send(Write::Trail {
+                call: call.0,
+                at: now.0 as i64,
+                step: format!("en-têtes SIP réparés (octets non UTF-8) : {repaired}"),
+            });
+        }
         info!(
             ?call, %source, caller = ?ingress.caller, departement = %place.departement,
             commune = ?place.commune, location = place.source, "emergency call offered"

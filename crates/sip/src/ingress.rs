@@ -29,6 +29,8 @@ pub struct Ingress {
     pub upstream_incident_id: Option<String>,
     /// Resource-Priority asked (RFC 4412 `esnet.N`), if any.
     pub resource_priority: Option<u8>,
+    /// Header lines the screen had to repair (bytes that were not UTF-8), for the call's trail.
+    pub repaired_headers: Option<String>,
 }
 
 /// Why an INVITE is refused before it reaches the core, with the SIP status to send.
@@ -160,7 +162,10 @@ pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
                 .then(|| level.parse::<u8>().ok())?
         })
     });
+    let repaired_headers = header_value(request, crate::screen::REPAIRED_HEADER)
+        .map(|v| v.chars().take(200).collect());
     Ok(Ingress {
+        repaired_headers,
         service,
         caller,
         trunk,

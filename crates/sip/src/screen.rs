@@ -30,6 +30,93 @@ pub enum Verdict {
 /// The largest request the stack's UDP buffer can carry whole.
 pub const MAX_UDP_MESSAGE: usize = 8192;
 
+/// Header by which the screen tells the ingress reader which lines it had to repair; one sent by
+/// a peer is removed, so only the screen's own note reaches the call's trail.
+pub const REPAIRED_HEADER: &str = "X-Secourir-Repaired";
+
+/// Rewrites the start line and header lines that are not UTF-8 so that the stack can read them,
+/// and notes their names in a [`REPAIRED_HEADER`] line; the body is left byte for byte.
+///
+/// The stack stops reading headers at the first line that is not UTF-8, which lost the
+/// Content-Length and so the SDP of real emergency calls from older operator equipment (a
+/// Latin-1 "é" in a display name or a Subject). Such a line is read as Latin-1, which keeps the
+/// text a call-taker may see; when that would not fit in `limit` bytes, each byte outside ASCII
+/// becomes `?` instead, which keeps the length. `None` when nothing needed repair.
+pub fn repair(datagram: &[u8], limit: usize) -> Option<Vec<u8>> {
+    let split = datagram.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let (head, rest) = datagram.split_at(split);
+    let forged = |line: &[u8]| {
+        line.len() > REPAIRED_HEADER.len()
+            && line[..REPAIRED_HEADER.len()].eq_ignore_ascii_case(REPAIRED_HEADER.as_bytes())
+            && line[REPAIRED_HEADER.len()..]
+                .iter()
+                .find(|b| !matches!(b, b' ' | b'\t'))
+                == Some(&b':')
+    };
+    let clean = std::str::from_utf8(head).is_ok();
+    if clean && !head.split(|&b| b == b'\n').any(forged) {
+        return None;
+    }
+    let build = |latin1: bool, note: bool| {
+        let mut out = Vec::with_capacity(datagram.len() + 64);
+        let mut repaired: Vec<String> = Vec::new();
+        for (i, line) in head.split(|&b| b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if i > 0 && forged(line) {
+                continue;
+            }
+            if i > 0 {
+                out.extend_from_slice(b"\r\n");
+            }
+            if std::str::from_utf8(line).is_ok() {
+                out.extend_from_slice(line);
+                continue;
+            }
+            let name = match (i, line.first()) {
+                (0, _) => "request line".to_owned(),
+                (_, Some(b' ' | b'\t')) => "folded line".to_owned(),
+                _ => line
+                    .iter()
+                    .take_while(|&&b| b != b':')
+                    .filter(|b| b.is_ascii_alphanumeric() || **b == b'-')
+                    .take(40)
+                    .map(|&b| b as char)
+                    .collect(),
+            };
+            if !repaired.contains(&name) {
+                repaired.push(name);
+            }
+            for &b in line {
+                match (b.is_ascii(), latin1) {
+                    (true, _) => out.push(b),
+                    (false, true) => {
+                        let mut utf8 = [0; 2];
+                        out.extend_from_slice(char::from(b).encode_utf8(&mut utf8).as_bytes());
+                    }
+                    (false, false) => out.push(b'?'),
+                }
+            }
+        }
+        if note && !repaired.is_empty() {
+            let how = if latin1 {
+                "read as Latin-1"
+            } else {
+                "bytes outside ASCII replaced"
+            };
+            out.extend_from_slice(
+                format!("\r\n{REPAIRED_HEADER}: {} ({how})", repaired.join(", ")).as_bytes(),
+            );
+        }
+        out.extend_from_slice(rest);
+        out
+    };
+    [(true, true), (false, true), (false, false)]
+        .into_iter()
+        .map(|(latin1, note)| build(latin1, note))
+        .find(|out| out.len() <= limit)
+        .or_else(|| Some(build(false, false)))
+}
+
 /// Judges one datagram.
 pub fn screen(datagram: &[u8]) -> Verdict {
     if datagram.iter().all(|b| b.is_ascii_whitespace()) {
@@ -231,6 +318,8 @@ pub struct ScreenStats {
     pub replied: AtomicU64,
     /// Datagrams dropped.
     pub dropped: AtomicU64,
+    /// Datagrams passed on after their header lines were repaired.
+    pub repaired: AtomicU64,
 }
 
 /// A UDP socket that screens every datagram before the SIP stack reads it.
@@ -255,7 +344,13 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
         loop {
             own.clear();
             let (len, from) = self.socket.recv_buf_from(&mut own).await?;
-            let datagram = &own[..len];
+            let repaired = repair(&own[..len], buf.len());
+            if repaired.is_some() {
+                self.stats.repaired.fetch_add(1, Ordering::Relaxed);
+                info!(%from, len, "repaired header lines that were not UTF-8");
+            }
+            let datagram = repaired.as_deref().unwrap_or(&own[..len]);
+            let len = datagram.len();
             match screen(datagram) {
                 Verdict::Pass if len <= buf.len() => {
                     buf[..len].copy_from_slice(datagram);
@@ -366,7 +461,74 @@ mod tests {
         assert_eq!(code, 513);
     }
 
+    fn latin1_invite() -> Vec<u8> {
+        INVITE
+            .replace(
+                "Max-Forwards: 70\r\n",
+                "Max-Forwards: 70\r\nSubject: fum#e\r\nP-Asserted-Identity: \"Ren#\" <sip:0611223344@x>\r\n",
+            )
+            .bytes()
+            .map(|b| if b == b'#' { 0xE9 } else { b })
+            .collect()
+    }
+
+    #[test]
+    fn a_latin1_header_is_repaired_and_every_header_after_it_kept() {
+        let invite = latin1_invite();
+        // Without repair the stack stops at the Subject and loses the Content-Length.
+        let SipMessage::Request(broken) = SipMessage::try_from(invite.as_slice()).expect("parses")
+        else {
+            unreachable!()
+        };
+        assert!(broken.body.is_empty());
+        let repaired = repair(&invite, MAX_UDP_MESSAGE).expect("repaired");
+        assert_eq!(screen(&repaired), Verdict::Pass);
+        let SipMessage::Request(request) =
+            SipMessage::try_from(repaired.as_slice()).expect("parses")
+        else {
+            unreachable!()
+        };
+        assert_eq!(request.body, b"v=0\n");
+        let text = String::from_utf8(repaired).expect("UTF-8 now");
+        assert!(text.contains("Subject: fumée\r\n"), "{text}");
+        assert!(text.contains("\"René\""), "{text}");
+        assert!(
+            text.contains(
+                "X-Secourir-Repaired: Subject, P-Asserted-Identity (read as Latin-1)\r\n\r\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_clean_request_is_left_alone_and_a_forged_note_removed() {
+        assert_eq!(repair(INVITE.as_bytes(), MAX_UDP_MESSAGE), None);
+        let forged = INVITE.replace("CSeq", "x-secourir-repaired : lies\r\nCSeq");
+        let repaired = repair(forged.as_bytes(), MAX_UDP_MESSAGE).expect("note removed");
+        assert_eq!(repaired, INVITE.as_bytes());
+    }
+
+    #[test]
+    fn a_repair_that_would_not_fit_keeps_the_length() {
+        let invite = latin1_invite();
+        let repaired = repair(&invite, invite.len()).expect("repaired");
+        assert_eq!(repaired.len(), invite.len());
+        assert!(
+            String::from_utf8(repaired)
+                .expect("UTF-8")
+                .contains("Subject: fum?e")
+        );
+    }
+
     proptest! {
+        #[test]
+        fn repair_never_panics_and_always_yields_utf8_headers(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            if let Some(out) = repair(&bytes, MAX_UDP_MESSAGE) {
+                let (head, _) = head(&out);
+                prop_assert!(std::str::from_utf8(head).is_ok());
+            }
+        }
+
         #[test]
         fn never_panics_on_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
             let _ = screen(&bytes);
