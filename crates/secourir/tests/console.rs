@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,10 @@ struct Driver {
 impl Driver {
     fn start() -> Driver {
         let port = free_port();
+        // Its own process group, so that the browsers it starts go with it even when a test
+        // fails before closing them.
         let child = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -64,6 +68,9 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(group) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -230,37 +237,36 @@ async fn two_call_takers_pick_the_same_call_and_exactly_one_wins() {
     let second = driver.browser("second").await;
     log_in(&first, &platform, "ota-13-1").await;
     log_in(&second, &platform, "ota-13-2").await;
+    let mut phones = Vec::new();
     for (browser, login) in [(&first, "ota-13-1"), (&second, "ota-13-2")] {
         wait_text(browser, "#who", "CTA-CODIS").await;
         let phone = free_port();
         platform.register(login, phone);
-        std::mem::forget(platform.call_taker(login, phone, 1));
+        phones.push(Reaped(platform.call_taker(login, phone, 1)));
         click(browser, "#pause").await;
         wait_text(browser, "#my-status", "en pause").await;
     }
     let caller = platform.caller_until_hung_up("0666666666", 43.2965, 5.3698);
     wait_text(&first, "#queue tbody tr", "0666666666").await;
     wait_text(&second, "#queue tbody tr", "0666666666").await;
-    let (a, b) = tokio::join!(
-        async {
-            first
-                .find(Locator::Css("button.pick"))
-                .await
-                .unwrap()
-                .click()
-                .await
-        },
-        async {
-            second
-                .find(Locator::Css("button.pick"))
-                .await
-                .unwrap()
-                .click()
-                .await
-        },
-    );
-    a.unwrap();
-    b.unwrap();
+    // Each console holds its own "Prendre" button, then both are pressed at the same instant.
+    // The winner's pick takes the row off the other console at once, so a WebDriver click on
+    // the loser's button could find it gone; pressing the held buttons sends both picks every
+    // time, and the platform must refuse exactly one.
+    for browser in [&first, &second] {
+        let held = browser
+            .execute(
+                "window.pickButton = document.querySelector('#queue tbody tr button.pick'); return window.pickButton !== null;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(held, json!(true));
+    }
+    let press = "window.pickButton.click(); return true;";
+    let (a, b) = tokio::join!(first.execute(press, vec![]), second.execute(press, vec![]));
+    a.expect("first press");
+    b.expect("second press");
     let one = wait_text(&first, "#message", "Appel").await;
     let two = wait_text(&second, "#message", "Appel").await;
     let wins = [&one, &two].iter().filter(|m| m.contains("pris :")).count();
@@ -421,23 +427,34 @@ async fn an_abandoned_caller_is_called_back_from_the_console() {
     let row = wait_text(&browser, "#callbacks tbody tr", "0612121212").await;
     assert!(row.contains("à rappeler"), "{row}");
 
-    // Enter on the row's button: "Rappeler", then "Fait".
+    // Enter on the row's button: "Rappeler", then "Fait". The row is found again until the
+    // button shows the expected label, since the list refreshes on its own.
     let press = |label: &'static str| {
         let browser = browser.clone();
         async move {
-            for row in browser
-                .find_all(Locator::Css("#callbacks tbody tr"))
-                .await
-                .unwrap()
-            {
-                if row.text().await.unwrap_or_default().contains("0612121212") {
-                    let button = row.find(Locator::Css("button")).await.unwrap();
-                    assert_eq!(button.text().await.unwrap(), label);
-                    button.send_keys("\u{E007}").await.unwrap();
-                    return;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                for row in browser
+                    .find_all(Locator::Css("#callbacks tbody tr"))
+                    .await
+                    .unwrap_or_default()
+                {
+                    if !row.text().await.unwrap_or_default().contains("0612121212") {
+                        continue;
+                    }
+                    if let Ok(button) = row.find(Locator::Css("button")).await
+                        && button.text().await.is_ok_and(|t| t == label)
+                        && button.send_keys("\u{E007}").await.is_ok()
+                    {
+                        return;
+                    }
                 }
+                assert!(
+                    Instant::now() < deadline,
+                    "no call-back row for 0612121212 with {label:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(150)).await;
             }
-            panic!("no call-back row for 0612121212");
         }
     };
     press("Rappeler").await;

@@ -92,6 +92,34 @@ function render() {
 
 function cell(text) { const td = document.createElement("td"); td.textContent = text ?? ""; return td; }
 
+function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
+
+// Queue rows by call, kept and updated in place: a redraw that replaced them on every snapshot
+// dropped a call-taker's click that landed during it.
+const queueRows = new Map();
+
+function queueRow(call) {
+  let tr = queueRows.get(call);
+  if (tr) return tr;
+  tr = document.createElement("tr");
+  tr.dataset.call = call;
+  tr.tabIndex = -1;
+  for (let k = 0; k < 7; k++) tr.append(cell(""));
+  const td = document.createElement("td");
+  const button = document.createElement("button");
+  button.textContent = "Prendre";
+  button.className = "pick";
+  button.onclick = () => pick(call);
+  td.append(button);
+  tr.append(td);
+  tr.onclick = () => {
+    const i = queue().findIndex((c) => c.call === call);
+    if (i >= 0) { selected = i; render(); }
+  };
+  queueRows.set(call, tr);
+  return tr;
+}
+
 function renderConsole() {
   const agent = snapshot.agents.find((a) => a.login === me.login);
   $("my-status").textContent = agent ? agent.status : "déconnecté";
@@ -104,33 +132,24 @@ function renderConsole() {
   const rows = queue();
   if (selected >= rows.length) selected = Math.max(0, rows.length - 1);
   const body = $("queue").tBodies[0];
-  body.replaceChildren();
+  const listed = new Set(rows.map((c) => c.call));
+  for (const [call, tr] of queueRows) if (!listed.has(call)) { tr.remove(); queueRows.delete(call); }
   rows.forEach((c, i) => {
-    const tr = document.createElement("tr");
-    tr.dataset.call = c.call;
-    tr.tabIndex = -1;
-    if (i === selected) tr.classList.add("selected");
-    if (c.crisis_related) tr.classList.add("crisis");
+    const tr = queueRow(c.call);
+    tr.classList.toggle("selected", i === selected);
+    tr.classList.toggle("crisis", !!c.crisis_related);
     const wait = snapshot.at - c.queued_at;
-    if (wait > 30000) tr.classList.add("long");
-    tr.append(
-      cell(seconds(wait)),
-      cell(c.caller || "masqué"),
-      cell(c.commune || "—"),
-      cell(c.departement),
-      cell(`${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`),
-      cell(String(c.priority)),
-      cell(c.overflowed_from ? `entraide de ${c.overflowed_from}` : (c.cta !== me.cta ? `file ${c.cta}` : "")),
-    );
-    const td = document.createElement("td");
-    const button = document.createElement("button");
-    button.textContent = "Prendre";
-    button.className = "pick";
-    button.onclick = () => pick(c.call);
-    td.append(button);
-    tr.append(td);
-    tr.onclick = () => { selected = i; render(); };
-    body.append(tr);
+    tr.classList.toggle("long", wait > 30000);
+    [
+      seconds(wait),
+      c.caller || "masqué",
+      c.commune || "—",
+      c.departement,
+      `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`,
+      String(c.priority),
+      c.overflowed_from ? `entraide de ${c.overflowed_from}` : (c.cta !== me.cta ? `file ${c.cta}` : ""),
+    ].forEach((text, k) => setText(tr.cells[k], text));
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
   });
   $("queue-count").textContent = rows.length ? `(${rows.length})` : "";
   $("queue-empty").hidden = rows.length > 0;
@@ -267,25 +286,34 @@ async function transfer(to) {
   if (status === 200) $("summary").value = "";
 }
 
+// Call-back rows by call, updated in place for the same reason as the queue's.
+const callbackRows = new Map();
+
 async function refreshCallbacks() {
   const { status, data } = await api("GET", `/api/callbacks?cta=${encodeURIComponent(me.cta)}`);
   if (status !== 200) return;
   const body = $("callbacks").tBodies[0];
-  body.replaceChildren();
-  for (const entry of data) {
-    const tr = document.createElement("tr");
-    tr.append(cell(String(entry.call)), cell(entry.caller || "masqué"),
-      cell(new Date(entry.created_at).toLocaleTimeString("fr-FR")),
-      cell(entry.state === "taken" ? `rappel en cours (${entry.taken_by})` : "à rappeler"));
-    const td = document.createElement("td");
-    const button = document.createElement("button");
+  const listed = new Set(data.map((entry) => entry.call));
+  for (const [call, tr] of callbackRows) if (!listed.has(call)) { tr.remove(); callbackRows.delete(call); }
+  data.forEach((entry, i) => {
+    let tr = callbackRows.get(entry.call);
+    if (!tr) {
+      tr = document.createElement("tr");
+      for (let k = 0; k < 4; k++) tr.append(cell(""));
+      const td = document.createElement("td");
+      td.append(document.createElement("button"));
+      tr.append(td);
+      callbackRows.set(entry.call, tr);
+    }
     const next = entry.state === "taken" ? "done" : "taken";
-    button.textContent = next === "taken" ? "Rappeler" : "Fait";
+    [String(entry.call), entry.caller || "masqué", new Date(entry.created_at).toLocaleTimeString("fr-FR"),
+      entry.state === "taken" ? `rappel en cours (${entry.taken_by})` : "à rappeler",
+    ].forEach((text, k) => setText(tr.cells[k], text));
+    const button = tr.cells[4].firstChild;
+    setText(button, next === "taken" ? "Rappeler" : "Fait");
     button.onclick = async () => { await api("POST", `/api/console/callbacks/${entry.call}/${next}`); setTimeout(refreshCallbacks, 300); };
-    td.append(button);
-    tr.append(td);
-    body.append(tr);
-  }
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+  });
 }
 
 $("login-form").onsubmit = async (event) => {

@@ -264,6 +264,16 @@ impl Platform {
     }
 }
 
+/// A peer process that is killed when dropped, so that a failing test leaves none behind.
+pub struct Reaped(pub Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Platform {
     fn drop(&mut self) {
         let _ = self.child.kill();
