@@ -204,6 +204,65 @@ staffing = { day = 5"#,
     }
 
     #[test]
+    fn lenders_are_partners_then_region_then_the_country_nearest_first() {
+        let with_tiers = GOOD
+            .replace(
+                r#"partners = ["cta-83", "cta-84"]"#,
+                "partners = [\"cta-83\"]\nregion = [\"cta-84\"]",
+            )
+            .replace(
+                "partners = [\"cta-13\"]\nstaffing = { day = 5, night = 2 }",
+                "partners = []\nlat = 43.4\nlon = 6.2\nstaffing = { day = 5, night = 2 }",
+            )
+            .replace(
+                "partners = [\"cta-13\"]\nstaffing = { day = 3, night = 2 }",
+                "partners = []\nlat = 44.0\nlon = 5.1\nstaffing = { day = 3, night = 2 }",
+            )
+            .replace(
+                "departements = [\"13\"]",
+                "departements = [\"13\"]\nlat = 43.5\nlon = 5.2",
+            );
+        let plan = Plan::from_toml(&with_tiers, TERRITORY).expect("valid");
+        let id = |name: &str| plan.cta_id(name).expect("known");
+        assert_eq!(
+            plan.cta(id("cta-13")).lenders,
+            vec![id("cta-83"), id("cta-84")]
+        );
+        // 84 (Vaucluse) is nearer to 13 than 83 (Var) is to 84.
+        assert_eq!(
+            plan.cta(id("cta-84")).lenders,
+            vec![id("cta-13"), id("cta-83")]
+        );
+        assert_eq!(
+            plan.cta(id("cta-83")).lenders,
+            vec![id("cta-13"), id("cta-84")]
+        );
+    }
+
+    #[test]
+    fn a_tier_naming_an_unknown_cta_itself_or_a_partner_is_refused() {
+        for (region, message) in [
+            ("cta-99", "unknown queue \"cta-99\" in region"),
+            ("cta-13", "a CTA cannot lend to itself"),
+            ("cta-83", "already a partner"),
+        ] {
+            let bad = GOOD.replace(
+                r#"partners = ["cta-83", "cta-84"]"#,
+                &format!("partners = [\"cta-83\"]\nregion = [\"{region}\"]"),
+            );
+            let p = problems(&bad);
+            assert!(
+                p.iter().any(|p| p.message.contains(message)),
+                "{region}: {p:?}"
+            );
+            assert!(
+                p.iter().all(|p| p.line == line_of(&bad, "region =")),
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
     fn overflow_loop_with_no_way_out_is_refused() {
         let bad = GOOD
             .replace(
@@ -221,6 +280,11 @@ staffing = { day = 5"#,
             .replace(
                 "staffing = { day = 10, night = 5 }",
                 "staffing = { day = 0, night = 0 }",
+            )
+            // Without the national tier, the partners are the only way out.
+            .replace(
+                "[[announcement]]",
+                "[defaults]\nnational_aid = false\n\n[[announcement]]",
             );
         let p = problems(&bad);
         assert!(!p.is_empty());

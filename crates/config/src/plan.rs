@@ -29,6 +29,11 @@ pub struct Plan {
     pub default_zone: ZoneId,
     /// Bound on the call-back entries each CTA keeps in memory.
     pub callback_max: u32,
+    /// Calls the country expects in a year: the prior of every CTA's offered-load estimate,
+    /// shared out by population (0: no prior, the estimate starts from nothing).
+    pub expected_calls_per_year: f64,
+    /// Mean time a call holds a call-taker before any is observed (ring, talk), ms.
+    pub mean_handling_ms: u64,
     /// Call-handling centres.
     pub ctas: Vec<CtaPlan>,
     /// One zone per département, each served by one CTA.
@@ -137,8 +142,17 @@ pub struct CtaPlan {
     pub departements: Vec<String>,
     /// Sites where its call-takers sit.
     pub sites: Vec<Site>,
-    /// Mutual-aid partners, in order of preference.
+    /// Mutual-aid partners, in order of preference: the first tier (neighbours).
     pub partners: Vec<CtaId>,
+    /// Second tier: the CTAs of the region that are not partners, in order of preference.
+    pub region: Vec<CtaId>,
+    /// Whether every other CTA of the country is a third tier.
+    pub national_aid: bool,
+    /// Where the CTA is (latitude, longitude), which orders the national tier by distance.
+    pub location: Option<(f64, f64)>,
+    /// Every CTA that may lend it call-takers, tiers in order: partners, region, then the rest
+    /// of the country nearest first.
+    pub lenders: Vec<CtaId>,
     /// Call-takers on shift by day and by night.
     pub staffing: Staffing,
     /// Rule set evaluated for this CTA's zones.
@@ -157,8 +171,13 @@ pub struct CtaPlan {
     pub acd_after_ms: u64,
     /// Waiting calls beyond which the queue is `full`.
     pub queue_max: u32,
-    /// Idle call-takers this CTA keeps for its own callers before taking mutual-aid calls.
+    /// Least reserve: call-takers this CTA keeps for its own callers whatever its load.
     pub keep_idle: u32,
+    /// The CTA's own service target, which sizes its reserve from its recent offered load:
+    /// this share of its callers answered within `reserve_within_ms`.
+    pub reserve_within_ms: u64,
+    /// See `reserve_within_ms`.
+    pub reserve_share: f64,
     /// Message a waiting caller hears.
     pub wait_announcement: Option<AnnouncementId>,
     /// Message (with its DTMF menu) played in crisis mode.
@@ -326,6 +345,9 @@ pub struct Conditions {
     pub crisis: Option<bool>,
     /// Local time period.
     pub period: Option<Period>,
+    /// Holds when the expected wait in the call's queue (its home queue for a new call)
+    /// exceeds this, ms.
+    pub expected_wait_ms: Option<u64>,
 }
 
 impl Conditions {
@@ -339,6 +361,7 @@ impl Conditions {
             && self.sources.is_none()
             && self.crisis.is_none()
             && self.period.is_none()
+            && self.expected_wait_ms.is_none()
     }
 }
 

@@ -65,6 +65,10 @@ pub struct RawNational {
     pub default_departement: Spanned<String>,
     #[serde(default)]
     pub callback_max: Option<u32>,
+    #[serde(default)]
+    pub expected_calls_per_year: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub mean_handling_s: Option<Spanned<u32>>,
 }
 
 fn default_reserved_share() -> Spanned<f64> {
@@ -85,6 +89,9 @@ pub struct RawDefaults {
     pub acd_after_s: Option<u32>,
     pub queue_max: Option<u32>,
     pub keep_idle: Option<u32>,
+    pub national_aid: Option<bool>,
+    pub reserve_within_s: Option<u32>,
+    pub reserve_share: Option<Spanned<f64>>,
     pub mode: Option<Spanned<String>>,
     pub wait_announcement: Option<Spanned<String>>,
     pub crisis_announcement: Option<Spanned<String>>,
@@ -110,6 +117,11 @@ pub struct RawCta {
     #[serde(default)]
     pub partners: Vec<Spanned<String>>,
     #[serde(default)]
+    pub region: Vec<Spanned<String>>,
+    pub national_aid: Option<bool>,
+    pub lat: Option<Spanned<f64>>,
+    pub lon: Option<Spanned<f64>>,
+    #[serde(default)]
     pub sites: Vec<RawSite>,
     #[serde(default)]
     pub staffing: RawStaffing,
@@ -122,6 +134,8 @@ pub struct RawCta {
     pub acd_after_s: Option<u32>,
     pub queue_max: Option<u32>,
     pub keep_idle: Option<u32>,
+    pub reserve_within_s: Option<u32>,
+    pub reserve_share: Option<Spanned<f64>>,
     pub wait_announcement: Option<Spanned<String>>,
     pub crisis_announcement: Option<Spanned<String>>,
 }
@@ -200,6 +214,7 @@ pub struct RawWhen {
     pub sources: Option<Vec<String>>,
     pub crisis: Option<bool>,
     pub period: Option<Spanned<RawPeriod>>,
+    pub expected_wait_s: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,7 +16,10 @@ const NO_ANSWER_S: u32 = 30;
 const RETRY_S: u32 = 10;
 const ACD_AFTER_S: u32 = 10;
 const QUEUE_MAX: u32 = 200;
-const KEEP_IDLE: u32 = 1;
+const KEEP_IDLE: u32 = 0;
+const RESERVE_WITHIN_S: u32 = 15;
+const RESERVE_SHARE: f64 = 0.95;
+const MEAN_HANDLING_S: u32 = 90;
 const CALLBACK_MAX: u32 = 100_000;
 
 struct Checker<'a> {
@@ -91,6 +94,25 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
             national.reserved_share.span(),
             format!("reserved_share must be between 0 and 1, not {share}"),
         );
+    }
+    let expected_calls_per_year = match &national.expected_calls_per_year {
+        Some(n) if !(n.get_ref().is_finite() && *n.get_ref() >= 0.0) => {
+            c.at(
+                n.span(),
+                format!(
+                    "expected_calls_per_year must be 0 or more, not {}",
+                    n.get_ref()
+                ),
+            );
+            0.0
+        }
+        Some(n) => *n.get_ref(),
+        None => 0.0,
+    };
+    if let Some(h) = &national.mean_handling_s
+        && *h.get_ref() == 0
+    {
+        c.at(h.span(), "mean_handling_s must be at least 1 s");
     }
     let timezone = national
         .timezone
@@ -185,20 +207,78 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
             });
         }
         let mut partners = Vec::new();
-        for partner in &cta.partners {
-            match cta_index.get(partner.get_ref()) {
-                Some(&p) if p == cta_id => c.at(partner.span(), "a CTA cannot be its own partner"),
-                Some(&p) if partners.contains(&p) => c.at(
-                    partner.span(),
-                    format!("partner {:?} listed twice", partner.get_ref()),
-                ),
-                Some(&p) => partners.push(p),
-                None => c.at(
-                    partner.span(),
-                    format!("unknown queue {:?} in partners", partner.get_ref()),
-                ),
+        let mut region = Vec::new();
+        for (tier, names, out) in [
+            ("partners", &cta.partners, &mut partners),
+            ("region", &cta.region, &mut region),
+        ] {
+            for partner in names {
+                match cta_index.get(partner.get_ref()) {
+                    Some(&p) if p == cta_id => c.at(
+                        partner.span(),
+                        format!(
+                            "a CTA cannot lend to itself: {:?} in its own {tier} (a loop)",
+                            partner.get_ref()
+                        ),
+                    ),
+                    Some(&p) if out.contains(&p) => c.at(
+                        partner.span(),
+                        format!("{:?} listed twice in {tier}", partner.get_ref()),
+                    ),
+                    Some(&p) if tier == "region" && partners_seen(&cta.partners, &cta_index, p) => {
+                        c.at(
+                            partner.span(),
+                            format!(
+                                "{:?} is already a partner: a CTA is in one tier only",
+                                partner.get_ref()
+                            ),
+                        )
+                    }
+                    Some(&p) => out.push(p),
+                    None => c.at(
+                        partner.span(),
+                        format!("unknown queue {:?} in {tier}", partner.get_ref()),
+                    ),
+                }
             }
         }
+        let location = match (&cta.lat, &cta.lon) {
+            (Some(lat), Some(lon)) => {
+                let (la, lo) = (*lat.get_ref(), *lon.get_ref());
+                if !(-90.0..=90.0).contains(&la) || !(-180.0..=180.0).contains(&lo) {
+                    c.at(
+                        lat.span(),
+                        format!("lat/lon {la}, {lo} is not a place on Earth"),
+                    );
+                    None
+                } else {
+                    Some((la, lo))
+                }
+            }
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => {
+                c.at(one.span(), "give both lat and lon, or neither");
+                None
+            }
+        };
+        let reserve_share = match cta
+            .reserve_share
+            .as_ref()
+            .or(defaults.reserve_share.as_ref())
+        {
+            Some(share) if !(0.0..1.0).contains(share.get_ref()) => {
+                c.at(
+                    share.span(),
+                    format!(
+                        "reserve_share must be at least 0 and below 1, not {}",
+                        share.get_ref()
+                    ),
+                );
+                RESERVE_SHARE
+            }
+            Some(share) => *share.get_ref(),
+            None => RESERVE_SHARE,
+        };
         let rule_set = match &cta.rule_set {
             Some(name) => match rule_set_index.get(name.get_ref()) {
                 Some(&id) => id,
@@ -240,6 +320,10 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
                 .collect(),
             sites,
             partners,
+            region,
+            national_aid: cta.national_aid.or(defaults.national_aid).unwrap_or(true),
+            location,
+            lenders: Vec::new(),
             staffing: Staffing {
                 day: cta.staffing.day,
                 night: cta.staffing.night,
@@ -257,6 +341,12 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
             acd_after_ms: seconds(cta.acd_after_s, defaults.acd_after_s, ACD_AFTER_S),
             queue_max: cta.queue_max.or(defaults.queue_max).unwrap_or(QUEUE_MAX),
             keep_idle: cta.keep_idle.or(defaults.keep_idle).unwrap_or(KEEP_IDLE),
+            reserve_within_ms: seconds(
+                cta.reserve_within_s,
+                defaults.reserve_within_s,
+                RESERVE_WITHIN_S,
+            ),
+            reserve_share,
             wait_announcement: lookup_announcement(
                 cta.wait_announcement.as_ref(),
                 &announcement_index,
@@ -297,6 +387,7 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         });
 
     share_capacity(raw, &mut zones, &zone_index, c);
+    order_lenders(&mut ctas);
 
     let trunks = trunks(raw, &zone_index, c);
     let trunk_index = trunks
@@ -331,6 +422,13 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         timezone,
         default_zone,
         callback_max: national.callback_max.unwrap_or(CALLBACK_MAX),
+        expected_calls_per_year,
+        mean_handling_ms: u64::from(
+            national
+                .mean_handling_s
+                .as_ref()
+                .map_or(MEAN_HANDLING_S, |s| *s.get_ref()),
+        ) * 1000,
         ctas,
         zones,
         announcements,
@@ -681,6 +779,7 @@ fn is_unconditional(when: &RawWhen) -> bool {
         && when.sources.is_none()
         && when.crisis.is_none()
         && when.period.is_none()
+        && when.expected_wait_s.is_none()
 }
 
 fn rule(spanned: &Spanned<RawRule>, r: &Resolver<'_>, c: &mut Checker<'_>) -> Option<Rule> {
@@ -826,6 +925,7 @@ fn conditions(w: &RawWhen, r: &Resolver<'_>, c: &mut Checker<'_>) -> Conditions 
         sources: w.sources.clone(),
         crisis: w.crisis,
         period,
+        expected_wait_ms: w.expected_wait_s.map(|s| u64::from(s) * 1000),
     }
 }
 
@@ -868,13 +968,54 @@ fn period(p: &Spanned<RawPeriod>, c: &mut Checker<'_>) -> Option<Period> {
     })
 }
 
+fn partners_seen(partners: &[Spanned<String>], index: &HashMap<String, CtaId>, id: CtaId) -> bool {
+    partners.iter().any(|p| index.get(p.get_ref()) == Some(&id))
+}
+
+/// Every CTA's lenders, tiers in order: its partners, its region, then (with `national_aid`)
+/// every other CTA of the country, nearest first; those without a location come last, in file
+/// order.
+fn order_lenders(ctas: &mut [CtaPlan]) {
+    let places: Vec<Option<(f64, f64)>> = ctas.iter().map(|c| c.location).collect();
+    for (i, cta) in ctas.iter_mut().enumerate() {
+        let mut lenders: Vec<CtaId> = cta.partners.iter().chain(&cta.region).copied().collect();
+        if cta.national_aid {
+            let mut rest: Vec<(f64, usize)> = (0..places.len())
+                .filter(|&j| j != i && !lenders.contains(&CtaId(index_u16(j))))
+                .map(|j| {
+                    let distance = match (places[i], places[j]) {
+                        (Some(a), Some(b)) => great_circle_km(a, b),
+                        _ => f64::INFINITY,
+                    };
+                    (distance, j)
+                })
+                .collect();
+            rest.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            lenders.extend(rest.into_iter().map(|(_, j)| CtaId(index_u16(j))));
+        }
+        cta.lenders = lenders;
+    }
+}
+
+fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, lo1, la2, lo2) = (
+        a.0.to_radians(),
+        a.1.to_radians(),
+        b.0.to_radians(),
+        b.1.to_radians(),
+    );
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+}
+
 /// Refuses CTAs whose calls could circle among centres that have nobody to answer them.
 fn check_ways_out(raw: &RawConfig, ctas: &[CtaPlan], rule_sets: &[RuleSet], c: &mut Checker<'_>) {
     let answers = |cta: &CtaPlan| cta.staffing.day + cta.staffing.night > 0;
     let edges: Vec<Vec<CtaId>> = ctas
         .iter()
         .map(|cta| {
-            let mut out = cta.partners.clone();
+            let mut out = cta.lenders.clone();
             if let Some(set) = rule_sets.get(usize::from(cta.rule_set.0)) {
                 for rule in &set.rules {
                     if let Action::Route(Target::Ctas(ids)) | Action::Overflow(Target::Ctas(ids)) =

@@ -10,10 +10,19 @@ use secourir_config::{CtaId, DequeueMode, FailReason, Plan, QueueState, Service,
 
 use crate::admission::Admission;
 use crate::policy::{self, CallFacts, Decision, Memory, Note, QueueView};
+use crate::reserve::Load;
 use crate::types::*;
+
+/// Overdue calls examined for one lender that just got a free call-taker: enough to find one
+/// the policy lets it take, bounded so that a lender nobody may use costs little.
+const LEND_SCAN: usize = 64;
 
 /// Order of a waiting call: highest priority first, then longest waiting, then arrival order.
 type QueueKey = (Reverse<Priority>, Instant, u64);
+/// Order in which lenders take overdue calls: calls of zones not in crisis mode first, so that
+/// a lender's own zone or any other quiet zone that briefly lacks a call-taker is not queued
+/// behind a crisis backlog; then queue order.
+type OverdueKey = (bool, QueueKey);
 /// Order of an idle call-taker: highest dequeue preference first, then longest idle.
 type IdleKey = (Reverse<u8>, Instant, AgentId);
 
@@ -55,6 +64,10 @@ struct Call {
     overflowed_from: Option<CtaId>,
     /// Waited past `no_answer`: partners may pick it.
     mutual_aid: bool,
+    /// Its last evaluation wanted it to overflow but no lender had a call-taker to spare.
+    wants_aid: bool,
+    /// When a call-taker was first rung for it in its current attempt: handling starts there.
+    engaged_at: Instant,
     crisis_related: bool,
     memory: Memory,
     no_answer_at: Instant,
@@ -79,16 +92,36 @@ struct Agent {
     idle_since: Instant,
     after_call: AfterCall,
     generation: u32,
+    /// Ringing, talking or in wrap-up for a call of another CTA's zones.
+    lent: bool,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct CtaState {
     waiting: BTreeMap<QueueKey, CallId>,
     idle: BTreeSet<IdleKey>,
     logged_in: u32,
     paused: u32,
+    /// Call-takers engaged with calls of other CTAs' zones.
+    lent: u32,
     disabled: bool,
     callbacks: BTreeMap<CallId, CallbackEntry>,
+    load: Load,
+}
+
+impl CtaState {
+    fn new(handling_ms: u64) -> CtaState {
+        CtaState {
+            waiting: BTreeMap::new(),
+            idle: BTreeSet::new(),
+            logged_in: 0,
+            paused: 0,
+            lent: 0,
+            disabled: false,
+            callbacks: BTreeMap::new(),
+            load: Load::new(handling_ms),
+        }
+    }
 }
 
 impl CtaState {
@@ -177,6 +210,12 @@ pub struct CtaStatus {
     pub paused: u32,
     /// Call-takers ringing, talking or in wrap-up.
     pub busy: u32,
+    /// Call-takers engaged with calls of other CTAs' zones (mutual aid given).
+    pub lent: u32,
+    /// Call-takers kept for its own callers, sized from its recent offered load.
+    pub reserve: u32,
+    /// Idle call-takers beyond its waiting calls and its reserve: what it can lend now.
+    pub lendable: u32,
 }
 
 /// The routing brain. Feed it events with [`Core::handle`]; it never reads a clock or does I/O.
@@ -193,14 +232,43 @@ pub struct Core {
     sequence: u64,
     out: VecDeque<Command>,
     callbacks_unindexed: u64,
+    /// Queued calls that want mutual aid and found no lender yet, in queue order.
+    overdue: BTreeMap<OverdueKey, CallId>,
+    /// `may_lend[home][lender]`: whether the lender is in one of the home CTA's tiers.
+    may_lend: Vec<Vec<bool>>,
+    /// Expected calls per millisecond of each CTA's zones before any is observed.
+    prior_per_ms: Vec<f64>,
+    /// The first instant seen: the load window before it is read from the prior.
+    started: Option<Instant>,
+    /// When every reserve is next sized again.
+    next_sizing: Instant,
 }
 
 impl Core {
     /// A core with no call and no call-taker, for this plan.
     pub fn new(plan: Arc<Plan>) -> Core {
+        let n = plan.ctas.len();
+        let mut may_lend = vec![vec![false; n]; n];
+        for (home, cta) in plan.ctas.iter().enumerate() {
+            for lender in &cta.lenders {
+                may_lend[home][usize::from(lender.0)] = true;
+            }
+        }
+        let population: u64 = plan.zones.iter().map(|z| z.population).sum::<u64>().max(1);
+        let per_ms = plan.expected_calls_per_year / (365.0 * 86_400_000.0);
+        let mut prior_per_ms = vec![0.0; n];
+        for zone in &plan.zones {
+            prior_per_ms[usize::from(zone.cta.0)] +=
+                per_ms * zone.population as f64 / population as f64;
+        }
         Core {
             admission: Admission::new(&plan),
-            ctas: vec![CtaState::default(); plan.ctas.len()],
+            ctas: vec![CtaState::new(plan.mean_handling_ms); n],
+            overdue: BTreeMap::new(),
+            may_lend,
+            prior_per_ms,
+            started: None,
+            next_sizing: Instant(0),
             crisis: vec![false; plan.zones.len()],
             plan,
             now: Instant(0),
@@ -221,6 +289,7 @@ impl Core {
         now: Instant,
     ) -> std::collections::vec_deque::Drain<'_, Command> {
         self.now = self.now.max(now);
+        self.size_reserves();
         match event {
             Event::Offered(offer) => self.on_offered(offer),
             Event::CallerHungUp { call } => self.on_caller_hung_up(call),
@@ -320,10 +389,20 @@ impl Core {
                 available: 0,
                 paused: 0,
                 busy: 0,
+                lent: 0,
+                reserve: 0,
+                lendable: 0,
             };
         };
         let available = len_u32(state.idle.len());
+        let view = View {
+            ctas: &self.ctas,
+            plan: &self.plan,
+        };
         CtaStatus {
+            lent: state.lent,
+            reserve: state.load.reserve(),
+            lendable: u32::try_from(view.spare(cta).max(0)).unwrap_or(u32::MAX),
             state: self.queue_state(cta),
             waiting: len_u32(state.waiting.len()),
             oldest_queued_at: state
@@ -337,6 +416,11 @@ impl Core {
             paused: state.paused,
             busy: state.logged_in.saturating_sub(available + state.paused),
         }
+    }
+
+    /// Idle call-takers a CTA can lend now, beyond its waiting calls and its reserve.
+    pub fn lendable(&self, cta: CtaId) -> u32 {
+        u32::try_from(self.spare(cta).max(0)).unwrap_or(u32::MAX)
     }
 
     /// A CTA's call-back list.
@@ -371,6 +455,7 @@ impl Core {
             return;
         };
         let home = zone_plan.cta;
+        self.note_arrival(home);
         if self.admission.admit(offer.zone).is_err() {
             self.reject(id, EndReason::NoCapacity);
             return;
@@ -394,6 +479,8 @@ impl Core {
             key: (Reverse(offer.priority), self.now, self.sequence),
             overflowed_from: None,
             mutual_aid: false,
+            wants_aid: false,
+            engaged_at: self.now,
             crisis_related: false,
             memory: Memory::default(),
             no_answer_at: self.now,
@@ -423,6 +510,7 @@ impl Core {
             );
         }
         self.enqueue(id, target);
+        self.mark_overdue(id);
     }
 
     fn on_caller_hung_up(&mut self, id: CallId) {
@@ -468,6 +556,9 @@ impl Core {
         let queue = &mut self.ctas[usize::from(cta.0)].waiting;
         queue.remove(&old);
         queue.insert(new, id);
+        if self.overdue.remove(&(true, old)).is_some() {
+            self.overdue.insert((true, new), id);
+        }
         self.trail(id, Step::CrisisRelated);
     }
 
@@ -500,6 +591,7 @@ impl Core {
                 idle_since: self.now,
                 after_call: AfterCall::WrapUp,
                 generation: 0,
+                lent: false,
             },
         );
         self.ctas[usize::from(cta.0)].logged_in += 1;
@@ -582,7 +674,8 @@ impl Core {
         let call = self.calls.get(&id).ok_or(PickRefusal::UnknownCall)?;
         let agent = self.agents.get(&agent_id).ok_or(PickRefusal::NotReady)?;
         let allowed = agent.cta == call.cta
-            || (call.mutual_aid && self.plan.cta(call.cta).partners.contains(&agent.cta))
+            || (call.mutual_aid
+                && self.may_lend[usize::from(call.home.0)][usize::from(agent.cta.0)])
             || (call.mutual_aid && agent.cta == call.home);
         if !allowed {
             return Err(PickRefusal::Forbidden);
@@ -659,6 +752,17 @@ impl Core {
         if *flag != on {
             *flag = on;
             self.emit(Command::CrisisChanged { zone, on });
+            // The zone's overdue calls change rank.
+            let moved: Vec<(OverdueKey, CallId)> = self
+                .overdue
+                .iter()
+                .filter(|(_, id)| self.calls.get(id).is_some_and(|c| c.zone == zone))
+                .map(|(k, id)| (*k, *id))
+                .collect();
+            for ((_, key), id) in moved {
+                self.overdue.remove(&(!on, key));
+                self.overdue.insert((on, key), id);
+            }
         }
     }
 
@@ -814,8 +918,13 @@ impl Core {
         if let Some(call) = self.calls.get_mut(&id) {
             call.memory = memory;
         }
+        let wants_aid = notes.contains(&Note::NoLender);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.wants_aid = wants_aid;
+        }
         for note in notes {
             match note {
+                Note::NoLender => {}
                 Note::Matched(rule) => self.trail(id, Step::RuleMatched(rule)),
                 Note::RouteFailed(cta, reason) => self.trail(id, Step::RouteFailed(cta, reason)),
                 Note::Announce(announcement) => self.emit(Command::Play {
@@ -827,10 +936,10 @@ impl Core {
         decision
     }
 
-    /// Runs the rules again for a waiting call; moves it or leaves it and checks later.
-    fn reroute(&mut self, id: CallId, reason: FailReason) {
+    /// Runs the rules again for a waiting call and moves it if they say so; whether it moved.
+    fn try_move(&mut self, id: CallId, reason: Option<FailReason>) -> bool {
         let from = self.calls[&id].cta;
-        match self.evaluate(id, Some(reason)) {
+        match self.evaluate(id, reason) {
             Decision::Queue(to) if to != from => {
                 self.leave_queue(id);
                 if let Some(call) = self.calls.get_mut(&id) {
@@ -839,16 +948,110 @@ impl Core {
                 }
                 self.trail(id, Step::Overflowed { from, to });
                 self.enqueue(id, to);
+                self.mark_overdue(id);
+                true
             }
             // Admitted calls are never refused afterwards: a `busy` rule only applies to new calls.
             _ => {
-                let retry = self.plan.cta(from).retry_ms;
-                let at = self.now.plus_ms(retry);
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.no_answer_at = at;
-                    let generation = call.generation;
-                    self.set_timer(at, Timer::NoAnswer(id, generation));
-                }
+                self.mark_overdue(id);
+                false
+            }
+        }
+    }
+
+    /// Files a queued call that wants mutual aid among the overdue ones, or takes it out.
+    fn mark_overdue(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let key = (self.in_crisis(call.zone), call.key);
+        if call.state == CallState::Queued && call.wants_aid {
+            self.overdue.insert(key, id);
+        } else {
+            self.overdue.remove(&key);
+        }
+    }
+
+    /// A lender got a call-taker to spare: it takes the longest-waiting overdue calls its
+    /// tiers allow, while it has spare.
+    fn lend_from(&mut self, lender: CtaId) {
+        if self.overdue.is_empty() || self.spare(lender) <= 0 {
+            return;
+        }
+        let l = usize::from(lender.0);
+        let candidates: Vec<CallId> = self
+            .overdue
+            .values()
+            .filter(|id| {
+                self.calls
+                    .get(id)
+                    .is_some_and(|c| c.cta != lender && self.may_lend[usize::from(c.home.0)][l])
+            })
+            .take(LEND_SCAN)
+            .copied()
+            .collect();
+        for id in candidates {
+            if self.spare(lender) <= 0 {
+                break;
+            }
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            if call.state != CallState::Queued || !call.wants_aid {
+                continue;
+            }
+            let reason = call.mutual_aid.then_some(FailReason::NoAnswer);
+            self.try_move(id, reason);
+        }
+    }
+
+    fn spare(&self, cta: CtaId) -> i64 {
+        View {
+            ctas: &self.ctas,
+            plan: &self.plan,
+        }
+        .spare(cta)
+    }
+
+    /// One call offered to a CTA's zones: its load, and so its reserve, change at once.
+    fn note_arrival(&mut self, home: CtaId) {
+        let now = self.now;
+        let started = *self.started.get_or_insert(now);
+        let prior = self.prior_per_ms[usize::from(home.0)];
+        let plan = Arc::clone(&self.plan);
+        let load = &mut self.ctas[usize::from(home.0)].load;
+        load.arrival(now);
+        load.size(now, started, prior, plan.cta(home));
+    }
+
+    /// Sizes every reserve again every `REFRESH_MS`, as arrivals leave the load window.
+    fn size_reserves(&mut self) {
+        let now = self.now;
+        let started = *self.started.get_or_insert(now);
+        if now < self.next_sizing {
+            return;
+        }
+        self.next_sizing = now.plus_ms(crate::reserve::REFRESH_MS);
+        let plan = Arc::clone(&self.plan);
+        for (i, state) in self.ctas.iter_mut().enumerate() {
+            if state.load.stale(now) {
+                state
+                    .load
+                    .size(now, started, self.prior_per_ms[i], &plan.ctas[i]);
+            }
+        }
+    }
+
+    /// Runs the rules again for a waiting call; moves it or leaves it and checks later.
+    fn reroute(&mut self, id: CallId, reason: FailReason) {
+        let from = self.calls[&id].cta;
+        if !self.try_move(id, Some(reason)) {
+            let retry = self.plan.cta(from).retry_ms;
+            let at = self.now.plus_ms(retry);
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.no_answer_at = at;
+                let generation = call.generation;
+                self.set_timer(at, Timer::NoAnswer(id, generation));
             }
         }
     }
@@ -914,6 +1117,12 @@ impl Core {
         };
         if call.state == CallState::Queued {
             self.ctas[usize::from(call.cta.0)].waiting.remove(&call.key);
+            let crisis = self
+                .crisis
+                .get(usize::from(call.zone.0))
+                .copied()
+                .unwrap_or(false);
+            self.overdue.remove(&(crisis, call.key));
             call.generation += 1;
         }
     }
@@ -962,8 +1171,17 @@ impl Core {
         };
         call.state = CallState::Ringing(agent_id);
         call.generation += 1;
+        call.engaged_at = self.now;
         let generation = call.generation;
         let timeout = self.plan.cta(call.cta).ring_timeout_ms;
+        let home = call.home;
+        if let Some(agent) = self.agents.get_mut(&agent_id)
+            && agent.cta != home
+            && !agent.lent
+        {
+            agent.lent = true;
+            self.ctas[usize::from(agent.cta.0)].lent += 1;
+        }
         self.set_agent_status(agent_id, AgentStatus::Ringing(id));
         self.emit(Command::Ring {
             call: id,
@@ -988,8 +1206,20 @@ impl Core {
         let cta = agent.cta;
         let key = (Reverse(agent.preference), now, id);
         self.ctas[usize::from(cta.0)].idle.insert(key);
+        self.end_loan(id);
         self.set_agent_status(id, AgentStatus::Available);
         self.dispatch(cta);
+        self.lend_from(cta);
+    }
+
+    /// A call-taker lent to another CTA's zones is back to their own (idle, paused or gone).
+    fn end_loan(&mut self, id: AgentId) {
+        if let Some(agent) = self.agents.get_mut(&id)
+            && agent.lent
+        {
+            agent.lent = false;
+            self.ctas[usize::from(agent.cta.0)].lent -= 1;
+        }
     }
 
     /// Takes a call-taker out of the idle set (or out of pause or wrap-up) to ring them.
@@ -1019,6 +1249,7 @@ impl Core {
         }
         state.paused += 1;
         agent.generation += 1;
+        self.end_loan(id);
         self.set_agent_status(id, AgentStatus::Paused);
     }
 
@@ -1047,8 +1278,10 @@ impl Core {
                 let key = (Reverse(agent.preference), agent.idle_since, id);
                 let cta = agent.cta;
                 self.ctas[usize::from(cta.0)].idle.insert(key);
+                self.end_loan(id);
                 self.set_agent_status(id, AgentStatus::Available);
                 self.dispatch(cta);
+                self.lend_from(cta);
             }
         }
     }
@@ -1081,6 +1314,9 @@ impl Core {
         let state = &mut self.ctas[usize::from(agent.cta.0)];
         state.forget(&agent, id);
         state.logged_in -= 1;
+        if agent.lent {
+            state.lent -= 1;
+        }
         let last_one_out = state.logged_in == 0;
         let waiting: Vec<CallId> = if last_one_out {
             state.waiting.values().copied().collect()
@@ -1131,6 +1367,11 @@ impl Core {
         let Some(call) = self.calls.remove(&id) else {
             return;
         };
+        self.overdue.remove(&(self.in_crisis(call.zone), call.key));
+        if let CallState::Talking(_) = call.state {
+            let held = self.now.since(call.engaged_at);
+            self.ctas[usize::from(call.home.0)].load.handled(held);
+        }
         self.admission.release(call.zone);
         if outcome == Outcome::Rejected {
             self.emit(Command::Reject {
@@ -1244,6 +1485,30 @@ impl Core {
                 .filter(|a| a.status == AgentStatus::Paused)
                 .count();
             assert_eq!(state.paused as usize, paused, "paused count drifted");
+            let lent = agents.iter().filter(|a| a.lent).count();
+            assert_eq!(state.lent as usize, lent, "lent count drifted");
+        }
+        for ((crisis, key), id) in &self.overdue {
+            let call = self.calls.get(id).expect("overdue call is live");
+            assert!(
+                call.state == CallState::Queued
+                    && call.key == *key
+                    && call.wants_aid
+                    && *crisis == self.in_crisis(call.zone),
+                "overdue call {id:?} is not a queued call wanting aid"
+            );
+        }
+        for (id, agent) in &self.agents {
+            if agent.lent {
+                assert!(
+                    matches!(
+                        agent.status,
+                        AgentStatus::Ringing(_) | AgentStatus::Talking(_) | AgentStatus::WrapUp
+                    ),
+                    "agent {id:?} counted as lent while {:?}",
+                    agent.status
+                );
+            }
         }
         for (id, agent) in &self.agents {
             if let AgentStatus::Ringing(call) | AgentStatus::Talking(call) = agent.status {
@@ -1319,7 +1584,33 @@ impl QueueView for View<'_> {
         let Some(state) = self.ctas.get(usize::from(cta.0)) else {
             return 0;
         };
-        let keep = i64::from(self.plan.cta(cta).keep_idle);
-        state.idle.len() as i64 - state.waiting.len() as i64 - keep
+        if state.disabled {
+            return 0;
+        }
+        let idle = state.idle.len() as i64;
+        // Call-takers busy with the CTA's own callers already count toward its reserve; the
+        // rest of the reserve must stay idle.
+        let own_engaged =
+            i64::from(state.logged_in) - idle - i64::from(state.paused) - i64::from(state.lent);
+        let keep = (i64::from(state.load.reserve()) - own_engaged.max(0)).max(0);
+        idle - state.waiting.len() as i64 - keep
+    }
+
+    fn expected_wait_ms(&self, cta: CtaId) -> u64 {
+        let Some(state) = self.ctas.get(usize::from(cta.0)) else {
+            return u64::MAX;
+        };
+        let active = state.logged_in.saturating_sub(state.paused);
+        if state.disabled || active == 0 {
+            return u64::MAX;
+        }
+        // A newcomer behind every waiting call: its turn comes when that many calls beyond
+        // the idle call-takers have ended, at `active` ends per holding time.
+        let ahead = state.waiting.len() as i64 + 1 - state.idle.len() as i64;
+        if ahead <= 0 {
+            return 0;
+        }
+        let holding = state.load.holding_ms(self.plan.cta(cta));
+        (ahead as f64 * holding / f64::from(active)) as u64
     }
 }

@@ -10,6 +10,7 @@
 mod admission;
 mod engine;
 mod policy;
+mod reserve;
 mod types;
 
 pub use admission::{Admission, Refusal};

@@ -27,6 +27,8 @@ pub(crate) trait QueueView {
     fn state(&self, cta: CtaId) -> QueueState;
     /// Idle call-takers a CTA can lend beyond its own waiting calls and reserve.
     fn spare(&self, cta: CtaId) -> i64;
+    /// Expected wait of a call joining a CTA's queue now, ms (`u64::MAX`: nobody to answer).
+    fn expected_wait_ms(&self, cta: CtaId) -> u64;
 }
 
 /// Something the evaluation did along the way, for the event trail and the SVI.
@@ -35,6 +37,8 @@ pub(crate) enum Note {
     Matched(u16),
     RouteFailed(CtaId, FailReason),
     Announce(AnnouncementId),
+    /// An overflow rule held but no lender had a call-taker to spare: the call wants aid.
+    NoLender,
 }
 
 /// The outcome of an evaluation.
@@ -142,6 +146,7 @@ pub(crate) fn evaluate(
                             return Decision::Queue(cta);
                         }
                     }
+                    notes(Note::NoLender);
                 }
             }
         }
@@ -165,7 +170,7 @@ fn candidates<'p>(
 ) -> impl Iterator<Item = CtaId> + 'p {
     let (one, many): (Option<CtaId>, &'p [CtaId]) = match target {
         Target::Home => (Some(call.home), &[]),
-        Target::Partners => (None, &plan.cta(call.home).partners),
+        Target::Partners => (None, &plan.cta(call.home).lenders),
         Target::Ctas(ids) => (None, ids),
     };
     one.into_iter().chain(many.iter().copied())
@@ -214,6 +219,12 @@ fn matches(
     if let Some(sources) = &when.sources {
         let source = call.source.unwrap_or("");
         if !sources.iter().any(|s| s == source) {
+            return false;
+        }
+    }
+    if let Some(threshold) = when.expected_wait_ms {
+        let queue = call.current.unwrap_or(call.home);
+        if queues.expected_wait_ms(queue) <= threshold {
             return false;
         }
     }

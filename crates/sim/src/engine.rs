@@ -77,7 +77,12 @@ enum Ev {
     OutageStart(u16),
     OutageEnd(u16),
     CoreTick,
+    /// Reads the core's state for the work-conservation figure; feeds it nothing.
+    Sample,
 }
+
+/// Interval at which idle call-takers that could help are counted, ms.
+const SAMPLE_MS: u64 = 1_000;
 
 #[derive(Debug, Clone, Copy)]
 struct SimCall {
@@ -277,6 +282,7 @@ impl<'a> Sim<'a> {
             );
         }
         self.at(start, Ev::RateChange);
+        self.at(start + SAMPLE_MS, Ev::Sample);
         let mut handled: u64 = 0;
         while let Some(Reverse((at, _, ev))) = self.events.pop() {
             if at > self.end {
@@ -345,11 +351,52 @@ impl<'a> Sim<'a> {
                 });
                 self.apply_staffing();
             }
+            Ev::Sample => {
+                self.sample();
+                self.at(self.now + SAMPLE_MS, Ev::Sample);
+            }
             Ev::CoreTick => {
                 if self.scheduled_tick == Some(self.now) {
                     self.scheduled_tick = None;
                 }
                 self.feed(Event::Tick);
+            }
+        }
+    }
+
+    /// Counts, for the last `SAMPLE_MS`, the call-takers each CTA could have lent while a call
+    /// that its tiers cover waited past its threshold in another queue: what mutual aid left
+    /// unused.
+    fn sample(&mut self) {
+        let n = self.plan.ctas.len();
+        let lendable: Vec<(usize, u32)> = (0..n)
+            .filter_map(|c| {
+                let spare = self.core.lendable(CtaId(c as u16));
+                (spare > 0).then_some((c, spare))
+            })
+            .collect();
+        if lendable.is_empty() {
+            return;
+        }
+        let late: Vec<usize> = (0..n)
+            .filter(|&c| {
+                let cta = CtaId(c as u16);
+                let threshold = self.plan.cta(cta).no_answer_ms;
+                self.core
+                    .cta_status(cta)
+                    .oldest_queued_at
+                    .is_some_and(|at| self.now.saturating_sub(at.0) >= threshold)
+            })
+            .collect();
+        for (lender, spare) in lendable {
+            let could_help = late
+                .iter()
+                .any(|&c| c != lender && self.plan.ctas[c].lenders.contains(&CtaId(lender as u16)));
+            if could_help {
+                let zone = usize::from(self.first_zone_of_cta[lender]);
+                let ms = u64::from(spare) * SAMPLE_MS;
+                self.stats[zone].lendable_idle_ms += ms;
+                self.national.lendable_idle_ms += ms;
             }
         }
     }

@@ -20,7 +20,7 @@ pub use scenario::{
     DAILY_PROFILE, Demand, Distribution, Handling, Outage, Scenario, ScenarioError, Staffing,
     Surge, parse_duration,
 };
-pub use stats::{Histogram, Report, ZoneReport, ZoneStats};
+pub use stats::{Goals, Histogram, Report, ZoneReport, ZoneStats};
 pub use svg::write_svg;
 
 /// Builds the report of a run.
@@ -32,6 +32,14 @@ pub fn report(run: &Run, plan: &Plan, scenario: &Scenario, wall_seconds: f64) ->
         .collect();
     surging.sort();
     surging.dedup();
+    let mut crisis = surging.clone();
+    for outage in &scenario.outages {
+        if let Some(cta) = plan.cta_id(&outage.cta) {
+            crisis.extend(plan.cta(cta).departements.iter().cloned());
+        }
+    }
+    crisis.sort();
+    crisis.dedup();
     let mut zones: Vec<ZoneReport> = plan
         .zones
         .iter()
@@ -45,9 +53,65 @@ pub fn report(run: &Run, plan: &Plan, scenario: &Scenario, wall_seconds: f64) ->
         simulated_seconds: scenario.duration_ms as f64 / 1000.0,
         seed: scenario.seed,
         surging_zones: surging,
+        crisis_zones: crisis,
+        goals: None,
         national: ZoneReport::of("national", &run.national),
         zones,
     }
+}
+
+/// Reads the mutual-aid goals off a report whose baseline is attached.
+pub fn goals(report: &Report) -> Goals {
+    let crisis: Vec<&ZoneReport> = report
+        .zones
+        .iter()
+        .filter(|z| report.crisis_zones.contains(&z.zone))
+        .collect();
+    let offered: u64 = crisis.iter().map(|z| z.offered).sum();
+    let answered: u64 = crisis.iter().map(|z| z.answered).sum();
+    let within: f64 = crisis
+        .iter()
+        .map(|z| z.offered_answered_within_15s * z.offered as f64)
+        .sum();
+    let share = |a: f64| {
+        if offered == 0 {
+            1.0
+        } else {
+            a / offered as f64
+        }
+    };
+    let mut goals = Goals {
+        rejected: report.zones.iter().map(|z| z.rejected).sum(),
+        crisis_answered: share(answered as f64),
+        crisis_within_15s: share(within),
+        worst_p95_rise_s: 0.0,
+        worst_p95_zone: String::new(),
+        worst_within_15s_fall_pts: 0.0,
+        worst_within_15s_zone: String::new(),
+        lendable_idle_s: report.national.lendable_idle_s,
+    };
+    for z in &report.zones {
+        let Some(b) = &z.baseline else { continue };
+        if report.crisis_zones.contains(&z.zone) {
+            continue;
+        }
+        let rise = z.answer_p95_s - b.answer_p95_s;
+        if rise > goals.worst_p95_rise_s || goals.worst_p95_zone.is_empty() {
+            goals.worst_p95_rise_s = rise;
+            goals.worst_p95_zone = z.zone.clone();
+        }
+        let fall = (b.offered_answered_within_15s - z.offered_answered_within_15s) * 100.0;
+        if fall > goals.worst_within_15s_fall_pts || goals.worst_within_15s_zone.is_empty() {
+            goals.worst_within_15s_fall_pts = fall;
+            goals.worst_within_15s_zone = z.zone.clone();
+        }
+    }
+    let round = |x: f64, k: f64| (x * k).round() / k;
+    goals.crisis_answered = round(goals.crisis_answered, 1000.0);
+    goals.crisis_within_15s = round(goals.crisis_within_15s, 1000.0);
+    goals.worst_p95_rise_s = round(goals.worst_p95_rise_s, 10.0);
+    goals.worst_within_15s_fall_pts = round(goals.worst_within_15s_fall_pts, 10.0);
+    goals
 }
 
 /// Puts the baseline's figures beside each zone's.
@@ -90,6 +154,7 @@ pub fn run_scenario(
     if let Some(b) = &baseline {
         let b = self::report(b, &plan, &baseline_scenario, wall);
         attach_baseline(&mut report, &b);
+        report.goals = Some(goals(&report));
     }
     Ok((report, run, baseline))
 }
@@ -108,7 +173,7 @@ pub fn summary(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>6} {:>8}",
         "zone",
         "offered",
         "answered",
@@ -122,12 +187,15 @@ pub fn summary(report: &Report) -> String {
         "p99 s",
         "≤15s",
         "≤60s",
-        "queue"
+        "off≤15s",
+        "off≤60s",
+        "queue",
+        "lendable"
     );
     let line = |out: &mut String, z: &ZoneReport, label: &str| {
         let _ = writeln!(
             out,
-            "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>5.1}% {:>5.1}% {:>6}",
+            "{:<9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>7} {:>6.1} {:>6.1} {:>6.1} {:>6.1} {:>5.1}% {:>5.1}% {:>6.1}% {:>6.1}% {:>6} {:>7.0}s",
             label,
             z.offered,
             z.answered,
@@ -141,26 +209,29 @@ pub fn summary(report: &Report) -> String {
             z.answer_p99_s,
             z.answered_within_15s * 100.0,
             z.answered_within_60s * 100.0,
-            z.longest_queue
+            z.offered_answered_within_15s * 100.0,
+            z.offered_answered_within_60s * 100.0,
+            z.longest_queue,
+            z.lendable_idle_s
         );
     };
     let compare = |out: &mut String, z: &ZoneReport| {
         if let Some(b) = &z.baseline {
             let _ = writeln!(
                 out,
-                "  vs baseline: offered {:+}, abandoned {:+}, rejected {:+}, p95 {:+.1} s, ≤15s {:+.1} pts",
+                "  vs baseline: offered {:+}, abandoned {:+}, rejected {:+}, p95 {:+.1} s, ≤15s of offered {:+.1} pts",
                 z.offered as i64 - b.offered as i64,
                 z.abandoned as i64 - b.abandoned as i64,
                 z.rejected as i64 - b.rejected as i64,
                 z.answer_p95_s - b.answer_p95_s,
-                (z.answered_within_15s - b.answered_within_15s) * 100.0
+                (z.offered_answered_within_15s - b.offered_answered_within_15s) * 100.0
             );
         }
     };
     line(&mut out, &report.national, "national");
     compare(&mut out, &report.national);
     for z in &report.zones {
-        let mark = if report.surging_zones.contains(&z.zone) {
+        let mark = if report.crisis_zones.contains(&z.zone) {
             "*"
         } else {
             ""
@@ -174,27 +245,22 @@ pub fn summary(report: &Report) -> String {
             compare(&mut out, z);
         }
     }
-    if report.zones.iter().any(|z| z.baseline.is_some()) {
-        let unaffected: Vec<&ZoneReport> = report
-            .zones
-            .iter()
-            .filter(|z| !report.surging_zones.contains(&z.zone))
-            .collect();
-        let worst = unaffected
-            .iter()
-            .filter_map(|z| {
-                z.baseline
-                    .as_ref()
-                    .map(|b| (z.zone.as_str(), z.answer_p95_s - b.answer_p95_s))
-            })
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((zone, delta)) = worst {
-            let _ = writeln!(
-                out,
-                "zones without surge: largest p95 change {delta:+.1} s (zone {zone}); rejected in all zones: {}",
-                report.zones.iter().map(|z| z.rejected).sum::<u64>()
-            );
-        }
+    if let Some(g) = &report.goals {
+        let _ = writeln!(
+            out,
+            "goals {}: rejected {}; crisis zones answered {:.1}% of offered ({:.1}% within 15 s); \
+             zones without crisis: worst p95 {:+.1} s (zone {}), worst ≤15s of offered {:+.1} pts \
+             (zone {}); lendable idle {:.0} call-taker-s",
+            if g.met() { "met" } else { "NOT met" },
+            g.rejected,
+            g.crisis_answered * 100.0,
+            g.crisis_within_15s * 100.0,
+            g.worst_p95_rise_s,
+            g.worst_p95_zone,
+            -g.worst_within_15s_fall_pts,
+            g.worst_within_15s_zone,
+            g.lendable_idle_s
+        );
     }
     out
 }

@@ -122,6 +122,9 @@ pub struct ZoneStats {
     pub peak_simultaneous: u32,
     /// Calls of this zone live now.
     pub live: u32,
+    /// Call-taker-milliseconds the zone's CTA could have lent (idle beyond its waiting calls and
+    /// reserve) while a call that one of its tiers covers waited past its threshold elsewhere.
+    pub lendable_idle_ms: u64,
 }
 
 /// One row of the report, with the field names of the JSON contract.
@@ -157,6 +160,16 @@ pub struct ZoneReport {
     pub answered_within_15s: f64,
     /// Share of answered calls answered within 60 s.
     pub answered_within_60s: f64,
+    /// Share of offered calls answered within 15 s (NENA-STA-020's definition).
+    pub offered_answered_within_15s: f64,
+    /// Share of offered calls answered within 60 s.
+    pub offered_answered_within_60s: f64,
+    /// Share of offered calls answered at all.
+    pub offered_answered: f64,
+    /// Work conservation: call-taker-seconds lendable while a call it could take waited past
+    /// its threshold (counted on the lending CTA's first zone). Near zero when no call-taker
+    /// that could help sits idle.
+    pub lendable_idle_s: f64,
     /// Most calls waiting at once in the queue.
     pub longest_queue: u32,
     /// Most calls live at once.
@@ -187,6 +200,10 @@ impl ZoneReport {
             answer_mean_s: round(h.mean_s()),
             answered_within_15s: round(ratio(h.within_15s, h.count)),
             answered_within_60s: round(ratio(h.within_60s, h.count)),
+            offered_answered_within_15s: round(ratio(h.within_15s, s.offered)),
+            offered_answered_within_60s: round(ratio(h.within_60s, s.offered)),
+            offered_answered: round(ratio(s.answered, s.offered)),
+            lendable_idle_s: round(s.lendable_idle_ms as f64 / 1000.0),
             longest_queue: s.longest_queue,
             peak_simultaneous: s.peak_simultaneous,
             baseline: None,
@@ -207,10 +224,47 @@ pub struct Report {
     pub seed: u64,
     /// Zones with a surge.
     pub surging_zones: Vec<String>,
+    /// Zones in crisis: with a surge, or served by a CTA in outage.
+    pub crisis_zones: Vec<String>,
+    /// The mutual-aid goals against the baseline, with `--compare-baseline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goals: Option<Goals>,
     /// National totals.
     pub national: ZoneReport,
     /// One row per zone, by département code.
     pub zones: Vec<ZoneReport>,
+}
+
+/// What national mutual aid must achieve in a crisis, read off a run and its baseline.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Goals {
+    /// Calls refused anywhere.
+    pub rejected: u64,
+    /// Share of the crisis zones' offered calls that were answered.
+    pub crisis_answered: f64,
+    /// Share of the crisis zones' offered calls answered within 15 s.
+    pub crisis_within_15s: f64,
+    /// Largest rise of answer-time p95 in a zone not in crisis, seconds, and that zone.
+    pub worst_p95_rise_s: f64,
+    /// Zone of `worst_p95_rise_s`.
+    pub worst_p95_zone: String,
+    /// Largest fall of the within-15 s share of offered calls in a zone not in crisis, points.
+    pub worst_within_15s_fall_pts: f64,
+    /// Zone of `worst_within_15s_fall_pts`.
+    pub worst_within_15s_zone: String,
+    /// Work conservation over the whole country, call-taker-seconds.
+    pub lendable_idle_s: f64,
+}
+
+impl Goals {
+    /// Whether the run meets the goals: nothing rejected, the crisis zones answer 85% of their
+    /// calls, no other zone loses more than 1 s of p95 or 1 point of within-15 s.
+    pub fn met(&self) -> bool {
+        self.rejected == 0
+            && self.crisis_answered >= 0.85
+            && self.worst_p95_rise_s <= 1.0
+            && self.worst_within_15s_fall_pts <= 1.0
+    }
 }
 
 #[cfg(test)]
