@@ -319,6 +319,7 @@ impl Core {
             Event::Tick => {}
         }
         self.fire_timers();
+        self.rebalance();
         self.out.drain(..)
     }
 
@@ -500,6 +501,7 @@ impl Core {
         if target != home {
             if let Some(call) = self.calls.get_mut(&id) {
                 call.overflowed_from = Some(home);
+                call.wants_aid = false;
             }
             self.trail(
                 id,
@@ -945,10 +947,11 @@ impl Core {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.memory.tried.push(from);
                     call.overflowed_from = Some(from);
+                    // It found its lender: it no longer waits for one.
+                    call.wants_aid = false;
                 }
                 self.trail(id, Step::Overflowed { from, to });
                 self.enqueue(id, to);
-                self.mark_overdue(id);
                 true
             }
             // Admitted calls are never refused afterwards: a `busy` rule only applies to new calls.
@@ -1002,6 +1005,24 @@ impl Core {
             }
             let reason = call.mutual_aid.then_some(FailReason::NoAnswer);
             self.try_move(id, reason);
+        }
+    }
+
+    /// After every event, a lender with spare takes the overdue calls it may: spare also
+    /// appears when a lender's queue empties or its reserve shrinks, not only when a call-taker
+    /// frees up, and no call may wait past its threshold while one that could take it is idle.
+    fn rebalance(&mut self) {
+        if self.overdue.is_empty() {
+            return;
+        }
+        for cta in 0..self.ctas.len() {
+            let lender = CtaId(u16::try_from(cta).unwrap_or(u16::MAX));
+            if self.spare(lender) > 0 {
+                self.lend_from(lender);
+                if self.overdue.is_empty() {
+                    return;
+                }
+            }
         }
     }
 

@@ -137,8 +137,10 @@ pub(crate) fn evaluate(
                     }
                 }
                 Action::Overflow(target) => {
+                    // A queue left before may take the call back: overflow only goes where a
+                    // call-taker is free at once, so the call cannot circle.
                     for cta in candidates(plan, call, target) {
-                        if Some(cta) == call.current || memory.has_tried(cta) {
+                        if Some(cta) == call.current {
                             continue;
                         }
                         if queues.spare(cta) > 0 && route_failure(queues.state(cta)).is_none() {

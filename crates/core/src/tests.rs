@@ -772,3 +772,174 @@ proptest! {
         prop_assert_eq!(checker.admitted, checker.ended, "every admitted call ends exactly once");
     }
 }
+
+/// Three CTAs lending to each other as the shipped configuration does: reserves from load,
+/// overflow on expected wait, a full or unreachable queue waiting for a lender.
+const AID_PLAN: &str = r#"
+[national]
+capacity = 30
+reserved_share = 0.5
+rule_set = "national"
+default_departement = "13"
+expected_calls_per_year = 2_000_000
+mean_handling_s = 60
+
+[defaults]
+ring_timeout_s = 20
+wrap_up_s = 10
+no_answer_s = 15
+retry_s = 5
+queue_max = 4
+reserve_within_s = 15
+reserve_share = 0.8
+keep_idle = 1
+mode = "acd"
+crisis_announcement = "crise"
+
+[[announcement]]
+id = "crise"
+text = "Si vous appelez pour l'incendie en cours, tapez 1."
+menu = true
+
+[[cta]]
+id = "cta-13"
+name = "CTA 13"
+departements = ["13"]
+staffing = { day = 3, night = 2 }
+partners = ["cta-83"]
+region = ["cta-84"]
+
+[[cta]]
+id = "cta-83"
+name = "CTA 83"
+departements = ["83"]
+staffing = { day = 3, night = 2 }
+partners = ["cta-13"]
+
+[[cta]]
+id = "cta-84"
+name = "CTA 84"
+departements = ["84"]
+staffing = { day = 3, night = 2 }
+
+[[rule_set]]
+id = "national"
+
+[[rule_set.rule]]
+name = "crise"
+when = { crisis = true }
+announce = "crise"
+
+[[rule_set.rule]]
+name = "injoignable ou saturé"
+when = { failed = ["unreachable", "full"] }
+overflow = "partners"
+
+[[rule_set.rule]]
+name = "attente prévue"
+when = { expected_wait_s = 15 }
+overflow = "partners"
+
+[[rule_set.rule]]
+name = "attente"
+when = { failed = ["no-answer"] }
+overflow = "partners"
+
+[[rule_set.rule]]
+name = "par défaut"
+route = "home"
+"#;
+
+/// The mutual-aid promises, checked after one event: a lender that lent kept its reserve, no
+/// call waits past its threshold while a lender its tiers allow has a call-taker to spare, and
+/// a call is refused only when its zone's share and the national pool are both used.
+fn check_mutual_aid(core: &Core, event: &Event, out: &[Command]) {
+    let plan = core.plan();
+    for command in out {
+        match command {
+            Command::Trail {
+                call,
+                step: Step::Overflowed { to, .. },
+            } => {
+                let Some(info) = core.call(*call) else {
+                    continue;
+                };
+                if info.home == *to {
+                    continue;
+                }
+                // A lender losing call-takers in the same event (pause, logout, a ring that
+                // failed) may end below its reserve for reasons that are not the loan.
+                let lost = out.iter().any(|c| {
+                    matches!(c, Command::AgentChanged { agent, status: AgentStatus::Paused | AgentStatus::Offline }
+                        if core.agent_seat(*agent).is_none_or(|(cta, _, _)| cta == *to))
+                });
+                if lost || matches!(event, Event::Pick { .. }) {
+                    continue;
+                }
+                let s = core.cta_status(*to);
+                assert!(
+                    s.logged_in - s.paused - s.lent >= s.reserve,
+                    "lender {to:?} went below its reserve: {s:?}"
+                );
+            }
+            Command::Reject {
+                reason: EndReason::NoCapacity,
+                ..
+            } => {
+                if let Event::Offered(offer) = event {
+                    let zone = plan.zone(offer.zone);
+                    assert_eq!(
+                        core.admission().pool_free(),
+                        0,
+                        "refused with the pool free"
+                    );
+                    assert!(
+                        core.admission().in_use(offer.zone) >= zone.guaranteed,
+                        "refused within the zone's share"
+                    );
+                }
+            }
+            Command::Reject { reason, .. } => panic!("refused for {reason:?}"),
+            _ => {}
+        }
+    }
+    for (c, _) in plan.ctas.iter().enumerate() {
+        let cta = CtaId(c as u16);
+        for info in core.waiting(cta) {
+            if !info.mutual_aid {
+                continue;
+            }
+            for lender in &plan.cta(info.home).lenders {
+                if *lender == cta {
+                    continue;
+                }
+                let s = core.cta_status(*lender);
+                assert_eq!(
+                    s.lendable, 0,
+                    "call {:?} waits past its threshold in {cta:?} while {lender:?} could lend: {s:?}",
+                    info.call
+                );
+            }
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn lenders_keep_their_reserve_and_no_call_waits_while_one_could_help(ops in prop::collection::vec(op(), 1..300)) {
+        let plan = Arc::new(Plan::from_toml(AID_PLAN, TERRITORY).expect("aid plan is valid"));
+        let mut core = Core::new(plan);
+        let mut now = 1_700_000_000_000u64;
+        let mut checker = Checker::default();
+        for op in &ops {
+            if let Op::Advance(ms) = op {
+                now += u64::from(*ms);
+            }
+            let event = event(op).unwrap_or(Event::Tick);
+            let out: Vec<Command> = core.handle(event.clone(), Instant(now)).collect();
+            core.check_invariants();
+            checker.observe(&core, &out);
+            check_mutual_aid(&core, &event, &out);
+        }
+    }
+}
