@@ -44,6 +44,9 @@ pub struct Point {
     pub answer_sum_ms: u64,
     /// Calls answered in the bucket.
     pub answered: u32,
+    /// Call-taker-milliseconds the zone's CTA could have lent while a call it could take
+    /// waited past its threshold (work conservation), counted on the CTA's first zone.
+    pub lendable_idle_ms: u64,
 }
 
 /// What a run produced.
@@ -397,6 +400,8 @@ impl<'a> Sim<'a> {
                 let ms = u64::from(spare) * SAMPLE_MS;
                 self.stats[zone].lendable_idle_ms += ms;
                 self.national.lendable_idle_ms += ms;
+                let bucket = self.bucket();
+                self.series[zone][bucket].lendable_idle_ms += ms;
             }
         }
     }

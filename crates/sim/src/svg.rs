@@ -20,7 +20,8 @@ const PALETTE: [RGBColor; 8] = [
 ];
 
 /// Draws, for the surging zones and a few unaffected ones, the mean answer time and the longest
-/// queue per interval over the run.
+/// queue per interval over the run, and for the whole country the work-conservation figure:
+/// call-takers that could have lent while a call waited past its threshold.
 pub fn write_svg(path: &Path, run: &Run, plan: &Plan, scenario: &Scenario) -> Result<(), String> {
     let zones = chosen_zones(run, plan, scenario);
     let hours = |bucket: usize| (bucket as u64 * run.bucket_ms) as f64 / 3_600_000.0;
@@ -53,10 +54,21 @@ pub fn write_svg(path: &Path, run: &Run, plan: &Plan, scenario: &Scenario) -> Re
         .collect();
     let max_answer = answer.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.1;
     let max_queue = queue.iter().flatten().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    // Mean lendable call-takers left idle during each interval, over the whole country.
+    let idle: Vec<(f64, f64)> = (0..SERIES_POINTS)
+        .map(|b| {
+            let ms: u64 = run.series.iter().map(|zone| zone[b].lendable_idle_ms).sum();
+            (hours(b), ms as f64 / run.bucket_ms as f64)
+        })
+        .collect();
+    let total_idle_s = run.national.lendable_idle_ms as f64 / 1000.0;
+    let max_idle = idle.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
 
-    let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
+    let root = SVGBackend::new(path, (1100, 1000)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (top, bottom) = root.split_vertically(380);
+    let (top, rest) = root.split_vertically(380);
+    let (bottom, conservation) = rest.split_vertically(380);
+    draw_conservation(&conservation, &idle, span_h, max_idle, total_idle_s)?;
     let panels = [
         (top, "Temps moyen de décroché (s)", &answer, max_answer),
         (
@@ -110,6 +122,36 @@ pub fn write_svg(path: &Path, run: &Run, plan: &Plan, scenario: &Scenario) -> Re
             .map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
+}
+
+fn draw_conservation(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    idle: &[(f64, f64)],
+    span_h: f64,
+    y_max: f64,
+    total_s: f64,
+) -> Result<(), String> {
+    let title = format!(
+        "Opérateurs prêtables restés libres pendant qu'un appel attendait (total : {total_s:.0} opérateur-secondes)"
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.0..span_h, 0.0..y_max)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("heures depuis le début")
+        .y_desc("opérateurs (moyenne)")
+        .light_line_style(WHITE.mix(0.0))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(idle.iter().copied(), BLACK.stroke_width(2)))
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// The surging zones (at most five), then the busiest zones without surge, eight lines in all.
