@@ -268,9 +268,9 @@ retry_s = 5              # and again at this interval while it waits
 acd_after_s = 10         # mixed mode: the ACD offers calls nobody picked within this delay
 queue_max = 100          # waiting calls beyond which a queue is full: they overflow nationally
 reserve_within_s = 15    # a CTA lends only call-takers beyond those it needs to answer
-reserve_share = 0.8      # this share of its own recent load within reserve_within_s,
-keep_idle = 1            # and never fewer than this; its callers who still find nobody are
-                         # taken by the country's lenders before any crisis zone's
+reserve_share = 0.8      # this share of its own recent load within reserve_within_s, and
+keep_idle = 0            # never fewer than this; its callers who still find nobody are taken
+                         # by the country's lenders before any crisis zone's
 national_aid = true      # every CTA of the country is the last tier of every other
 wait_announcement = "attente"
 crisis_announcement = "crise"

@@ -709,3 +709,109 @@ fn console_refusals_are_plain_and_logged() {
         assert!(log.contains(line), "no {line:?} in the log:\n{log}");
     }
 }
+
+/// National mutual aid with real phones: Marseille's only call-taker is busy, so the next
+/// Marseille caller is answered at once by a call-taker of the BSPP, which lends one of its two
+/// and keeps the other (its reserve) for its own caller, who calls during the burst.
+#[test]
+fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
+    // The shipped configuration, with short wrap-ups so that the burst drains within the test,
+    // and a national call volume that each CTA's reserve reads before it has seen 30 minutes
+    // of traffic: 500,000 calls a year make the BSPP's share (10%) need one call-taker.
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("config");
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("france.toml");
+    let changed = shipped
+        .replace("\nwrap_up_s = 20 ", "\nwrap_up_s = 2 ")
+        .replace(
+            "\nmean_handling_s = 90\n",
+            "\nmean_handling_s = 90\nexpected_calls_per_year = 500_000\n",
+        );
+    assert_ne!(changed, shipped);
+    std::fs::write(&config, changed).expect("write");
+    let platform = Platform::with_config(&config);
+    let mut phones = Vec::new();
+    for (login, calls) in [("ota-13-1", 2), ("ota-bspp-1", 2), ("ota-bspp-2", 2)] {
+        let port = free_port();
+        platform.register(login, port);
+        phones.push(Reaped(platform.call_taker(login, port, calls)));
+        platform.set_state(login, "available");
+    }
+    let answered = |name: &str| {
+        let name = name.to_owned();
+        platform.wait_call(&format!("{name} answered"), move |c| {
+            c["caller"] == name.as_str() && c["call_taker"].is_string()
+        })
+    };
+    let mut callers = Vec::new();
+    callers.push(Reaped(platform.caller(
+        "0600000001",
+        43.2965,
+        5.3698,
+        8_000,
+    )));
+    let first = answered("0600000001");
+    assert_eq!(field(&first, "call_taker"), "ota-13-1");
+    callers.push(Reaped(platform.caller(
+        "0600000002",
+        43.2965,
+        5.3698,
+        8_000,
+    )));
+    let lent = answered("0600000002");
+    assert_eq!(field(&lent, "departement"), "13");
+    assert_eq!(field(&lent, "cta"), "bspp", "{lent}");
+    let lender = field(&lent, "call_taker")
+        .as_str()
+        .expect("login")
+        .to_owned();
+    assert!(lender.starts_with("ota-bspp-"), "{lender}");
+    // The third Marseille caller finds nobody to spare: the BSPP keeps its last call-taker.
+    callers.push(Reaped(platform.caller(
+        "0600000003",
+        43.2965,
+        5.3698,
+        15_000,
+    )));
+    let waiting = platform.wait_call("the third caller queued", |c| c["caller"] == "0600000003");
+    assert!(waiting["call_taker"].is_null(), "{waiting}");
+    // A Parisian calls during the burst: the reserve answers at once.
+    callers.push(Reaped(platform.caller(
+        "0600000075",
+        48.8566,
+        2.3522,
+        4_000,
+    )));
+    let own = answered("0600000075");
+    assert_eq!(field(&own, "departement"), "75");
+    assert_eq!(field(&own, "cta"), "bspp");
+    assert_ne!(field(&own, "call_taker"), lender.as_str());
+    let wait_ms = own["answered_at"].as_i64().expect("answered")
+        - own["offered_at"].as_i64().expect("offered");
+    assert!(
+        wait_ms < 3_000,
+        "the lender's own caller waited {wait_ms} ms"
+    );
+    // The third Marseille caller is answered once a call-taker frees up, after the Parisian.
+    let third = answered("0600000003");
+    assert!(
+        third["answered_at"].as_i64() >= own["answered_at"].as_i64(),
+        "{third} / {own}"
+    );
+    let trail = platform.trail(field(&lent, "call"));
+    assert!(
+        trail.iter().any(|s| s == "entraide cta-13 → bspp"),
+        "{trail:?}"
+    );
+    for mut caller in callers {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while caller.0.try_wait().expect("wait").is_none() {
+            assert!(Instant::now() < deadline, "a caller did not finish");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

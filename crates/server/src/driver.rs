@@ -275,6 +275,7 @@ impl Driver {
             let patience = simulation.patience_ms();
             self.later(patience, DemoInput::Patience(call));
         }
+        self.board.offered(self.plan.home_cta(place.zone), now);
         self.feed(Event::Offered(Offer {
             call,
             zone: place.zone,
@@ -768,7 +769,7 @@ impl Driver {
                 let info = self.core.call(call);
                 if let Some(info) = &info {
                     let wait = now.since(info.queued_at);
-                    self.board.answered(info.cta, now, wait);
+                    self.board.answered(info.cta, info.home, now, wait);
                     let id = self.plan.cta(info.cta).id.clone();
                     metrics::counter!("secourir_calls_answered_total", "cta" => id.clone())
                         .increment(1);

@@ -19,6 +19,10 @@ pub struct CallView {
     pub call: u64,
     /// CTA whose queue or call-taker holds it.
     pub cta: String,
+    /// CTA serving the caller's zone: another than `cta` when mutual aid moved the call.
+    pub home: String,
+    /// Name of `home`, for the call-taker who holds another CTA's call.
+    pub home_name: String,
     /// File, sonnerie, conversation.
     pub status: &'static str,
     /// Call-taker ringing or talking.
@@ -78,6 +82,16 @@ pub struct CtaView {
     pub overflow_in: u32,
     /// Calls sent to partners since the start.
     pub overflow_out: u32,
+    /// Calls offered to its zones in the last hour.
+    pub offered_last_hour: u32,
+    /// Of those, answered within 15 s by any CTA (NENA-STA-020: a share of offered calls).
+    pub offered_answered_15s_last_hour: u32,
+    /// Call-takers it keeps for its own callers, sized from its recent load.
+    pub reserve: u32,
+    /// Idle call-takers it can lend now.
+    pub lendable: u32,
+    /// Its call-takers engaged with other CTAs' calls now.
+    pub lent: u32,
 }
 
 /// A département on the national map.
@@ -138,6 +152,10 @@ pub struct Snapshot {
 #[derive(Debug, Default)]
 pub(crate) struct CtaCounters {
     answered: VecDeque<(u64, bool)>,
+    /// When calls were offered to the CTA's zones.
+    offered: VecDeque<u64>,
+    /// When calls of its zones were answered within 15 s, by any CTA.
+    offered_15s: VecDeque<u64>,
     abandoned: u32,
     overflow_in: u32,
     overflow_out: u32,
@@ -151,9 +169,26 @@ pub(crate) struct Board {
 }
 
 impl Board {
-    pub(crate) fn answered(&mut self, cta: CtaId, now: Instant, wait_ms: u64) {
+    /// A call answered by `cta`'s call-taker, for a caller of `home`'s zones.
+    pub(crate) fn answered(&mut self, cta: CtaId, home: CtaId, now: Instant, wait_ms: u64) {
         let c = self.counters.entry(cta).or_default();
         c.answered.push_back((now.0, wait_ms <= 15_000));
+        if wait_ms <= 15_000 {
+            self.counters
+                .entry(home)
+                .or_default()
+                .offered_15s
+                .push_back(now.0);
+        }
+    }
+
+    /// A call offered to `home`'s zones.
+    pub(crate) fn offered(&mut self, home: CtaId, now: Instant) {
+        self.counters
+            .entry(home)
+            .or_default()
+            .offered
+            .push_back(now.0);
     }
 
     pub(crate) fn abandoned(&mut self, cta: CtaId) {
@@ -202,6 +237,13 @@ impl Board {
             {
                 counters.answered.pop_front();
             }
+            let old = |at: u64| now.0.saturating_sub(at) > HOUR_MS;
+            while counters.offered.front().is_some_and(|at| old(*at)) {
+                counters.offered.pop_front();
+            }
+            while counters.offered_15s.front().is_some_and(|at| old(*at)) {
+                counters.offered_15s.pop_front();
+            }
             ctas.push(CtaView {
                 id: cta.id.clone(),
                 name: cta.name.clone(),
@@ -217,6 +259,11 @@ impl Board {
                 abandoned: counters.abandoned,
                 overflow_in: counters.overflow_in,
                 overflow_out: counters.overflow_out,
+                offered_last_hour: counters.offered.len() as u32,
+                offered_answered_15s_last_hour: counters.offered_15s.len() as u32,
+                reserve: status.reserve,
+                lendable: status.lendable,
+                lent: status.lent,
             });
             for info in core.waiting(id) {
                 let place = places.get(&info.call.0);
@@ -234,6 +281,8 @@ impl Board {
                 calls.push(CallView {
                     call: info.call.0,
                     cta: cta.id.clone(),
+                    home: plan.cta(info.home).id.clone(),
+                    home_name: plan.cta(info.home).name.clone(),
                     status,
                     call_taker,
                     caller: info.caller.as_deref().map(str::to_owned),
@@ -271,6 +320,8 @@ impl Board {
                 calls.push(CallView {
                     call: c,
                     cta: plan.cta(info.cta).id.clone(),
+                    home: plan.cta(info.home).id.clone(),
+                    home_name: plan.cta(info.home).name.clone(),
                     status: if status == "sonnerie" {
                         "sonnerie"
                     } else {

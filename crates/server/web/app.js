@@ -147,7 +147,7 @@ function renderConsole() {
       c.departement,
       `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`,
       String(c.priority),
-      c.overflowed_from ? `entraide de ${c.overflowed_from}` : (c.cta !== me.cta ? `file ${c.cta}` : ""),
+      c.home !== me.cta ? `entraide : ${c.home_name}` : (c.cta !== me.cta ? `file ${c.cta}` : ""),
     ].forEach((text, k) => setText(tr.cells[k], text));
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
   });
@@ -164,6 +164,9 @@ function renderConsole() {
       ? `${current.lat.toFixed(5)}, ${current.lon.toFixed(5)} (${SOURCES[current.location_source]}${current.accuracy_m ? ` ±${Math.round(current.accuracy_m)} m` : ""})`
       : SOURCES[current.location_source];
     $("cur-duration").textContent = current.status === "sonnerie" ? "votre téléphone sonne" : seconds(snapshot.at - current.queued_at);
+    // A call lent by another CTA: the call-taker must know whose caller they hold.
+    $("cur-home").hidden = current.home === me.cta;
+    $("cur-home-name").textContent = current.home_name;
     drawDepartement($("cur-map"), current);
   } else {
     $("cur-map").replaceChildren();
@@ -246,6 +249,9 @@ function renderSupervision() {
       cell(c.oldest_queued_at ? seconds(snapshot.at - c.oldest_queued_at) : "—"),
       cell(String(c.available)), cell(String(c.busy)), cell(String(c.paused)),
       cell(share), cell(String(c.abandoned)), cell(String(c.overflow_in)), cell(String(c.overflow_out)),
+      // NENA-STA-020 counts the share over every call offered, abandoned ones included.
+      cell(c.offered_last_hour ? `${Math.round(100 * c.offered_answered_15s_last_hour / c.offered_last_hour)} % de ${c.offered_last_hour}` : "—"),
+      cell(String(c.reserve)), cell(String(c.lendable)), cell(String(c.lent)),
     );
     body.append(tr);
   }
