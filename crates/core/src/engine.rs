@@ -242,6 +242,9 @@ pub struct Core {
     started: Option<Instant>,
     /// When every reserve is next sized again.
     next_sizing: Instant,
+    /// CTAs whose spare may have grown during this event without a call-taker freeing up
+    /// (a call left their queue, their reserve shrank, their queue came back into service).
+    spare_grew: Vec<CtaId>,
 }
 
 impl Core {
@@ -269,6 +272,7 @@ impl Core {
             prior_per_ms,
             started: None,
             next_sizing: Instant(0),
+            spare_grew: Vec::new(),
             crisis: vec![false; plan.zones.len()],
             plan,
             now: Instant(0),
@@ -776,6 +780,9 @@ impl Core {
             return;
         }
         state.disabled = disabled;
+        if !disabled {
+            self.spare_grew.push(cta);
+        }
         if disabled {
             // Calls waiting in a queue taken out of service are routed again at once.
             let waiting: Vec<CallId> = state.waiting.values().copied().collect();
@@ -1013,17 +1020,20 @@ impl Core {
     /// frees up, and no call may wait past its threshold while one that could take it is idle.
     fn rebalance(&mut self) {
         if self.overdue.is_empty() {
+            self.spare_grew.clear();
             return;
         }
-        for cta in 0..self.ctas.len() {
-            let lender = CtaId(u16::try_from(cta).unwrap_or(u16::MAX));
-            if self.spare(lender) > 0 {
-                self.lend_from(lender);
-                if self.overdue.is_empty() {
-                    return;
-                }
+        let mut grew = std::mem::take(&mut self.spare_grew);
+        grew.sort_unstable();
+        grew.dedup();
+        for &lender in &grew {
+            self.lend_from(lender);
+            if self.overdue.is_empty() {
+                break;
             }
         }
+        // Lending may itself have grown some spare (a call moved out of a queue): the next
+        // event sees it, and the retry timers bound how long that can wait.
     }
 
     fn spare(&self, cta: CtaId) -> i64 {
@@ -1034,15 +1044,11 @@ impl Core {
         .spare(cta)
     }
 
-    /// One call offered to a CTA's zones: its load, and so its reserve, change at once.
+    /// One call offered to a CTA's zones; its reserve is sized again with the others, within
+    /// `REFRESH_MS` (sizing at every arrival cost a fifth of the core's throughput).
     fn note_arrival(&mut self, home: CtaId) {
         let now = self.now;
-        let started = *self.started.get_or_insert(now);
-        let prior = self.prior_per_ms[usize::from(home.0)];
-        let plan = Arc::clone(&self.plan);
-        let load = &mut self.ctas[usize::from(home.0)].load;
-        load.arrival(now);
-        load.size(now, started, prior, plan.cta(home));
+        self.ctas[usize::from(home.0)].load.arrival(now);
     }
 
     /// Sizes every reserve again every `REFRESH_MS`, as arrivals leave the load window.
@@ -1056,9 +1062,14 @@ impl Core {
         let plan = Arc::clone(&self.plan);
         for (i, state) in self.ctas.iter_mut().enumerate() {
             if state.load.stale(now) {
+                let before = state.load.reserve();
                 state
                     .load
                     .size(now, started, self.prior_per_ms[i], &plan.ctas[i]);
+                if state.load.reserve() < before {
+                    self.spare_grew
+                        .push(CtaId(u16::try_from(i).unwrap_or(u16::MAX)));
+                }
             }
         }
     }
@@ -1145,6 +1156,7 @@ impl Core {
                 .unwrap_or(false);
             self.overdue.remove(&(crisis, call.key));
             call.generation += 1;
+            self.spare_grew.push(call.cta);
         }
     }
 

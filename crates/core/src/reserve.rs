@@ -10,7 +10,8 @@ use crate::Instant;
 /// Arrivals older than this no longer count in the offered load: long enough to smooth the
 /// Poisson noise of a small département (a few calls an hour), short enough to follow a shift.
 pub(crate) const WINDOW_MS: u64 = 30 * 60_000;
-/// How stale a reserve may get before it is sized again; arrivals resize their CTA at once.
+/// How stale a reserve may get before it is sized again: short beside the 30-minute window, so
+/// the reserve follows the load, and long enough that sizing costs nothing per call.
 pub(crate) const REFRESH_MS: u64 = 5_000;
 /// Bound on the arrivals remembered per CTA: 10,000 in 30 min is 20 times the busiest CTA's
 /// crisis rate; beyond it the oldest are forgotten and the load is read as at least that.
@@ -46,7 +47,6 @@ impl Load {
             self.arrivals.pop_front();
         }
         self.arrivals.push_back(now);
-        self.sized_at = None;
     }
 
     /// One call that held a call-taker this long ended.
@@ -64,7 +64,7 @@ impl Load {
         self.reserve
     }
 
-    /// Whether the reserve is older than [`REFRESH_MS`] or an arrival came since.
+    /// Whether the reserve is older than [`REFRESH_MS`].
     pub(crate) fn stale(&self, now: Instant) -> bool {
         self.sized_at.is_none_or(|at| now.since(at) >= REFRESH_MS)
     }
