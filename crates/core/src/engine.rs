@@ -68,6 +68,8 @@ struct Call {
     wants_aid: bool,
     /// When a call-taker was first rung for it in its current attempt: handling starts there.
     engaged_at: Instant,
+    /// Handed back to its home CTA: it waits there, unless that queue becomes unreachable.
+    pinned: bool,
     crisis_related: bool,
     memory: Memory,
     no_answer_at: Instant,
@@ -316,6 +318,7 @@ impl Core {
             } => self.on_ring_failed(agent, call, reason),
             Event::AgentHungUp { agent, call } => self.on_agent_hung_up(agent, call),
             Event::Transfer { agent, call, to } => self.on_transfer(agent, call, to),
+            Event::HandBack { agent, call } => self.on_hand_back(agent, call),
             Event::SetCrisis { zone, on } => self.on_crisis(zone, on),
             Event::SetDisabled { cta, disabled } => self.on_disabled(cta, disabled),
             Event::CallbackTaken { agent, call } => self.on_callback(agent, call, false),
@@ -486,6 +489,7 @@ impl Core {
             mutual_aid: false,
             wants_aid: false,
             engaged_at: self.now,
+            pinned: false,
             crisis_related: false,
             memory: Memory::default(),
             no_answer_at: self.now,
@@ -751,6 +755,49 @@ impl Core {
         self.after_call(agent_id);
     }
 
+    fn on_hand_back(&mut self, agent_id: AgentId, id: CallId) {
+        let result = self.check_hand_back(agent_id, id);
+        self.emit(Command::HandBackResult {
+            agent: agent_id,
+            call: id,
+            result,
+        });
+        if result.is_err() {
+            return;
+        }
+        let from = self.agents[&agent_id].cta;
+        let call = self.calls.get_mut(&id).expect("checked by check_hand_back");
+        let home = call.home;
+        // At the head of its home queue: its seniority, and one level above ordinary calls.
+        call.priority = call.priority.max(PRIORITY_NORMAL.saturating_add(1));
+        call.key = (Reverse(call.priority), call.key.1, call.key.2);
+        call.pinned = true;
+        call.mutual_aid = false;
+        call.wants_aid = false;
+        call.overflowed_from = Some(from);
+        self.emit(Command::Unbridge {
+            call: id,
+            agent: agent_id,
+        });
+        self.trail(id, Step::HandedBack { from });
+        self.after_call(agent_id);
+        self.enqueue(id, home);
+    }
+
+    fn check_hand_back(&self, agent_id: AgentId, id: CallId) -> Result<(), HandBackRefusal> {
+        if !self.is_talking(agent_id, id) {
+            return Err(HandBackRefusal::NotTheirs);
+        }
+        let home = self.calls[&id].home;
+        if self.agents[&agent_id].cta == home {
+            return Err(HandBackRefusal::OwnCall);
+        }
+        match self.queue_state(home) {
+            QueueState::Active | QueueState::Standby | QueueState::Full => Ok(()),
+            QueueState::Inactive | QueueState::Disabled => Err(HandBackRefusal::HomeUnreachable),
+        }
+    }
+
     fn on_crisis(&mut self, zone: ZoneId, on: bool) {
         let Some(flag) = self.crisis.get_mut(usize::from(zone.0)) else {
             return;
@@ -948,6 +995,15 @@ impl Core {
     /// Runs the rules again for a waiting call and moves it if they say so; whether it moved.
     fn try_move(&mut self, id: CallId, reason: Option<FailReason>) -> bool {
         let from = self.calls[&id].cta;
+        if self.calls[&id].pinned {
+            if reason != Some(FailReason::Unreachable) {
+                return false;
+            }
+            // Its home lost every call-taker: it must be answered elsewhere after all.
+            if let Some(call) = self.calls.get_mut(&id) {
+                call.pinned = false;
+            }
+        }
         match self.evaluate(id, reason) {
             Decision::Queue(to) if to != from => {
                 self.leave_queue(id);

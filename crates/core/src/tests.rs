@@ -119,8 +119,12 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        Harness::with(plan())
+    }
+
+    fn with(plan: Arc<Plan>) -> Harness {
         Harness {
-            core: Core::new(plan()),
+            core: Core::new(plan),
             now: 1_700_000_000_000,
             log: Vec::new(),
         }
@@ -546,6 +550,7 @@ enum Op {
     RingFail(u8, u8),
     AgentHangUp(u8, u8),
     Transfer(u8, u8),
+    HandBack(u8, u8),
     Dtmf(u8),
     Crisis(u8, bool),
     Disable(u8, bool),
@@ -565,6 +570,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::RingFail(a, c)),
         2 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::AgentHangUp(a, c)),
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::Transfer(a, c)),
+        1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::HandBack(a, c)),
         1 => (0u8..40).prop_map(Op::Dtmf),
         1 => (0u8..3, any::<bool>()).prop_map(|(z, on)| Op::Crisis(z, on)),
         1 => (0u8..3, any::<bool>()).prop_map(|(c, d)| Op::Disable(c, d)),
@@ -615,6 +621,10 @@ fn event(op: &Op) -> Option<Event> {
             agent: agent(a),
             call: call(c),
             to: Service::Ambulance,
+        },
+        Op::HandBack(a, c) => Event::HandBack {
+            agent: agent(a),
+            call: call(c),
         },
         Op::Dtmf(c) => Event::Dtmf {
             call: call(c),
@@ -687,6 +697,17 @@ impl Checker {
                     assert!(
                         !self.bridged.contains(&call.0),
                         "ringing a call already answered"
+                    );
+                }
+                Command::Unbridge { call, agent } => {
+                    assert!(
+                        self.bridged.remove(&call.0),
+                        "unbridging a call not bridged"
+                    );
+                    assert_eq!(
+                        self.holder.remove(&call.0),
+                        Some(agent.0),
+                        "unbridged by another"
                     );
                 }
                 _ => {}
@@ -942,4 +963,72 @@ proptest! {
             check_mutual_aid(&core, &event, &out);
         }
     }
+}
+
+#[test]
+fn a_lent_call_handed_back_waits_at_the_head_of_its_home_queue() {
+    let mut h = Harness::with(Arc::new(
+        Plan::from_toml(AID_PLAN, TERRITORY).expect("valid"),
+    ));
+    h.login(1, C13, 3);
+    for agent in 2..7 {
+        h.login(agent, C84, 3);
+    }
+    // 13's only call-taker takes the first call; the second is lent to 84.
+    h.offer(1, Z13);
+    h.send(Event::AgentAnswered {
+        agent: AgentId(1),
+        call: CallId(1),
+    });
+    h.offer(2, Z13);
+    let lent = h.core.call(CallId(2)).expect("live");
+    let CallStatus::Ringing(agent) = lent.status else {
+        panic!("not lent at once: {lent:?}");
+    };
+    assert_eq!(h.core.agent_seat(agent).map(|s| s.0), Some(C84));
+    h.send(Event::AgentAnswered {
+        agent,
+        call: CallId(2),
+    });
+    h.offer(3, Z13);
+    // 13's own call-taker cannot hand back its own call; 84's hands the lent one back.
+    let out = h.send(Event::HandBack {
+        agent: AgentId(1),
+        call: CallId(1),
+    });
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::HandBackResult {
+            result: Err(HandBackRefusal::OwnCall),
+            ..
+        }
+    )));
+    let out = h.send(Event::HandBack {
+        agent,
+        call: CallId(2),
+    });
+    assert!(out.contains(&Command::HandBackResult {
+        agent,
+        call: CallId(2),
+        result: Ok(())
+    }));
+    assert!(out.contains(&Command::Unbridge {
+        call: CallId(2),
+        agent
+    }));
+    let back = h.core.call(CallId(2)).expect("live");
+    assert_eq!((back.cta, back.status), (C13, CallStatus::Queued));
+    // Ahead of the call that came after it, and it stays home when 13 frees up.
+    let first = h.core.waiting(C13).next().expect("waiting");
+    assert_eq!(first.call, CallId(2));
+    h.send(Event::AgentHungUp {
+        agent: AgentId(1),
+        call: CallId(1),
+    });
+    h.advance(10_000);
+    assert_eq!(
+        h.core.call(CallId(2)).map(|c| c.status),
+        Some(CallStatus::Ringing(AgentId(1)))
+    );
+    h.core.check_invariants();
 }

@@ -144,6 +144,14 @@ pub enum Event {
         /// The partner service.
         to: Service,
     },
+    /// A call-taker holding another CTA's call (mutual aid) hands it back to that CTA: the
+    /// caller waits at the head of its home queue for one of its own call-takers.
+    HandBack {
+        /// The call-taker.
+        agent: AgentId,
+        /// The call.
+        call: CallId,
+    },
     /// A room supervisor turns crisis mode on or off for a zone.
     SetCrisis {
         /// The zone.
@@ -254,6 +262,17 @@ pub enum PickRefusal {
     UnknownCall,
 }
 
+/// Why a call could not be handed back to its home CTA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandBackRefusal {
+    /// The call-taker is not talking with this caller (HTTP 403).
+    NotTheirs,
+    /// The call is of the call-taker's own CTA (HTTP 409).
+    OwnCall,
+    /// Nobody of the home CTA is logged in, or its queue is out of service (HTTP 409).
+    HomeUnreachable,
+}
+
 /// What a call-taker is doing, as the console shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentStatus {
@@ -319,6 +338,11 @@ pub enum Step {
     Answered(AgentId),
     /// The caller said it is about the known incident.
     CrisisRelated,
+    /// Handed back by a lender's call-taker to its home CTA.
+    HandedBack {
+        /// The CTA whose call-taker handed it back.
+        from: CtaId,
+    },
 }
 
 /// Something the shells must do or record, drained from [`crate::Core::handle`].
@@ -393,6 +417,22 @@ pub enum Command {
         call: CallId,
         /// Applied, or why not.
         result: Result<(), CallbackRefusal>,
+    },
+    /// The answer to a hand-back.
+    HandBackResult {
+        /// The call-taker who asked.
+        agent: AgentId,
+        /// The call.
+        call: CallId,
+        /// Handed back, or why not.
+        result: Result<(), HandBackRefusal>,
+    },
+    /// Take this call-taker off the call; the caller stays on the line, in a queue again.
+    Unbridge {
+        /// The call.
+        call: CallId,
+        /// The call-taker leaving it.
+        agent: AgentId,
     },
     /// A call-taker's status changed.
     AgentChanged {

@@ -735,7 +735,7 @@ fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
     std::fs::write(&config, changed).expect("write");
     let platform = Platform::with_config(&config);
     let mut phones = Vec::new();
-    for (login, calls) in [("ota-13-1", 2), ("ota-bspp-1", 2), ("ota-bspp-2", 2)] {
+    for (login, calls) in [("ota-13-1", 3), ("ota-bspp-1", 3), ("ota-bspp-2", 3)] {
         let port = free_port();
         platform.register(login, port);
         phones.push(Reaped(platform.call_taker(login, port, calls)));
@@ -760,7 +760,7 @@ fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
         "0600000002",
         43.2965,
         5.3698,
-        8_000,
+        20_000,
     )));
     let lent = answered("0600000002");
     assert_eq!(field(&lent, "departement"), "13");
@@ -802,11 +802,48 @@ fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
         third["answered_at"].as_i64() >= own["answered_at"].as_i64(),
         "{third} / {own}"
     );
-    let trail = platform.trail(field(&lent, "call"));
-    assert!(
-        trail.iter().any(|s| s == "entraide cta-13 → bspp"),
-        "{trail:?}"
+    // The BSPP's call-taker hands the Marseille call back with a summary: it goes to the head
+    // of Marseille's queue, before the third caller, and Marseille's call-taker takes it.
+    let (code, body) = console_post(
+        &platform,
+        &lender,
+        &format!("/api/console/calls/{}/handback", field(&lent, "call")),
+        json!({ "summary": "feu de broussailles, route de la Gineste" }),
     );
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = console_post(
+        &platform,
+        "ota-13-1",
+        &format!("/api/console/calls/{}/handback", field(&first, "call")),
+        json!({}),
+    );
+    assert_eq!(
+        code, 403,
+        "not talking with that caller any more, or never: {body}"
+    );
+    let home = platform.wait_call("the handed-back call answered at home", |c| {
+        c["caller"] == "0600000002" && c["call_taker"] == "ota-13-1"
+    });
+    assert_eq!(field(&home, "cta"), "cta-13");
+    let trail = platform.trail(field(&lent, "call"));
+    for step in [
+        "entraide cta-13 → bspp".to_owned(),
+        "rendu par bspp à son CTA d'origine".to_owned(),
+        format!("rendu au cta-13 par {lender} : feu de broussailles, route de la Gineste"),
+        "décroché par ota-13-1".to_owned(),
+    ] {
+        assert!(trail.contains(&step), "no {step:?} in {trail:?}");
+    }
+    // The conversation after the hand-back has its own recording, traced when the call ends.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !platform
+        .trail(field(&lent, "call"))
+        .iter()
+        .any(|s| s.starts_with("enregistrement après retour au CTA d'origine"))
+    {
+        assert!(Instant::now() < deadline, "no second recording traced");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     for mut caller in callers {
         let deadline = Instant::now() + Duration::from_secs(45);
         while caller.0.try_wait().expect("wait").is_none() {

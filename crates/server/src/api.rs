@@ -65,6 +65,8 @@ pub enum ApiError {
     Pick(secourir_core::PickRefusal),
     /// The core refused a call-back step.
     Callback(secourir_core::CallbackRefusal),
+    /// The core refused a hand-back.
+    HandBack(secourir_core::HandBackRefusal),
     /// The state of things forbids it now (HTTP 409).
     Conflict(String),
     /// A partner service did not take the call (HTTP 502).
@@ -74,12 +76,24 @@ pub enum ApiError {
 impl ApiError {
     /// The HTTP answer to this error.
     pub(crate) fn response(&self) -> Response {
-        use secourir_core::{CallbackRefusal, PickRefusal};
+        use secourir_core::{CallbackRefusal, HandBackRefusal, PickRefusal};
         match self {
             ApiError::NotFound(what) => problem(StatusCode::NOT_FOUND, what),
             ApiError::Forbidden(what) => problem(StatusCode::FORBIDDEN, what),
             ApiError::Conflict(what) => problem(StatusCode::CONFLICT, what),
             ApiError::Upstream(what) => problem(StatusCode::BAD_GATEWAY, what),
+            ApiError::HandBack(HandBackRefusal::NotTheirs) => problem(
+                StatusCode::FORBIDDEN,
+                "vous n'êtes pas en communication avec cet appel",
+            ),
+            ApiError::HandBack(HandBackRefusal::OwnCall) => problem(
+                StatusCode::CONFLICT,
+                "cet appel est déjà celui de votre CTA",
+            ),
+            ApiError::HandBack(HandBackRefusal::HomeUnreachable) => problem(
+                StatusCode::CONFLICT,
+                "personne n'est connecté au CTA d'origine : gardez l'appel",
+            ),
             ApiError::Pick(PickRefusal::AlreadyTaken) => {
                 problem(StatusCode::CONFLICT, "appel déjà pris")
             }
@@ -144,6 +158,12 @@ pub(crate) enum ApiCall {
         login: String,
         call: u64,
         to: String,
+        summary: String,
+        reply: oneshot::Sender<Result<String, ApiError>>,
+    },
+    HandBack {
+        login: String,
+        call: u64,
         summary: String,
         reply: oneshot::Sender<Result<String, ApiError>>,
     },
@@ -275,10 +295,10 @@ pub(crate) fn stopping() -> Response {
     paths(
         health, metrics, call_takers, set_state, calls, call_detail, aml, callbacks, callback_taken,
         callback_done, crate::web::login, crate::web::logout, crate::web::me, crate::web::my_state,
-        crate::web::pick, crate::web::hang_up, crate::web::transfer, crate::web::call_back, crate::web::crisis,
+        crate::web::pick, crate::web::hang_up, crate::web::transfer, crate::web::hand_back, crate::web::call_back, crate::web::crisis,
         crate::web::outlines, crate::web::live
     ),
-    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, CallbackBody, crate::web::TransferBody)),
+    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, CallbackBody, crate::web::TransferBody, crate::web::HandBackBody)),
     modifiers(&Security)
 )]
 struct ApiDoc;

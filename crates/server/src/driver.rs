@@ -55,6 +55,8 @@ struct Live {
     call_info: Vec<(String, String)>,
     /// CTA whose queue last held it, for the room's figures.
     cta: Option<secourir_config::CtaId>,
+    /// Conversations recorded so far: a call handed back is recorded in a second file.
+    segments: u32,
 }
 
 /// Everything the driver task owns.
@@ -85,6 +87,8 @@ pub(crate) struct Driver {
     /// Recordings being finished off the driver's task: whose they are, and whether the
     /// conversation was with a partner service rather than a call-taker.
     finishing: HashMap<PathBuf, (CallId, bool)>,
+    /// Recordings of a conversation after a hand-back: traced, the first one stays the CDR's.
+    resumed: std::collections::HashSet<PathBuf>,
     /// The demonstration: its timers come back through this sender.
     demo: Option<(mpsc::Sender<DemoInput>, crate::demo::Simulation)>,
 }
@@ -155,6 +159,7 @@ impl Driver {
             pending_transfers: HashMap::new(),
             handovers: HashMap::new(),
             finishing: HashMap::new(),
+            resumed: std::collections::HashSet::new(),
             demo: None,
         }
     }
@@ -269,6 +274,7 @@ impl Driver {
                 answer_sdp: String::new(),
                 call_info: Vec::new(),
                 cta: None,
+                segments: 0,
             },
         );
         if let Some((_, simulation)) = &mut self.demo {
@@ -611,12 +617,14 @@ impl Driver {
                 answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
                 call_info,
                 cta: None,
+                segments: 0,
             },
         );
         let priority = match ingress.resource_priority {
             Some(level) if level <= 1 => PRIORITY_NORMAL + 1,
             _ => PRIORITY_NORMAL,
         };
+        self.board.offered(self.plan.home_cta(place.zone), now);
         self.feed(Event::Offered(Offer {
             call,
             zone: place.zone,
@@ -639,7 +647,21 @@ impl Driver {
                     return;
                 };
                 let at = self.clock.now().0 as i64;
+                let resumed = self.resumed.remove(&path);
                 match recording {
+                    Some(r) if resumed => {
+                        info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording after a hand-back finished");
+                        self.store.send(Write::Trail {
+                            call: call.0,
+                            at,
+                            step: format!(
+                                "enregistrement après retour au CTA d'origine : {} ({} ms, sha256 {})",
+                                r.path.display(),
+                                r.duration_ms,
+                                r.sha256
+                            ),
+                        });
+                    }
                     Some(r) if partner => {
                         info!(?call, path = %r.path.display(), ms = r.duration_ms, "partner recording finished");
                         self.store.send(Write::Trail {
@@ -748,6 +770,18 @@ impl Driver {
                     live.agent = None;
                 }
             }
+            Command::Unbridge { call, agent } => {
+                // The caller stays on its leg and hears the queue's announcement again.
+                self.sip.hang_up_agent(call, agent);
+                self.close_agent_leg(call);
+                if let Some(live) = self.live.get_mut(&call) {
+                    live.agent = None;
+                    live.bridged = false;
+                }
+            }
+            Command::HandBackResult { result, .. } => {
+                self.answer = Some(result.map_err(ApiError::HandBack));
+            }
             Command::Bridge { call, agent } => {
                 let Some(live) = self.live.get_mut(&call) else {
                     return;
@@ -756,8 +790,16 @@ impl Driver {
                     return;
                 };
                 live.bridged = true;
+                live.segments += 1;
                 if let (Some(caller_leg), Some(agent_leg)) = (live.caller_leg, agent_leg) {
-                    let path = self.recordings.join(format!("call-{}.wav", call.0));
+                    let name = match live.segments {
+                        1 => format!("call-{}.wav", call.0),
+                        n => format!("call-{}-{n}.wav", call.0),
+                    };
+                    let path = self.recordings.join(name);
+                    if live.segments > 1 {
+                        self.resumed.insert(path.clone());
+                    }
                     self.media.bridge(caller_leg, agent_leg, Some(path));
                 }
                 if self.simulated(agent)
@@ -889,6 +931,9 @@ impl Driver {
             Step::Requeued(why) => format!("remis en file ({why:?})"),
             Step::Answered(agent) => format!("décroché par {}", self.login(*agent)),
             Step::CrisisRelated => "lié à la crise (touche 1)".into(),
+            Step::HandedBack { from } => {
+                format!("rendu par {} à son CTA d'origine", self.plan.cta(*from).id)
+            }
         }
     }
 
@@ -1117,6 +1162,33 @@ impl Driver {
                     let _ = reply.send(Err(e));
                 }
             },
+            ApiCall::HandBack {
+                login,
+                call,
+                summary,
+                reply,
+            } => {
+                let id = CallId(call);
+                let result = self.ask_core(&login, |agent| Event::HandBack { agent, call: id });
+                let result = result.map(|()| {
+                    let home = self.core.call(id).map(|c| c.home);
+                    let name = home
+                        .map(|h| self.plan.cta(h).id.clone())
+                        .unwrap_or_default();
+                    let now = self.clock.now();
+                    self.store.send(Write::Trail {
+                        call,
+                        at: now.0 as i64,
+                        step: format!("rendu au {name} par {login} : {summary}"),
+                    });
+                    if let Some(place) = self.places.get_mut(&call) {
+                        place.summary = Some(summary);
+                    }
+                    self.dirty = true;
+                    name
+                });
+                let _ = reply.send(result);
+            }
             ApiCall::Aml {
                 caller,
                 lat,

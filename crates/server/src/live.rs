@@ -23,6 +23,8 @@ pub struct CallView {
     pub home: String,
     /// Name of `home`, for the call-taker who holds another CTA's call.
     pub home_name: String,
+    /// What a lender's call-taker said when handing the call back.
+    pub summary: Option<String>,
     /// File, sonnerie, conversation.
     pub status: &'static str,
     /// Call-taker ringing or talking.
@@ -283,6 +285,7 @@ impl Board {
                     cta: cta.id.clone(),
                     home: plan.cta(info.home).id.clone(),
                     home_name: plan.cta(info.home).name.clone(),
+                    summary: place.and_then(|p| p.summary.clone()),
                     status,
                     call_taker,
                     caller: info.caller.as_deref().map(str::to_owned),
@@ -322,6 +325,7 @@ impl Board {
                     cta: plan.cta(info.cta).id.clone(),
                     home: plan.cta(info.home).id.clone(),
                     home_name: plan.cta(info.home).name.clone(),
+                    summary: place.and_then(|p| p.summary.clone()),
                     status: if status == "sonnerie" {
                         "sonnerie"
                     } else {

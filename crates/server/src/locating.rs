@@ -62,6 +62,8 @@ pub struct CallPlace {
     pub source: &'static str,
     /// Why the caller's own location could not be used.
     pub problem: Option<String>,
+    /// What a lender's call-taker said when handing the call back to its home CTA.
+    pub summary: Option<String>,
 }
 
 /// Locates a call from what its INVITE carried; a bad or unknown location falls back to the
@@ -93,6 +95,7 @@ pub fn locate_call(
                         radius_m,
                         source: "pidf-lo",
                         problem,
+                        summary: None,
                     };
                 }
                 None => {
@@ -119,6 +122,7 @@ pub fn locate_call(
             radius_m: None,
             source: "trunk-default",
             problem,
+            summary: None,
         };
     }
     CallPlace {
@@ -130,5 +134,6 @@ pub fn locate_call(
         radius_m: None,
         source: "national-default",
         problem,
+        summary: None,
     }
 }

@@ -87,6 +87,7 @@ pub(crate) fn routes() -> axum::Router<AppState> {
         .route("/api/console/calls/{call}/pick", post(pick))
         .route("/api/console/calls/{call}/hangup", post(hang_up))
         .route("/api/console/calls/{call}/transfer", post(transfer))
+        .route("/api/console/calls/{call}/handback", post(hand_back))
         .route("/api/console/callbacks/{call}/{step}", post(call_back))
         .route("/api/supervision/crisis/{departement}", post(crisis))
         .route("/api/territory/outlines", get(outlines))
@@ -356,6 +357,45 @@ pub(crate) async fn transfer(
             info!(login = %session.login, call, error = ?e, "transfer failed");
             e.response()
         }
+        None => stopping(),
+    }
+}
+
+/// What a call-taker holding another CTA's call says when handing it back.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct HandBackBody {
+    /// What the home CTA's call-taker should know, shown to them with the call.
+    #[serde(default)]
+    summary: String,
+}
+
+#[utoipa::path(post, path = "/api/console/calls/{call}/handback", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = HandBackBody, responses((status = 200, description = "The caller waits at the head of the home CTA's queue"), (status = 403, description = "Not this call-taker's call"), (status = 409, description = "The call is of the call-taker's own CTA, or nobody of the home CTA is logged in")))]
+pub(crate) async fn hand_back(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+    body: Result<Json<HandBackBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let session = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(code) => return problem(code, "non connecté"),
+    };
+    let Ok(Json(body)) = body else {
+        return problem(StatusCode::BAD_REQUEST, "{\"summary\": \"…\"} attendu");
+    };
+    match ask(&state, |reply| ApiCall::HandBack {
+        login: session.login.clone(),
+        call,
+        summary: body.summary.chars().take(2_000).collect(),
+        reply,
+    })
+    .await
+    {
+        Some(Ok(home)) => {
+            info!(login = %session.login, call, %home, "call handed back to its home CTA");
+            Json(serde_json::json!({ "call": call, "home": home })).into_response()
+        }
+        Some(Err(e)) => e.response(),
         None => stopping(),
     }
 }

@@ -167,6 +167,8 @@ function renderConsole() {
     // A call lent by another CTA: the call-taker must know whose caller they hold.
     $("cur-home").hidden = current.home === me.cta;
     $("cur-home-name").textContent = current.home_name;
+    $("cur-summary").hidden = !current.summary;
+    $("cur-summary-text").textContent = current.summary || "";
     drawDepartement($("cur-map"), current);
   } else {
     $("cur-map").replaceChildren();
@@ -295,6 +297,14 @@ async function transfer(to) {
 // Call-back rows by call, updated in place for the same reason as the queue's.
 const callbackRows = new Map();
 
+async function handBack() {
+  const current = myCall();
+  if (!current || current.home === me.cta) return;
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/handback`, { summary: $("summary").value });
+  say(status === 200 ? `Appel rendu au CTA d'origine (${data.home}).` : `Refusé : ${data && data.error}`);
+  if (status === 200) $("summary").value = "";
+}
+
 async function refreshCallbacks() {
   const { status, data } = await api("GET", `/api/callbacks?cta=${encodeURIComponent(me.cta)}`);
   if (status !== 200) return;
@@ -335,6 +345,7 @@ $("pause").onclick = () => setState("paused");
 $("hangup").onclick = hangUp;
 $("to15").onclick = () => transfer("15");
 $("to17").onclick = () => transfer("17");
+$("handback").onclick = handBack;
 
 $("crisis-form").onsubmit = async (event) => {
   event.preventDefault();
@@ -356,7 +367,8 @@ document.addEventListener("keydown", (event) => {
   else if (event.key === "f" || event.key === "F") hangUp();
   else if (event.key === "p" || event.key === "P") setState("paused");
   else if (event.key === "d" || event.key === "D") setState("available");
-  else if (event.key === "?") say("↑ ↓ choisir un appel · Entrée le prendre · F finir l'appel · P pause · D disponible");
+  else if (event.key === "r" || event.key === "R") handBack();
+  else if (event.key === "?") say("↑ ↓ choisir un appel · Entrée le prendre · F finir l'appel · P pause · D disponible · R rendre au CTA d'origine");
 });
 
 start();
