@@ -371,6 +371,10 @@ impl<'a> Sim<'a> {
     /// that its tiers cover waited past its threshold in another queue: what mutual aid left
     /// unused.
     fn sample(&mut self) {
+        // Nothing waits anywhere (most of an ordinary day): nothing could have been helped.
+        if self.queue_len.iter().all(|&q| q == 0) {
+            return;
+        }
         let n = self.plan.ctas.len();
         let lendable: Vec<(usize, u32)> = (0..n)
             .filter_map(|c| {
