@@ -249,6 +249,32 @@ impl std::fmt::Display for EndReason {
     }
 }
 
+impl EndReason {
+    /// The reason as call-takers and supervisors read it, in French (the log keeps `Display`).
+    pub fn french(&self) -> String {
+        match self {
+            EndReason::CallerHungUp => "l'appelant a raccroché".into(),
+            EndReason::AgentHungUp => "l'opérateur a raccroché".into(),
+            EndReason::CallerLeftQueue => "l'appelant a raccroché en attente".into(),
+            EndReason::CallerLeftRinging => {
+                "l'appelant a raccroché pendant la sonnerie de l'opérateur".into()
+            }
+            EndReason::TransferredTo(s) => match s {
+                Service::Ambulance => "transféré au 15 (SAMU)".into(),
+                Service::Police => "transféré au 17 (police)".into(),
+                Service::Fire => "transféré au 18".into(),
+                Service::Sos => "transféré au 112".into(),
+                Service::Other => format!("transféré vers {}", s.urn()),
+            },
+            EndReason::NoCapacity => {
+                "plus de capacité dans la zone ni dans la réserve nationale".into()
+            }
+            EndReason::Busy(reason) => format!("refusé par une règle : {reason}"),
+            EndReason::UnknownZone => "zone inconnue".into(),
+        }
+    }
+}
+
 /// Why a pick was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PickRefusal {

@@ -223,7 +223,7 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     wait_ok(answering, "call-taker phone");
     let call = platform.wait_call("the console's call", |c| c["outcome"] == "completed");
     assert_eq!(call["call_taker"], "ota-13-1");
-    assert_eq!(call["reason"], "call-taker hung up");
+    assert_eq!(call["reason"], "l'opérateur a raccroché");
     wait_text(&browser, "#my-status", "fin d'appel").await;
     wait_text(&browser, "#recent tbody tr", "traité").await;
     browser.close().await.unwrap();

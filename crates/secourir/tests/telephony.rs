@@ -610,7 +610,7 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     wait_ok(caller, "caller");
     wait_ok(partner, "SAMU");
     let done = platform.wait_call("the transferred call", |c| c["outcome"] == "transferred");
-    assert_eq!(done["reason"], "transferred to urn:service:sos.ambulance");
+    assert_eq!(done["reason"], "transféré au 15 (SAMU)");
     let trail = platform.trail(&json!(id));
     assert!(
         trail

@@ -918,7 +918,12 @@ impl Driver {
             Step::Admitted => "admis".into(),
             Step::RuleMatched(i) => format!("règle {i}"),
             Step::RouteFailed(cta, why) => {
-                format!("échec vers {} ({why:?})", self.plan.cta(*cta).id)
+                let why = match why {
+                    secourir_core::FailReason::NoAnswer => "attente trop longue",
+                    secourir_core::FailReason::Unreachable => "injoignable",
+                    secourir_core::FailReason::Full => "file pleine",
+                };
+                format!("échec vers {} ({why})", self.plan.cta(*cta).id)
             }
             Step::Queued(cta) => format!("en file {}", self.plan.cta(*cta).id),
             Step::Overflowed { from, to } => format!(
@@ -928,7 +933,14 @@ impl Driver {
             ),
             Step::Offered(agent) => format!("présenté à {}", self.login(*agent)),
             Step::Picked(agent) => format!("pris par {}", self.login(*agent)),
-            Step::Requeued(why) => format!("remis en file ({why:?})"),
+            Step::Requeued(why) => format!(
+                "remis en file ({})",
+                match why {
+                    RingFailure::NoAnswer => "pas de réponse de l'opérateur",
+                    RingFailure::Unreachable => "téléphone de l'opérateur injoignable",
+                    RingFailure::Refused => "refusé par le téléphone de l'opérateur",
+                }
+            ),
             Step::Answered(agent) => format!("décroché par {}", self.login(*agent)),
             Step::CrisisRelated => "lié à la crise (touche 1)".into(),
             Step::HandedBack { from } => {
@@ -989,7 +1001,7 @@ impl Driver {
             call: call.0,
             at,
             outcome: outcome.as_str().to_owned(),
-            reason: reason.to_string(),
+            reason: reason.french(),
         });
         self.places.remove(&call.0);
         let Some(mut live) = self.live.remove(&call) else {
@@ -1048,13 +1060,13 @@ impl Driver {
         event: impl FnOnce(AgentId) -> Event,
     ) -> Result<(), ApiError> {
         let Some((index, _)) = self.plan.call_taker(login) else {
-            return Err(ApiError::NotFound("unknown call-taker"));
+            return Err(ApiError::NotFound("opérateur inconnu"));
         };
         self.answer = None;
         self.feed(event(AgentId(index as u32)));
         self.answer
             .take()
-            .unwrap_or(Err(ApiError::NotFound("no answer from the core")))
+            .unwrap_or(Err(ApiError::NotFound("pas de réponse du cœur de routage")))
     }
 
     fn on_api(&mut self, call: ApiCall) {
@@ -1108,7 +1120,7 @@ impl Driver {
             }
             ApiCall::HangUp { login, call, reply } => {
                 let result = match self.plan.call_taker(&login) {
-                    None => Err(ApiError::NotFound("unknown call-taker")),
+                    None => Err(ApiError::NotFound("opérateur inconnu")),
                     Some((index, _)) => {
                         let agent = AgentId(index as u32);
                         match self.core.agent(agent) {
@@ -1119,7 +1131,7 @@ impl Driver {
                                 });
                                 Ok(())
                             }
-                            _ => Err(ApiError::Forbidden("not your call")),
+                            _ => Err(ApiError::Forbidden("ce n'est pas votre appel")),
                         }
                     }
                 };
@@ -1132,7 +1144,7 @@ impl Driver {
                 reply,
             } => {
                 let result = match self.plan.zone_id(&departement) {
-                    None => Err(ApiError::NotFound("unknown département")),
+                    None => Err(ApiError::NotFound("département inconnu")),
                     Some(zone) => {
                         self.feed(Event::SetCrisis { zone, on });
                         let now = self.clock.now();
@@ -1236,11 +1248,11 @@ impl Driver {
             )));
         };
         let Some((index, _)) = self.plan.call_taker(&login) else {
-            return Err(ApiError::NotFound("unknown call-taker"));
+            return Err(ApiError::NotFound("opérateur inconnu"));
         };
         let agent = AgentId(index as u32);
         if self.core.agent(agent) != AgentStatus::Talking(call) {
-            return Err(ApiError::Forbidden("not your call"));
+            return Err(ApiError::Forbidden("ce n'est pas votre appel"));
         }
         if self.pending_transfers.contains_key(&call) {
             return Err(ApiError::Conflict("transfert déjà en cours".into()));
@@ -1377,7 +1389,7 @@ impl Driver {
 
     fn set_state(&mut self, login: &str, wanted: WantedState) -> Result<String, ApiError> {
         let Some((index, taker)) = self.plan.call_taker(login) else {
-            return Err(ApiError::NotFound("unknown call-taker"));
+            return Err(ApiError::NotFound("opérateur inconnu"));
         };
         let agent = AgentId(index as u32);
         let (cta, site, preference) = (taker.cta, taker.site, taker.dequeue_preference);
