@@ -19,7 +19,8 @@ pub struct Args {
     /// A PIDF-LO document (RFC 4119), or a SIP multipart/mixed body holding one.
     #[arg(long, conflicts_with_all = ["lat", "lon", "aml", "csv"])]
     pidf: Option<PathBuf>,
-    /// An Advanced Mobile Location SMS text (`A"ML=1;lt=…;lg=…;…`).
+    /// An Advanced Mobile Location report: the SMS text (`A"ML=1;lt=…;lg=…;…`) or the HTTPS
+    /// form (`location_latitude=…&location_longitude=…&…`).
     #[arg(long, conflicts_with_all = ["lat", "lon", "csv"])]
     aml: Option<String>,
     /// Read `lat,lon` lines on standard input, write `lat,lon,departement,insee` lines.
@@ -66,6 +67,13 @@ pub fn run(args: &Args) -> ExitCode {
         };
     }
     let place = if let (Some(lat), Some(lon)) = (args.lat, args.lon) {
+        // A point off the Earth is a mistake to report, not a place outside France.
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            eprintln!(
+                "secourir locate: --lat {lat} --lon {lon} is not a point on Earth (latitude -90 to 90, longitude -180 to 180)"
+            );
+            return ExitCode::from(2);
+        }
         territory.locate(lat, lon)
     } else if let Some(path) = &args.pidf {
         match from_pidf(territory, path) {
@@ -128,7 +136,13 @@ fn sniff_content_type(bytes: &[u8]) -> String {
 }
 
 fn from_aml(territory: &Territory, text: &str) -> Result<Option<Place>, String> {
-    let report = secourir_location::parse_aml_sms(text).map_err(|e| e.to_string())?;
+    let text = text.trim();
+    let report = if text.starts_with("A\"ML=") {
+        secourir_location::parse_aml_sms(text)
+    } else {
+        secourir_location::parse_aml_https(text.as_bytes(), None)
+    }
+    .map_err(|e| e.to_string())?;
     let position = report
         .position
         .ok_or("the AML message carries no position")?;
@@ -203,6 +217,21 @@ mod tests {
             json,
             r#"{"departement":"13","insee":"13055","commune":"Marseille"}"#
         );
+    }
+
+    #[test]
+    fn aml_comes_as_the_sms_text_or_the_https_form() {
+        let territory = Territory::france();
+        for text in [
+            "A\"ML=1;lt=+43.29650;lg=+5.36980;rd=12;top=20261122143000;lc=68;pm=G;si=208150000000001;ei=356708041746734;mcc=208;mnc=15;ml=124",
+            "location_latitude=43.2965&location_longitude=5.3698&location_accuracy=12&location_time=1764000000000",
+        ] {
+            let place = from_aml(territory, text)
+                .expect("parsed")
+                .expect("in France");
+            assert_eq!(place.departement, "13", "{text}");
+        }
+        assert!(from_aml(territory, "location_latitude=400&location_longitude=5").is_err());
     }
 
     #[test]

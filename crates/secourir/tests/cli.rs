@@ -53,6 +53,21 @@ fn locate_reads_pidf_lo_and_aml() {
     let (code, _, err) = run(&["locate", "--aml", "A\"ML=1;lt=400;lg=5"]);
     assert_eq!(code, 1);
     assert!(err.contains("bad coordinates"), "{err}");
+    let (code, out, _) = run(&[
+        "locate",
+        "--aml",
+        "location_latitude=45.764&location_longitude=4.8357&location_accuracy=12",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("\"insee\":\"69123\""), "{out}");
+}
+
+#[test]
+fn locate_refuses_a_point_off_the_earth() {
+    let (code, out, err) = run(&["locate", "--lat", "400", "--lon", "5"]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("not a point on Earth"), "{err}");
 }
 
 #[test]
