@@ -162,8 +162,17 @@ pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
                 .then(|| level.parse::<u8>().ok())?
         })
     });
-    let repaired_headers = header_value(request, crate::screen::REPAIRED_HEADER)
-        .map(|v| v.chars().take(200).collect());
+    let notes: Vec<&str> = request
+        .headers
+        .iter()
+        .filter(|h| {
+            h.name()
+                .eq_ignore_ascii_case(crate::screen::REPAIRED_HEADER)
+        })
+        .map(Header::value)
+        .collect();
+    let repaired_headers =
+        (!notes.is_empty()).then(|| notes.join("; ").chars().take(300).collect());
     Ok(Ingress {
         repaired_headers,
         service,

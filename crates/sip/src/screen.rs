@@ -117,6 +117,34 @@ pub fn repair(datagram: &[u8], limit: usize) -> Option<Vec<u8>> {
         .or_else(|| Some(build(false, false)))
 }
 
+/// Adds a Contact to an INVITE that has none, from the address it came from, and notes it.
+///
+/// RFC 3261 requires one, and the stack cannot open the caller's dialog without it; refusing an
+/// emergency call for a header the source address can stand in for would be wrong. `None` when
+/// the datagram is not such an INVITE.
+pub fn add_contact(datagram: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
+    if !datagram.starts_with(b"INVITE ") {
+        return None;
+    }
+    let split = datagram.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let (head, rest) = datagram.split_at(split);
+    let has_contact = header_lines(head)
+        .any(|(name, _)| name.eq_ignore_ascii_case("contact") || name.eq_ignore_ascii_case("m"));
+    if has_contact {
+        return None;
+    }
+    let mut out = Vec::with_capacity(datagram.len() + 96);
+    out.extend_from_slice(head);
+    out.extend_from_slice(
+        format!(
+            "\r\nContact: <sip:{source}>\r\n{REPAIRED_HEADER}: Contact (absent: the source address stands in)"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(rest);
+    Some(out)
+}
+
 /// Judges one datagram.
 pub fn screen(datagram: &[u8]) -> Verdict {
     if datagram.iter().all(|b| b.is_ascii_whitespace()) {
@@ -344,10 +372,17 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
         loop {
             own.clear();
             let (len, from) = self.socket.recv_buf_from(&mut own).await?;
-            let repaired = repair(&own[..len], buf.len());
+            let mut repaired = repair(&own[..len], buf.len());
             if repaired.is_some() {
                 self.stats.repaired.fetch_add(1, Ordering::Relaxed);
                 info!(%from, len, "repaired header lines that were not UTF-8");
+            }
+            if let Some(with_contact) =
+                add_contact(repaired.as_deref().unwrap_or(&own[..len]), from)
+            {
+                self.stats.repaired.fetch_add(1, Ordering::Relaxed);
+                info!(%from, len, "INVITE without Contact: the source address stands in");
+                repaired = Some(with_contact);
             }
             let datagram = repaired.as_deref().unwrap_or(&own[..len]);
             let len = datagram.len();
@@ -506,6 +541,22 @@ mod tests {
         let forged = INVITE.replace("CSeq", "x-secourir-repaired : lies\r\nCSeq");
         let repaired = repair(forged.as_bytes(), MAX_UDP_MESSAGE).expect("note removed");
         assert_eq!(repaired, INVITE.as_bytes());
+    }
+
+    #[test]
+    fn an_invite_without_contact_gets_the_source_address() {
+        let source: SocketAddr = "127.0.0.1:5070".parse().expect("addr");
+        let with = add_contact(INVITE.as_bytes(), source).expect("added");
+        let text = String::from_utf8(with).expect("UTF-8");
+        assert!(
+            text.contains("\r\nContact: <sip:127.0.0.1:5070>\r\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\nv=0\n"), "{text}");
+        assert_eq!(screen(text.as_bytes()), Verdict::Pass);
+        assert_eq!(add_contact(text.as_bytes(), source), None);
+        let options = INVITE.replacen("INVITE sip", "OPTIONS sip", 1);
+        assert_eq!(add_contact(options.as_bytes(), source), None);
     }
 
     #[test]

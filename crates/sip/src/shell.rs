@@ -567,12 +567,26 @@ impl Sip {
         }
         match decision.await {
             Ok(Decision::Accept { sdp, headers }) => {
-                let dialog = self.inner.dialog_layer.get_or_create_server_invite(
+                let dialog = match self.inner.dialog_layer.get_or_create_server_invite(
                     &tx,
                     self.inner.state_sender.clone(),
                     None,
                     Some(self.inner.contact.clone()),
-                )?;
+                ) {
+                    Ok(dialog) => dialog,
+                    Err(e) => {
+                        // The core admitted the call: it must end, and its caller be called
+                        // back, rather than wait forever for a dialog that never opened.
+                        warn!(?call, error = %e, "the caller's dialog could not open; call ended");
+                        let _ = self.inner.events.send(SipEvent::CallerGone { call }).await;
+                        return tx
+                            .reply(status(
+                                400,
+                                "Bad Request - this INVITE cannot open a dialog",
+                            ))
+                            .await;
+                    }
+                };
                 lock(&self.inner.legs).insert(dialog.id().to_string(), Leg::Caller(call));
                 lock(&self.inner.callers).insert(call, dialog.clone());
                 let mut headers: Vec<Header> = headers
