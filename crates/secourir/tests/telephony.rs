@@ -39,6 +39,14 @@ fn a_located_call_to_18_reaches_its_cta_is_answered_and_recorded() {
     let answering = platform.call_taker("ota-13-1", phone, 1);
     platform.set_state("ota-13-1", "available");
     let caller = platform.caller("0601020304", 43.2965, 5.3698, 6_000);
+    platform.wait_call("the call answered", |c| c["call_taker"] == "ota-13-1");
+    // The caller's phone sends its AML position during the conversation.
+    let aml = ureq::post(&platform.url("/api/aml"))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .content_type("text/plain")
+        .send("A\"ML=1;lt=+43.28511;lg=+5.38022;rd=8;top=20261122143000;lc=68;pm=G;si=208150000000001;ei=356708041746734;mcc=208;mnc=15;ml=124;cs=0601020304")
+        .expect("AML accepted");
+    assert_eq!(aml.status().as_u16(), 200);
     wait_ok(caller, "caller");
     wait_ok(answering, "call-taker phone");
 
@@ -84,6 +92,24 @@ fn a_located_call_to_18_reaches_its_cta_is_answered_and_recorded() {
         channel_rms(&samples, 1) > 100.0,
         "call-taker's side is silent"
     );
+
+    // Numbers and positions are personal data: the log of the whole call (at the production
+    // level, info) holds neither, in any form the platform received them.
+    let log = platform.full_log();
+    assert!(
+        log.contains("emergency call offered") && log.contains("AML location applied"),
+        "{log}"
+    );
+    for secret in [
+        "0601020304",
+        "601020304",
+        "43.2965",
+        "5.3698",
+        "43.28511",
+        "5.38022",
+    ] {
+        assert!(!log.contains(secret), "the log holds {secret:?}:\n{log}");
+    }
 }
 
 #[test]

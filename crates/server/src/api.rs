@@ -381,7 +381,7 @@ async fn aml(
     {
         Some(Some(call)) => Json(serde_json::json!({ "call": call })).into_response(),
         Some(None) => {
-            info!(%caller, "AML report for no live call");
+            info!(caller = %secourir_privacy::Personal::new(&caller), "AML report for no live call");
             (
                 StatusCode::ACCEPTED,
                 Json(serde_json::json!({ "call": null })),

@@ -2,6 +2,7 @@
 //! core events stamped with the wall clock, and the core's commands into SIP, media and store
 //! actions. One task owns the core, so no lock guards the routing state.
 
+use secourir_privacy::Personal;
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -250,11 +251,11 @@ impl Driver {
                 "urn:emergency:uid:callid:{:016x}{:08x}:{}",
                 call.0, now.0 as u32, self.instance
             ),
-            caller: Some(caller.clone()),
+            caller: Some(caller.clone().into()),
             service: secourir_config::Service::Fire.urn().to_owned(),
             at: now.0 as i64,
-            lat: Some(lat),
-            lon: Some(lon),
+            lat: Some(lat.into()),
+            lon: Some(lon.into()),
             radius_m: place.radius_m,
             location_source: place.source.to_owned(),
             departement: place.departement.clone(),
@@ -580,11 +581,11 @@ impl Driver {
         self.store.send(Write::Offered {
             call: call.0,
             emergency_call_id: emergency_id.clone(),
-            caller: ingress.caller.clone(),
+            caller: ingress.caller.clone().map(Personal::new),
             service: ingress.service.urn().to_owned(),
             at: now.0 as i64,
-            lat: place.point.map(|p| p.0),
-            lon: place.point.map(|p| p.1),
+            lat: place.point.map(|p| Personal::new(p.0)),
+            lon: place.point.map(|p| Personal::new(p.1)),
             radius_m: place.radius_m,
             location_source: place.source.to_owned(),
             departement: place.departement.clone(),
@@ -601,7 +602,7 @@ impl Driver {
             });
         }
         info!(
-            ?call, %source, caller = ?ingress.caller, departement = %place.departement,
+            ?call, %source, caller = ?ingress.caller.as_ref().map(Personal::new), departement = %place.departement,
             commune = ?place.commune, location = place.source, "emergency call offered"
         );
         self.legs.insert(leg, call);
@@ -1382,7 +1383,7 @@ impl Driver {
             at: now.0 as i64,
             step,
         });
-        info!(?call, lat, lon, "AML location applied");
+        info!(?call, lat = %Personal::new(lat), lon = %Personal::new(lon), "AML location applied");
         self.dirty = true;
         Some(call.0)
     }

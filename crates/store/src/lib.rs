@@ -4,6 +4,7 @@
 //! The platform writes from one thread, in batches of one transaction each; readers (the API,
 //! `secourir calls`) open their own read-only connections, which WAL mode lets run beside it.
 
+use secourir_privacy::Personal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -114,16 +115,16 @@ pub enum Write {
         call: u64,
         /// NENA i3 call identifier.
         emergency_call_id: String,
-        /// Caller's number.
-        caller: Option<String>,
+        /// Caller's number (masked in logs, as is the position).
+        caller: Option<Personal<String>>,
         /// Service URN.
         service: String,
         /// Milliseconds since the epoch.
         at: i64,
         /// Latitude.
-        lat: Option<f64>,
+        lat: Option<Personal<f64>>,
         /// Longitude.
-        lon: Option<f64>,
+        lon: Option<Personal<f64>>,
         /// Uncertainty, metres.
         radius_m: Option<f64>,
         /// `pidf-lo`, `aml`, `trunk-default` or `national-default`.
@@ -586,11 +587,11 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
             .execute(params![
                 *call as i64,
                 emergency_call_id,
-                caller,
+                caller.as_ref().map(Personal::expose),
                 service,
                 at,
-                lat,
-                lon,
+                lat.map(Personal::into_inner),
+                lon.map(Personal::into_inner),
                 radius_m,
                 location_source,
                 departement,

@@ -90,6 +90,11 @@ impl Platform {
         }
     }
 
+    /// The platform's whole log so far.
+    pub fn full_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("platform.log")).unwrap_or_default()
+    }
+
     /// The end of the platform's log, for failure messages.
     pub fn log(&self) -> String {
         let log = std::fs::read_to_string(self.dir.path().join("platform.log")).unwrap_or_default();
