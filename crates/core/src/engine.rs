@@ -319,6 +319,14 @@ impl Core {
             Event::AgentHungUp { agent, call } => self.on_agent_hung_up(agent, call),
             Event::Transfer { agent, call, to } => self.on_transfer(agent, call, to),
             Event::HandBack { agent, call } => self.on_hand_back(agent, call),
+            Event::Stopped { call } => self.on_stopped(call),
+            Event::CallbackRestored {
+                call,
+                zone,
+                caller,
+                at,
+                taken_by,
+            } => self.on_callback_restored(call, zone, caller, at, taken_by),
             Event::SetCrisis { zone, on } => self.on_crisis(zone, on),
             Event::SetDisabled { cta, disabled } => self.on_disabled(cta, disabled),
             Event::CallbackTaken { agent, call } => self.on_callback(agent, call, false),
@@ -539,6 +547,28 @@ impl Core {
             }
             CallState::Talking(agent) => {
                 self.end(id, Outcome::Completed, EndReason::CallerHungUp);
+                self.after_call(agent);
+            }
+        }
+    }
+
+    fn on_stopped(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        match call.state {
+            CallState::Queued => {
+                self.leave_queue(id);
+                self.end(id, Outcome::Abandoned, EndReason::PlatformStopped);
+            }
+            CallState::Ringing(agent) => {
+                self.emit(Command::CancelRing { call: id, agent });
+                self.release_ringing_agent(agent);
+                self.end(id, Outcome::Abandoned, EndReason::PlatformStopped);
+            }
+            CallState::Talking(agent) => {
+                self.emit(Command::HangUp { call: id });
+                self.end(id, Outcome::Completed, EndReason::PlatformStopped);
                 self.after_call(agent);
             }
         }
@@ -796,6 +826,33 @@ impl Core {
             QueueState::Active | QueueState::Standby | QueueState::Full => Ok(()),
             QueueState::Inactive | QueueState::Disabled => Err(HandBackRefusal::HomeUnreachable),
         }
+    }
+
+    fn on_callback_restored(
+        &mut self,
+        id: CallId,
+        zone: ZoneId,
+        caller: Option<Box<str>>,
+        at: Instant,
+        taken_by: Option<AgentId>,
+    ) {
+        let Some(zone_plan) = self.plan.zones.get(usize::from(zone.0)) else {
+            return;
+        };
+        let state = &mut self.ctas[usize::from(zone_plan.cta.0)];
+        if state.callbacks.len() >= self.plan.callback_max as usize {
+            self.callbacks_unindexed += 1;
+            return;
+        }
+        state.callbacks.insert(
+            id,
+            CallbackEntry {
+                zone,
+                caller,
+                at,
+                state: taken_by.map_or(CallbackState::Pending, CallbackState::Taken),
+            },
+        );
     }
 
     fn on_crisis(&mut self, zone: ZoneId, on: bool) {

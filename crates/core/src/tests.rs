@@ -551,6 +551,7 @@ enum Op {
     AgentHangUp(u8, u8),
     Transfer(u8, u8),
     HandBack(u8, u8),
+    Stopped(u8),
     Dtmf(u8),
     Crisis(u8, bool),
     Disable(u8, bool),
@@ -571,6 +572,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::AgentHangUp(a, c)),
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::Transfer(a, c)),
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::HandBack(a, c)),
+        1 => (0u8..40).prop_map(Op::Stopped),
         1 => (0u8..40).prop_map(Op::Dtmf),
         1 => (0u8..3, any::<bool>()).prop_map(|(z, on)| Op::Crisis(z, on)),
         1 => (0u8..3, any::<bool>()).prop_map(|(c, d)| Op::Disable(c, d)),
@@ -626,6 +628,7 @@ fn event(op: &Op) -> Option<Event> {
             agent: agent(a),
             call: call(c),
         },
+        Op::Stopped(c) => Event::Stopped { call: call(c) },
         Op::Dtmf(c) => Event::Dtmf {
             call: call(c),
             digit: b'1',

@@ -152,6 +152,25 @@ pub enum Event {
         /// The call.
         call: CallId,
     },
+    /// A call-back entry the store kept across a restart (or made for a call a crash
+    /// interrupted): back in the CTA's list, so that call-takers can work it.
+    CallbackRestored {
+        /// The call that ended unanswered.
+        call: CallId,
+        /// Its zone; the entry goes to the list of the CTA serving it.
+        zone: ZoneId,
+        /// Number to call back.
+        caller: Option<Box<str>>,
+        /// When it was put on the list.
+        at: Instant,
+        /// The call-taker working it, if one had taken it.
+        taken_by: Option<AgentId>,
+    },
+    /// The platform stops: the call ends now (a waiting caller goes to the call-back list).
+    Stopped {
+        /// The call.
+        call: CallId,
+    },
     /// A room supervisor turns crisis mode on or off for a zone.
     SetCrisis {
         /// The zone.
@@ -228,6 +247,8 @@ pub enum EndReason {
     Busy(String),
     /// The shell offered a call with a zone the plan does not have.
     UnknownZone,
+    /// The platform stopped during the call.
+    PlatformStopped,
 }
 
 impl std::fmt::Display for EndReason {
@@ -245,6 +266,7 @@ impl std::fmt::Display for EndReason {
             }
             EndReason::Busy(reason) => write!(f, "refused by rule: {reason}"),
             EndReason::UnknownZone => f.write_str("unknown zone"),
+            EndReason::PlatformStopped => f.write_str("the platform stopped"),
         }
     }
 }
@@ -271,6 +293,7 @@ impl EndReason {
             }
             EndReason::Busy(reason) => format!("refusé par une règle : {reason}"),
             EndReason::UnknownZone => "zone inconnue".into(),
+            EndReason::PlatformStopped => "arrêt de la plateforme".into(),
         }
     }
 }

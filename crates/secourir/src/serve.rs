@@ -252,7 +252,18 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
         if args.signalling_only {
             println!("ATTENTION : --signalling-only, aucun média ancré : pour mesurer, jamais pour de vrais appels.");
         }
-        let _ = tokio::signal::ctrl_c().await;
+        // SIGTERM (systemd, a supervisor) drains exactly like Ctrl-C: callers are told, not cut.
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
         println!("Arrêt : appels en cours raccrochés, enregistrements terminés.");
         platform.stop().await;
         ExitCode::SUCCESS

@@ -554,41 +554,6 @@ fn the_api_describes_itself_and_exposes_metrics() {
 }
 
 /// The status and body of an answer, errors included.
-fn status_and_body(
-    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-) -> (u16, String) {
-    let mut response = response.expect("an answer");
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
-}
-
-/// POSTs to the console API as `login`, logged in afresh.
-fn console_post(platform: &Platform, login: &str, path: &str, body: Value) -> (u16, String) {
-    let response = ureq::post(&platform.url(path))
-        .header("Cookie", &session(platform, login))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send_json(body);
-    status_and_body(response)
-}
-
-/// Logs in to the console API and returns the session cookie.
-fn session(platform: &Platform, login: &str) -> String {
-    let response = ureq::post(&platform.url("/api/login"))
-        .send_json(json!({ "login": login, "password": "secourir" }))
-        .expect("login");
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie");
-    cookie.split(';').next().unwrap_or_default().to_owned()
-}
-
 #[test]
 fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     // The shipped configuration plus a SAMU reachable on loopback (a SIPp answerer).

@@ -92,6 +92,8 @@ pub(crate) struct Driver {
     resumed: std::collections::HashSet<PathBuf>,
     /// The demonstration: its timers come back through this sender.
     demo: Option<(mpsc::Sender<DemoInput>, crate::demo::Simulation)>,
+    /// Call numbers up to this one are reserved in the store: a crash never lets one be reused.
+    call_high_water: u64,
 }
 
 /// A transfer waiting for the partner service to answer.
@@ -162,6 +164,7 @@ impl Driver {
             finishing: HashMap::new(),
             resumed: std::collections::HashSet::new(),
             demo: None,
+            call_high_water: 0,
         }
     }
 
@@ -182,6 +185,28 @@ impl Driver {
                 dequeue_preference: taker.dequeue_preference,
             };
             self.feed(event);
+        }
+    }
+
+    /// Gives the core what the store kept across a restart, before the first call; numbering
+    /// goes on above `last_call`.
+    pub(crate) fn restore(&mut self, last_call: u64, events: Vec<Event>) {
+        self.call_high_water = last_call;
+        for event in events {
+            self.feed(event);
+        }
+    }
+
+    /// Keeps the stored high-water mark of call numbers well ahead of the numbers handed out:
+    /// a block at a time, renewed halfway, so that the write is durable long before the
+    /// numbers it covers are all used.
+    fn reserve_numbers(&mut self, call: CallId) {
+        const BLOCK: u64 = 10_000;
+        if call.0 + BLOCK / 2 >= self.call_high_water {
+            self.call_high_water = call.0 + BLOCK;
+            self.store.send(Write::HighWater {
+                upto: self.call_high_water,
+            });
         }
     }
 
@@ -234,6 +259,7 @@ impl Driver {
 
     fn simulated_call(&mut self, lat: f64, lon: f64, caller: String) {
         let call = self.sip.next_call();
+        self.reserve_numbers(call);
         let now = self.clock.now();
         let location = secourir_location::PidfLocation {
             value: secourir_location::LocationValue::Geodetic(secourir_location::Shape::Point {
@@ -326,6 +352,13 @@ impl Driver {
             }
             self.store.flush();
         }
+        // Every call the core holds ends on record: a waiting caller goes to the call-back list.
+        let calls: Vec<CallId> = self.live.keys().copied().collect();
+        for call in calls {
+            if self.core.call(call).is_some() {
+                self.feed(Event::Stopped { call });
+            }
+        }
         let handovers: Vec<_> = self.handovers.drain().collect();
         for (call, (caller_leg, partner_leg)) in handovers {
             self.sip.hang_up_caller(call);
@@ -403,7 +436,10 @@ impl Driver {
                 ingress,
                 source,
                 decide,
-            } => self.on_invite(call, *ingress, source, decide),
+            } => {
+                self.reserve_numbers(call);
+                self.on_invite(call, *ingress, source, decide)
+            }
             SipEvent::CallerGone { call } => {
                 if let Some((caller_leg, partner_leg)) = self.handovers.remove(&call) {
                     self.sip.hang_up_partner(call);

@@ -6,6 +6,7 @@ mod demo;
 mod driver;
 mod live;
 mod locating;
+mod recovery;
 mod web;
 mod writer;
 
@@ -138,6 +139,8 @@ pub struct Platform {
     stop: Option<oneshot::Sender<()>>,
     driver: tokio::task::JoinHandle<()>,
     cancel: rsipstack::platform::CancellationToken,
+    /// The store's writer: joined at stop, so that the last records reach the disk.
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Platform {
@@ -147,6 +150,10 @@ impl Platform {
             let _ = stop.send(());
         }
         let _ = (&mut self.driver).await;
+        // The driver is gone with its sender: the writer commits what it holds and ends.
+        if let Some(writer) = self.writer.take() {
+            let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+        }
         self.cancel.cancel();
     }
 }
@@ -216,8 +223,24 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         tracing::warn!("Prometheus recorder could not be installed: /metrics will answer 503");
     }
     let territory = Territory::france();
-    let (store, _writer) = writer::start(&options.data_dir)?;
-    let last_call = secourir_store::Store::open_read_only(&options.data_dir)?.last_call()?;
+    let (mut store, writer) = writer::start(&options.data_dir)?;
+    let started_at = secourir_core::Instant(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    );
+    let recovered = recovery::recover(&options.data_dir, &plan, started_at)?;
+    if recovered.interrupted > 0 {
+        tracing::warn!(
+            calls = recovered.interrupted,
+            "calls left open by an interruption: closed, their callers on the call-back lists"
+        );
+    }
+    let last_call = recovered.last_call;
+    for write in recovered.writes {
+        store.send(write);
+    }
+    store.flush();
     let mut secret = [0u8; 32];
     let seed = uuid::Uuid::new_v4();
     let seed2 = uuid::Uuid::new_v4();
@@ -282,6 +305,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         instance,
         snapshots,
     );
+    driver.restore(last_call, recovered.events);
     let (demo_tx, demo_rx) = mpsc::channel(1024);
     if let Some((demo_options, first_agent)) = &options.demo {
         driver.simulate(
@@ -298,5 +322,6 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         stop: Some(stop_tx),
         driver,
         cancel,
+        writer: Some(writer),
     })
 }

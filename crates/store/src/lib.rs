@@ -15,8 +15,9 @@ use serde::Serialize;
 pub const FILE_NAME: &str = "secourir.sqlite";
 
 /// Version 2 added `calls.offered`, so rows made for writes that arrived before their call's
-/// `Offered` are kept but not listed as calls.
-const SCHEMA_VERSION: i64 = 2;
+/// `Offered` are kept but not listed as calls. Version 3 added `meta`, which keeps the highest
+/// call number the platform may have handed out, so that numbers are never reused after a crash.
+const SCHEMA_VERSION: i64 = 3;
 
 /// The whole schema, for a new file.
 const SCHEMA: &str = "
@@ -62,6 +63,18 @@ CREATE TABLE IF NOT EXISTS callbacks (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS callbacks_cta_state ON callbacks(cta, state);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+";
+
+/// From version 2: the table of counters.
+const MIGRATE_2_TO_3: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
 ";
 
 /// From version 1: placeholder rows were those with an empty call identifier and no source.
@@ -104,6 +117,19 @@ pub enum StoreError {
     /// Anything else (a thread that would not start…).
     #[error("store: {0}")]
     Io(String),
+}
+
+/// A call the store saw offered and never ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenCall {
+    /// Platform number.
+    pub call: u64,
+    /// Caller's number, to call back.
+    pub caller: Option<Personal<String>>,
+    /// Département of the caller.
+    pub departement: String,
+    /// When it arrived, ms since the epoch.
+    pub offered_at: i64,
 }
 
 /// One change to record.
@@ -189,6 +215,11 @@ pub enum Write {
         /// What happened, in words.
         step: String,
     },
+    /// Call numbers up to this one may be handed out: none of them is ever given again.
+    HighWater {
+        /// The highest number reserved.
+        upto: u64,
+    },
     /// A call-back entry changed.
     Callback {
         /// The call that ended unanswered.
@@ -273,6 +304,8 @@ pub struct CallbackRecord {
     pub cta: String,
     /// Number to call back.
     pub caller: Option<String>,
+    /// Département of the call, when the store holds the call itself.
+    pub departement: Option<String>,
     /// pending, taken.
     pub state: String,
     /// Who took it.
@@ -348,7 +381,11 @@ impl Store {
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         match version {
             0 => tx.execute_batch(SCHEMA)?,
-            1 => tx.execute_batch(MIGRATE_1_TO_2)?,
+            1 => {
+                tx.execute_batch(MIGRATE_1_TO_2)?;
+                tx.execute_batch(MIGRATE_2_TO_3)?;
+            }
+            2 => tx.execute_batch(MIGRATE_2_TO_3)?,
             SCHEMA_VERSION => return Ok(()),
             newer => return Err(Migration::TooNew(newer)),
         }
@@ -426,6 +463,28 @@ impl Store {
         tx.commit().map_err(err)
     }
 
+    /// Calls offered and never ended: those a crash interrupted, oldest first.
+    pub fn open_calls(&self) -> Result<Vec<OpenCall>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT call, caller, departement, offered_at FROM calls
+                 WHERE offered = 1 AND ended_at IS NULL ORDER BY call",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map([], |r| {
+                Ok(OpenCall {
+                    call: r.get::<_, i64>(0)? as u64,
+                    caller: r.get::<_, Option<String>>(1)?.map(Personal::new),
+                    departement: r.get(2)?,
+                    offered_at: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Highest call number stored anywhere, zero when none, so numbering continues after a restart.
     pub fn last_call(&self) -> Result<u64, StoreError> {
         // Every table counts: a number seen only in a trail or a call-back is still taken.
@@ -433,7 +492,8 @@ impl Store {
             .query_row(
                 "SELECT MAX((SELECT COALESCE(MAX(call), 0) FROM calls),
                             (SELECT COALESCE(MAX(call), 0) FROM trail),
-                            (SELECT COALESCE(MAX(call), 0) FROM callbacks))",
+                            (SELECT COALESCE(MAX(call), 0) FROM callbacks),
+                            (SELECT COALESCE(MAX(value), 0) FROM meta WHERE key = 'call_high_water'))",
                 [],
                 |r| r.get::<_, i64>(0),
             )
@@ -493,7 +553,8 @@ impl Store {
         let mut statement = self
             .conn
             .prepare_cached(
-                "SELECT b.call, b.cta, c.caller, b.state, b.taken_by, b.created_at, b.updated_at
+                "SELECT b.call, b.cta, c.caller, b.state, b.taken_by, b.created_at, b.updated_at,
+                        c.departement
                  FROM callbacks b LEFT JOIN calls c ON c.call = b.call
                  WHERE b.state != 'done' AND (?1 IS NULL OR b.cta = ?1)
                  ORDER BY b.created_at, b.call",
@@ -509,6 +570,7 @@ impl Store {
                     taken_by: r.get(4)?,
                     created_at: r.get(5)?,
                     updated_at: r.get(6)?,
+                    departement: r.get(7)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -649,6 +711,13 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
         Write::Trail { call, at, step } => {
             tx.prepare_cached("INSERT INTO trail (call, at, step) VALUES (?1, ?2, ?3)")?
                 .execute(params![*call as i64, at, step])?;
+        }
+        Write::HighWater { upto } => {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('call_high_water', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            )?
+            .execute(params![*upto as i64])?;
         }
         Write::Callback {
             call,

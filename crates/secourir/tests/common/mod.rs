@@ -30,10 +30,13 @@ pub fn free_port() -> u16 {
 }
 
 pub struct Platform {
-    child: Child,
+    child: Option<Child>,
     pub sip: u16,
     pub http: u16,
     pub dir: tempfile::TempDir,
+    command: String,
+    extra: Vec<String>,
+    media_first: u16,
 }
 
 impl Platform {
@@ -54,23 +57,45 @@ impl Platform {
 
     fn start_with(command: &str, extra: &[&str]) -> Platform {
         let dir = tempfile::tempdir().expect("temp dir");
-        let sip = free_port();
-        let http = free_port();
         let n = NEXT_RANGE.fetch_add(1, Ordering::Relaxed);
-        let first = 40_000 + n * 400;
+        let mut platform = Platform {
+            child: None,
+            sip: free_port(),
+            http: free_port(),
+            dir,
+            command: command.to_owned(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            media_first: 40_000 + n * 400,
+        };
+        platform.spawn();
+        platform
+    }
+
+    /// Starts the process on this platform's ports and data directory; returns once it listens.
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("platform.log"))
+            .expect("log file");
+        let first = self.media_first;
         let mut child = Command::new(env!("CARGO_BIN_EXE_secourir"))
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-            .args([command, "--sip", &format!("127.0.0.1:{sip}")])
-            .args(extra)
-            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args([
+                self.command.as_str(),
+                "--sip",
+                &format!("127.0.0.1:{}", self.sip),
+            ])
+            .args(&self.extra)
+            .args(["--http", &format!("127.0.0.1:{}", self.http)])
             .args(["--media-ports", &format!("{first}-{}", first + 399)])
             .args(["--api-token", TOKEN])
             .arg("--data-dir")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .env("RUST_LOG", "info,rsipstack=warn")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(dir.path().join("platform.log")).expect("log file"))
+            .stderr(log)
             .spawn()
             .expect("secourir serve starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -82,12 +107,41 @@ impl Platform {
         );
         // Keep draining so the platform never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Platform {
-            child,
-            sip,
-            http,
-            dir,
+        self.child = Some(child);
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it; its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the platform did not stop on SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts the platform again on the same data directory, on new ports.
+    pub fn start_again(&mut self) {
+        self.kill();
+        self.sip = free_port();
+        self.http = free_port();
+        self.spawn();
     }
 
     /// The platform's whole log so far.
@@ -281,9 +335,43 @@ impl Drop for Reaped {
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
+}
+
+pub fn status_and_body(
+    response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> (u16, String) {
+    let mut response = response.expect("an answer");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// POSTs to the console API as `login`, logged in afresh.
+pub fn console_post(platform: &Platform, login: &str, path: &str, body: Value) -> (u16, String) {
+    let response = ureq::post(&platform.url(path))
+        .header("Cookie", &session(platform, login))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(body);
+    status_and_body(response)
+}
+
+/// Logs in to the console API and returns the session cookie.
+pub fn session(platform: &Platform, login: &str) -> String {
+    let response = ureq::post(&platform.url("/api/login"))
+        .send_json(json!({ "login": login, "password": "secourir" }))
+        .expect("login");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie");
+    cookie.split(';').next().unwrap_or_default().to_owned()
 }
 
 /// SIPp on loopback, bounded in time, writing its logs into `dir`.

@@ -1,0 +1,97 @@
+//! A platform that crashes or is stopped: nothing a caller needs is lost, no number is given
+//! twice, and a stop hangs up properly.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// SIGKILL while a caller waits in the queue: at the next start the call is closed as
+/// interrupted, the caller is on the call-back list (and a call-taker can work the entry), and
+/// the next call gets a number never given before.
+#[test]
+fn a_crash_leaves_no_open_call_no_lost_caller_and_no_reused_number() {
+    let mut platform = Platform::start();
+    let _waiting = Reaped(platform.caller_until_hung_up("0677777777", 43.2965, 5.3698));
+    let before = platform.wait_call("the waiting call on record", |c| {
+        c["caller"] == "0677777777"
+    });
+    let number = before["call"].as_u64().expect("number");
+    assert!(before["outcome"].is_null(), "{before}");
+
+    platform.kill();
+    platform.start_again();
+
+    let after = platform.wait_call("the interrupted call closed", |c| {
+        c["call"] == number && c["outcome"].is_string()
+    });
+    assert_eq!(after["outcome"], "abandoned", "{after}");
+    assert!(
+        after["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("interrompu")),
+        "{after}"
+    );
+    let trail = platform.trail(&after["call"]);
+    assert!(
+        trail.iter().any(|s| s.starts_with("appel interrompu")),
+        "{trail:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = platform.get("/api/callbacks?cta=cta-13");
+        if list.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|e| e["call"] == number && e["caller"] == "0677777777")
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not on the call-back list: {list}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The core knows the entry again: a call-taker takes it and closes it.
+    platform.set_state("ota-13-1", "paused");
+    for step in ["taken", "done"] {
+        let (code, body) = console_post(
+            &platform,
+            "ota-13-1",
+            &format!("/api/console/callbacks/{number}/{step}"),
+            json!({}),
+        );
+        assert_eq!(code, 204, "{step}: {body}");
+    }
+
+    // The next call is numbered above everything handed out before the crash.
+    let _next = Reaped(platform.caller_until_hung_up("0688888888", 43.2965, 5.3698));
+    let next = platform.wait_call("a call after the restart", |c| c["caller"] == "0688888888");
+    assert!(next["call"].as_u64().expect("number") > number, "{next}");
+}
+
+/// SIGTERM drains like Ctrl-C: the caller in conversation gets a BYE and the call is on
+/// record as completed, with its recording.
+#[test]
+fn sigterm_hangs_up_live_calls_and_finishes_their_records() {
+    let mut platform = Platform::start();
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let _answering = Reaped(platform.call_taker("ota-13-1", phone, 1));
+    platform.set_state("ota-13-1", "available");
+    let caller = platform.caller_until_hung_up("0699999998", 43.2965, 5.3698);
+    platform.wait_call("the call answered", |c| {
+        c["caller"] == "0699999998" && c["call_taker"] == "ota-13-1"
+    });
+    let status = platform.terminate();
+    assert!(status.success(), "{status}");
+    // The caller's SIPp ends on the platform's BYE, successfully.
+    wait_ok(caller, "caller hung up by the platform");
+    platform.start_again();
+    let call = platform.wait_call("the call closed", |c| c["caller"] == "0699999998");
+    assert_eq!(call["outcome"], "completed", "{call}");
+    assert_eq!(call["reason"], "arrêt de la plateforme", "{call}");
+    assert!(call["recording_sha256"].is_string(), "{call}");
+}
