@@ -700,6 +700,73 @@ fn first_port(config: &MediaConfig) -> u32 {
     min + min % 2
 }
 
+/// Makes a recording cut by a crash playable and describes it; whether its header had to be
+/// mended comes with it. A WAV writer sets the RIFF and `data` sizes only when it finishes, so a
+/// crash leaves them at zero: they are set from the file's length, to a whole number of frames.
+/// `None` when the file is not a WAV at all (cut before its header).
+pub fn repair_recording(path: &Path) -> Option<(Recording, bool)> {
+    use std::io::{Seek, SeekFrom, Write as _};
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .ok()?;
+    let len = file.metadata().ok()?.len();
+    let mut riff = [0u8; 12];
+    file.read_exact(&mut riff).ok()?;
+    if &riff[..4] != b"RIFF" || &riff[8..] != b"WAVE" {
+        return None;
+    }
+    let (mut channels, mut rate, mut bits) = (0u64, 0u64, 0u64);
+    let mut at = 12u64;
+    let mut repaired = false;
+    let mut data_bytes = None;
+    while at + 8 <= len {
+        file.seek(SeekFrom::Start(at)).ok()?;
+        let mut head = [0u8; 8];
+        file.read_exact(&mut head).ok()?;
+        let size = u64::from(u32::from_le_bytes([head[4], head[5], head[6], head[7]]));
+        if &head[..4] == b"fmt " {
+            let mut fmt = [0u8; 16];
+            file.read_exact(&mut fmt).ok()?;
+            channels = u64::from(u16::from_le_bytes([fmt[2], fmt[3]]));
+            rate = u64::from(u32::from_le_bytes([fmt[4], fmt[5], fmt[6], fmt[7]]));
+            bits = u64::from(u16::from_le_bytes([fmt[14], fmt[15]]));
+        } else if &head[..4] == b"data" {
+            let frame = (channels * bits / 8).max(1);
+            let actual = (len - at - 8) / frame * frame;
+            if size != actual {
+                let actual32 = u32::try_from(actual).ok()?;
+                file.seek(SeekFrom::Start(at + 4)).ok()?;
+                file.write_all(&actual32.to_le_bytes()).ok()?;
+                let riff_size = u32::try_from(at + 8 + actual - 8).ok()?;
+                file.seek(SeekFrom::Start(4)).ok()?;
+                file.write_all(&riff_size.to_le_bytes()).ok()?;
+                file.set_len(at + 8 + actual).ok()?;
+                file.sync_all().ok()?;
+                repaired = true;
+            }
+            data_bytes = Some(actual);
+            break;
+        }
+        at += 8 + size + (size & 1);
+    }
+    let data = data_bytes?;
+    let per_second = channels * rate * bits / 8;
+    let duration_ms = (data * 1000).checked_div(per_second).unwrap_or(0);
+    drop(file);
+    let (sha256, bytes) = hash_file(path)?;
+    Some((
+        Recording {
+            path: path.to_path_buf(),
+            sha256,
+            duration_ms,
+            bytes,
+        },
+        repaired,
+    ))
+}
+
 fn hash_file(path: &Path) -> Option<(String, u64)> {
     let mut file = File::open(path).ok()?;
     let mut hasher = Sha256::new();

@@ -8,21 +8,58 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::json;
 
-/// SIGKILL while a caller waits in the queue: at the next start the call is closed as
-/// interrupted, the caller is on the call-back list (and a call-taker can work the entry), and
-/// the next call gets a number never given before.
+/// SIGKILL with a caller in conversation and another waiting in the queue: at the next start
+/// both calls are closed as interrupted and both callers are on the call-back list (a
+/// call-taker can work the entries), the conversation's recording plays and is linked to its
+/// record with its hash, and the next call gets a number never given before.
 #[test]
 fn a_crash_leaves_no_open_call_no_lost_caller_and_no_reused_number() {
     let mut platform = Platform::start();
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let _answering = Reaped(platform.call_taker("ota-13-1", phone, 1));
+    platform.set_state("ota-13-1", "available");
+    let _talking = Reaped(platform.caller_until_hung_up("0666666661", 43.2965, 5.3698));
+    let talking = platform.wait_call("the first call answered", |c| {
+        c["caller"] == "0666666661" && c["call_taker"] == "ota-13-1"
+    });
     let _waiting = Reaped(platform.caller_until_hung_up("0677777777", 43.2965, 5.3698));
     let before = platform.wait_call("the waiting call on record", |c| {
         c["caller"] == "0677777777"
     });
     let number = before["call"].as_u64().expect("number");
     assert!(before["outcome"].is_null(), "{before}");
+    // A second of the conversation on disk, then the crash.
+    let recording = platform
+        .dir
+        .path()
+        .join(format!("recordings/call-{}.wav", talking["call"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&recording).map_or(0, |m| m.len()) < 32_000 {
+        assert!(Instant::now() < deadline, "nothing recorded");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     platform.kill();
     platform.start_again();
+
+    let cut = platform.wait_call("the conversation closed", |c| {
+        c["call"] == talking["call"] && c["outcome"].is_string()
+    });
+    assert_eq!(cut["outcome"], "abandoned", "{cut}");
+    assert_eq!(
+        cut["recording_path"].as_str(),
+        Some(recording.to_string_lossy().as_ref()),
+        "{cut}"
+    );
+    let bytes = std::fs::read(&recording).expect("recording");
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    assert_eq!(cut["recording_sha256"], sha.as_str());
+    let wav = hound::WavReader::new(std::io::Cursor::new(bytes)).expect("a playable WAV");
+    assert!(wav.duration() >= 8_000, "{} frames", wav.duration());
 
     let after = platform.wait_call("the interrupted call closed", |c| {
         c["call"] == number && c["outcome"].is_string()
@@ -42,10 +79,13 @@ fn a_crash_leaves_no_open_call_no_lost_caller_and_no_reused_number() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let list = platform.get("/api/callbacks?cta=cta-13");
-        if list.as_array().is_some_and(|l| {
-            l.iter()
-                .any(|e| e["call"] == number && e["caller"] == "0677777777")
-        }) {
+        let listed = |call: &serde_json::Value, caller: &str| {
+            list.as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|e| e["call"] == *call && e["caller"] == caller)
+            })
+        };
+        if listed(&json!(number), "0677777777") && listed(&talking["call"], "0666666661") {
             break;
         }
         assert!(

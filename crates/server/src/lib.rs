@@ -229,7 +229,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     );
-    let recovered = recovery::recover(&options.data_dir, &plan, started_at)?;
+    let recovered = recovery::recover(&options.data_dir, &recordings, &plan, started_at)?;
     if recovered.interrupted > 0 {
         tracing::warn!(
             calls = recovered.interrupted,

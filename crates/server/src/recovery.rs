@@ -27,6 +27,7 @@ pub(crate) struct Recovered {
 /// Reads the store in `dir` as a start finds it.
 pub(crate) fn recover(
     dir: &std::path::Path,
+    recordings: &std::path::Path,
     plan: &Plan,
     now: Instant,
 ) -> Result<Recovered, secourir_store::StoreError> {
@@ -62,6 +63,40 @@ pub(crate) fn recover(
             by: None,
             at,
         });
+        // The conversation recorded until the crash: mended so that it plays, and linked.
+        let path = recordings.join(format!("call-{}.wav", call.call));
+        if path.exists() {
+            match secourir_media::repair_recording(&path) {
+                Some((recording, repaired)) => {
+                    writes.push(Write::Recording {
+                        call: call.call,
+                        path: recording.path.display().to_string(),
+                        sha256: recording.sha256.clone(),
+                        duration_ms: recording.duration_ms,
+                    });
+                    if repaired {
+                        writes.push(Write::Trail {
+                            call: call.call,
+                            at,
+                            step: format!(
+                                "enregistrement réparé après l'interruption : {} ({} ms, sha256 {})",
+                                recording.path.display(),
+                                recording.duration_ms,
+                                recording.sha256
+                            ),
+                        });
+                    }
+                }
+                None => writes.push(Write::Trail {
+                    call: call.call,
+                    at,
+                    step: format!(
+                        "enregistrement illisible après l'interruption : {}",
+                        path.display()
+                    ),
+                }),
+            }
+        }
         events.push(Event::CallbackRestored {
             call: CallId(call.call),
             zone,
