@@ -135,3 +135,39 @@ fn sigterm_hangs_up_live_calls_and_finishes_their_records() {
     assert_eq!(call["reason"], "arrêt de la plateforme", "{call}");
     assert!(call["recording_sha256"].is_string(), "{call}");
 }
+
+/// The caller is answered only once the call's record is on disk: a crash right after the
+/// 200 OK still finds the call at the next start (closed as interrupted, to call back).
+#[test]
+fn a_call_answered_just_before_a_crash_is_on_record() {
+    let mut platform = Platform::start();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let port = socket.local_addr().expect("addr").port();
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
+    let invite = format!(
+        "INVITE sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-crash\r\nFrom: <sip:0655555555@127.0.0.1>;tag=crash\r\nTo: <sip:18@127.0.0.1>\r\nCall-ID: crash@test\r\nCSeq: 1 INVITE\r\nContact: <sip:0655555555@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    socket
+        .send_to(invite.as_bytes(), ("127.0.0.1", platform.sip))
+        .expect("send");
+    let mut buf = vec![0u8; 65_536];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "no 200 OK");
+        if let Ok((n, _)) = socket.recv_from(&mut buf)
+            && buf[..n].starts_with(b"SIP/2.0 200 ")
+        {
+            break;
+        }
+    }
+    platform.kill();
+    platform.start_again();
+    let call = platform.wait_call("the answered call on record", |c| {
+        c["caller"] == "0655555555" && c["outcome"].is_string()
+    });
+    assert_eq!(call["outcome"], "abandoned", "{call}");
+}

@@ -58,6 +58,10 @@ struct Live {
     cta: Option<secourir_config::CtaId>,
     /// Conversations recorded so far: a call handed back is recorded in a second file.
     segments: u32,
+    /// Its `Offered` record is on disk: answering it now loses nothing if the platform dies.
+    recorded: bool,
+    /// When the core answered it, while the answer waits for the record.
+    answer_waiting: Option<Instant>,
 }
 
 /// Everything the driver task owns.
@@ -188,6 +192,48 @@ impl Driver {
         }
     }
 
+    fn accept(live: &mut Live) {
+        live.answer_waiting = None;
+        if let Some(decide) = live.decide.take() {
+            let _ = decide.send(Decision::Accept {
+                sdp: live.answer_sdp.clone(),
+                headers: live.call_info.clone(),
+            });
+        }
+    }
+
+    /// The writer has these calls' records on disk: their callers may be answered.
+    fn on_settled(&mut self, calls: Vec<u64>) {
+        for call in calls {
+            if let Some(live) = self.live.get_mut(&CallId(call)) {
+                live.recorded = true;
+                if live.answer_waiting.is_some() {
+                    Self::accept(live);
+                }
+            }
+        }
+    }
+
+    /// An emergency call is never left unanswered for its record: if the store is slow or
+    /// gone, the caller is answered anyway after this long, and it is said in the log.
+    fn release_overdue_answers(&mut self) {
+        const PATIENCE_MS: u64 = 500;
+        let now = self.clock.now();
+        for (call, live) in &mut self.live {
+            if live
+                .answer_waiting
+                .is_some_and(|at| now.since(at) >= PATIENCE_MS)
+            {
+                warn!(
+                    ?call,
+                    "call record not on disk after 500 ms: caller answered anyway"
+                );
+                metrics::counter!("secourir_answers_before_record_total").increment(1);
+                Self::accept(live);
+            }
+        }
+    }
+
     /// Gives the core what the store kept across a restart, before the first call; numbering
     /// goes on above `last_call`.
     pub(crate) fn restore(&mut self, last_call: u64, events: Vec<Event>) {
@@ -302,6 +348,8 @@ impl Driver {
                 call_info: Vec::new(),
                 cta: None,
                 segments: 0,
+                recorded: false,
+                answer_waiting: None,
             },
         );
         if let Some((_, simulation)) = &mut self.demo {
@@ -326,6 +374,7 @@ impl Driver {
         mut media_events: mpsc::Receiver<MediaEvent>,
         mut api: mpsc::Receiver<ApiCall>,
         mut demo: mpsc::Receiver<DemoInput>,
+        mut settled: crate::writer::Settled,
         mut stop: oneshot::Receiver<()>,
     ) {
         let mut pages = tokio::time::interval(std::time::Duration::from_millis(250));
@@ -346,8 +395,12 @@ impl Driver {
                 Some(event) = media_events.recv() => self.on_media(event),
                 Some(call) = api.recv() => self.on_api(call),
                 Some(input) = demo.recv() => self.on_demo(input),
+                Some(calls) = settled.recv() => self.on_settled(calls),
                 () = sleep => self.feed(Event::Tick),
-                _ = pages.tick() => self.publish(),
+                _ = pages.tick() => {
+                    self.release_overdue_answers();
+                    self.publish();
+                }
                 _ = &mut stop => break,
             }
             self.store.flush();
@@ -655,6 +708,8 @@ impl Driver {
                 call_info,
                 cta: None,
                 segments: 0,
+                recorded: false,
+                answer_waiting: None,
             },
         );
         let priority = match ingress.resource_priority {
@@ -753,13 +808,15 @@ impl Driver {
         let at = now.0 as i64;
         match command {
             Command::Answer { call } => {
-                if let Some(live) = self.live.get_mut(&call)
-                    && let Some(decide) = live.decide.take()
-                {
-                    let _ = decide.send(Decision::Accept {
-                        sdp: live.answer_sdp.clone(),
-                        headers: live.call_info.clone(),
-                    });
+                // The caller is answered once the call's record is on disk, so that a crash
+                // after the answer cannot lose it; the writer says when (within its 10 ms group
+                // commit).
+                if let Some(live) = self.live.get_mut(&call) {
+                    if live.recorded {
+                        Self::accept(live);
+                    } else {
+                        live.answer_waiting = Some(now);
+                    }
                 }
             }
             Command::Reject { call, reason } => {

@@ -223,7 +223,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         tracing::warn!("Prometheus recorder could not be installed: /metrics will answer 503");
     }
     let territory = Territory::france();
-    let (mut store, writer) = writer::start(&options.data_dir)?;
+    let (mut store, writer, settled) = writer::start(&options.data_dir)?;
     let started_at = secourir_core::Instant(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -315,7 +315,8 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         tokio::spawn(demo::callers(demo_options.clone(), demo_tx));
     }
     let (stop_tx, stop_rx) = oneshot::channel();
-    let driver = tokio::spawn(driver.run(sip_events, media_events, api_rx, demo_rx, stop_rx));
+    let driver =
+        tokio::spawn(driver.run(sip_events, media_events, api_rx, demo_rx, settled, stop_rx));
     info!(sip = %bound.sip, http = %bound.http, "platform ready");
     Ok(Platform {
         bound,

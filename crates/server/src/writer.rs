@@ -17,6 +17,13 @@ const BATCH: usize = 4_096;
 const GATHER: Duration = Duration::from_millis(10);
 /// Attempts at a batch before it is written record by record.
 const RETRIES: u32 = 3;
+/// Notices of settled records waiting for the driver; beyond, a notice is dropped and the
+/// answer it would have released goes out at the driver's fallback delay instead.
+const SETTLED: usize = 1_024;
+
+/// Calls whose `Offered` record has been written (or, the store refusing it, given up): their
+/// callers may be answered, a crash now can no longer lose them.
+pub(crate) type Settled = tokio::sync::mpsc::Receiver<Vec<u64>>;
 
 /// Sends writes to the writer thread, gathered so that one wake-up carries all the writes of
 /// one event of the driver.
@@ -50,12 +57,13 @@ impl StoreSender {
 }
 
 /// Opens the store and starts its writer thread.
-pub(crate) fn start(dir: &Path) -> Result<(StoreSender, JoinHandle<()>), StoreError> {
+pub(crate) fn start(dir: &Path) -> Result<(StoreSender, JoinHandle<()>, Settled), StoreError> {
     let store = Store::open(dir)?;
     let (tx, rx) = sync_channel(QUEUE);
+    let (settled_tx, settled) = tokio::sync::mpsc::channel(SETTLED);
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || write_loop(store, rx))
+        .spawn(move || write_loop(store, rx, settled_tx))
         .map_err(|e| StoreError::Io(e.to_string()))?;
     Ok((
         StoreSender {
@@ -63,10 +71,15 @@ pub(crate) fn start(dir: &Path) -> Result<(StoreSender, JoinHandle<()>), StoreEr
             pending: Vec::new(),
         },
         handle,
+        settled,
     ))
 }
 
-fn write_loop(mut store: Store, rx: Receiver<Vec<Write>>) {
+fn write_loop(
+    mut store: Store,
+    rx: Receiver<Vec<Write>>,
+    settled: tokio::sync::mpsc::Sender<Vec<u64>>,
+) {
     let mut batch = Vec::with_capacity(BATCH);
     while let Ok(first) = rx.recv() {
         batch.extend(first);
@@ -81,6 +94,16 @@ fn write_loop(mut store: Store, rx: Receiver<Vec<Write>>) {
             }
         }
         commit(&mut store, &batch);
+        let offered: Vec<u64> = batch
+            .iter()
+            .filter_map(|w| match w {
+                Write::Offered { call, .. } => Some(*call),
+                _ => None,
+            })
+            .collect();
+        if !offered.is_empty() {
+            let _ = settled.try_send(offered);
+        }
         batch.clear();
     }
 }
