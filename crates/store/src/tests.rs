@@ -625,7 +625,25 @@ fn call_of(write: &Write) -> u64 {
         | Write::Recording { call, .. }
         | Write::Trail { call, .. }
         | Write::Callback { call, .. } => *call,
+        Write::HighWater { upto } => *upto,
     }
+}
+
+#[test]
+fn numbers_reserved_ahead_are_never_given_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store.apply(&[offered(7, 7)]).unwrap();
+    assert_eq!(store.last_call().unwrap(), 7);
+    store.apply(&[Write::HighWater { upto: 10_007 }]).unwrap();
+    store.apply(&[Write::HighWater { upto: 5 }]).unwrap();
+    assert_eq!(store.last_call().unwrap(), 10_007);
+    let open = store.open_calls().unwrap();
+    assert_eq!(open.iter().map(|c| c.call).collect::<Vec<_>>(), vec![7]);
+    assert_eq!(
+        open[0].caller.as_ref().map(|c| c.expose().as_str()),
+        Some("0601020304")
+    );
 }
 
 proptest! {
