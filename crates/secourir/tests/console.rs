@@ -312,6 +312,26 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
         .await
         .expect("the map of France");
     wait_text(&browser, "#ctas tbody tr", "Bouches-du-Rhône").await;
+    // Mutual aid in figures: the shares of offered calls, the reserve, what can be lent, what
+    // is lent, and what was left idle while a call waited elsewhere.
+    for header in [
+        "≤ 15 s des offerts",
+        "≤ 60 s des offerts",
+        "Réserve",
+        "Prêtables",
+        "Prêtés",
+        "restés libres",
+    ] {
+        wait_text(&browser, "#ctas thead", header).await;
+    }
+    let cells = browser
+        .execute(
+            "return document.querySelector('#ctas tbody tr').cells.length;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(cells, json!(16));
 
     // A call waiting in the Bouches-du-Rhône colours the département.
     let caller = platform.caller("0677777777", 43.2965, 5.3698, 3_000);

@@ -88,6 +88,11 @@ pub struct CtaView {
     pub offered_last_hour: u32,
     /// Of those, answered within 15 s by any CTA (NENA-STA-020: a share of offered calls).
     pub offered_answered_15s_last_hour: u32,
+    /// Of those, answered within 60 s by any CTA.
+    pub offered_answered_60s_last_hour: u32,
+    /// Work conservation: call-taker-seconds it could have lent while a call its tiers cover
+    /// waited past its threshold elsewhere, since the platform started.
+    pub lendable_idle_s: u64,
     /// Call-takers it keeps for its own callers, sized from its recent load.
     pub reserve: u32,
     /// Idle call-takers it can lend now.
@@ -158,6 +163,10 @@ pub(crate) struct CtaCounters {
     offered: VecDeque<u64>,
     /// When calls of its zones were answered within 15 s, by any CTA.
     offered_15s: VecDeque<u64>,
+    /// When calls of its zones were answered within 60 s, by any CTA.
+    offered_60s: VecDeque<u64>,
+    /// Lendable call-taker-milliseconds left idle while a call it could take waited.
+    lendable_idle_ms: u64,
     abandoned: u32,
     overflow_in: u32,
     overflow_out: u32,
@@ -167,6 +176,8 @@ pub(crate) struct CtaCounters {
 #[derive(Debug, Default)]
 pub(crate) struct Board {
     counters: HashMap<CtaId, CtaCounters>,
+    /// When the work-conservation figure was last brought up to date.
+    sampled_at: Option<Instant>,
     pub(crate) journal: Vec<JournalEntry>,
 }
 
@@ -175,12 +186,12 @@ impl Board {
     pub(crate) fn answered(&mut self, cta: CtaId, home: CtaId, now: Instant, wait_ms: u64) {
         let c = self.counters.entry(cta).or_default();
         c.answered.push_back((now.0, wait_ms <= 15_000));
+        let home = self.counters.entry(home).or_default();
         if wait_ms <= 15_000 {
-            self.counters
-                .entry(home)
-                .or_default()
-                .offered_15s
-                .push_back(now.0);
+            home.offered_15s.push_back(now.0);
+        }
+        if wait_ms <= 60_000 {
+            home.offered_60s.push_back(now.0);
         }
     }
 
@@ -212,6 +223,40 @@ impl Board {
         self.journal.drain(..excess);
     }
 
+    /// Adds, since the last snapshot, the call-takers each CTA could have lent while a call that
+    /// one of its tiers covers waited past its threshold in another queue: what mutual aid left
+    /// unused (near zero when it works).
+    fn conserve(&mut self, core: &Core, plan: &Plan, now: Instant) {
+        // Snapshots come every 250 ms while anything waits; a longer gap had nothing waiting.
+        let elapsed = self.sampled_at.map_or(0, |at| now.since(at).min(1_000));
+        self.sampled_at = Some(now);
+        if elapsed == 0 {
+            return;
+        }
+        let late: Vec<CtaId> = (0..plan.ctas.len())
+            .map(|c| CtaId(c as u16))
+            .filter(|&c| {
+                core.cta_status(c)
+                    .oldest_queued_at
+                    .is_some_and(|at| now.since(at) >= plan.cta(c).no_answer_ms)
+            })
+            .collect();
+        if late.is_empty() {
+            return;
+        }
+        for lender in (0..plan.ctas.len()).map(|c| CtaId(c as u16)) {
+            let spare = core.lendable(lender);
+            if spare > 0
+                && late
+                    .iter()
+                    .any(|&c| c != lender && plan.cta(c).lenders.contains(&lender))
+            {
+                self.counters.entry(lender).or_default().lendable_idle_ms +=
+                    u64::from(spare) * elapsed;
+            }
+        }
+    }
+
     /// Builds the snapshot from the core and what the driver knows of each call.
     pub(crate) fn snapshot(
         &mut self,
@@ -225,6 +270,7 @@ impl Board {
                 .get(a.0 as usize)
                 .map_or_else(|| format!("#{}", a.0), |t| t.login.clone())
         };
+        self.conserve(core, plan, now);
         let mut calls = Vec::new();
         let mut zones: HashMap<&str, (u32, Option<u64>)> = HashMap::new();
         let mut ctas = Vec::with_capacity(plan.ctas.len());
@@ -246,6 +292,9 @@ impl Board {
             while counters.offered_15s.front().is_some_and(|at| old(*at)) {
                 counters.offered_15s.pop_front();
             }
+            while counters.offered_60s.front().is_some_and(|at| old(*at)) {
+                counters.offered_60s.pop_front();
+            }
             ctas.push(CtaView {
                 id: cta.id.clone(),
                 name: cta.name.clone(),
@@ -263,6 +312,8 @@ impl Board {
                 overflow_out: counters.overflow_out,
                 offered_last_hour: counters.offered.len() as u32,
                 offered_answered_15s_last_hour: counters.offered_15s.len() as u32,
+                offered_answered_60s_last_hour: counters.offered_60s.len() as u32,
+                lendable_idle_s: counters.lendable_idle_ms / 1000,
                 reserve: status.reserve,
                 lendable: status.lendable,
                 lent: status.lent,

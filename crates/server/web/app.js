@@ -253,7 +253,8 @@ function renderSupervision() {
       cell(share), cell(String(c.abandoned)), cell(String(c.overflow_in)), cell(String(c.overflow_out)),
       // NENA-STA-020 counts the share over every call offered, abandoned ones included.
       cell(c.offered_last_hour ? `${Math.round(100 * c.offered_answered_15s_last_hour / c.offered_last_hour)} % de ${c.offered_last_hour}` : "—"),
-      cell(String(c.reserve)), cell(String(c.lendable)), cell(String(c.lent)),
+      cell(c.offered_last_hour ? `${Math.round(100 * c.offered_answered_60s_last_hour / c.offered_last_hour)} %` : "—"),
+      cell(String(c.reserve)), cell(String(c.lendable)), cell(String(c.lent)), cell(String(c.lendable_idle_s)),
     );
     body.append(tr);
   }
