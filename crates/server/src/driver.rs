@@ -444,7 +444,7 @@ impl Driver {
         for (path, (call, _)) in self.finishing.drain() {
             error!(?call, path = %path.display(), "recording not finished before shutdown");
         }
-        self.store.flush();
+        self.store.finish();
     }
 
     /// Rebuilds what the pages show, if anything changed since the last time.

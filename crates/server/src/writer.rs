@@ -9,8 +9,12 @@ use std::time::Duration;
 use secourir_store::{Store, StoreError, Write};
 use tracing::{error, warn};
 
-/// Batches waiting beyond this make the driver wait: records are never dropped.
+/// Batches the writer's channel holds; beyond, they wait on the driver's side (`HELD`).
 const QUEUE: usize = 16_384;
+/// Batches the driver holds while the writer's channel is full. The driver never waits for the
+/// disk: a driver that waits answers no caller. Beyond this (about a minute of full load with a
+/// dead disk) the oldest held batch is dropped and counted in `secourir_store_writes_lost_total`.
+const HELD: usize = 4_096;
 /// Writes applied in one transaction at most.
 const BATCH: usize = 4_096;
 /// How long the writer gathers writes before committing them together.
@@ -30,6 +34,8 @@ pub(crate) type Settled = tokio::sync::mpsc::Receiver<Vec<u64>>;
 pub(crate) struct StoreSender {
     tx: SyncSender<Vec<Write>>,
     pending: Vec<Write>,
+    /// Batches the full channel could not take yet, oldest first.
+    held: std::collections::VecDeque<Vec<Write>>,
 }
 
 impl StoreSender {
@@ -38,20 +44,52 @@ impl StoreSender {
         self.pending.push(write);
     }
 
-    /// Hands the gathered writes to the writer; waits if it is far behind rather than lose a
-    /// record.
+    /// Hands the gathered writes to the writer, in order, without ever waiting for it.
     pub(crate) fn flush(&mut self) {
-        if self.pending.is_empty() {
-            return;
+        if !self.pending.is_empty() {
+            self.held.push_back(std::mem::take(&mut self.pending));
         }
-        let batch = std::mem::take(&mut self.pending);
-        match self.tx.try_send(batch) {
-            Ok(()) => {}
-            Err(TrySendError::Full(batch)) => {
-                warn!("store writer behind by {QUEUE} batches, waiting");
-                let _ = self.tx.send(batch);
+        while let Some(batch) = self.held.pop_front() {
+            match self.tx.try_send(batch) {
+                Ok(()) => {}
+                Err(TrySendError::Full(batch)) => {
+                    self.held.push_front(batch);
+                    break;
+                }
+                Err(TrySendError::Disconnected(batch)) => {
+                    metrics::counter!("secourir_store_writes_lost_total")
+                        .increment(batch.len() as u64);
+                    error!(writes = batch.len(), "store writer gone: records are lost");
+                }
             }
-            Err(TrySendError::Disconnected(_)) => error!("store writer gone: records are lost"),
+        }
+        if self.held.len() > HELD {
+            if let Some(lost) = self.held.pop_front() {
+                metrics::counter!("secourir_store_writes_lost_total").increment(lost.len() as u64);
+                error!(
+                    writes = lost.len(),
+                    "store writer {QUEUE} + {HELD} batches behind: oldest records dropped"
+                );
+            }
+        } else if !self.held.is_empty() && self.held.len().is_power_of_two() {
+            warn!(
+                held = self.held.len(),
+                "store writer behind: records held by the driver"
+            );
+        }
+    }
+
+    /// At stop, hands over everything, waiting for the writer this time: no caller is left to
+    /// answer, and every record still held must reach the disk.
+    pub(crate) fn finish(&mut self) {
+        if !self.pending.is_empty() {
+            self.held.push_back(std::mem::take(&mut self.pending));
+        }
+        while let Some(batch) = self.held.pop_front() {
+            if self.tx.send(batch).is_err() {
+                error!("store writer gone: records are lost");
+                break;
+            }
         }
     }
 }
@@ -69,6 +107,7 @@ pub(crate) fn start(dir: &Path) -> Result<(StoreSender, JoinHandle<()>, Settled)
         StoreSender {
             tx,
             pending: Vec::new(),
+            held: std::collections::VecDeque::new(),
         },
         handle,
         settled,
@@ -127,5 +166,44 @@ fn commit(store: &mut Store, batch: &[Write]) {
             metrics::counter!("secourir_store_writes_lost_total").increment(1);
             error!(error = %e, ?write, "record lost: the store refused it");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trail(call: u64) -> Write {
+        Write::Trail {
+            call,
+            at: 0,
+            step: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_writer_never_stops_the_driver_and_keeps_the_order() {
+        let (tx, rx) = sync_channel(1);
+        let mut sender = StoreSender {
+            tx,
+            pending: Vec::new(),
+            held: std::collections::VecDeque::new(),
+        };
+        for call in 0..5 {
+            sender.send(trail(call));
+            sender.flush();
+        }
+        assert_eq!(sender.held.len(), 4);
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let batch = rx.recv().expect("a batch");
+            seen.extend(batch.iter().map(|w| match w {
+                Write::Trail { call, .. } => *call,
+                _ => unreachable!(),
+            }));
+            sender.flush();
+        }
+        assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+        assert!(sender.held.is_empty());
     }
 }
