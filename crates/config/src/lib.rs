@@ -21,6 +21,15 @@ pub struct Departement<'a> {
     pub population: u64,
 }
 
+/// Great-circle distance between two (latitude, longitude) points, km: orders the national tier
+/// of mutual aid, nearest first.
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
+    let h = ((la2 - la1) / 2.0).sin().powi(2)
+        + la1.cos() * la2.cos() * ((b.1 - a.1).to_radians() / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
+}
+
 /// One thing wrong in a configuration file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

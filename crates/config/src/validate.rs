@@ -18,7 +18,7 @@ const ACD_AFTER_S: u32 = 10;
 const QUEUE_MAX: u32 = 200;
 const KEEP_IDLE: u32 = 0;
 const RESERVE_WITHIN_S: u32 = 15;
-const RESERVE_SHARE: f64 = 0.95;
+const RESERVE_SHARE: f64 = 0.8;
 const MEAN_HANDLING_S: u32 = 90;
 const CALLBACK_MAX: u32 = 100_000;
 
@@ -206,42 +206,8 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
                 guaranteed: 0,
             });
         }
-        let mut partners = Vec::new();
-        let mut region = Vec::new();
-        for (tier, names, out) in [
-            ("partners", &cta.partners, &mut partners),
-            ("region", &cta.region, &mut region),
-        ] {
-            for partner in names {
-                match cta_index.get(partner.get_ref()) {
-                    Some(&p) if p == cta_id => c.at(
-                        partner.span(),
-                        format!(
-                            "a CTA cannot lend to itself: {:?} in its own {tier} (a loop)",
-                            partner.get_ref()
-                        ),
-                    ),
-                    Some(&p) if out.contains(&p) => c.at(
-                        partner.span(),
-                        format!("{:?} listed twice in {tier}", partner.get_ref()),
-                    ),
-                    Some(&p) if tier == "region" && partners_seen(&cta.partners, &cta_index, p) => {
-                        c.at(
-                            partner.span(),
-                            format!(
-                                "{:?} is already a partner: a CTA is in one tier only",
-                                partner.get_ref()
-                            ),
-                        )
-                    }
-                    Some(&p) => out.push(p),
-                    None => c.at(
-                        partner.span(),
-                        format!("unknown queue {:?} in {tier}", partner.get_ref()),
-                    ),
-                }
-            }
-        }
+        let partners = tier(&cta.partners, "partners", cta_id, &[], &cta_index, c);
+        let region = tier(&cta.region, "region", cta_id, &partners, &cta_index, c);
         let location = match (&cta.lat, &cta.lon) {
             (Some(lat), Some(lon)) => {
                 let (la, lo) = (*lat.get_ref(), *lon.get_ref());
@@ -968,8 +934,45 @@ fn period(p: &Spanned<RawPeriod>, c: &mut Checker<'_>) -> Option<Period> {
     })
 }
 
-fn partners_seen(partners: &[Spanned<String>], index: &HashMap<String, CtaId>, id: CtaId) -> bool {
-    partners.iter().any(|p| index.get(p.get_ref()) == Some(&id))
+/// One tier of a CTA's lenders, in order; refuses an unknown CTA, the CTA itself (a loop), a
+/// CTA listed twice, or one already in an earlier tier.
+fn tier(
+    names: &[Spanned<String>],
+    tier: &str,
+    cta_id: CtaId,
+    earlier: &[CtaId],
+    cta_index: &HashMap<String, CtaId>,
+    c: &mut Checker<'_>,
+) -> Vec<CtaId> {
+    let mut out = Vec::new();
+    for name in names {
+        match cta_index.get(name.get_ref()) {
+            Some(&p) if p == cta_id => c.at(
+                name.span(),
+                format!(
+                    "a CTA cannot lend to itself: {:?} in its own {tier} (a loop)",
+                    name.get_ref()
+                ),
+            ),
+            Some(&p) if out.contains(&p) => c.at(
+                name.span(),
+                format!("{:?} listed twice in {tier}", name.get_ref()),
+            ),
+            Some(&p) if earlier.contains(&p) => c.at(
+                name.span(),
+                format!(
+                    "{:?} is already a partner: a CTA is in one tier only",
+                    name.get_ref()
+                ),
+            ),
+            Some(&p) => out.push(p),
+            None => c.at(
+                name.span(),
+                format!("unknown queue {:?} in {tier}", name.get_ref()),
+            ),
+        }
+    }
+    out
 }
 
 /// Every CTA's lenders, tiers in order: its partners, its region, then (with `national_aid`)
@@ -984,7 +987,7 @@ fn order_lenders(ctas: &mut [CtaPlan]) {
                 .filter(|&j| j != i && !lenders.contains(&CtaId(index_u16(j))))
                 .map(|j| {
                     let distance = match (places[i], places[j]) {
-                        (Some(a), Some(b)) => great_circle_km(a, b),
+                        (Some(a), Some(b)) => crate::distance_km(a, b),
                         _ => f64::INFINITY,
                     };
                     (distance, j)
@@ -995,18 +998,6 @@ fn order_lenders(ctas: &mut [CtaPlan]) {
         }
         cta.lenders = lenders;
     }
-}
-
-fn great_circle_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (
-        a.0.to_radians(),
-        a.1.to_radians(),
-        b.0.to_radians(),
-        b.1.to_radians(),
-    );
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
 }
 
 /// Refuses CTAs whose calls could circle among centres that have nobody to answer them.

@@ -360,10 +360,7 @@ impl Core {
 
     /// Whether a zone is in crisis mode.
     pub fn in_crisis(&self, zone: ZoneId) -> bool {
-        self.crisis
-            .get(usize::from(zone.0))
-            .copied()
-            .unwrap_or(false)
+        crisis_of(&self.crisis, zone)
     }
 
     /// A live call.
@@ -411,14 +408,10 @@ impl Core {
             };
         };
         let available = len_u32(state.idle.len());
-        let view = View {
-            ctas: &self.ctas,
-            plan: &self.plan,
-        };
         CtaStatus {
             lent: state.lent,
             reserve: state.load.reserve(),
-            lendable: u32::try_from(view.spare(cta).max(0)).unwrap_or(u32::MAX),
+            lendable: self.lendable(cta),
             state: self.queue_state(cta),
             waiting: len_u32(state.waiting.len()),
             oldest_queued_at: state
@@ -437,6 +430,41 @@ impl Core {
     /// Idle call-takers a CTA can lend now, beyond its waiting calls and its reserve.
     pub fn lendable(&self, cta: CtaId) -> u32 {
         u32::try_from(self.spare(cta).max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// Work conservation: the CTAs that could lend call-takers now while a call that one of
+    /// their tiers covers has waited past its queue's `no_answer` threshold in another queue,
+    /// with how many. Empty when mutual aid leaves nobody idle who could help.
+    pub fn idle_lenders_while_late(&self) -> Vec<(CtaId, u32)> {
+        let lenders: Vec<(CtaId, u32)> = (0..self.ctas.len())
+            .map(|c| CtaId(u16::try_from(c).unwrap_or(u16::MAX)))
+            .map(|c| (c, self.lendable(c)))
+            .filter(|(_, spare)| *spare > 0)
+            .collect();
+        if lenders.is_empty() {
+            return lenders;
+        }
+        let late: Vec<usize> = self
+            .ctas
+            .iter()
+            .enumerate()
+            .filter(|(c, state)| {
+                let threshold = self.plan.ctas[*c].no_answer_ms;
+                state
+                    .waiting
+                    .values()
+                    .filter_map(|id| self.calls.get(id))
+                    .any(|call| self.now.since(call.queued_at) >= threshold)
+            })
+            .map(|(c, _)| c)
+            .collect();
+        lenders
+            .into_iter()
+            .filter(|(lender, _)| {
+                let l = usize::from(lender.0);
+                late.iter().any(|&c| c != l && self.may_lend[c][l])
+            })
+            .collect()
     }
 
     /// A CTA's call-back list.
@@ -839,12 +867,8 @@ impl Core {
         let Some(zone_plan) = self.plan.zones.get(usize::from(zone.0)) else {
             return;
         };
-        let state = &mut self.ctas[usize::from(zone_plan.cta.0)];
-        if state.callbacks.len() >= self.plan.callback_max as usize {
-            self.callbacks_unindexed += 1;
-            return;
-        }
-        state.callbacks.insert(
+        self.index_callback(
+            zone_plan.cta,
             id,
             CallbackEntry {
                 zone,
@@ -1262,12 +1286,8 @@ impl Core {
         };
         if call.state == CallState::Queued {
             self.ctas[usize::from(call.cta.0)].waiting.remove(&call.key);
-            let crisis = self
-                .crisis
-                .get(usize::from(call.zone.0))
-                .copied()
-                .unwrap_or(false);
-            self.overdue.remove(&(crisis, call.key));
+            self.overdue
+                .remove(&(crisis_of(&self.crisis, call.zone), call.key));
             call.generation += 1;
             self.spare_grew.push(call.cta);
         }
@@ -1537,26 +1557,32 @@ impl Core {
 
     fn add_callback(&mut self, id: CallId, call: Call) {
         let cta = call.home;
-        let state = &mut self.ctas[usize::from(cta.0)];
-        if state.callbacks.len() < self.plan.callback_max as usize {
-            state.callbacks.insert(
-                id,
-                CallbackEntry {
-                    zone: call.zone,
-                    caller: call.caller,
-                    at: self.now,
-                    state: CallbackState::Pending,
-                },
-            );
-        } else {
-            // The store keeps every entry; only the in-memory index is bounded.
-            self.callbacks_unindexed += 1;
-        }
+        self.index_callback(
+            cta,
+            id,
+            CallbackEntry {
+                zone: call.zone,
+                caller: call.caller,
+                at: self.now,
+                state: CallbackState::Pending,
+            },
+        );
         self.emit(Command::Callback {
             cta,
             call: id,
             state: CallbackState::Pending,
         });
+    }
+
+    /// Puts an entry on a CTA's call-back list, within the list's bound.
+    fn index_callback(&mut self, cta: CtaId, id: CallId, entry: CallbackEntry) {
+        let state = &mut self.ctas[usize::from(cta.0)];
+        if state.callbacks.len() < self.plan.callback_max as usize {
+            state.callbacks.insert(id, entry);
+        } else {
+            // The store keeps every entry; only the in-memory index is bounded.
+            self.callbacks_unindexed += 1;
+        }
     }
 
     // ----- helpers -----
@@ -1667,6 +1693,11 @@ impl Core {
             }
         }
     }
+}
+
+/// Whether a zone is in crisis mode, from the core's flags (borrowed apart from the calls).
+fn crisis_of(flags: &[bool], zone: ZoneId) -> bool {
+    flags.get(usize::from(zone.0)).copied().unwrap_or(false)
 }
 
 fn route_failure(state: QueueState) -> Option<FailReason> {

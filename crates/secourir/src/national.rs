@@ -71,13 +71,6 @@ fn centre(territory: &Territory, deps: &[&str]) -> Option<(f64, f64)> {
     (weight > 0.0).then(|| (lat / weight, lon / weight))
 }
 
-fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, la2) = (a.0.to_radians(), b.0.to_radians());
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((b.1 - a.1).to_radians() / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().min(1.0).asin()
-}
-
 /// The départements as the config loader checks zones against them.
 pub fn zone_facts(territory: &Territory) -> Vec<ZoneFact<'_>> {
     territory
@@ -192,7 +185,7 @@ pub fn generate(territory: &Territory) -> String {
             })
             .map(|(j, (other, _))| {
                 let km = match (centres[index], centres[j]) {
-                    (Some(a), Some(b)) => distance_km(a, b),
+                    (Some(a), Some(b)) => secourir_config::distance_km(a, b),
                     _ => f64::INFINITY,
                 };
                 (km, other.as_str())

@@ -164,6 +164,16 @@ fn a_call_answered_just_before_a_crash_is_on_record() {
             break;
         }
     }
+    // At the very instant the caller holds its 200 OK, the record is already on disk.
+    let store = secourir_store::Store::open_read_only(platform.dir.path()).expect("store");
+    let on_disk = store.calls_since(0, 10).expect("calls");
+    assert!(
+        on_disk
+            .iter()
+            .any(|c| c.caller.as_deref() == Some("0655555555")),
+        "answered before its record was written: {on_disk:?}"
+    );
+    drop(store);
     platform.kill();
     platform.start_again();
     let call = platform.wait_call("the answered call on record", |c| {

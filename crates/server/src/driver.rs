@@ -739,35 +739,27 @@ impl Driver {
                     return;
                 };
                 let at = self.clock.now().0 as i64;
-                let resumed = self.resumed.remove(&path);
-                match recording {
-                    Some(r) if resumed => {
-                        info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording after a hand-back finished");
+                // The first conversation's recording is the record's; the others are traced.
+                let extra = match (self.resumed.remove(&path), partner) {
+                    (true, _) => Some("enregistrement après retour au CTA d'origine"),
+                    (false, true) => Some("enregistrement avec le partenaire"),
+                    (false, false) => None,
+                };
+                match (recording, extra) {
+                    (Some(r), Some(what)) => {
+                        info!(?call, path = %r.path.display(), ms = r.duration_ms, what, "recording finished");
                         self.store.send(Write::Trail {
                             call: call.0,
                             at,
                             step: format!(
-                                "enregistrement après retour au CTA d'origine : {} ({} ms, sha256 {})",
+                                "{what} : {} ({} ms, sha256 {})",
                                 r.path.display(),
                                 r.duration_ms,
                                 r.sha256
                             ),
                         });
                     }
-                    Some(r) if partner => {
-                        info!(?call, path = %r.path.display(), ms = r.duration_ms, "partner recording finished");
-                        self.store.send(Write::Trail {
-                            call: call.0,
-                            at,
-                            step: format!(
-                                "enregistrement avec le partenaire : {} ({} ms, sha256 {})",
-                                r.path.display(),
-                                r.duration_ms,
-                                r.sha256
-                            ),
-                        });
-                    }
-                    Some(r) => {
+                    (Some(r), None) => {
                         info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording finished");
                         self.store.send(Write::Recording {
                             call: call.0,
@@ -776,7 +768,7 @@ impl Driver {
                             duration_ms: r.duration_ms,
                         });
                     }
-                    None => {
+                    (None, _) => {
                         error!(?call, path = %path.display(), "recording could not be finished");
                         metrics::counter!("secourir_recordings_failed_total").increment(1);
                         self.store.send(Write::Trail {
@@ -796,6 +788,12 @@ impl Driver {
         if let Some(path) = self.media.close(leg) {
             self.finishing.insert(path, (call, partner));
         }
+    }
+
+    /// Hangs up the call-taker's phone and closes their media leg; the caller's stays.
+    fn drop_agent_leg(&mut self, call: CallId, agent: AgentId) {
+        self.sip.hang_up_agent(call, agent);
+        self.close_agent_leg(call);
     }
 
     fn close_agent_leg(&mut self, call: CallId) {
@@ -857,19 +855,11 @@ impl Driver {
                 }
             }
             Command::Ring { call, agent } => self.ring(call, agent),
-            Command::CancelRing { call, agent } => {
-                self.sip.hang_up_agent(call, agent);
-                self.close_agent_leg(call);
-                if let Some(live) = self.live.get_mut(&call) {
-                    live.agent = None;
-                }
-            }
+            Command::CancelRing { call, agent } => self.drop_agent_leg(call, agent),
             Command::Unbridge { call, agent } => {
                 // The caller stays on its leg and hears the queue's announcement again.
-                self.sip.hang_up_agent(call, agent);
-                self.close_agent_leg(call);
+                self.drop_agent_leg(call, agent);
                 if let Some(live) = self.live.get_mut(&call) {
-                    live.agent = None;
                     live.bridged = false;
                 }
             }

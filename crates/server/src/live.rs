@@ -226,34 +226,15 @@ impl Board {
     /// Adds, since the last snapshot, the call-takers each CTA could have lent while a call that
     /// one of its tiers covers waited past its threshold in another queue: what mutual aid left
     /// unused (near zero when it works).
-    fn conserve(&mut self, core: &Core, plan: &Plan, now: Instant) {
+    fn conserve(&mut self, core: &Core, now: Instant) {
         // Snapshots come every 250 ms while anything waits; a longer gap had nothing waiting.
         let elapsed = self.sampled_at.map_or(0, |at| now.since(at).min(1_000));
         self.sampled_at = Some(now);
         if elapsed == 0 {
             return;
         }
-        let late: Vec<CtaId> = (0..plan.ctas.len())
-            .map(|c| CtaId(c as u16))
-            .filter(|&c| {
-                core.cta_status(c)
-                    .oldest_queued_at
-                    .is_some_and(|at| now.since(at) >= plan.cta(c).no_answer_ms)
-            })
-            .collect();
-        if late.is_empty() {
-            return;
-        }
-        for lender in (0..plan.ctas.len()).map(|c| CtaId(c as u16)) {
-            let spare = core.lendable(lender);
-            if spare > 0
-                && late
-                    .iter()
-                    .any(|&c| c != lender && plan.cta(c).lenders.contains(&lender))
-            {
-                self.counters.entry(lender).or_default().lendable_idle_ms +=
-                    u64::from(spare) * elapsed;
-            }
+        for (lender, spare) in core.idle_lenders_while_late() {
+            self.counters.entry(lender).or_default().lendable_idle_ms += u64::from(spare) * elapsed;
         }
     }
 
@@ -270,7 +251,7 @@ impl Board {
                 .get(a.0 as usize)
                 .map_or_else(|| format!("#{}", a.0), |t| t.login.clone())
         };
-        self.conserve(core, plan, now);
+        self.conserve(core, now);
         let mut calls = Vec::new();
         let mut zones: HashMap<&str, (u32, Option<u64>)> = HashMap::new();
         let mut ctas = Vec::with_capacity(plan.ctas.len());

@@ -375,38 +375,13 @@ impl<'a> Sim<'a> {
         if self.queue_len.iter().all(|&q| q == 0) {
             return;
         }
-        let n = self.plan.ctas.len();
-        let lendable: Vec<(usize, u32)> = (0..n)
-            .filter_map(|c| {
-                let spare = self.core.lendable(CtaId(c as u16));
-                (spare > 0).then_some((c, spare))
-            })
-            .collect();
-        if lendable.is_empty() {
-            return;
-        }
-        let late: Vec<usize> = (0..n)
-            .filter(|&c| {
-                let cta = CtaId(c as u16);
-                let threshold = self.plan.cta(cta).no_answer_ms;
-                self.core
-                    .cta_status(cta)
-                    .oldest_queued_at
-                    .is_some_and(|at| self.now.saturating_sub(at.0) >= threshold)
-            })
-            .collect();
-        for (lender, spare) in lendable {
-            let could_help = late
-                .iter()
-                .any(|&c| c != lender && self.plan.ctas[c].lenders.contains(&CtaId(lender as u16)));
-            if could_help {
-                let zone = usize::from(self.first_zone_of_cta[lender]);
-                let ms = u64::from(spare) * SAMPLE_MS;
-                self.stats[zone].lendable_idle_ms += ms;
-                self.national.lendable_idle_ms += ms;
-                let bucket = self.bucket();
-                self.series[zone][bucket].lendable_idle_ms += ms;
-            }
+        for (lender, spare) in self.core.idle_lenders_while_late() {
+            let zone = usize::from(self.first_zone_of_cta[usize::from(lender.0)]);
+            let ms = u64::from(spare) * SAMPLE_MS;
+            self.stats[zone].lendable_idle_ms += ms;
+            self.national.lendable_idle_ms += ms;
+            let bucket = self.bucket();
+            self.series[zone][bucket].lendable_idle_ms += ms;
         }
     }
 
