@@ -87,9 +87,10 @@ fn run(plan: &Arc<Plan>, calls: u64) -> u64 {
             call: CallId(call),
             zone: ZoneId((next() % ZONES as u64) as u16),
             service: Service::Fire,
-            priority: PRIORITY_NORMAL,
+            resource_priority: None,
             caller: None,
             source: None,
+            place: None,
         });
         driver.feed(&mut core, offer, now, next());
         if next() % 10 == 0

@@ -13,6 +13,9 @@ use crate::policy::{self, CallFacts, Decision, Memory, Note, QueueView};
 use crate::reserve::Load;
 use crate::types::*;
 
+mod requests;
+pub use requests::national_number;
+
 /// Overdue calls examined for one lender that just got a free call-taker: enough to find one
 /// the policy lets it take, bounded so that a lender nobody may use costs little.
 const LEND_SCAN: usize = 64;
@@ -71,6 +74,14 @@ struct Call {
     /// Handed back to its home CTA: it waits there, unless that queue becomes unreachable.
     pinned: bool,
     crisis_related: bool,
+    /// Where the caller is, as last located.
+    place: Option<Arc<Whereabouts>>,
+    /// What the lender's call-taker said when handing it back.
+    summary: Option<Box<str>>,
+    /// A transfer to a partner service under way: the request waiting for its answer.
+    transfer: Option<(RequestId, AgentId, Service)>,
+    /// Conversations so far (a hand-back starts another one).
+    conversations: u32,
     memory: Memory,
     no_answer_at: Instant,
     /// Bumped whenever the call changes queue or state, so that older timers are ignored.
@@ -180,6 +191,12 @@ pub struct CallInfo {
     pub mutual_aid: bool,
     /// Whether the caller said it is about the known incident.
     pub crisis_related: bool,
+    /// Where the caller is, as last located.
+    pub place: Option<Arc<Whereabouts>>,
+    /// What a lender's call-taker said when handing it back.
+    pub summary: Option<Box<str>>,
+    /// The partner service being rung for a transfer, if any.
+    pub transferring: Option<Service>,
     /// Waiting, ringing or talking, and with whom.
     pub status: CallStatus,
 }
@@ -247,6 +264,9 @@ pub struct Core {
     /// CTAs whose spare may have grown during this event without a call-taker freeing up
     /// (a call left their queue, their reserve shrank, their queue came back into service).
     spare_grew: Vec<CtaId>,
+    /// Calls handed to a partner service: ended here, the caller still bridged to the partner
+    /// until one of them hangs up.
+    handed_over: BTreeSet<CallId>,
 }
 
 impl Core {
@@ -275,6 +295,7 @@ impl Core {
             started: None,
             next_sizing: Instant(0),
             spare_grew: Vec::new(),
+            handed_over: BTreeSet::new(),
             crisis: vec![false; plan.zones.len()],
             plan,
             now: Instant(0),
@@ -309,7 +330,6 @@ impl Core {
             Event::AgentLogout { agent } => self.on_logout(agent),
             Event::AgentReady { agent } => self.on_ready(agent),
             Event::AgentPause { agent } => self.on_pause(agent),
-            Event::Pick { agent, call } => self.on_pick(agent, call),
             Event::AgentAnswered { agent, call } => self.on_answered(agent, call),
             Event::AgentRingFailed {
                 agent,
@@ -317,8 +337,6 @@ impl Core {
                 reason,
             } => self.on_ring_failed(agent, call, reason),
             Event::AgentHungUp { agent, call } => self.on_agent_hung_up(agent, call),
-            Event::Transfer { agent, call, to } => self.on_transfer(agent, call, to),
-            Event::HandBack { agent, call } => self.on_hand_back(agent, call),
             Event::Stopped { call } => self.on_stopped(call),
             Event::CallbackRestored {
                 call,
@@ -329,8 +347,11 @@ impl Core {
             } => self.on_callback_restored(call, zone, caller, at, taken_by),
             Event::SetCrisis { zone, on } => self.on_crisis(zone, on),
             Event::SetDisabled { cta, disabled } => self.on_disabled(cta, disabled),
-            Event::CallbackTaken { agent, call } => self.on_callback(agent, call, false),
-            Event::CallbackDone { agent, call } => self.on_callback(agent, call, true),
+            Event::Request { id, agent, ask } => self.on_request(id, agent, ask),
+            Event::PartnerAnswered { call } => self.on_partner_answered(call),
+            Event::PartnerFailed { call, status } => self.on_partner_failed(call, status),
+            Event::PartnerHungUp { call } => self.on_partner_hung_up(call),
+            Event::Located { id, caller, place } => self.on_located(id, &caller, place),
             Event::Tick => {}
         }
         self.fire_timers();
@@ -480,6 +501,16 @@ impl Core {
         self.callbacks_unindexed
     }
 
+    /// Calls handed to a partner service whose caller is still on the line with it.
+    pub fn handed_over(&self) -> impl Iterator<Item = CallId> + '_ {
+        self.handed_over.iter().copied()
+    }
+
+    /// Every live call, in no particular order.
+    pub fn live_call_ids(&self) -> impl Iterator<Item = CallId> + '_ {
+        self.calls.keys().copied()
+    }
+
     /// Admission bookkeeping, read-only.
     pub fn admission(&self) -> &Admission {
         &self.admission
@@ -489,21 +520,22 @@ impl Core {
 
     fn on_offered(&mut self, offer: Offer) {
         let id = offer.call;
-        if self.calls.contains_key(&id) {
+        if self.calls.contains_key(&id) || self.handed_over.contains(&id) {
             // The shell offered the same call twice (a retransmission it should have absorbed):
             // the call is already handled, so there is nothing new to do.
             return;
         }
         let Some(zone_plan) = self.plan.zones.get(usize::from(offer.zone.0)) else {
-            self.reject(id, EndReason::UnknownZone);
+            self.reject(id, offer.zone, EndReason::UnknownZone);
             return;
         };
         let home = zone_plan.cta;
         self.note_arrival(home);
         if self.admission.admit(offer.zone).is_err() {
-            self.reject(id, EndReason::NoCapacity);
+            self.reject(id, offer.zone, EndReason::NoCapacity);
             return;
         }
+        let priority = priority_of(offer.resource_priority);
         // Answer is placed before whatever the rules emit, once we know they do not refuse.
         let answer_at = self.out.len();
         self.trail(id, Step::Admitted);
@@ -513,14 +545,18 @@ impl Core {
             home,
             cta: home,
             service: offer.service,
-            priority: offer.priority,
+            priority,
             caller: offer.caller,
             source: offer.source,
+            place: offer.place,
+            summary: None,
+            transfer: None,
+            conversations: 0,
             offered_at: self.now,
             queued_at: self.now,
             entered_at: self.now,
             state: CallState::Queued,
-            key: (Reverse(offer.priority), self.now, self.sequence),
+            key: (Reverse(priority), self.now, self.sequence),
             overflowed_from: None,
             mutual_aid: false,
             wants_aid: false,
@@ -560,6 +596,10 @@ impl Core {
     }
 
     fn on_caller_hung_up(&mut self, id: CallId) {
+        if self.handed_over.remove(&id) {
+            self.emit(Command::DropPartner { call: id });
+            return;
+        }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -581,6 +621,11 @@ impl Core {
     }
 
     fn on_stopped(&mut self, id: CallId) {
+        if self.handed_over.remove(&id) {
+            self.emit(Command::HangUp { call: id });
+            self.emit(Command::DropPartner { call: id });
+            return;
+        }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -666,6 +711,33 @@ impl Core {
         self.make_available(id);
     }
 
+    /// Logs a call-taker in straight into pause (no call offered on the way).
+    fn log_in_paused(&mut self, id: AgentId, cta: CtaId, site: u16, preference: u8) {
+        if self.agents.contains_key(&id) {
+            self.on_login(id, cta, site, preference);
+            self.on_pause(id);
+            return;
+        }
+        if usize::from(cta.0) >= self.ctas.len() {
+            return;
+        }
+        self.agents.insert(
+            id,
+            Agent {
+                cta,
+                site,
+                preference: preference.clamp(1, 5),
+                status: AgentStatus::Offline,
+                idle_since: self.now,
+                after_call: AfterCall::WrapUp,
+                generation: 0,
+                lent: false,
+            },
+        );
+        self.ctas[usize::from(cta.0)].logged_in += 1;
+        self.set_paused(id);
+    }
+
     fn on_logout(&mut self, id: AgentId) {
         let Some(agent) = self.agents.get_mut(&id) else {
             return;
@@ -707,16 +779,8 @@ impl Core {
         }
     }
 
-    fn on_pick(&mut self, agent_id: AgentId, id: CallId) {
-        let result = self.check_pick(agent_id, id);
-        self.emit(Command::PickResult {
-            agent: agent_id,
-            call: id,
-            result,
-        });
-        if result.is_err() {
-            return;
-        }
+    /// Carries out a pick that `check_pick` allowed.
+    fn pick(&mut self, agent_id: AgentId, id: CallId) {
         let agent_cta = self.agents[&agent_id].cta;
         let call_cta = self.calls[&id].cta;
         self.leave_queue(id);
@@ -775,10 +839,13 @@ impl Core {
         let call = self.calls.get_mut(&id).expect("checked above");
         call.state = CallState::Talking(agent_id);
         call.generation += 1;
+        call.conversations += 1;
+        let conversation = call.conversations;
         self.set_agent_status(agent_id, AgentStatus::Talking(id));
         self.emit(Command::Bridge {
             call: id,
             agent: agent_id,
+            conversation,
         });
         self.trail(id, Step::Answered(agent_id));
     }
@@ -804,28 +871,12 @@ impl Core {
         self.after_call(agent_id);
     }
 
-    fn on_transfer(&mut self, agent_id: AgentId, id: CallId, to: Service) {
-        if !self.is_talking(agent_id, id) {
-            return;
-        }
-        self.emit(Command::TransferOut { call: id, to });
-        self.end(id, Outcome::Transferred, EndReason::TransferredTo(to));
-        self.after_call(agent_id);
-    }
-
-    fn on_hand_back(&mut self, agent_id: AgentId, id: CallId) {
-        let result = self.check_hand_back(agent_id, id);
-        self.emit(Command::HandBackResult {
-            agent: agent_id,
-            call: id,
-            result,
-        });
-        if result.is_err() {
-            return;
-        }
+    /// Carries out a hand-back that `check_hand_back` allowed; returns the home CTA.
+    fn hand_back(&mut self, agent_id: AgentId, id: CallId, summary: Box<str>) -> CtaId {
         let from = self.agents[&agent_id].cta;
         let call = self.calls.get_mut(&id).expect("checked by check_hand_back");
         let home = call.home;
+        call.summary = Some(summary.clone());
         // At the head of its home queue: its seniority, and one level above ordinary calls.
         call.priority = call.priority.max(PRIORITY_NORMAL.saturating_add(1));
         call.key = (Reverse(call.priority), call.key.1, call.key.2);
@@ -837,9 +888,17 @@ impl Core {
             call: id,
             agent: agent_id,
         });
-        self.trail(id, Step::HandedBack { from });
+        self.trail(
+            id,
+            Step::HandedBack {
+                from,
+                by: agent_id,
+                summary,
+            },
+        );
         self.after_call(agent_id);
         self.enqueue(id, home);
+        home
     }
 
     fn check_hand_back(&self, agent_id: AgentId, id: CallId) -> Result<(), HandBackRefusal> {
@@ -920,15 +979,6 @@ impl Core {
         } else {
             self.dispatch(cta);
         }
-    }
-
-    fn on_callback(&mut self, agent_id: AgentId, id: CallId, done: bool) {
-        let result = self.apply_callback(agent_id, id, done);
-        self.emit(Command::CallbackResult {
-            agent: agent_id,
-            call: id,
-            result,
-        });
     }
 
     fn apply_callback(
@@ -1091,11 +1141,15 @@ impl Core {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.memory.tried.push(from);
                     call.overflowed_from = Some(from);
-                    // It found its lender: it no longer waits for one.
-                    call.wants_aid = false;
+                    // Moved to a lender, it no longer waits for one; moved back home (a lent
+                    // ring that failed), it still does if the rules found no lender.
+                    if to != call.home {
+                        call.wants_aid = false;
+                    }
                 }
                 self.trail(id, Step::Overflowed { from, to });
                 self.enqueue(id, to);
+                self.mark_overdue(id);
                 true
             }
             // Admitted calls are never refused afterwards: a `busy` rule only applies to new calls.
@@ -1517,15 +1571,18 @@ impl Core {
 
     // ----- ends -----
 
-    fn reject(&mut self, id: CallId, reason: EndReason) {
+    fn reject(&mut self, id: CallId, zone: ZoneId, reason: EndReason) {
         self.emit(Command::Reject {
             call: id,
             reason: reason.clone(),
         });
+        // Refused before it joined a queue: the CTA serving its zone, if the zone is known.
+        let cta = self.plan.zones.get(usize::from(zone.0)).map(|z| z.cta);
         self.emit(Command::Ended {
             call: id,
             outcome: Outcome::Rejected,
             reason,
+            cta,
         });
     }
 
@@ -1549,7 +1606,16 @@ impl Core {
             call: id,
             outcome,
             reason,
+            cta: Some(call.cta),
         });
+        if let Some((request, _, _)) = call.transfer {
+            // The conversation ended while the partner's phone rang.
+            self.emit(Command::DropPartner { call: id });
+            self.emit(Command::Reply {
+                request,
+                result: Err(Denied::CallEnded),
+            });
+        }
         if outcome == Outcome::Abandoned {
             self.add_callback(id, call);
         }
@@ -1708,6 +1774,15 @@ fn route_failure(state: QueueState) -> Option<FailReason> {
     }
 }
 
+/// The priority of a new call: RFC 4412 `esnet` levels 0 and 1 (the network's most urgent)
+/// are answered before ordinary calls.
+fn priority_of(resource_priority: Option<u8>) -> Priority {
+    match resource_priority {
+        Some(level) if level <= 1 => PRIORITY_NORMAL + 1,
+        _ => PRIORITY_NORMAL,
+    }
+}
+
 fn len_u32(len: usize) -> u32 {
     u32::try_from(len).unwrap_or(u32::MAX)
 }
@@ -1726,6 +1801,9 @@ fn info(id: CallId, c: &Call) -> CallInfo {
         overflowed_from: c.overflowed_from,
         mutual_aid: c.mutual_aid,
         crisis_related: c.crisis_related,
+        place: c.place.clone(),
+        summary: c.summary.clone(),
+        transferring: c.transfer.map(|(_, _, to)| to),
         status: match c.state {
             CallState::Queued => CallStatus::Queued,
             CallState::Ringing(a) => CallStatus::Ringing(a),

@@ -97,6 +97,43 @@ overflow = "partners"
 [[rule_set.rule]]
 name = "par défaut"
 route = "home"
+
+[[partner_service]]
+service = "15"
+name = "SAMU"
+uri = "sip:15@127.0.0.1"
+
+[[call_taker]]
+login = "a0"
+cta = "cta-13"
+
+[[call_taker]]
+login = "a1"
+cta = "cta-83"
+
+[[call_taker]]
+login = "a2"
+cta = "cta-84"
+
+[[call_taker]]
+login = "a3"
+cta = "cta-13"
+
+[[call_taker]]
+login = "a4"
+cta = "cta-83"
+
+[[call_taker]]
+login = "a5"
+cta = "cta-84"
+
+[[call_taker]]
+login = "a6"
+cta = "cta-13"
+
+[[call_taker]]
+login = "a7"
+cta = "cta-83"
 "#;
 
 fn plan() -> Arc<Plan> {
@@ -115,6 +152,7 @@ struct Harness {
     core: Core,
     now: u64,
     log: Vec<Command>,
+    requests: u64,
 }
 
 impl Harness {
@@ -127,6 +165,7 @@ impl Harness {
             core: Core::new(plan),
             now: 1_700_000_000_000,
             log: Vec::new(),
+            requests: 0,
         }
     }
 
@@ -151,10 +190,20 @@ impl Harness {
             call: CallId(call),
             zone,
             service: Service::Fire,
-            priority: PRIORITY_NORMAL,
+            resource_priority: None,
             caller: Some(caller.into()),
             source: None,
+            place: None,
         }))
+    }
+
+    fn ask(&mut self, agent: u32, ask: Ask) -> Vec<Command> {
+        self.requests += 1;
+        self.send(Event::Request {
+            id: RequestId(self.requests),
+            agent: AgentId(agent),
+            ask,
+        })
     }
 
     fn login(&mut self, agent: u32, cta: CtaId, preference: u8) -> Vec<Command> {
@@ -198,7 +247,8 @@ fn a_call_is_offered_answered_bridged_and_completed() {
     });
     assert!(out.contains(&Command::Bridge {
         call: CallId(10),
-        agent: AgentId(1)
+        agent: AgentId(1),
+        conversation: 1,
     }));
     let out = h.send(Event::AgentHungUp {
         agent: AgentId(1),
@@ -248,44 +298,38 @@ fn a_caller_who_hangs_up_while_queued_is_abandoned_and_goes_to_the_call_back_lis
     h.send(Event::AgentReady { agent: AgentId(1) });
     let result = |out: &[Command]| {
         out.iter().find_map(|c| match c {
-            Command::CallbackResult { result, .. } => Some(*result),
+            Command::Reply { result, .. } => Some(*result),
             _ => None,
         })
     };
     // A call-taker who is not logged in, or a call with no entry, changes nothing.
-    let out = h.send(Event::CallbackTaken {
-        agent: AgentId(2),
-        call: CallId(10),
-    });
-    assert_eq!(result(&out), Some(Err(CallbackRefusal::NotLoggedIn)));
-    let out = h.send(Event::CallbackTaken {
-        agent: AgentId(1),
-        call: CallId(11),
-    });
-    assert_eq!(result(&out), Some(Err(CallbackRefusal::Unknown)));
+    let out = h.ask(2, Ask::CallbackTaken(CallId(10)));
+    assert_eq!(
+        result(&out),
+        Some(Err(Denied::Callback(CallbackRefusal::NotLoggedIn)))
+    );
+    let out = h.ask(1, Ask::CallbackTaken(CallId(11)));
+    assert_eq!(
+        result(&out),
+        Some(Err(Denied::Callback(CallbackRefusal::Unknown)))
+    );
     assert!(!out.iter().any(|c| matches!(c, Command::Callback { .. })));
-    let out = h.send(Event::CallbackTaken {
-        agent: AgentId(1),
-        call: CallId(10),
-    });
-    assert_eq!(result(&out), Some(Ok(())));
+    let out = h.ask(1, Ask::CallbackTaken(CallId(10)));
+    assert_eq!(result(&out), Some(Ok(Granted::Done)));
     let (_, entry) = h.core.callbacks(C13).next().expect("entry");
     assert_eq!(entry.state, CallbackState::Taken(AgentId(1)));
-    let out = h.send(Event::CallbackDone {
-        agent: AgentId(1),
-        call: CallId(10),
-    });
+    let out = h.ask(1, Ask::CallbackDone(CallId(10)));
     assert!(out.contains(&Command::Callback {
         cta: C13,
         call: CallId(10),
         state: CallbackState::Done(AgentId(1))
     }));
     assert_eq!(h.core.callbacks(C13).count(), 0);
-    let out = h.send(Event::CallbackDone {
-        agent: AgentId(1),
-        call: CallId(10),
-    });
-    assert_eq!(result(&out), Some(Err(CallbackRefusal::Unknown)));
+    let out = h.ask(1, Ask::CallbackDone(CallId(10)));
+    assert_eq!(
+        result(&out),
+        Some(Err(Denied::Callback(CallbackRefusal::Unknown)))
+    );
 }
 
 #[test]
@@ -326,45 +370,36 @@ fn only_one_call_taker_wins_a_pick() {
     h.login(3, C84, 3);
     let out = h.offer(10, Z83);
     assert!(rings(&out).is_empty(), "picking mode: no ACD");
-    let out = h.send(Event::Pick {
-        agent: AgentId(3),
-        call: CallId(10),
-    });
+    let out = h.ask(3, Ask::Pick(CallId(10)));
     assert!(out.iter().any(|c| matches!(
         c,
-        Command::PickResult {
-            result: Err(PickRefusal::Forbidden),
+        Command::Reply {
+            result: Err(Denied::Pick(PickRefusal::Forbidden)),
             ..
         }
     )));
-    let out = h.send(Event::Pick {
-        agent: AgentId(1),
-        call: CallId(10),
-    });
-    assert!(
-        out.iter()
-            .any(|c| matches!(c, Command::PickResult { result: Ok(()), .. }))
-    );
+    let out = h.ask(1, Ask::Pick(CallId(10)));
+    assert!(out.iter().any(|c| matches!(
+        c,
+        Command::Reply {
+            result: Ok(Granted::Done),
+            ..
+        }
+    )));
     assert_eq!(rings(&out), vec![(10, 1)]);
-    let out = h.send(Event::Pick {
-        agent: AgentId(2),
-        call: CallId(10),
-    });
+    let out = h.ask(2, Ask::Pick(CallId(10)));
     assert!(out.iter().any(|c| matches!(
         c,
-        Command::PickResult {
-            result: Err(PickRefusal::AlreadyTaken),
+        Command::Reply {
+            result: Err(Denied::Pick(PickRefusal::AlreadyTaken)),
             ..
         }
     )));
-    let out = h.send(Event::Pick {
-        agent: AgentId(2),
-        call: CallId(99),
-    });
+    let out = h.ask(2, Ask::Pick(CallId(99)));
     assert!(out.iter().any(|c| matches!(
         c,
-        Command::PickResult {
-            result: Err(PickRefusal::UnknownCall),
+        Command::Reply {
+            result: Err(Denied::Pick(PickRefusal::UnknownCall)),
             ..
         }
     )));
@@ -551,11 +586,28 @@ enum Op {
     AgentHangUp(u8, u8),
     Transfer(u8, u8),
     HandBack(u8, u8),
+    HangUpAsk(u8, u8),
+    PartnerAnswer(u8),
+    PartnerFail(u8),
+    PartnerHangUp(u8),
+    State(u8, u8),
+    CallbackTake(u8, u8),
+    CallbackDone(u8, u8),
+    Located(u8),
     Stopped(u8),
     Dtmf(u8),
     Crisis(u8, bool),
     Disable(u8, bool),
     Advance(u32),
+    /// The n-th call-taker whose phone rings answers.
+    AnswerRinging(u8),
+    /// The n-th call-taker in conversation asks to transfer their call (to 17 when the flag is
+    /// set, which has no partner in the plan).
+    TransferTalking(u8, bool),
+    /// Something happens to the n-th call with a partner leg (transfer ringing or handed over):
+    /// 0 the partner answers, 1 it fails, 2 it hangs up, 3 the caller hangs up, 4 the
+    /// call-taker hangs up.
+    OnPartnerLeg(u8, u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -572,25 +624,47 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::AgentHangUp(a, c)),
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::Transfer(a, c)),
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::HandBack(a, c)),
+        1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::HangUpAsk(a, c)),
+        2 => (0u8..40).prop_map(Op::PartnerAnswer),
+        1 => (0u8..40).prop_map(Op::PartnerFail),
+        1 => (0u8..40).prop_map(Op::PartnerHangUp),
+        1 => (0u8..8, 0u8..3).prop_map(|(a, w)| Op::State(a, w)),
+        1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::CallbackTake(a, c)),
+        1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::CallbackDone(a, c)),
+        1 => (0u8..40).prop_map(Op::Located),
         1 => (0u8..40).prop_map(Op::Stopped),
         1 => (0u8..40).prop_map(Op::Dtmf),
         1 => (0u8..3, any::<bool>()).prop_map(|(z, on)| Op::Crisis(z, on)),
         1 => (0u8..3, any::<bool>()).prop_map(|(c, d)| Op::Disable(c, d)),
         3 => (0u32..40_000).prop_map(Op::Advance),
+        // Random ids rarely hit a ringing call-taker or a pending transfer: these aim at them.
+        3 => any::<u8>().prop_map(Op::AnswerRinging),
+        3 => (any::<u8>(), prop::bool::weighted(0.1)).prop_map(|(n, p)| Op::TransferTalking(n, p)),
+        3 => (any::<u8>(), prop_oneof![3 => Just(0u8), 1 => 1u8..5]).prop_map(|(n, k)| Op::OnPartnerLeg(n, k)),
     ]
 }
 
-fn event(op: &Op) -> Option<Event> {
+/// The event for an op, `None` for time passing or an aimed op that finds nothing to aim at.
+fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
     let call = |c: &u8| CallId(u64::from(*c));
     let agent = |a: &u8| AgentId(u32::from(*a));
+    let ask = |a: &u8, ask: Ask| Event::Request {
+        id: RequestId(id),
+        agent: agent(a),
+        ask,
+    };
     Some(match op {
+        // Ids are reused once a call ends, as here, but a shell never reuses the id of a caller
+        // still on the line with a partner service.
+        Op::Offer(c, _) if core.handed_over().any(|h| h == call(c)) => return None,
         Op::Offer(c, z) => Event::Offered(Offer {
             call: call(c),
             zone: ZoneId(u16::from(*z)),
             service: Service::Fire,
-            priority: PRIORITY_NORMAL,
-            caller: None,
+            resource_priority: (*c % 7 == 0).then_some(0),
+            caller: Some(format!("06000000{c:02}").into()),
             source: None,
+            place: None,
         }),
         Op::CallerHangUp(c) => Event::CallerHungUp { call: call(c) },
         Op::Login(a, c, p) => Event::AgentLogin {
@@ -602,10 +676,7 @@ fn event(op: &Op) -> Option<Event> {
         Op::Logout(a) => Event::AgentLogout { agent: agent(a) },
         Op::Ready(a) => Event::AgentReady { agent: agent(a) },
         Op::Pause(a) => Event::AgentPause { agent: agent(a) },
-        Op::Pick(a, c) => Event::Pick {
-            agent: agent(a),
-            call: call(c),
-        },
+        Op::Pick(a, c) => ask(a, Ask::Pick(call(c))),
         Op::Answer(a, c) => Event::AgentAnswered {
             agent: agent(a),
             call: call(c),
@@ -619,14 +690,50 @@ fn event(op: &Op) -> Option<Event> {
             agent: agent(a),
             call: call(c),
         },
-        Op::Transfer(a, c) => Event::Transfer {
-            agent: agent(a),
+        Op::Transfer(a, c) => ask(
+            a,
+            Ask::Transfer {
+                call: call(c),
+                to: if c % 5 == 0 {
+                    Service::Police
+                } else {
+                    Service::Ambulance
+                },
+                summary: "feu de cuisine".into(),
+            },
+        ),
+        Op::HandBack(a, c) => ask(
+            a,
+            Ask::HandBack {
+                call: call(c),
+                summary: "blessé léger".into(),
+            },
+        ),
+        Op::HangUpAsk(a, c) => ask(a, Ask::HangUp(call(c))),
+        Op::PartnerAnswer(c) => Event::PartnerAnswered { call: call(c) },
+        Op::PartnerFail(c) => Event::PartnerFailed {
             call: call(c),
-            to: Service::Ambulance,
+            status: 486,
         },
-        Op::HandBack(a, c) => Event::HandBack {
-            agent: agent(a),
-            call: call(c),
+        Op::PartnerHangUp(c) => Event::PartnerHungUp { call: call(c) },
+        Op::State(a, w) => ask(
+            a,
+            Ask::State(match w {
+                0 => WantedState::Available,
+                1 => WantedState::Paused,
+                _ => WantedState::Offline,
+            }),
+        ),
+        Op::CallbackTake(a, c) => ask(a, Ask::CallbackTaken(call(c))),
+        Op::CallbackDone(a, c) => ask(a, Ask::CallbackDone(call(c))),
+        Op::Located(c) => Event::Located {
+            id: RequestId(id),
+            caller: format!("+33 6 00 00 00 {c:02}").into(),
+            place: Arc::new(Whereabouts {
+                departement: "13".into(),
+                source: "aml".into(),
+                ..Whereabouts::default()
+            }),
         },
         Op::Stopped(c) => Event::Stopped { call: call(c) },
         Op::Dtmf(c) => Event::Dtmf {
@@ -642,6 +749,67 @@ fn event(op: &Op) -> Option<Event> {
             disabled: *d,
         },
         Op::Advance(_) => return None,
+        Op::AnswerRinging(n) => {
+            let ringing: Vec<(AgentId, CallId)> = (0..8)
+                .map(AgentId)
+                .filter_map(|a| match core.agent(a) {
+                    AgentStatus::Ringing(call) => Some((a, call)),
+                    _ => None,
+                })
+                .collect();
+            let (agent, call) = *ringing.get(usize::from(*n) % ringing.len().max(1))?;
+            Event::AgentAnswered { agent, call }
+        }
+        Op::TransferTalking(n, police) => {
+            let talking: Vec<(AgentId, CallId)> = (0..8)
+                .map(AgentId)
+                .filter_map(|a| match core.agent(a) {
+                    AgentStatus::Talking(call) => Some((a, call)),
+                    _ => None,
+                })
+                .collect();
+            let (agent, call) = *talking.get(usize::from(*n) % talking.len().max(1))?;
+            Event::Request {
+                id: RequestId(id),
+                agent,
+                ask: Ask::Transfer {
+                    call,
+                    to: if *police {
+                        Service::Police
+                    } else {
+                        Service::Ambulance
+                    },
+                    summary: "  malaise,\n  conscient ".into(),
+                },
+            }
+        }
+        Op::OnPartnerLeg(n, kind) => {
+            let mut ringing: Vec<(CallId, Option<AgentId>)> = core
+                .live_call_ids()
+                .filter_map(|c| core.call(c))
+                .filter(|info| info.transferring.is_some())
+                .map(|info| match info.status {
+                    CallStatus::Talking(a) => (info.call, Some(a)),
+                    _ => (info.call, None),
+                })
+                .collect();
+            ringing.sort_unstable();
+            let legs: Vec<(CallId, Option<AgentId>)> = ringing
+                .into_iter()
+                .chain(core.handed_over().map(|c| (c, None)))
+                .collect();
+            let (call, talking) = *legs.get(usize::from(*n) % legs.len().max(1))?;
+            match kind {
+                0 => Event::PartnerAnswered { call },
+                1 => Event::PartnerFailed { call, status: 486 },
+                2 => Event::PartnerHungUp { call },
+                3 => Event::CallerHungUp { call },
+                _ => Event::AgentHungUp {
+                    agent: talking?,
+                    call,
+                },
+            }
+        }
     })
 }
 
@@ -654,9 +822,24 @@ struct Checker {
     holder: HashMap<u64, u32>,
     admitted: u64,
     ended: u64,
+    /// Requests fed and not answered yet.
+    open_requests: HashSet<u64>,
+    /// Calls whose caller is bridged to a partner service.
+    handed_over: HashSet<u64>,
 }
 
 impl Checker {
+    /// Notes a request fed to the core: it must be answered exactly once.
+    fn asked(&mut self, event: &Event) {
+        if let Event::Request { id, .. } | Event::Located { id, .. } = event {
+            assert!(
+                self.open_requests.insert(id.0),
+                "request id {} reused",
+                id.0
+            );
+        }
+    }
+
     fn observe(&mut self, core: &Core, out: &[Command]) {
         let refused: HashSet<u64> = out
             .iter()
@@ -667,6 +850,22 @@ impl Checker {
             .collect();
         for command in out {
             match command {
+                Command::Reply { request, .. } => assert!(
+                    self.open_requests.remove(&request.0),
+                    "request {} answered twice, or never asked",
+                    request.0
+                ),
+                Command::HandOver { call, agent } => {
+                    assert_eq!(
+                        self.holder.get(&call.0),
+                        Some(&agent.0),
+                        "handed over by a call-taker who does not hold it"
+                    );
+                    assert!(self.handed_over.insert(call.0), "handed over twice");
+                }
+                Command::DropPartner { call } => {
+                    self.handed_over.remove(&call.0);
+                }
                 Command::Answer { call } => {
                     assert!(
                         self.live.insert(call.0),
@@ -688,7 +887,7 @@ impl Checker {
                     self.bridged.remove(&call.0);
                     self.holder.remove(&call.0);
                 }
-                Command::Bridge { call, agent } => {
+                Command::Bridge { call, agent, .. } => {
                     assert!(self.bridged.insert(call.0), "call {} bridged twice", call.0);
                     assert_eq!(
                         self.holder.get(&call.0),
@@ -743,11 +942,12 @@ proptest! {
         let mut core = Core::new(plan());
         let mut now = 1_700_000_000_000u64;
         let mut checker = Checker::default();
-        for op in &ops {
+        for (i, op) in ops.iter().enumerate() {
             if let Op::Advance(ms) = op {
                 now += u64::from(*ms);
             }
-            let event = event(op).unwrap_or(Event::Tick);
+            let event = event(op, i as u64, &core).unwrap_or(Event::Tick);
+            checker.asked(&event);
             let out: Vec<Command> = core.handle(event, Instant(now)).collect();
             core.check_invariants();
             checker.observe(&core, &out);
@@ -764,6 +964,7 @@ proptest! {
             }
         }
         let mut rounds = 0;
+        let mut requests = 0u64;
         while core.live_calls() > 0 {
             rounds += 1;
             prop_assert!(rounds < 2_000, "calls never drained: {} left", core.live_calls());
@@ -773,7 +974,11 @@ proptest! {
                 for info in core.waiting(CtaId(cta)).collect::<Vec<_>>() {
                     let pickers: Vec<AgentId> = (0..3u32).map(|s| AgentId(100 + u32::from(cta) * 10 + s)).collect();
                     for agent in pickers {
-                        pending.push(Event::Pick { agent, call: info.call });
+                        requests += 1;
+                        let id = RequestId(1_000_000 + requests);
+                        let pick = Event::Request { id, agent, ask: Ask::Pick(info.call) };
+                        checker.asked(&pick);
+                        pending.push(pick);
                     }
                 }
             }
@@ -792,8 +997,15 @@ proptest! {
                 checker.observe(&core, &out);
             }
         }
+        // Callers still with a partner service hang up.
+        for call in core.handed_over().collect::<Vec<_>>() {
+            let out: Vec<Command> = core.handle(Event::CallerHungUp { call }, Instant(now)).collect();
+            checker.observe(&core, &out);
+        }
         prop_assert!(checker.live.is_empty());
         prop_assert_eq!(checker.admitted, checker.ended, "every admitted call ends exactly once");
+        prop_assert!(checker.open_requests.is_empty(), "requests never answered: {:?}", checker.open_requests);
+        prop_assert!(checker.handed_over.is_empty() && core.handed_over().next().is_none(), "a partner leg left behind");
     }
 }
 
@@ -897,7 +1109,15 @@ fn check_mutual_aid(core: &Core, event: &Event, out: &[Command]) {
                     matches!(c, Command::AgentChanged { agent, status: AgentStatus::Paused | AgentStatus::Offline }
                         if core.agent_seat(*agent).is_none_or(|(cta, _, _)| cta == *to))
                 });
-                if lost || matches!(event, Event::Pick { .. }) {
+                if lost
+                    || matches!(
+                        event,
+                        Event::Request {
+                            ask: Ask::Pick(_),
+                            ..
+                        }
+                    )
+                {
                     continue;
                 }
                 let s = core.cta_status(*to);
@@ -955,11 +1175,12 @@ proptest! {
         let mut core = Core::new(plan);
         let mut now = 1_700_000_000_000u64;
         let mut checker = Checker::default();
-        for op in &ops {
+        for (i, op) in ops.iter().enumerate() {
             if let Op::Advance(ms) = op {
                 now += u64::from(*ms);
             }
-            let event = event(op).unwrap_or(Event::Tick);
+            let event = event(op, i as u64, &core).unwrap_or(Event::Tick);
+            checker.asked(&event);
             let out: Vec<Command> = core.handle(event.clone(), Instant(now)).collect();
             core.check_invariants();
             checker.observe(&core, &out);
@@ -995,26 +1216,36 @@ fn a_lent_call_handed_back_waits_at_the_head_of_its_home_queue() {
     });
     h.offer(3, Z13);
     // 13's own call-taker cannot hand back its own call; 84's hands the lent one back.
-    let out = h.send(Event::HandBack {
-        agent: AgentId(1),
-        call: CallId(1),
-    });
+    let out = h.ask(
+        1,
+        Ask::HandBack {
+            call: CallId(1),
+            summary: "".into(),
+        },
+    );
     assert!(out.iter().any(|c| matches!(
         c,
-        Command::HandBackResult {
-            result: Err(HandBackRefusal::OwnCall),
+        Command::Reply {
+            result: Err(Denied::HandBack(HandBackRefusal::OwnCall)),
             ..
         }
     )));
-    let out = h.send(Event::HandBack {
+    let out = h.send(Event::Request {
+        id: RequestId(77),
         agent,
-        call: CallId(2),
+        ask: Ask::HandBack {
+            call: CallId(2),
+            summary: "chute dans l'escalier".into(),
+        },
     });
-    assert!(out.contains(&Command::HandBackResult {
-        agent,
-        call: CallId(2),
-        result: Ok(())
+    assert!(out.contains(&Command::Reply {
+        request: RequestId(77),
+        result: Ok(Granted::HandedBack(C13))
     }));
+    assert_eq!(
+        h.core.call(CallId(2)).and_then(|c| c.summary).as_deref(),
+        Some("chute dans l'escalier")
+    );
     assert!(out.contains(&Command::Unbridge {
         call: CallId(2),
         agent
@@ -1034,4 +1265,829 @@ fn a_lent_call_handed_back_waits_at_the_head_of_its_home_queue() {
         Some(CallStatus::Ringing(AgentId(1)))
     );
     h.core.check_invariants();
+}
+
+// ----- requests: transfers, hang-up, state, AML positions, Resource-Priority -----
+
+/// The replies in a batch of commands, with their request ids.
+fn replies(out: &[Command]) -> Vec<(u64, Result<Granted, Denied>)> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Reply { request, result } => Some((request.0, *result)),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Harness {
+    /// The id of the last request sent with [`Harness::ask`].
+    fn last_request(&self) -> RequestId {
+        RequestId(self.requests)
+    }
+
+    /// Offers a call, checks that it rings this call-taker, and has them answer it.
+    fn talk(&mut self, agent: u32, call: u64, zone: ZoneId) {
+        let out = self.offer(call, zone);
+        assert_eq!(
+            rings(&out),
+            vec![(call, agent)],
+            "call {call} rings {agent}"
+        );
+        let out = self.send(Event::AgentAnswered {
+            agent: AgentId(agent),
+            call: CallId(call),
+        });
+        assert!(out.contains(&Command::Bridge {
+            call: CallId(call),
+            agent: AgentId(agent),
+            conversation: 1,
+        }));
+    }
+
+    /// Has a call-taker ask to transfer their call to the SAMU, and checks the partner is rung.
+    fn transfer_to_samu(&mut self, agent: u32, call: u64, summary: &str) -> RequestId {
+        let out = self.ask(
+            agent,
+            Ask::Transfer {
+                call: CallId(call),
+                to: Service::Ambulance,
+                summary: summary.into(),
+            },
+        );
+        assert!(
+            out.iter()
+                .any(|c| matches!(c, Command::CallPartner { call: rung, to: Service::Ambulance, .. } if rung.0 == call)),
+            "the SAMU is rung: {out:?}"
+        );
+        assert!(replies(&out).is_empty(), "the answer waits for the partner");
+        self.last_request()
+    }
+
+    fn offer_with_priority(&mut self, call: u64, zone: ZoneId, level: Option<u8>) -> Vec<Command> {
+        self.send(Event::Offered(Offer {
+            call: CallId(call),
+            zone,
+            service: Service::Fire,
+            resource_priority: level,
+            caller: Some("+33612345678".into()),
+            source: None,
+            place: None,
+        }))
+    }
+
+    fn located(&mut self, id: u64, caller: &str, place: &Arc<Whereabouts>) -> Vec<Command> {
+        self.send(Event::Located {
+            id: RequestId(id),
+            caller: caller.into(),
+            place: Arc::clone(place),
+        })
+    }
+}
+
+fn aml(commune: &str) -> Arc<Whereabouts> {
+    Arc::new(Whereabouts {
+        departement: "13".into(),
+        commune: Some(commune.into()),
+        insee: None,
+        point: Some((43.2965, 5.3698)),
+        radius_m: Some(12.0),
+        source: "aml".into(),
+    })
+}
+
+#[test]
+fn a_transfer_the_partner_answers_hands_the_caller_over_until_the_partner_hangs_up() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    let out = h.ask(
+        1,
+        Ask::Transfer {
+            call: CallId(10),
+            to: Service::Ambulance,
+            summary: "douleur thoracique,\n   conscient".into(),
+        },
+    );
+    let asked = h.last_request();
+    assert_eq!(
+        out,
+        vec![
+            Command::Trail {
+                call: CallId(10),
+                step: Step::TransferAsked {
+                    to: Service::Ambulance,
+                    by: AgentId(1),
+                    summary: "douleur thoracique,\n   conscient".into(),
+                },
+            },
+            Command::CallPartner {
+                call: CallId(10),
+                to: Service::Ambulance,
+                subject: "douleur thoracique, conscient".into(),
+            },
+        ]
+    );
+    // The call-taker stays with the caller while the SAMU rings.
+    let info = h.core.call(CallId(10)).expect("live");
+    assert_eq!(info.transferring, Some(Service::Ambulance));
+    assert_eq!(info.status, CallStatus::Talking(AgentId(1)));
+    assert_eq!(h.core.agent(AgentId(1)), AgentStatus::Talking(CallId(10)));
+
+    let out = h.send(Event::PartnerAnswered { call: CallId(10) });
+    assert_eq!(
+        out,
+        vec![
+            Command::HandOver {
+                call: CallId(10),
+                agent: AgentId(1),
+            },
+            Command::Trail {
+                call: CallId(10),
+                step: Step::Transferred {
+                    to: Service::Ambulance,
+                    by: AgentId(1),
+                },
+            },
+            Command::Reply {
+                request: asked,
+                result: Ok(Granted::Transferred(Service::Ambulance)),
+            },
+            Command::Ended {
+                call: CallId(10),
+                outcome: Outcome::Transferred,
+                reason: EndReason::TransferredTo(Service::Ambulance),
+                cta: Some(C13),
+            },
+            Command::AgentChanged {
+                agent: AgentId(1),
+                status: AgentStatus::WrapUp,
+            },
+        ]
+    );
+    assert_eq!(h.core.live_calls(), 0);
+    assert_eq!(h.core.agent(AgentId(1)), AgentStatus::WrapUp);
+    assert_eq!(h.core.handed_over().collect::<Vec<_>>(), vec![CallId(10)]);
+
+    // The call-taker's wrap-up ends; the caller is still with the SAMU.
+    h.advance(10_000);
+    assert_eq!(h.core.agent(AgentId(1)), AgentStatus::Available);
+    assert_eq!(h.core.handed_over().collect::<Vec<_>>(), vec![CallId(10)]);
+
+    let out = h.send(Event::PartnerHungUp { call: CallId(10) });
+    assert_eq!(
+        out,
+        vec![
+            Command::HangUp { call: CallId(10) },
+            Command::DropPartner { call: CallId(10) },
+        ]
+    );
+    assert_eq!(h.core.handed_over().next(), None);
+    // The caller's BYE that follows changes nothing.
+    assert_eq!(h.send(Event::CallerHungUp { call: CallId(10) }), vec![]);
+    assert_eq!(ended(&h.log), vec![(10, Outcome::Transferred)]);
+}
+
+#[test]
+fn a_caller_handed_over_who_hangs_up_releases_the_partner_leg() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    h.transfer_to_samu(1, 10, "chute");
+    h.send(Event::PartnerAnswered { call: CallId(10) });
+    let out = h.send(Event::CallerHungUp { call: CallId(10) });
+    assert_eq!(out, vec![Command::DropPartner { call: CallId(10) }]);
+    assert_eq!(h.core.handed_over().next(), None);
+    assert_eq!(h.send(Event::PartnerHungUp { call: CallId(10) }), vec![]);
+    assert_eq!(ended(&h.log), vec![(10, Outcome::Transferred)]);
+}
+
+#[test]
+fn a_transfer_the_partner_refuses_leaves_the_call_taker_with_the_caller() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    let first = h.transfer_to_samu(1, 10, "malaise");
+    let out = h.send(Event::PartnerFailed {
+        call: CallId(10),
+        status: 486,
+    });
+    assert_eq!(
+        out,
+        vec![
+            Command::DropPartner { call: CallId(10) },
+            Command::Trail {
+                call: CallId(10),
+                step: Step::TransferFailed {
+                    to: Service::Ambulance,
+                    status: 486,
+                },
+            },
+            Command::Reply {
+                request: first,
+                result: Err(Denied::PartnerFailed(486)),
+            },
+        ]
+    );
+    let info = h.core.call(CallId(10)).expect("still live");
+    assert_eq!(info.status, CallStatus::Talking(AgentId(1)));
+    assert_eq!(info.transferring, None);
+    assert_eq!(h.core.agent(AgentId(1)), AgentStatus::Talking(CallId(10)));
+    assert!(ended(&h.log).is_empty());
+    assert_eq!(h.core.handed_over().next(), None);
+
+    // The call-taker may try again, and this time the SAMU answers.
+    let second = h.transfer_to_samu(1, 10, "malaise, second essai");
+    assert_ne!(first, second);
+    let out = h.send(Event::PartnerAnswered { call: CallId(10) });
+    assert_eq!(
+        replies(&out),
+        vec![(second.0, Ok(Granted::Transferred(Service::Ambulance)))]
+    );
+    assert_eq!(ended(&h.log), vec![(10, Outcome::Transferred)]);
+}
+
+#[test]
+fn a_caller_hanging_up_while_the_partner_rings_cancels_the_transfer() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    let asked = h.transfer_to_samu(1, 10, "feu de poubelle");
+    let out = h.send(Event::CallerHungUp { call: CallId(10) });
+    assert_eq!(
+        out,
+        vec![
+            Command::Ended {
+                call: CallId(10),
+                outcome: Outcome::Completed,
+                reason: EndReason::CallerHungUp,
+                cta: Some(C13),
+            },
+            Command::DropPartner { call: CallId(10) },
+            Command::Reply {
+                request: asked,
+                result: Err(Denied::CallEnded),
+            },
+            Command::AgentChanged {
+                agent: AgentId(1),
+                status: AgentStatus::WrapUp,
+            },
+        ]
+    );
+    assert_eq!(h.core.live_calls(), 0);
+    // The partner answering just too late is only released: no hand-over, no second reply.
+    let out = h.send(Event::PartnerAnswered { call: CallId(10) });
+    assert_eq!(out, vec![Command::DropPartner { call: CallId(10) }]);
+    assert_eq!(h.core.handed_over().next(), None);
+    assert_eq!(ended(&h.log), vec![(10, Outcome::Completed)]);
+    assert_eq!(replies(&h.log), vec![(asked.0, Err(Denied::CallEnded))]);
+}
+
+#[test]
+fn a_call_taker_hanging_up_while_the_partner_rings_cancels_the_transfer() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    let asked = h.transfer_to_samu(1, 10, "fuite de gaz");
+    let out = h.send(Event::AgentHungUp {
+        agent: AgentId(1),
+        call: CallId(10),
+    });
+    assert_eq!(
+        out,
+        vec![
+            Command::HangUp { call: CallId(10) },
+            Command::Ended {
+                call: CallId(10),
+                outcome: Outcome::Completed,
+                reason: EndReason::AgentHungUp,
+                cta: Some(C13),
+            },
+            Command::DropPartner { call: CallId(10) },
+            Command::Reply {
+                request: asked,
+                result: Err(Denied::CallEnded),
+            },
+            Command::AgentChanged {
+                agent: AgentId(1),
+                status: AgentStatus::WrapUp,
+            },
+        ]
+    );
+    assert_eq!(
+        h.send(Event::PartnerFailed {
+            call: CallId(10),
+            status: 487
+        }),
+        vec![]
+    );
+    assert_eq!(ended(&h.log), vec![(10, Outcome::Completed)]);
+}
+
+#[test]
+fn transfers_are_refused_without_a_partner_to_others_and_while_one_is_pending() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.login(2, C13, 3);
+    h.talk(1, 10, Z13);
+    // No partner service for 17 in the plan.
+    let out = h.ask(
+        1,
+        Ask::Transfer {
+            call: CallId(10),
+            to: Service::Police,
+            summary: "cambriolage".into(),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![Command::Reply {
+            request: h.last_request(),
+            result: Err(Denied::NoPartner(Service::Police)),
+        }]
+    );
+    // Someone not talking with the caller, and a call that does not exist.
+    for (agent, call) in [(2, 10), (1, 99)] {
+        let out = h.ask(
+            agent,
+            Ask::Transfer {
+                call: CallId(call),
+                to: Service::Ambulance,
+                summary: "".into(),
+            },
+        );
+        assert_eq!(
+            out,
+            vec![Command::Reply {
+                request: h.last_request(),
+                result: Err(Denied::NotTheirCall),
+            }],
+            "agent {agent}, call {call}"
+        );
+    }
+    assert_eq!(h.core.call(CallId(10)).and_then(|c| c.transferring), None);
+    // A second transfer while the SAMU rings.
+    let first = h.transfer_to_samu(1, 10, "brûlure");
+    let out = h.ask(
+        1,
+        Ask::Transfer {
+            call: CallId(10),
+            to: Service::Ambulance,
+            summary: "brûlure".into(),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![Command::Reply {
+            request: h.last_request(),
+            result: Err(Denied::TransferPending),
+        }]
+    );
+    // The first one is still under way and is the one answered.
+    let out = h.send(Event::PartnerAnswered { call: CallId(10) });
+    assert_eq!(
+        replies(&out),
+        vec![(first.0, Ok(Granted::Transferred(Service::Ambulance)))]
+    );
+}
+
+#[test]
+fn a_lent_call_cannot_be_handed_back_while_its_transfer_is_pending() {
+    let mut h = Harness::new();
+    // Nobody in 84: its call goes to 13's call-taker, who is lent.
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z84);
+    assert_eq!(h.core.call(CallId(10)).map(|c| c.home), Some(C84));
+    // 84 is staffed again, so its queue could take the call back.
+    h.login(2, C84, 3);
+    let asked = h.transfer_to_samu(1, 10, "accident");
+    let out = h.ask(
+        1,
+        Ask::HandBack {
+            call: CallId(10),
+            summary: "accident de scooter".into(),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![Command::Reply {
+            request: h.last_request(),
+            result: Err(Denied::TransferPending),
+        }]
+    );
+    assert_eq!(
+        h.core.call(CallId(10)).map(|c| c.status),
+        Some(CallStatus::Talking(AgentId(1)))
+    );
+    // Once the SAMU refuses, the hand-back goes through, and 84's call-taker gets the call.
+    let out = h.send(Event::PartnerFailed {
+        call: CallId(10),
+        status: 0,
+    });
+    assert_eq!(
+        replies(&out),
+        vec![(asked.0, Err(Denied::PartnerFailed(0)))]
+    );
+    let out = h.ask(
+        1,
+        Ask::HandBack {
+            call: CallId(10),
+            summary: "accident de scooter".into(),
+        },
+    );
+    assert_eq!(
+        replies(&out),
+        vec![(h.last_request().0, Ok(Granted::HandedBack(C84)))]
+    );
+    assert_eq!(rings(&out), vec![(10, 2)]);
+    let out = h.send(Event::AgentAnswered {
+        agent: AgentId(2),
+        call: CallId(10),
+    });
+    assert!(out.contains(&Command::Bridge {
+        call: CallId(10),
+        agent: AgentId(2),
+        conversation: 2,
+    }));
+}
+
+#[test]
+fn asking_to_be_available_logs_an_offline_call_taker_in_at_their_plan_seat() {
+    let mut h = Harness::new();
+    let seat = h.core.plan().call_takers[0].clone();
+    assert_eq!(seat.cta, C13);
+    assert_eq!(h.core.agent_seat(AgentId(0)), None);
+    let out = h.ask(0, Ask::State(WantedState::Available));
+    assert_eq!(
+        replies(&out),
+        vec![(
+            h.last_request().0,
+            Ok(Granted::Status(AgentStatus::Available))
+        )]
+    );
+    assert_eq!(
+        h.core.agent_seat(AgentId(0)),
+        Some((C13, seat.site, seat.dequeue_preference))
+    );
+    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::Available);
+    assert_eq!(h.core.cta_status(C13).available, 1);
+    // a1's seat is in 83.
+    h.ask(1, Ask::State(WantedState::Available));
+    assert_eq!(h.core.agent_seat(AgentId(1)).map(|s| s.0), Some(C83));
+    // And the seat takes calls.
+    assert_eq!(rings(&h.offer(10, Z13)), vec![(10, 0)]);
+}
+
+#[test]
+fn asking_to_pause_logs_an_offline_call_taker_in_paused() {
+    let mut h = Harness::new();
+    let out = h.ask(3, Ask::State(WantedState::Paused));
+    assert_eq!(
+        replies(&out),
+        vec![(h.last_request().0, Ok(Granted::Status(AgentStatus::Paused)))]
+    );
+    assert_eq!(h.core.agent_seat(AgentId(3)).map(|s| s.0), Some(C13));
+    assert_eq!(h.core.agent(AgentId(3)), AgentStatus::Paused);
+    let status = h.core.cta_status(C13);
+    assert_eq!(
+        (status.logged_in, status.paused, status.available),
+        (1, 1, 0)
+    );
+    // A paused call-taker gets no call; asking to be available gives them the waiting one.
+    assert!(rings(&h.offer(10, Z13)).is_empty());
+    let out = h.ask(3, Ask::State(WantedState::Available));
+    assert_eq!(rings(&out), vec![(10, 3)]);
+    assert_eq!(
+        replies(&out),
+        vec![(
+            h.last_request().0,
+            Ok(Granted::Status(AgentStatus::Ringing(CallId(10))))
+        )]
+    );
+}
+
+#[test]
+fn asking_to_log_out_during_a_call_takes_effect_when_the_call_ends() {
+    let mut h = Harness::new();
+    h.ask(0, Ask::State(WantedState::Available));
+    h.talk(0, 10, Z13);
+    let out = h.ask(0, Ask::State(WantedState::Offline));
+    assert_eq!(
+        out,
+        vec![Command::Reply {
+            request: h.last_request(),
+            result: Ok(Granted::Status(AgentStatus::Talking(CallId(10)))),
+        }]
+    );
+    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::Talking(CallId(10)));
+    let out = h.send(Event::AgentHungUp {
+        agent: AgentId(0),
+        call: CallId(10),
+    });
+    assert_eq!(ended(&out), vec![(10, Outcome::Completed)]);
+    assert!(out.contains(&Command::AgentChanged {
+        agent: AgentId(0),
+        status: AgentStatus::Offline,
+    }));
+    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::Offline);
+    assert_eq!(h.core.agent_seat(AgentId(0)), None);
+    assert_eq!(h.core.cta_status(C13).logged_in, 0);
+}
+
+#[test]
+fn a_state_request_from_a_call_taker_not_in_the_plan_is_refused() {
+    let mut h = Harness::new();
+    let beyond = u32::try_from(h.core.plan().call_takers.len()).expect("small plan");
+    assert_eq!(beyond, 8);
+    for wanted in [
+        WantedState::Available,
+        WantedState::Paused,
+        WantedState::Offline,
+    ] {
+        let out = h.ask(beyond, Ask::State(wanted));
+        assert_eq!(
+            out,
+            vec![Command::Reply {
+                request: h.last_request(),
+                result: Err(Denied::UnknownAgent),
+            }],
+            "{wanted:?}"
+        );
+    }
+    assert_eq!(h.core.agent_seat(AgentId(beyond)), None);
+    assert_eq!(h.core.cta_status(C13).logged_in, 0);
+}
+
+#[test]
+fn only_the_call_taker_talking_with_the_caller_may_hang_up() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.login(2, C13, 3);
+    h.talk(1, 10, Z13);
+    // 2's phone rings with 11: ringing is not talking.
+    assert_eq!(rings(&h.offer(11, Z13)), vec![(11, 2)]);
+    for (agent, call) in [(2, 10), (2, 11), (1, 11), (1, 99)] {
+        let out = h.ask(agent, Ask::HangUp(CallId(call)));
+        assert_eq!(
+            out,
+            vec![Command::Reply {
+                request: h.last_request(),
+                result: Err(Denied::NotTheirCall),
+            }],
+            "agent {agent}, call {call}"
+        );
+    }
+    assert_eq!(h.core.live_calls(), 2);
+    assert!(ended(&h.log).is_empty());
+    let out = h.ask(1, Ask::HangUp(CallId(10)));
+    assert_eq!(
+        out,
+        vec![
+            Command::Reply {
+                request: h.last_request(),
+                result: Ok(Granted::Done),
+            },
+            Command::HangUp { call: CallId(10) },
+            Command::Ended {
+                call: CallId(10),
+                outcome: Outcome::Completed,
+                reason: EndReason::AgentHungUp,
+                cta: Some(C13),
+            },
+            Command::AgentChanged {
+                agent: AgentId(1),
+                status: AgentStatus::WrapUp,
+            },
+        ]
+    );
+    assert_eq!(h.core.call(CallId(10)), None);
+    assert_eq!(
+        h.core.call(CallId(11)).map(|c| c.status),
+        Some(CallStatus::Ringing(AgentId(2)))
+    );
+}
+
+#[test]
+fn a_handset_position_goes_to_the_live_call_from_that_number_in_any_written_form() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.send(Event::AgentPause { agent: AgentId(1) });
+    h.offer_from(10, Z13, "0612345678");
+    h.offer_from(20, Z13, "0699999999");
+    let marseille = aml("Marseille");
+    let out = h.located(500, "+33 6 12 34 56 78", &marseille);
+    assert_eq!(
+        out,
+        vec![
+            Command::Trail {
+                call: CallId(10),
+                step: Step::Located,
+            },
+            Command::Reply {
+                request: RequestId(500),
+                result: Ok(Granted::Located(CallId(10))),
+            },
+        ]
+    );
+    assert_eq!(
+        h.core.call(CallId(10)).and_then(|c| c.place),
+        Some(marseille)
+    );
+    assert_eq!(h.core.call(CallId(20)).and_then(|c| c.place), None);
+    // The routing is unchanged.
+    assert_eq!(
+        h.core.call(CallId(10)).map(|c| (c.cta, c.status)),
+        Some((C13, CallStatus::Queued))
+    );
+}
+
+#[test]
+fn a_handset_position_goes_to_the_latest_of_two_live_calls_from_the_same_number() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.send(Event::AgentPause { agent: AgentId(1) });
+    h.offer_from(10, Z13, "+33612345678");
+    h.advance(2_000);
+    h.offer_from(11, Z13, "06 12 34 56 78");
+    let first = aml("Aubagne");
+    let out = h.located(500, "0612345678", &first);
+    assert_eq!(replies(&out), vec![(500, Ok(Granted::Located(CallId(11))))]);
+    assert_eq!(h.core.call(CallId(11)).and_then(|c| c.place), Some(first));
+    assert_eq!(h.core.call(CallId(10)).and_then(|c| c.place), None);
+    // Once the later call ends, a new fix goes to the one still live.
+    h.send(Event::CallerHungUp { call: CallId(11) });
+    let second = aml("La Ciotat");
+    let out = h.located(501, "33612345678", &second);
+    assert_eq!(replies(&out), vec![(501, Ok(Granted::Located(CallId(10))))]);
+    assert_eq!(h.core.call(CallId(10)).and_then(|c| c.place), Some(second));
+}
+
+#[test]
+fn a_handset_position_for_no_live_call_is_answered_no_live_call() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.send(Event::AgentPause { agent: AgentId(1) });
+    h.offer_from(10, Z13, "0612345678");
+    let out = h.located(500, "+33 6 00 00 00 00", &aml("Cassis"));
+    assert_eq!(
+        out,
+        vec![Command::Reply {
+            request: RequestId(500),
+            result: Err(Denied::NoLiveCall),
+        }]
+    );
+    assert_eq!(h.core.call(CallId(10)).and_then(|c| c.place), None);
+    // Nor for a call that has ended.
+    h.send(Event::CallerHungUp { call: CallId(10) });
+    let out = h.located(501, "0612345678", &aml("Cassis"));
+    assert_eq!(replies(&out), vec![(501, Err(Denied::NoLiveCall))]);
+}
+
+#[test]
+fn a_resource_priority_call_is_answered_before_an_ordinary_one_that_came_first() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    assert!(rings(&h.offer_with_priority(11, Z13, None)).is_empty());
+    h.advance(1_000);
+    assert!(rings(&h.offer_with_priority(12, Z13, Some(0))).is_empty());
+    h.advance(1_000);
+    // Level 1 also counts as urgent; level 2 and beyond are ordinary.
+    assert!(rings(&h.offer_with_priority(13, Z13, Some(1))).is_empty());
+    assert!(rings(&h.offer_with_priority(14, Z13, Some(2))).is_empty());
+    let priority = |call| h.core.call(CallId(call)).map(|c| c.priority);
+    assert_eq!(priority(11), Some(PRIORITY_NORMAL));
+    assert_eq!(priority(12), Some(PRIORITY_NORMAL + 1));
+    assert_eq!(priority(13), Some(PRIORITY_NORMAL + 1));
+    assert_eq!(priority(14), Some(PRIORITY_NORMAL));
+    let order: Vec<u64> = h.core.waiting(C13).map(|c| c.call.0).collect();
+    assert_eq!(order, vec![12, 13, 11, 14]);
+    // The call-taker frees up after the wrap-up: the urgent call that came second rings first.
+    h.send(Event::AgentHungUp {
+        agent: AgentId(1),
+        call: CallId(10),
+    });
+    let out = h.advance(10_000);
+    assert_eq!(rings(&out), vec![(12, 1)]);
+}
+
+#[test]
+fn a_partner_hanging_up_before_answering_fails_the_transfer_with_status_zero() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    let asked = h.transfer_to_samu(1, 10, "noyade");
+    let out = h.send(Event::PartnerHungUp { call: CallId(10) });
+    assert_eq!(
+        out,
+        vec![
+            Command::DropPartner { call: CallId(10) },
+            Command::Trail {
+                call: CallId(10),
+                step: Step::TransferFailed {
+                    to: Service::Ambulance,
+                    status: 0,
+                },
+            },
+            Command::Reply {
+                request: asked,
+                result: Err(Denied::PartnerFailed(0)),
+            },
+        ]
+    );
+    assert_eq!(h.core.agent(AgentId(1)), AgentStatus::Talking(CallId(10)));
+}
+
+#[test]
+
+fn asking_to_be_available_during_a_call_cancels_an_earlier_logout() {
+    let mut h = Harness::new();
+    h.ask(0, Ask::State(WantedState::Available));
+    h.talk(0, 10, Z13);
+    h.ask(0, Ask::State(WantedState::Offline));
+    h.ask(0, Ask::State(WantedState::Available));
+    h.send(Event::AgentHungUp {
+        agent: AgentId(0),
+        call: CallId(10),
+    });
+    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::WrapUp);
+}
+
+#[test]
+
+fn asking_to_be_available_during_a_call_cancels_an_earlier_pause() {
+    let mut h = Harness::new();
+    h.ask(0, Ask::State(WantedState::Available));
+    h.talk(0, 10, Z13);
+    h.ask(0, Ask::State(WantedState::Paused));
+    h.ask(0, Ask::State(WantedState::Available));
+    h.send(Event::AgentHungUp {
+        agent: AgentId(0),
+        call: CallId(10),
+    });
+    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::WrapUp);
+}
+
+#[test]
+
+fn a_handset_position_matches_a_number_written_with_the_international_prefix() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.send(Event::AgentPause { agent: AgentId(1) });
+    h.offer_from(10, Z13, "0612345678");
+    let out = h.located(500, "0033 6 12 34 56 78", &aml("Arles"));
+    assert_eq!(replies(&out), vec![(500, Ok(Granted::Located(CallId(10))))]);
+}
+
+#[test]
+
+fn logging_in_paused_does_not_ring_the_call_taker_with_a_waiting_call() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.send(Event::AgentPause { agent: AgentId(1) });
+    h.offer(10, Z13);
+    let out = h.ask(3, Ask::State(WantedState::Paused));
+    assert_eq!(rings(&out), vec![]);
+    assert_eq!(
+        replies(&out),
+        vec![(h.last_request().0, Ok(Granted::Status(AgentStatus::Paused)))]
+    );
+    assert_eq!(h.core.agent(AgentId(3)), AgentStatus::Paused);
+}
+
+#[test]
+
+fn a_late_call_back_home_in_a_paused_room_is_taken_by_a_lender_that_frees_up() {
+    // Found by `lenders_keep_their_reserve_and_no_call_waits_while_one_could_help` (one case
+    // in a few thousand): [Login(0, 2, 5), Login(7, 0, 1), Login(1, 2, 1), Pause(7),
+    // Login(2, 2, 1), Offer(0, 2), Offer(1, 0), Advance(20000), Login(1, 2, 1), Login(0, 2, 1)].
+    let mut h = Harness::with(Arc::new(
+        Plan::from_toml(AID_PLAN, TERRITORY).expect("valid"),
+    ));
+    h.login(0, C84, 5);
+    h.login(7, C13, 1);
+    h.login(1, C84, 1);
+    h.send(Event::AgentPause { agent: AgentId(7) });
+    h.login(2, C84, 1);
+    assert_eq!(rings(&h.offer(0, Z84)), vec![(0, 0)]);
+    // 13's only call-taker is paused: its call is lent to 84.
+    assert_eq!(rings(&h.offer(1, Z13)), vec![(1, 1)]);
+    // Both rings time out: 84's call goes to its third call-taker, 13's call goes home (its
+    // other partner, 83, has nobody), where everyone is paused.
+    let out = h.advance(20_000);
+    assert_eq!(rings(&out), vec![(0, 2)]);
+    let late = h.core.call(CallId(1)).expect("live");
+    assert_eq!(
+        (late.cta, late.status, late.mutual_aid),
+        (C13, CallStatus::Queued, true)
+    );
+    // 84's two call-takers come back: beyond its reserve, one could take 13's call.
+    h.login(1, C84, 1);
+    h.login(0, C84, 1);
+    let now = h.core.call(CallId(1)).map(|c| (c.cta, c.status));
+    assert!(
+        matches!(now, Some((C84, CallStatus::Ringing(_)))),
+        "13's late call still waits at home ({now:?}) while 84 could lend {}",
+        h.core.lendable(C84)
+    );
+    assert_eq!(h.core.idle_lenders_while_late(), vec![]);
 }

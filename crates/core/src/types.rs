@@ -1,5 +1,7 @@
 //! Inputs and outputs of the core: events in, commands out.
 
+use std::sync::Arc;
+
 use secourir_config::{AnnouncementId, CtaId, FailReason, Service, ZoneId};
 
 /// A point in time: milliseconds since the Unix epoch, real or simulated.
@@ -43,12 +45,121 @@ pub struct Offer {
     pub zone: ZoneId,
     /// Service dialled.
     pub service: Service,
-    /// Priority (RFC 4412 Resource-Priority may raise it).
-    pub priority: Priority,
+    /// RFC 4412 Resource-Priority level of the `esnet` namespace, when the caller's network
+    /// sent one (0 is the most urgent); the core decides what priority it gives.
+    pub resource_priority: Option<u8>,
     /// Caller's number, for rules on callers.
     pub caller: Option<Box<str>>,
     /// Ingress trunk, for rules on sources.
     pub source: Option<Box<str>>,
+    /// Where the caller is, as located by the shell: shown to call-takers, replaced by AML.
+    pub place: Option<Arc<Whereabouts>>,
+}
+
+/// Where a caller is, as the console shows it: the shell locates, the core keeps it with the
+/// call so that every node holding the core's state shows the same.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Whereabouts {
+    /// Département code.
+    pub departement: Box<str>,
+    /// Commune, when known.
+    pub commune: Option<Box<str>>,
+    /// INSEE code of the commune.
+    pub insee: Option<Box<str>>,
+    /// Point (latitude, longitude), when known.
+    pub point: Option<(f64, f64)>,
+    /// Radius of uncertainty in metres.
+    pub radius_m: Option<f64>,
+    /// How it was found: `pidf`, `trunk`, `default`, `aml`…
+    pub source: Box<str>,
+}
+
+/// Identifier of a request (a call-taker's, or a machine's), given by the shell that received
+/// it; the core's [`Command::Reply`] carries it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// The state a call-taker asks to be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WantedState {
+    /// Ready for calls (logs in if needed).
+    Available,
+    /// On pause (logs in if needed).
+    Paused,
+    /// Logged out (after the current call).
+    Offline,
+}
+
+/// What a call-taker asks of the core.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask {
+    /// Pick a waiting call.
+    Pick(CallId),
+    /// Take a call-back entry ("rappeler").
+    CallbackTaken(CallId),
+    /// Mark a call-back done.
+    CallbackDone(CallId),
+    /// End their conversation.
+    HangUp(CallId),
+    /// Hand a mutual-aid call back to its home CTA, with what they learnt.
+    HandBack {
+        /// The call.
+        call: CallId,
+        /// What the home call-taker reads.
+        summary: Box<str>,
+    },
+    /// Hand the call to a partner service (15 SAMU, 17 police); the answer comes when the
+    /// partner answers or fails.
+    Transfer {
+        /// The call.
+        call: CallId,
+        /// The partner service.
+        to: Service,
+        /// What travels with it.
+        summary: Box<str>,
+    },
+    /// Change state: log in, pause, be ready, log out.
+    State(WantedState),
+}
+
+/// What a granted request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Granted {
+    /// Done.
+    Done,
+    /// The call-taker's status now.
+    Status(AgentStatus),
+    /// The partner service answered; the caller is with it.
+    Transferred(Service),
+    /// The call waits in its home CTA's queue.
+    HandedBack(CtaId),
+    /// The position was applied to this call.
+    Located(CallId),
+}
+
+/// Why a request was not granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denied {
+    /// A pick refused.
+    Pick(PickRefusal),
+    /// A call-back step refused.
+    Callback(CallbackRefusal),
+    /// A hand-back refused.
+    HandBack(HandBackRefusal),
+    /// The call-taker is not talking with this caller (HTTP 403).
+    NotTheirCall,
+    /// No call-taker has this id in the plan (HTTP 404).
+    UnknownAgent,
+    /// No partner service of this kind is configured (HTTP 409).
+    NoPartner(Service),
+    /// A transfer of this call is already under way (HTTP 409).
+    TransferPending,
+    /// The partner service did not take the call: its SIP status, 0 if unreachable (HTTP 502).
+    PartnerFailed(u16),
+    /// The call ended before the request could be carried out (HTTP 409).
+    CallEnded,
+    /// No live call from this number (HTTP 404).
+    NoLiveCall,
 }
 
 /// Why ringing a call-taker failed.
@@ -105,13 +216,6 @@ pub enum Event {
         /// The call-taker.
         agent: AgentId,
     },
-    /// A call-taker picks a waiting call.
-    Pick {
-        /// The call-taker.
-        agent: AgentId,
-        /// The call.
-        call: CallId,
-    },
     /// The call-taker's phone answered.
     AgentAnswered {
         /// The call-taker.
@@ -130,23 +234,6 @@ pub enum Event {
     },
     /// The call-taker hung up a conversation.
     AgentHungUp {
-        /// The call-taker.
-        agent: AgentId,
-        /// The call.
-        call: CallId,
-    },
-    /// The call-taker hands the call to a partner service (15 SAMU, 17 police).
-    Transfer {
-        /// The call-taker.
-        agent: AgentId,
-        /// The call.
-        call: CallId,
-        /// The partner service.
-        to: Service,
-    },
-    /// A call-taker holding another CTA's call (mutual aid) hands it back to that CTA: the
-    /// caller waits at the head of its home queue for one of its own call-takers.
-    HandBack {
         /// The call-taker.
         agent: AgentId,
         /// The call.
@@ -185,19 +272,41 @@ pub enum Event {
         /// Out of service or back.
         disabled: bool,
     },
-    /// A call-taker takes a call-back entry ("rappeler").
-    CallbackTaken {
-        /// The call-taker.
+    /// A call-taker's request; the core answers it with a [`Command::Reply`] of the same id.
+    Request {
+        /// Its id.
+        id: RequestId,
+        /// Who asks.
         agent: AgentId,
-        /// The call that ended unanswered.
+        /// What.
+        ask: Ask,
+    },
+    /// The partner service rung for a transfer answered.
+    PartnerAnswered {
+        /// The call.
         call: CallId,
     },
-    /// A call-back is done.
-    CallbackDone {
-        /// The call-taker.
-        agent: AgentId,
-        /// The call that ended unanswered.
+    /// The partner service rung for a transfer did not take the call.
+    PartnerFailed {
+        /// The call.
         call: CallId,
+        /// Its final SIP status, 0 if it could not be reached.
+        status: u16,
+    },
+    /// The partner service hung up (after the handover, or before answering).
+    PartnerHungUp {
+        /// The call.
+        call: CallId,
+    },
+    /// A handset position (AML SMS, or any later fix) for the live call from this number; the
+    /// core answers with a [`Command::Reply`] naming the call it applied to.
+    Located {
+        /// Id of the report.
+        id: RequestId,
+        /// The caller's number, in any written form.
+        caller: Box<str>,
+        /// The place of the fix.
+        place: Arc<Whereabouts>,
     },
     /// Time passed: fire the timers due.
     Tick,
@@ -391,7 +500,36 @@ pub enum Step {
     HandedBack {
         /// The CTA whose call-taker handed it back.
         from: CtaId,
+        /// That call-taker.
+        by: AgentId,
+        /// What they learnt.
+        summary: Box<str>,
     },
+    /// A partner service was rung for a transfer.
+    TransferAsked {
+        /// The service.
+        to: Service,
+        /// The call-taker asking.
+        by: AgentId,
+        /// What travels with the call.
+        summary: Box<str>,
+    },
+    /// The partner service did not take the call; the call-taker keeps it.
+    TransferFailed {
+        /// The service.
+        to: Service,
+        /// Its SIP status, 0 if unreachable.
+        status: u16,
+    },
+    /// The partner service took the call.
+    Transferred {
+        /// The service.
+        to: Service,
+        /// The call-taker who handed it over.
+        by: AgentId,
+    },
+    /// A new position came in for the caller.
+    Located,
 }
 
 /// Something the shells must do or record, drained from [`crate::Core::handle`].
@@ -436,45 +574,41 @@ pub enum Command {
         call: CallId,
         /// The call-taker.
         agent: AgentId,
+        /// Which conversation of the call this is, from 1 (a hand-back starts a second one).
+        conversation: u32,
     },
     /// Hang up the caller's leg (the call-taker ended the call).
     HangUp {
         /// The call.
         call: CallId,
     },
-    /// Hand the call to a partner service with its data.
-    TransferOut {
+    /// Ring the partner service for a transfer; the call-taker stays with the caller.
+    CallPartner {
         /// The call.
         call: CallId,
         /// The service.
         to: Service,
+        /// One line for the partner (the summary), already bounded.
+        subject: Box<str>,
     },
-    /// Answer to a pick.
-    PickResult {
-        /// The call-taker who asked.
-        agent: AgentId,
+    /// The partner answered: take the call-taker off and bridge the caller to the partner.
+    HandOver {
         /// The call.
         call: CallId,
-        /// Taken, or why not.
-        result: Result<(), PickRefusal>,
-    },
-    /// Answer to a call-back step.
-    CallbackResult {
-        /// The call-taker who asked.
+        /// The call-taker leaving.
         agent: AgentId,
+    },
+    /// Hang up the partner's leg and release it (failed, cancelled, or the handover is over).
+    DropPartner {
         /// The call.
         call: CallId,
-        /// Applied, or why not.
-        result: Result<(), CallbackRefusal>,
     },
-    /// The answer to a hand-back.
-    HandBackResult {
-        /// The call-taker who asked.
-        agent: AgentId,
-        /// The call.
-        call: CallId,
-        /// Handed back, or why not.
-        result: Result<(), HandBackRefusal>,
+    /// The answer to a request.
+    Reply {
+        /// The request's id.
+        request: RequestId,
+        /// Granted, or why not.
+        result: Result<Granted, Denied>,
     },
     /// Take this call-taker off the call; the caller stays on the line, in a queue again.
     Unbridge {
@@ -507,6 +641,9 @@ pub enum Command {
         outcome: Outcome,
         /// Why.
         reason: EndReason,
+        /// The CTA whose queue or call-taker held it last (for a refused call, the one serving
+        /// its zone; None when the zone is unknown).
+        cta: Option<CtaId>,
     },
     /// A step for the event trail.
     Trail {

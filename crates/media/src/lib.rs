@@ -110,6 +110,9 @@ pub struct MediaConfig {
     /// Open no socket at all: legs exist only as numbers and SDP points at the discard port.
     /// For measuring the signalling plane alone; callers hear nothing and nothing is recorded.
     pub signalling_only: bool,
+    /// Happenings (DTMF, finished recordings) the platform has not taken yet; at the bound the
+    /// media task waits before reporting.
+    pub events: usize,
 }
 
 /// One side of a call's media: an RTP and RTCP port pair facing one peer.
@@ -415,7 +418,7 @@ pub struct Media {
 impl Media {
     /// A media anchor, and the receiver of what it hears.
     pub fn new(config: MediaConfig) -> (Media, mpsc::Receiver<MediaEvent>) {
-        let (events, rx) = mpsc::channel(4_096);
+        let (events, rx) = mpsc::channel(config.events.max(1));
         let media = Media {
             inner: Arc::new(Inner {
                 ports: Mutex::new(Ports {

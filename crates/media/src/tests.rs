@@ -7,6 +7,7 @@ fn config(first: u16) -> MediaConfig {
         port_min: first,
         port_max: first + 99,
         signalling_only: false,
+        events: 4_096,
     }
 }
 
@@ -412,6 +413,7 @@ async fn ports_run_out_cleanly_and_come_back() {
         port_min: 31_800,
         port_max: 31_805,
         signalling_only: false,
+        events: 4_096,
     });
     let mut legs = Vec::new();
     while let Ok((leg, _)) = media.open_leg() {
@@ -452,6 +454,7 @@ fn the_shipped_announcements_are_telephone_audio() {
 async fn signalling_only_opens_no_socket() {
     let (media, _events) = Media::new(MediaConfig {
         signalling_only: true,
+        events: 4_096,
         ..config(32_000)
     });
     let (a, local) = media.open_leg().unwrap();

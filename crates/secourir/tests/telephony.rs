@@ -607,7 +607,11 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     assert!(
         trail
             .iter()
-            .any(|s| s.starts_with("transféré au SAMU 13 par ota-13-1 : Malaise")),
+            .any(|s| s.starts_with("transfert demandé au SAMU 13 par ota-13-1 : Malaise")),
+        "{trail:?}"
+    );
+    assert!(
+        trail.iter().any(|s| s == "transféré au SAMU 13 par ota-13-1"),
         "{trail:?}"
     );
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -820,8 +824,7 @@ fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
     let trail = platform.trail(field(&lent, "call"));
     for step in [
         "entraide cta-13 → bspp".to_owned(),
-        "rendu par bspp à son CTA d'origine".to_owned(),
-        format!("rendu au cta-13 par {lender} : feu de broussailles, route de la Gineste"),
+        format!("rendu au cta-13 par {lender} (bspp) : feu de broussailles, route de la Gineste"),
         "décroché par ota-13-1".to_owned(),
     ] {
         assert!(trail.contains(&step), "no {step:?} in {trail:?}");

@@ -2,11 +2,20 @@
 //! HTTP API around one routing core, which a single driver task owns.
 
 mod api;
+mod arrival;
 mod demo;
 mod driver;
+mod legs;
+mod limits;
 mod live;
 mod locating;
+mod protocol;
+mod records;
 mod recovery;
+mod requests;
+mod router;
+mod sessions;
+mod signalling;
 mod web;
 mod writer;
 
@@ -21,9 +30,9 @@ use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
-pub use api::{CallTakerView, PlatformStatus, WantedState};
 pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
+pub use protocol::{CallTakerView, PlatformStatus, WantedState};
 
 /// The process's Prometheus recorder: `metrics` has one global recorder, installed at the first
 /// start.
@@ -251,6 +260,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         &SipConfig {
             udp: options.sip,
             tcp: options.sip_tcp,
+            events: limits::SIP_EVENTS,
         },
         plan.clone(),
         secret,
@@ -263,6 +273,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         port_min: options.media_ports.0,
         port_max: options.media_ports.1,
         signalling_only: options.signalling_only,
+        events: limits::MEDIA_EVENTS,
     });
     let listener = tokio::net::TcpListener::bind(options.http)
         .await
@@ -274,11 +285,11 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         addr: options.http,
         source,
     })?;
-    let (api_tx, api_rx) = mpsc::channel(1024);
+    let (api_tx, api_rx) = mpsc::channel(limits::API_QUEUE);
     let (snapshots, snapshot_rx) = tokio::sync::watch::channel(Arc::new(live::Snapshot::default()));
-    let web = web::Web::new(plan.clone(), snapshot_rx);
-    let router = api::router(
-        api_tx,
+    let web = sessions::Web::new(plan.clone(), snapshot_rx);
+    let router = router::router(
+        api_tx.clone(),
         options.api_token.clone(),
         options.data_dir.clone(),
         web,
@@ -294,29 +305,38 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         http,
     };
     let instance = format!("secourir-{}", &seed.simple().to_string()[..8]);
-    let mut driver = driver::Driver::new(
-        plan,
-        territory,
-        sip,
-        media,
-        store,
-        announcements,
-        recordings,
-        instance,
-        snapshots,
-    );
+    // Without the demonstration the peer inputs stay empty; their senders live as long as the
+    // driver, so that the loop never sees them closed.
+    let (peer_tx, mut peers) = mpsc::channel(limits::PEER_QUEUE);
+    let (arrival_tx, mut arrivals) = mpsc::channel(limits::PEER_QUEUE);
+    let signalling: Box<dyn legs::Signalling> = match &options.demo {
+        Some((demo_options, first_agent)) => {
+            let demo = demo::demo(demo_options, *first_agent, sip.clone(), plan.clone());
+            let (phones, events, calls) = demo.start(api_tx);
+            peers = events;
+            arrivals = calls;
+            Box::new(phones)
+        }
+        None => Box::new(sip.clone()),
+    };
+    let legs = legs::Legs::new(signalling, media, plan.clone(), announcements, recordings);
+    let records = records::Records::new(store, plan.clone());
+    let mut driver = driver::Driver::new(plan, territory, instance, sip, legs, records, snapshots);
     driver.restore(last_call, recovered.events);
-    let (demo_tx, demo_rx) = mpsc::channel(1024);
-    if let Some((demo_options, first_agent)) = &options.demo {
-        driver.simulate(
-            demo::simulation(demo_options, *first_agent),
-            demo_tx.clone(),
-        );
-        tokio::spawn(demo::callers(demo_options.clone(), demo_tx));
-    }
     let (stop_tx, stop_rx) = oneshot::channel();
-    let driver =
-        tokio::spawn(driver.run(sip_events, media_events, api_rx, demo_rx, settled, stop_rx));
+    let inputs = driver::Inputs {
+        sip: sip_events,
+        peers,
+        arrivals,
+        media: media_events,
+        api: api_rx,
+        settled,
+        stop: stop_rx,
+    };
+    let driver = tokio::spawn(async move {
+        let _keep = (peer_tx, arrival_tx);
+        driver.run(inputs).await;
+    });
     info!(sip = %bound.sip, http = %bound.http, "platform ready");
     Ok(Platform {
         bound,

@@ -7,8 +7,6 @@ use secourir_config::{CtaId, Plan};
 use secourir_core::{AgentId, AgentStatus, CallStatus, Core, Instant};
 use serde::Serialize;
 
-use crate::locating::CallPlace;
-
 /// Answers older than this leave the "last hour" figures.
 const HOUR_MS: u64 = 3_600_000;
 
@@ -42,7 +40,7 @@ pub struct CallView {
     /// Radius of uncertainty, metres.
     pub accuracy_m: Option<f64>,
     /// pidf-lo, aml, trunk-default, national-default.
-    pub location_source: &'static str,
+    pub location_source: String,
     /// Priority, higher first.
     pub priority: u8,
     /// The caller pressed 1 at the crisis menu.
@@ -239,13 +237,7 @@ impl Board {
     }
 
     /// Builds the snapshot from the core and what the driver knows of each call.
-    pub(crate) fn snapshot(
-        &mut self,
-        core: &Core,
-        plan: &Plan,
-        places: &HashMap<u64, CallPlace>,
-        now: Instant,
-    ) -> Snapshot {
+    pub(crate) fn snapshot(&mut self, core: &Core, plan: &Plan, now: Instant) -> Snapshot {
         let login = |a: AgentId| {
             plan.call_takers
                 .get(a.0 as usize)
@@ -300,7 +292,7 @@ impl Board {
                 lent: status.lent,
             });
             for info in core.waiting(id) {
-                let place = places.get(&info.call.0);
+                let place = info.place.as_deref();
                 let departement = plan.zone(info.zone).code.clone();
                 let (status, call_taker) = match info.status {
                     CallStatus::Queued => ("file", None),
@@ -317,16 +309,17 @@ impl Board {
                     cta: cta.id.clone(),
                     home: plan.cta(info.home).id.clone(),
                     home_name: plan.cta(info.home).name.clone(),
-                    summary: place.and_then(|p| p.summary.clone()),
+                    summary: info.summary.as_deref().map(str::to_owned),
                     status,
                     call_taker,
                     caller: info.caller.as_deref().map(str::to_owned),
                     departement,
-                    commune: place.and_then(|p| p.commune.clone()),
+                    commune: place.and_then(|p| p.commune.as_deref().map(str::to_owned)),
                     lat: place.and_then(|p| p.point.map(|x| x.0)),
                     lon: place.and_then(|p| p.point.map(|x| x.1)),
                     accuracy_m: place.and_then(|p| p.radius_m),
-                    location_source: place.map_or("national-default", |p| p.source),
+                    location_source: place
+                        .map_or_else(|| "national-default".into(), |p| p.source.to_string()),
                     priority: info.priority,
                     crisis_related: info.crisis_related,
                     overflowed_from: info.overflowed_from.map(|c| plan.cta(c).id.clone()),
@@ -351,13 +344,13 @@ impl Board {
                 && !calls.iter().any(|v| v.call == c)
                 && let Some(info) = core.call(secourir_core::CallId(c))
             {
-                let place = places.get(&c);
+                let place = info.place.as_deref();
                 calls.push(CallView {
                     call: c,
                     cta: plan.cta(info.cta).id.clone(),
                     home: plan.cta(info.home).id.clone(),
                     home_name: plan.cta(info.home).name.clone(),
-                    summary: place.and_then(|p| p.summary.clone()),
+                    summary: info.summary.as_deref().map(str::to_owned),
                     status: if status == "sonnerie" {
                         "sonnerie"
                     } else {
@@ -366,11 +359,12 @@ impl Board {
                     call_taker: Some(t.login.clone()),
                     caller: info.caller.as_deref().map(str::to_owned),
                     departement: plan.zone(info.zone).code.clone(),
-                    commune: place.and_then(|p| p.commune.clone()),
+                    commune: place.and_then(|p| p.commune.as_deref().map(str::to_owned)),
                     lat: place.and_then(|p| p.point.map(|x| x.0)),
                     lon: place.and_then(|p| p.point.map(|x| x.1)),
                     accuracy_m: place.and_then(|p| p.radius_m),
-                    location_source: place.map_or("national-default", |p| p.source),
+                    location_source: place
+                        .map_or_else(|| "national-default".into(), |p| p.source.to_string()),
                     priority: info.priority,
                     crisis_related: info.crisis_related,
                     overflowed_from: info.overflowed_from.map(|c| plan.cta(c).id.clone()),

@@ -62,8 +62,6 @@ pub struct CallPlace {
     pub source: &'static str,
     /// Why the caller's own location could not be used.
     pub problem: Option<String>,
-    /// What a lender's call-taker said when handing the call back to its home CTA.
-    pub summary: Option<String>,
 }
 
 /// Locates a call from what its INVITE carried; a bad or unknown location falls back to the
@@ -95,7 +93,6 @@ pub fn locate_call(
                         radius_m,
                         source: "pidf-lo",
                         problem,
-                        summary: None,
                     };
                 }
                 None => {
@@ -122,7 +119,6 @@ pub fn locate_call(
             radius_m: None,
             source: "trunk-default",
             problem,
-            summary: None,
         };
     }
     CallPlace {
@@ -134,6 +130,5 @@ pub fn locate_call(
         radius_m: None,
         source: "national-default",
         problem,
-        summary: None,
     }
 }

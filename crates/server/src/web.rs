@@ -1,239 +1,27 @@
-//! The pages of the call-takers and the room supervisors: login with argon2-hashed passwords and a
-//! session cookie, the live picture over WebSocket, and the console's actions (pick, hang up,
-//! pause, crisis mode), each checked against the role and the CTA of the person asking.
+//! The console's and the supervision room's actions (state, pick, hang up, transfer, hand back,
+//! call-backs, crisis mode), each checked against the role and the CTA of the person asking, and
+//! the live picture over WebSocket.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use argon2::{Argon2, PasswordHash, PasswordVerifier};
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
-use secourir_config::{Plan, Role};
-use serde::{Deserialize, Serialize};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::api::{ApiCall, AppState, StateBody, ask, problem, stopping};
+use crate::limits::SUMMARY_MAX_CHARS;
 use crate::live::Snapshot;
+use secourir_core::{Ask, CallId, Granted};
 
-/// A session lasts a shift and a half.
-const SESSION_LIFETIME: Duration = Duration::from_secs(18 * 3600);
-const COOKIE: &str = "secourir_session";
-
-/// Who is logged in to a page.
-#[derive(Debug, Clone)]
-pub(crate) struct Session {
-    pub(crate) login: String,
-    pub(crate) role: Role,
-    pub(crate) cta: String,
-    /// CTAs whose queues this person may see and pick from: their own and its partners.
-    partners: Vec<String>,
-    expires: Instant,
-}
-
-/// The pages' shared state.
-#[derive(Clone)]
-pub(crate) struct Web {
-    plan: Arc<Plan>,
-    sessions: Arc<Mutex<HashMap<String, Session>>>,
-    snapshots: watch::Receiver<Arc<Snapshot>>,
-    outlines: Arc<std::sync::OnceLock<String>>,
-}
-
-impl Web {
-    pub(crate) fn new(plan: Arc<Plan>, snapshots: watch::Receiver<Arc<Snapshot>>) -> Web {
-        Web {
-            plan,
-            sessions: Arc::new(Mutex::new(HashMap::new())),
-            snapshots,
-            outlines: Arc::new(std::sync::OnceLock::new()),
-        }
-    }
-
-    /// The session named by the request's cookie, if alive.
-    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
-        let token = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|kv| {
-                kv.trim()
-                    .strip_prefix(&format!("{COOKIE}="))
-                    .map(str::to_owned)
-            })?;
-        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
-        sessions.get(&token).cloned()
-    }
-}
-
-pub(crate) fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/", get(index))
-        .route("/app.js", get(script))
-        .route("/style.css", get(style))
-        .route("/api/login", post(login))
-        .route("/api/logout", post(logout))
-        .route("/api/me", get(me))
-        .route("/api/me/state", post(my_state))
-        .route("/api/ws", get(live))
-        .route("/api/console/calls/{call}/pick", post(pick))
-        .route("/api/console/calls/{call}/hangup", post(hang_up))
-        .route("/api/console/calls/{call}/transfer", post(transfer))
-        .route("/api/console/calls/{call}/handback", post(hand_back))
-        .route("/api/console/callbacks/{call}/{step}", post(call_back))
-        .route("/api/supervision/crisis/{departement}", post(crisis))
-        .route("/api/territory/outlines", get(outlines))
-}
-
-async fn index() -> Html<&'static str> {
-    Html(include_str!("../web/index.html"))
-}
-
-async fn script() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        include_str!("../web/app.js"),
-    )
-        .into_response()
-}
-
-async fn style() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        include_str!("../web/style.css"),
-    )
-        .into_response()
-}
-
-/// Console credentials.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(crate) struct Credentials {
-    login: String,
-    password: String,
-}
-
-#[derive(Serialize)]
-struct Me {
-    login: String,
-    name: Option<String>,
-    role: &'static str,
-    cta: String,
-    cta_name: String,
-    partners: Vec<String>,
-}
-
-fn me_of(plan: &Plan, session: &Session) -> Me {
-    let taker = plan.call_taker(&session.login).map(|(_, t)| t);
-    let cta = plan.cta_id(&session.cta).map(|c| plan.cta(c));
-    Me {
-        login: session.login.clone(),
-        name: taker.and_then(|t| t.name.clone()),
-        role: session.role.as_str(),
-        cta: session.cta.clone(),
-        cta_name: cta.map(|c| c.name.clone()).unwrap_or_default(),
-        partners: session.partners.clone(),
-    }
-}
-
-#[utoipa::path(post, path = "/api/login", tag = "console", request_body = Credentials, responses((status = 200, description = "Logged in; sets the session cookie"), (status = 401, description = "identifiants invalides (no hint which part)")))]
-pub(crate) async fn login(
-    State(state): State<AppState>,
-    body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Ok(Json(credentials)) = body else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "identifiant et mot de passe attendus",
-        );
-    };
-    let plan = state.web.plan.clone();
-    let login = credentials.login.clone();
-    // argon2 is deliberately slow: keep it off the runtime's threads.
-    let verified = tokio::task::spawn_blocking(move || {
-        let (_, taker) = plan.call_taker(&credentials.login)?;
-        let hash = PasswordHash::new(taker.web_password.as_deref()?).ok()?;
-        Argon2::default()
-            .verify_password(credentials.password.as_bytes(), &hash)
-            .ok()?;
-        Some(taker.clone())
-    })
-    .await
-    .ok()
-    .flatten();
-    let Some(taker) = verified else {
-        warn!(%login, "console login refused");
-        // One answer for an unknown login and a wrong password alike.
-        return problem(StatusCode::UNAUTHORIZED, "identifiants invalides");
-    };
-    let plan = &state.web.plan;
-    let cta = plan.cta(taker.cta);
-    let session = Session {
-        login: taker.login.clone(),
-        role: taker.role,
-        cta: cta.id.clone(),
-        partners: cta
-            .partners
-            .iter()
-            .map(|p| plan.cta(*p).id.clone())
-            .collect(),
-        expires: Instant::now() + SESSION_LIFETIME,
-    };
-    let token =
-        uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-    let me = me_of(plan, &session);
-    state
-        .web
-        .sessions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(token.clone(), session);
-    info!(login = %taker.login, role = taker.role.as_str(), "console login");
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
-    let mut response = Json(me).into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    response
-}
-
-#[utoipa::path(post, path = "/api/logout", tag = "console", responses((status = 204, description = "Logged out")))]
-pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(session) = state.web.session(&headers) {
-        state
-            .web
-            .sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|_, s| s.login != session.login);
-        info!(login = %session.login, "console logout");
-    }
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("secourir_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
-    response
-}
-
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<Session, StatusCode> {
-    state.web.session(headers).ok_or(StatusCode::UNAUTHORIZED)
-}
-
-#[utoipa::path(get, path = "/api/me", tag = "console", security(("session" = [])), responses((status = 200, description = "Who is logged in"), (status = 401, description = "Not logged in")))]
-pub(crate) async fn me(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match signed_in(&state, &headers) {
-        Ok(session) => Json(me_of(&state.web.plan, &session)).into_response(),
-        Err(code) => problem(code, "non connecté"),
-    }
-}
+use crate::protocol::{
+    ApiCall, ApiError, AppState, StateBody, ask, ask_core, problem, service_name, status_name,
+    stopping,
+};
+use crate::sessions::{Session, signed_in};
 
 #[utoipa::path(post, path = "/api/me/state", tag = "console", security(("session" = [])), request_body = StateBody, responses((status = 200, description = "New status"), (status = 401, description = "Not logged in")))]
 pub(crate) async fn my_state(
@@ -251,14 +39,11 @@ pub(crate) async fn my_state(
             "état attendu : available, paused, offline",
         );
     };
-    match ask(&state, |reply| ApiCall::SetState {
-        login: session.login.clone(),
-        state: body.state,
-        reply,
-    })
-    .await
-    {
-        Some(Ok(status)) => Json(serde_json::json!({ "status": status })).into_response(),
+    match ask_core(&state, &session.login, Ask::State(body.state.into())).await {
+        Some(Ok(Granted::Status(status))) => {
+            Json(serde_json::json!({ "status": status_name(status) })).into_response()
+        }
+        Some(Ok(_)) => unexpected(),
         Some(Err(e)) => e.response(),
         None => stopping(),
     }
@@ -274,14 +59,8 @@ pub(crate) async fn pick(
         Ok(s) => s,
         Err(code) => return problem(code, "non connecté"),
     };
-    let result = ask(&state, |reply| ApiCall::Pick {
-        login: session.login.clone(),
-        call,
-        reply,
-    })
-    .await;
-    match result {
-        Some(Ok(())) => {
+    match ask_core(&state, &session.login, Ask::Pick(CallId(call))).await {
+        Some(Ok(_)) => {
             info!(login = %session.login, call, "call picked");
             Json(serde_json::json!({ "call": call, "picked": true })).into_response()
         }
@@ -300,14 +79,8 @@ pub(crate) async fn hang_up(
         Ok(s) => s,
         Err(code) => return problem(code, "non connecté"),
     };
-    match ask(&state, |reply| ApiCall::HangUp {
-        login: session.login.clone(),
-        call,
-        reply,
-    })
-    .await
-    {
-        Some(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+    match ask_core(&state, &session.login, Ask::HangUp(CallId(call))).await {
+        Some(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
         Some(Err(e)) => e.response(),
         None => stopping(),
     }
@@ -340,16 +113,21 @@ pub(crate) async fn transfer(
             "{\"to\": \"15\", \"summary\": \"…\"} attendu",
         );
     };
-    match ask(&state, |reply| ApiCall::Transfer {
-        login: session.login.clone(),
-        call,
-        to: body.to.clone(),
-        summary: body.summary.clone(),
-        reply,
-    })
-    .await
-    {
-        Some(Ok(partner)) => {
+    let Some(to) = secourir_config::Service::parse(&body.to) else {
+        return ApiError::NotFound("service inconnu : 15, 17 ou urn:service:sos.*").response();
+    };
+    let ask = Ask::Transfer {
+        call: CallId(call),
+        to,
+        summary: body.summary.chars().take(SUMMARY_MAX_CHARS).collect(),
+    };
+    match ask_core(&state, &session.login, ask).await {
+        Some(Ok(_)) => {
+            let partner = state
+                .web
+                .plan
+                .partner_service(to)
+                .map_or_else(|| service_name(to).to_owned(), |p| p.name.clone());
             info!(login = %session.login, call, %partner, "call handed over");
             Json(serde_json::json!({ "call": call, "partner": partner })).into_response()
         }
@@ -383,18 +161,17 @@ pub(crate) async fn hand_back(
     let Ok(Json(body)) = body else {
         return problem(StatusCode::BAD_REQUEST, "{\"summary\": \"…\"} attendu");
     };
-    match ask(&state, |reply| ApiCall::HandBack {
-        login: session.login.clone(),
-        call,
-        summary: body.summary.chars().take(2_000).collect(),
-        reply,
-    })
-    .await
-    {
-        Some(Ok(home)) => {
+    let ask = Ask::HandBack {
+        call: CallId(call),
+        summary: body.summary.chars().take(SUMMARY_MAX_CHARS).collect(),
+    };
+    match ask_core(&state, &session.login, ask).await {
+        Some(Ok(Granted::HandedBack(home))) => {
+            let home = state.web.plan.cta(home).id.clone();
             info!(login = %session.login, call, %home, "call handed back to its home CTA");
             Json(serde_json::json!({ "call": call, "home": home })).into_response()
         }
+        Some(Ok(_)) => unexpected(),
         Some(Err(e)) => e.response(),
         None => stopping(),
     }
@@ -415,18 +192,24 @@ pub(crate) async fn call_back(
         "done" => true,
         _ => return problem(StatusCode::NOT_FOUND, "étape inconnue : taken ou done"),
     };
-    match ask(&state, |reply| ApiCall::Callback {
-        call,
-        login: session.login.clone(),
-        done,
-        reply,
-    })
-    .await
-    {
-        Some(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+    let ask = if done {
+        Ask::CallbackDone(CallId(call))
+    } else {
+        Ask::CallbackTaken(CallId(call))
+    };
+    match ask_core(&state, &session.login, ask).await {
+        Some(Ok(_)) => StatusCode::NO_CONTENT.into_response(),
         Some(Err(e)) => e.response(),
         None => stopping(),
     }
+}
+
+/// The core answered with a grant of another kind: a defect, said as such.
+fn unexpected() -> Response {
+    problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "réponse inattendue du cœur de routage",
+    )
 }
 
 /// Crisis mode on or off.

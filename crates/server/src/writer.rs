@@ -9,22 +9,14 @@ use std::time::Duration;
 use secourir_store::{Store, StoreError, Write};
 use tracing::{error, warn};
 
-/// Batches the writer's channel holds; beyond, they wait on the driver's side (`HELD`).
-const QUEUE: usize = 16_384;
-/// Batches the driver holds while the writer's channel is full. The driver never waits for the
-/// disk: a driver that waits answers no caller. Beyond this (about a minute of full load with a
-/// dead disk) the oldest held batch is dropped and counted in `secourir_store_writes_lost_total`.
-const HELD: usize = 4_096;
-/// Writes applied in one transaction at most.
-const BATCH: usize = 4_096;
+use crate::limits::{
+    SETTLED_QUEUE as SETTLED, WRITER_BATCH as BATCH, WRITER_HELD as HELD, WRITER_QUEUE as QUEUE,
+};
+
 /// How long the writer gathers writes before committing them together.
 const GATHER: Duration = Duration::from_millis(10);
 /// Attempts at a batch before it is written record by record.
 const RETRIES: u32 = 3;
-/// Notices of settled records waiting for the driver; beyond, a notice is dropped and the
-/// answer it would have released goes out at the driver's fallback delay instead.
-const SETTLED: usize = 1_024;
-
 /// Calls whose `Offered` record has been written (or, the store refusing it, given up): their
 /// callers may be answered, a crash now can no longer lose them.
 pub(crate) type Settled = tokio::sync::mpsc::Receiver<Vec<u64>>;

@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 use secourir_config::{AnnouncementId, CtaId, Plan, ZoneId};
 use secourir_core::{
     AgentId, AgentStatus, CallId, CallbackState, Command, Core, Event, Instant, Offer, Outcome,
-    PRIORITY_NORMAL, Service, Step,
+    Service, Step,
 };
 
 use crate::scenario::{Demand, Distribution, Scenario, Staffing};
@@ -483,9 +483,10 @@ impl<'a> Sim<'a> {
             call: CallId(id),
             zone: ZoneId(zone as u16),
             service: Service::Fire,
-            priority: PRIORITY_NORMAL,
+            resource_priority: None,
             caller: None,
             source: None,
+            place: None,
         }));
     }
 
@@ -595,7 +596,7 @@ impl<'a> Sim<'a> {
                     self.at(self.now + delay, Ev::Answer(*agent, *call));
                 }
             }
-            Command::Bridge { call, agent } => {
+            Command::Bridge { call, agent, .. } => {
                 let bucket = self.bucket();
                 let Some(c) = self.calls.get_mut(&call.0) else {
                     return;

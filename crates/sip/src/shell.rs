@@ -35,6 +35,8 @@ pub struct SipConfig {
     pub udp: SocketAddr,
     /// TCP address, if any.
     pub tcp: Option<SocketAddr>,
+    /// Happenings the platform has not taken yet; at the bound the SIP tasks wait.
+    pub events: usize,
 }
 
 /// The platform's answer to a new emergency INVITE.
@@ -247,7 +249,7 @@ impl Sip {
             .map_err(|e| SipError::Stack(e.to_string()))?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         let (state_sender, state_receiver) = dialog_layer.new_dialog_state_channel();
-        let (events, events_rx) = mpsc::channel(16_384);
+        let (events, events_rx) = mpsc::channel(config.events.max(1));
         let contact = Uri {
             scheme: Some(rsipstack::sip::Scheme::Sip),
             auth: Some(rsipstack::sip::Auth {

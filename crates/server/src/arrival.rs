@@ -1,0 +1,170 @@
+//! A new emergency call as the driver takes it in, whoever placed it: an INVITE read, its
+//! audio anchored and its caller located, or a simulated caller of the demonstration.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use secourir_config::{Plan, Service};
+use secourir_core::{CallId, Instant, Offer, Whereabouts};
+use secourir_media::{Media, sdp};
+use secourir_sip::{Decision, Ingress};
+use secourir_territory::Territory;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use crate::legs::CallerSide;
+use crate::locating::{CallPlace, locate_call};
+
+/// A new call, before the core has seen it.
+pub(crate) struct Arrival {
+    /// Its number.
+    pub(crate) call: CallId,
+    /// The emergency CallId (RFC 7852), the upstream one or ours.
+    pub(crate) emergency_call_id: String,
+    /// Caller's number.
+    pub(crate) caller: Option<String>,
+    /// Service dialled.
+    pub(crate) service: Service,
+    /// RFC 4412 `esnet` level, when sent.
+    pub(crate) resource_priority: Option<u8>,
+    /// Ingress trunk.
+    pub(crate) trunk: Option<String>,
+    /// Where the caller is.
+    pub(crate) place: CallPlace,
+    /// Header lines rebuilt from bytes that were not UTF-8.
+    pub(crate) repaired_headers: Option<String>,
+    /// The caller's side of the call.
+    pub(crate) side: CallerSide,
+}
+
+impl Arrival {
+    /// The core's view of the call.
+    pub(crate) fn offer(&self) -> Offer {
+        let place = &self.place;
+        Offer {
+            call: self.call,
+            zone: place.zone,
+            service: self.service,
+            resource_priority: self.resource_priority,
+            caller: self.caller.as_deref().map(Into::into),
+            source: self.trunk.as_deref().map(Into::into),
+            place: Some(Arc::new(whereabouts(place))),
+        }
+    }
+}
+
+/// A located place as the core keeps it.
+pub(crate) fn whereabouts(place: &CallPlace) -> Whereabouts {
+    Whereabouts {
+        departement: place.departement.as_str().into(),
+        commune: place.commune.as_deref().map(Into::into),
+        insee: place.insee.as_deref().map(Into::into),
+        point: place.point,
+        radius_m: place.radius_m,
+        source: place.source.into(),
+    }
+}
+
+/// The identifiers of RFC 7852 for a call that came without them.
+pub(crate) fn emergency_id(kind: &str, call: CallId, now: Instant, instance: &str) -> String {
+    format!(
+        "urn:emergency:uid:{kind}:{:016x}{:08x}:{instance}",
+        call.0, now.0 as u32
+    )
+}
+
+/// What an emergency INVITE brings, read and anchored; or the refusal to send when the call
+/// cannot be carried (no audio it could use, no media port left).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn from_invite(
+    call: CallId,
+    ingress: Ingress,
+    source: SocketAddr,
+    decide: oneshot::Sender<Decision>,
+    media: &Media,
+    territory: &Territory,
+    plan: &Plan,
+    instance: &str,
+    now: Instant,
+) -> Option<Arrival> {
+    let refuse = |decide: oneshot::Sender<Decision>, code, reason: &str, retry| {
+        let _ = decide.send(Decision::Reject {
+            code,
+            reason: reason.into(),
+            retry_after_s: retry,
+        });
+    };
+    let offer = match sdp::parse(&ingress.sdp) {
+        Ok(offer) => offer,
+        Err(e) => {
+            info!(?call, %source, error = %e, "INVITE without usable audio");
+            refuse(
+                decide,
+                488,
+                "Not Acceptable Here - no usable audio offer",
+                None,
+            );
+            return None;
+        }
+    };
+    let Some(codec) = sdp::choose(&offer) else {
+        refuse(
+            decide,
+            488,
+            "Not Acceptable Here - offer PCMA or PCMU",
+            None,
+        );
+        return None;
+    };
+    let (leg, local) = match media.open_leg() {
+        Ok(opened) => opened,
+        Err(e) => {
+            warn!(?call, error = %e, "no media port for a new call");
+            refuse(
+                decide,
+                503,
+                "Service Unavailable - media ports exhausted",
+                Some(5),
+            );
+            return None;
+        }
+    };
+    media.set_remote(leg, offer.addr, codec, offer.dtmf_pt);
+    let place = locate_call(
+        territory,
+        plan,
+        &ingress.locations,
+        ingress.trunk.as_deref(),
+        ingress.location_problem.clone(),
+    );
+    let emergency_call_id = ingress
+        .upstream_call_id
+        .clone()
+        .unwrap_or_else(|| emergency_id("callid", call, now, instance));
+    let incident_id = ingress
+        .upstream_incident_id
+        .clone()
+        .unwrap_or_else(|| emergency_id("incidentid", call, now, instance));
+    let call_info = vec![(
+        "Call-Info".to_owned(),
+        format!(
+            "<{emergency_call_id}>;purpose=emergency-CallId, <{incident_id}>;purpose=emergency-IncidentId"
+        ),
+    )];
+    Some(Arrival {
+        call,
+        emergency_call_id,
+        caller: ingress.caller,
+        service: ingress.service,
+        resource_priority: ingress.resource_priority,
+        trunk: ingress.trunk,
+        place,
+        repaired_headers: ingress.repaired_headers,
+        side: CallerSide {
+            leg: Some(leg),
+            decide: Some(decide),
+            answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
+            call_info,
+        },
+    })
+}

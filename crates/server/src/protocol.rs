@@ -1,0 +1,272 @@
+//! What the HTTP handlers and the driver exchange: the requests, their errors and the views
+//! they return, and the state every handler shares. It imports no handler, so that the API and
+//! the pages stay leaves.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secourir_core::{Ask, Denied, Granted};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tracing::info;
+
+use crate::sessions::Web;
+
+/// What a call-taker asks to become.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WantedState {
+    /// Ready for calls (logs in if needed).
+    Available,
+    /// On pause.
+    Paused,
+    /// Logged out.
+    Offline,
+}
+
+/// A call-taker as the API shows them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallTakerView {
+    /// Login.
+    pub login: String,
+    /// CTA.
+    pub cta: String,
+    /// available, ringing, talking, wrap-up, paused, offline.
+    pub status: String,
+    /// Whether their phone is registered.
+    pub phone_registered: bool,
+}
+
+/// Health figures of the running platform.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PlatformStatus {
+    /// Calls admitted and not ended.
+    pub live_calls: usize,
+    /// Phones registered.
+    pub registered_phones: usize,
+    /// Media legs open.
+    pub open_media_legs: usize,
+    /// Malformed SIP requests answered with an error.
+    pub malformed_refused: u64,
+    /// Datagrams dropped as not SIP.
+    pub datagrams_dropped: u64,
+}
+
+/// Why an API request failed.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No such thing.
+    NotFound(&'static str),
+    /// The core did not grant the request.
+    Denied(Denied),
+}
+
+impl From<Denied> for ApiError {
+    fn from(denied: Denied) -> ApiError {
+        ApiError::Denied(denied)
+    }
+}
+
+impl ApiError {
+    /// The HTTP answer to this error, in the call-taker's words.
+    pub(crate) fn response(&self) -> Response {
+        use secourir_core::{CallbackRefusal, HandBackRefusal, PickRefusal};
+        let (status, text): (StatusCode, String) = match self {
+            ApiError::NotFound(what) => (StatusCode::NOT_FOUND, (*what).into()),
+            ApiError::Denied(denied) => match denied {
+                Denied::HandBack(HandBackRefusal::NotTheirs) | Denied::NotTheirCall => (
+                    StatusCode::FORBIDDEN,
+                    "vous n'êtes pas en communication avec cet appel".into(),
+                ),
+                Denied::HandBack(HandBackRefusal::OwnCall) => (
+                    StatusCode::CONFLICT,
+                    "cet appel est déjà celui de votre CTA".into(),
+                ),
+                Denied::HandBack(HandBackRefusal::HomeUnreachable) => (
+                    StatusCode::CONFLICT,
+                    "personne n'est connecté au CTA d'origine : gardez l'appel".into(),
+                ),
+                Denied::Pick(PickRefusal::AlreadyTaken) => {
+                    (StatusCode::CONFLICT, "appel déjà pris".into())
+                }
+                Denied::Pick(PickRefusal::NotReady) => (
+                    StatusCode::CONFLICT,
+                    "vous avez déjà un appel ou n'êtes pas connecté".into(),
+                ),
+                Denied::Pick(PickRefusal::Forbidden) => {
+                    (StatusCode::FORBIDDEN, "appel d'un autre CTA".into())
+                }
+                Denied::Pick(PickRefusal::UnknownCall) => {
+                    (StatusCode::NOT_FOUND, "appel inconnu".into())
+                }
+                Denied::Callback(CallbackRefusal::NotLoggedIn) => (
+                    StatusCode::CONFLICT,
+                    "connectez-vous (disponible ou en pause) pour traiter un rappel".into(),
+                ),
+                Denied::Callback(CallbackRefusal::Unknown) => (
+                    StatusCode::NOT_FOUND,
+                    "aucun rappel pour cet appel dans ce CTA".into(),
+                ),
+                Denied::UnknownAgent => (StatusCode::NOT_FOUND, "opérateur inconnu".into()),
+                Denied::NoPartner(service) => (
+                    StatusCode::CONFLICT,
+                    format!(
+                        "aucun partenaire configuré pour le {}",
+                        service_name(*service)
+                    ),
+                ),
+                Denied::TransferPending => (StatusCode::CONFLICT, "transfert déjà en cours".into()),
+                Denied::PartnerFailed(0) => (
+                    StatusCode::BAD_GATEWAY,
+                    "le partenaire n'a pas pris l'appel (injoignable)".into(),
+                ),
+                Denied::PartnerFailed(code) => (
+                    StatusCode::BAD_GATEWAY,
+                    format!("le partenaire n'a pas pris l'appel ({code})"),
+                ),
+                Denied::CallEnded => (StatusCode::CONFLICT, "l'appel a pris fin".into()),
+                Denied::NoLiveCall => (
+                    StatusCode::ACCEPTED,
+                    "aucun appel en cours depuis ce numéro".into(),
+                ),
+            },
+        };
+        problem(status, &text)
+    }
+}
+
+/// How a call-taker names a partner service.
+pub(crate) fn service_name(service: secourir_config::Service) -> &'static str {
+    use secourir_config::Service;
+    match service {
+        Service::Ambulance => "15",
+        Service::Police => "17",
+        Service::Fire => "18",
+        Service::Sos => "112",
+        Service::Other => "service demandé",
+    }
+}
+
+/// A request for the driver, which owns the routing core.
+pub(crate) enum ApiCall {
+    /// A call-taker's request, answered by the core.
+    Ask {
+        login: String,
+        ask: Ask,
+        reply: oneshot::Sender<Result<Granted, ApiError>>,
+    },
+    /// An AML position for the live call from this number.
+    Aml {
+        caller: String,
+        lat: f64,
+        lon: f64,
+        radius_m: Option<f64>,
+        reply: oneshot::Sender<Result<Granted, ApiError>>,
+    },
+    CallTakers {
+        reply: oneshot::Sender<Vec<CallTakerView>>,
+    },
+    Status {
+        reply: oneshot::Sender<PlatformStatus>,
+    },
+    Crisis {
+        login: String,
+        departement: String,
+        on: bool,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+}
+
+impl From<WantedState> for secourir_core::WantedState {
+    fn from(wanted: WantedState) -> Self {
+        match wanted {
+            WantedState::Available => secourir_core::WantedState::Available,
+            WantedState::Paused => secourir_core::WantedState::Paused,
+            WantedState::Offline => secourir_core::WantedState::Offline,
+        }
+    }
+}
+
+/// The name of a call-taker status in the API.
+pub(crate) fn status_name(status: secourir_core::AgentStatus) -> &'static str {
+    use secourir_core::AgentStatus;
+    match status {
+        AgentStatus::Available => "available",
+        AgentStatus::Ringing(_) => "ringing",
+        AgentStatus::Talking(_) => "talking",
+        AgentStatus::WrapUp => "wrap-up",
+        AgentStatus::Paused => "paused",
+        AgentStatus::Offline => "offline",
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) driver: mpsc::Sender<ApiCall>,
+    pub(crate) token: Arc<str>,
+    pub(crate) data_dir: Arc<PathBuf>,
+    pub(crate) web: Web,
+}
+
+/// Asks the core on behalf of a call-taker; None when the platform is stopping.
+pub(crate) async fn ask_core(
+    state: &AppState,
+    login: &str,
+    ask: Ask,
+) -> Option<Result<Granted, ApiError>> {
+    let login = login.to_owned();
+    self::ask(state, |reply| ApiCall::Ask { login, ask, reply }).await
+}
+
+pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// The refusal to send when the request lacks the right token.
+pub(crate) fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if state.web.session(headers).is_some() {
+        return None;
+    }
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Compare without an early exit so the time taken says nothing about the token.
+    let expected = state.token.as_bytes();
+    let given = given.as_bytes();
+    let mut diff = expected.len() ^ given.len();
+    for (i, &b) in expected.iter().enumerate() {
+        diff |= usize::from(b ^ given.get(i).copied().unwrap_or(0));
+    }
+    if diff == 0 {
+        None
+    } else {
+        info!("API request with a wrong or missing token");
+        Some(problem(StatusCode::UNAUTHORIZED, "unauthorised"))
+    }
+}
+
+/// Asks the driver; None when the platform is stopping.
+pub(crate) async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> ApiCall,
+) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    state.driver.send(make(tx)).await.ok()?;
+    rx.await.ok()
+}
+
+pub(crate) fn stopping() -> Response {
+    problem(StatusCode::SERVICE_UNAVAILABLE, "platform stopping")
+}
+
+/// A call-taker's wanted state.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct StateBody {
+    /// available, paused or offline.
+    pub(crate) state: WantedState,
+}

@@ -1,0 +1,140 @@
+//! The HTTP router of the API and the pages, with its OpenAPI document.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use crate::protocol::{
+    ApiCall, AppState, CallTakerView, PlatformStatus, StateBody, WantedState, problem,
+};
+use crate::sessions::Web;
+use crate::{api, sessions, web};
+
+/// The router of the API and the pages.
+pub(crate) fn router(
+    driver: mpsc::Sender<ApiCall>,
+    token: String,
+    data_dir: PathBuf,
+    web: Web,
+) -> Router {
+    let state = AppState {
+        driver,
+        token: token.into(),
+        data_dir: Arc::new(data_dir),
+        web,
+    };
+    Router::new()
+        .route("/", get(sessions::index))
+        .route("/app.js", get(sessions::script))
+        .route("/style.css", get(sessions::style))
+        .route("/api/login", post(sessions::login))
+        .route("/api/logout", post(sessions::logout))
+        .route("/api/me", get(sessions::me))
+        .route("/api/me/state", post(web::my_state))
+        .route("/api/ws", get(web::live))
+        .route("/api/console/calls/{call}/pick", post(web::pick))
+        .route("/api/console/calls/{call}/hangup", post(web::hang_up))
+        .route("/api/console/calls/{call}/transfer", post(web::transfer))
+        .route("/api/console/calls/{call}/handback", post(web::hand_back))
+        .route("/api/console/callbacks/{call}/{step}", post(web::call_back))
+        .route("/api/supervision/crisis/{departement}", post(web::crisis))
+        .route("/api/territory/outlines", get(web::outlines))
+        .route("/api/health", get(api::health))
+        .route("/metrics", get(api::metrics))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/call-takers", get(api::call_takers))
+        .route("/api/call-takers/{login}/state", post(api::set_state))
+        .route("/api/calls", get(api::calls))
+        .route("/api/calls/{call}", get(api::call_detail))
+        .route("/api/aml", post(api::aml))
+        .route("/api/callbacks", get(api::callbacks))
+        .route("/api/callbacks/{call}/taken", post(api::callback_taken))
+        .route("/api/callbacks/{call}/done", post(api::callback_done))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            log_refusals,
+        ))
+        .with_state(state)
+}
+
+/// Logs every request refused, with who asked: a 403 or a 409 on an emergency call is
+/// something a supervisor may have to explain later.
+async fn log_refusals(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    // Only the cookies are kept: the session is looked up for refusals alone.
+    let mut cookies = HeaderMap::new();
+    for value in request.headers().get_all(axum::http::header::COOKIE) {
+        cookies.append(axum::http::header::COOKIE, value.clone());
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    if status.is_client_error() || status.is_server_error() {
+        let who = state.web.session(&cookies).map(|s| s.login);
+        warn!(
+            %method,
+            %path,
+            status = status.as_u16(),
+            login = %who.as_deref().unwrap_or("-"),
+            "request refused"
+        );
+    }
+    response
+}
+
+/// The OpenAPI document of this API, generated from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Secourir", description = "Emergency-call platform of the French fire and rescue services: call-takers, calls, call-backs, console and supervision."),
+    paths(
+        api::health, api::metrics, api::call_takers, api::set_state, api::calls, api::call_detail,
+        api::aml, api::callbacks, api::callback_taken, api::callback_done, sessions::login,
+        sessions::logout, sessions::me, web::my_state, web::pick, web::hang_up, web::transfer,
+        web::hand_back, web::call_back, web::crisis, web::outlines, web::live
+    ),
+    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody)),
+    modifiers(&Security)
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{
+            ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme,
+        };
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("secourir_session"))),
+        );
+    }
+}
+
+async fn openapi() -> Response {
+    use utoipa::OpenApi;
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json,
+        )
+            .into_response(),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
