@@ -13,6 +13,7 @@ use crate::policy::{self, CallFacts, Decision, Memory, Note, QueueView};
 use crate::reserve::Load;
 use crate::types::*;
 
+mod assertions;
 mod requests;
 pub use requests::national_number;
 
@@ -316,6 +317,8 @@ impl Core {
         now: Instant,
     ) -> std::collections::vec_deque::Drain<'_, Command> {
         self.now = self.now.max(now);
+        let (named_call, named_agent) = Self::named(&event);
+        self.assert_touched(named_call, named_agent);
         self.size_reserves();
         match event {
             Event::Offered(offer) => self.on_offered(offer),
@@ -356,6 +359,7 @@ impl Core {
         }
         self.fire_timers();
         self.rebalance();
+        self.assert_touched(named_call, named_agent);
         self.out.drain(..)
     }
 

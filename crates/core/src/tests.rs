@@ -136,7 +136,7 @@ login = "a7"
 cta = "cta-83"
 "#;
 
-fn plan() -> Arc<Plan> {
+pub(crate) fn plan() -> Arc<Plan> {
     Arc::new(Plan::from_toml(PLAN, TERRITORY).expect("test plan is valid"))
 }
 

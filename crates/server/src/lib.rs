@@ -333,9 +333,20 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         settled,
         stop: stop_rx,
     };
-    let driver = tokio::spawn(async move {
+    let run = tokio::spawn(async move {
         let _keep = (peer_tx, arrival_tx);
         driver.run(inputs).await;
+    });
+    let driver = tokio::spawn(async move {
+        if let Err(e) = run.await
+            && e.is_panic()
+        {
+            // The core found its own state broken (or the driver has a defect): going on would
+            // route calls from a corrupt state. Exit, so that the supervisor restarts the
+            // platform and the recovery closes every open call onto the call-back lists.
+            tracing::error!("the driver stopped on a defect: exiting for a clean restart");
+            std::process::exit(70);
+        }
     });
     info!(sip = %bound.sip, http = %bound.http, "platform ready");
     Ok(Platform {

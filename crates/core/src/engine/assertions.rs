@@ -1,0 +1,202 @@
+//! Invariants checked in production on the way in and out of every `handle`: only what the
+//! event and its commands touched, so that they cost a few lookups, never a scan. A broken one
+//! is a defect of the core: it stops the core rather than route calls from a corrupt state
+//! (the shell's recovery then closes every open call onto the call-back lists).
+
+use super::{CallState, Core};
+use crate::types::*;
+
+impl Core {
+    /// The calls and call-takers an event names.
+    pub(super) fn named(event: &Event) -> (Option<CallId>, Option<AgentId>) {
+        match event {
+            Event::Offered(offer) => (Some(offer.call), None),
+            Event::CallerHungUp { call }
+            | Event::Dtmf { call, .. }
+            | Event::Stopped { call }
+            | Event::PartnerAnswered { call }
+            | Event::PartnerFailed { call, .. }
+            | Event::PartnerHungUp { call }
+            | Event::CallbackRestored { call, .. } => (Some(*call), None),
+            Event::AgentLogin { agent, .. }
+            | Event::AgentLogout { agent }
+            | Event::AgentReady { agent }
+            | Event::AgentPause { agent } => (None, Some(*agent)),
+            Event::AgentAnswered { agent, call }
+            | Event::AgentRingFailed { agent, call, .. }
+            | Event::AgentHungUp { agent, call } => (Some(*call), Some(*agent)),
+            Event::Request { agent, ask, .. } => {
+                let call = match ask {
+                    Ask::Pick(call)
+                    | Ask::CallbackTaken(call)
+                    | Ask::CallbackDone(call)
+                    | Ask::HangUp(call)
+                    | Ask::HandBack { call, .. }
+                    | Ask::Transfer { call, .. } => Some(*call),
+                    Ask::State(_) => None,
+                };
+                (call, Some(*agent))
+            }
+            Event::Located { .. }
+            | Event::SetCrisis { .. }
+            | Event::SetDisabled { .. }
+            | Event::Tick => (None, None),
+        }
+    }
+
+    /// Checks the named call and call-taker, and every one the pending commands touch.
+    pub(super) fn assert_touched(&self, call: Option<CallId>, agent: Option<AgentId>) {
+        assert_eq!(
+            self.admission.total_in_use(),
+            self.calls.len() as u64,
+            "admitted calls and live calls differ"
+        );
+        assert!(
+            self.admission.total_in_use() <= self.admission.capacity(),
+            "more calls admitted than the capacity"
+        );
+        if let Some(call) = call {
+            self.assert_call(call);
+        }
+        if let Some(agent) = agent {
+            self.assert_agent(agent);
+        }
+        for command in &self.out {
+            match command {
+                Command::Ring { call, agent }
+                | Command::CancelRing { call, agent }
+                | Command::Bridge { call, agent, .. }
+                | Command::Unbridge { call, agent }
+                | Command::HandOver { call, agent } => {
+                    self.assert_call(*call);
+                    self.assert_agent(*agent);
+                }
+                Command::AgentChanged { agent, .. } => self.assert_agent(*agent),
+                Command::Ended { call, .. } => assert!(
+                    !self.calls.contains_key(call),
+                    "call {call:?} ended but still live"
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// A live call is in exactly one place: its queue, or the one call-taker it rings or talks
+    /// to; a call handed over is no longer live.
+    fn assert_call(&self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        assert!(
+            !self.handed_over.contains(&id),
+            "call {id:?} both live and handed over"
+        );
+        let queued = self.ctas[usize::from(call.cta.0)].waiting.get(&call.key) == Some(&id);
+        match call.state {
+            CallState::Queued => assert!(queued, "queued call {id:?} missing from its queue"),
+            CallState::Ringing(agent) => {
+                assert!(!queued, "ringing call {id:?} still in a queue");
+                assert_eq!(
+                    self.agents.get(&agent).map(|a| a.status),
+                    Some(AgentStatus::Ringing(id)),
+                    "call {id:?} rings a call-taker who does not ring it"
+                );
+            }
+            CallState::Talking(agent) => {
+                assert!(!queued, "call {id:?} in conversation still in a queue");
+                assert_eq!(
+                    self.agents.get(&agent).map(|a| a.status),
+                    Some(AgentStatus::Talking(id)),
+                    "call {id:?} talks to a call-taker who does not talk to it"
+                );
+            }
+        }
+    }
+
+    /// A call-taker holds at most one call, the one that names them; the counts of their CTA
+    /// stay within its logged-in call-takers.
+    fn assert_agent(&self, id: AgentId) {
+        let Some(agent) = self.agents.get(&id) else {
+            return;
+        };
+        let state = &self.ctas[usize::from(agent.cta.0)];
+        if let AgentStatus::Ringing(call) | AgentStatus::Talking(call) = agent.status {
+            let held = self.calls.get(&call).map(|c| c.state);
+            assert!(
+                held == Some(CallState::Ringing(id)) || held == Some(CallState::Talking(id)),
+                "call-taker {id:?} busy with call {call:?} that is not theirs"
+            );
+        }
+        let idle =
+            state
+                .idle
+                .contains(&(std::cmp::Reverse(agent.preference), agent.idle_since, id));
+        assert_eq!(
+            idle,
+            agent.status == AgentStatus::Available,
+            "call-taker {id:?} {:?} but {} the idle set",
+            agent.status,
+            if idle { "in" } else { "not in" }
+        );
+        let counted = state.idle.len() as u64 + u64::from(state.paused);
+        assert!(
+            counted <= u64::from(state.logged_in) && state.lent <= state.logged_in,
+            "counts of a CTA exceed its logged-in call-takers"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secourir_config::{Service, ZoneId};
+
+    fn core_with_a_queued_call() -> Core {
+        let mut core = Core::new(crate::tests::plan());
+        let offer = Offer {
+            call: CallId(1),
+            zone: ZoneId(0),
+            service: Service::Fire,
+            resource_priority: None,
+            caller: None,
+            source: None,
+            place: None,
+        };
+        let _ = core.handle(Event::Offered(offer), Instant(1_000)).count();
+        core
+    }
+
+    #[test]
+    fn a_sound_state_passes() {
+        let mut core = core_with_a_queued_call();
+        let _ = core
+            .handle(Event::CallerHungUp { call: CallId(1) }, Instant(2_000))
+            .count();
+    }
+
+    #[test]
+    #[should_panic(expected = "missing from its queue")]
+    fn a_call_lost_from_its_queue_stops_the_core() {
+        let mut core = core_with_a_queued_call();
+        for state in &mut core.ctas {
+            state.waiting.clear();
+        }
+        let _ = core
+            .handle(
+                Event::Dtmf {
+                    call: CallId(1),
+                    digit: b'1',
+                },
+                Instant(2_000),
+            )
+            .count();
+    }
+
+    #[test]
+    #[should_panic(expected = "admitted calls and live calls differ")]
+    fn a_call_admitted_twice_stops_the_core() {
+        let mut core = core_with_a_queued_call();
+        let _ = core.admission.admit(ZoneId(0));
+        let _ = core.handle(Event::Tick, Instant(2_000)).count();
+    }
+}
