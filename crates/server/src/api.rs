@@ -81,7 +81,7 @@ pub(crate) async fn aml(
 /// Prometheus exposition of the platform's counters, gauges and answer-time histograms.
 #[utoipa::path(get, path = "/metrics", tag = "supervision", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub(crate) async fn metrics() -> Response {
-    match crate::metrics_handle() {
+    match crate::prometheus::handle() {
         Some(handle) => (
             [(
                 axum::http::header::CONTENT_TYPE,

@@ -6,14 +6,26 @@ use std::sync::Arc;
 
 use secourir_config::{Plan, Service};
 use secourir_core::{CallId, Instant, Offer, Whereabouts};
-use secourir_media::{Media, sdp};
+use secourir_media::{LegId, Media, sdp};
 use secourir_sip::{Decision, Ingress};
 use secourir_territory::Territory;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::legs::CallerSide;
 use crate::locating::{CallPlace, locate_call};
+
+/// The caller's media anchored here, and the answer its INVITE waits for.
+pub(crate) struct CallerSide {
+    /// Media leg of the caller; None when its media is not anchored on this node (a simulated
+    /// caller).
+    pub(crate) leg: Option<LegId>,
+    /// Where the 200 OK goes.
+    pub(crate) decide: Option<oneshot::Sender<Decision>>,
+    /// SDP of the 200 OK.
+    pub(crate) answer_sdp: String,
+    /// Call-Info headers (emergency CallId and IncidentId) sent on every leg of the call.
+    pub(crate) call_info: Vec<(String, String)>,
+}
 
 /// A new call, before the core has seen it.
 pub(crate) struct Arrival {

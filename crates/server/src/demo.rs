@@ -19,8 +19,8 @@ use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::arrival::{Arrival, emergency_id};
-use crate::legs::{CallerSide, Signalling};
+use crate::arrival::{Arrival, CallerSide, emergency_id};
+use crate::legs::Signalling;
 use crate::locating::locate_call;
 use crate::protocol::ApiCall;
 

@@ -258,7 +258,7 @@ impl Driver {
         let offer = arrival.offer();
         let side = std::mem::replace(
             &mut arrival.side,
-            crate::legs::CallerSide {
+            crate::arrival::CallerSide {
                 leg: None,
                 decide: None,
                 answer_sdp: String::new(),

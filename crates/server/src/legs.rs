@@ -10,24 +10,11 @@ use secourir_config::{AnnouncementId, Plan};
 use secourir_core::{AgentId, CallId, Command, EndReason, Event, Instant, RingFailure};
 use secourir_media::{Audio, LegId, Media, MediaEvent, sdp};
 use secourir_sip::{Decision, SipEvent};
-use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use crate::arrival::CallerSide;
 use crate::limits::ANSWER_RECORD_PATIENCE_MS;
 pub(crate) use crate::signalling::Signalling;
-
-/// The caller's media anchored here, and the answer its INVITE waits for.
-pub(crate) struct CallerSide {
-    /// Media leg of the caller; None when its media is not anchored on this node (a simulated
-    /// caller).
-    pub(crate) leg: Option<LegId>,
-    /// Where the 200 OK goes.
-    pub(crate) decide: Option<oneshot::Sender<Decision>>,
-    /// SDP of the 200 OK.
-    pub(crate) answer_sdp: String,
-    /// Call-Info headers (emergency CallId and IncidentId) sent on every leg of the call.
-    pub(crate) call_info: Vec<(String, String)>,
-}
 
 /// The legs of one call.
 struct CallLegs {

@@ -9,6 +9,7 @@ mod legs;
 mod limits;
 mod live;
 mod locating;
+mod prometheus;
 mod protocol;
 mod records;
 mod recovery;
@@ -16,6 +17,7 @@ mod requests;
 mod router;
 mod sessions;
 mod signalling;
+mod signin;
 mod web;
 mod writer;
 
@@ -33,26 +35,6 @@ use tracing::info;
 pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
 pub use protocol::{CallTakerView, PlatformStatus, WantedState};
-
-/// The process's Prometheus recorder: `metrics` has one global recorder, installed at the first
-/// start.
-fn metrics_handle() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
-    static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
-        std::sync::OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
-            PrometheusBuilder::new()
-                .set_buckets_for_metric(
-                    Matcher::Full("secourir_answer_seconds".into()),
-                    &[1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0],
-                )
-                .ok()?
-                .install_recorder()
-                .ok()
-        })
-        .as_ref()
-}
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).
@@ -228,7 +210,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         source,
     })?;
     let announcements = load_announcements(&plan, options.announcements_dir.as_ref())?;
-    if metrics_handle().is_none() {
+    if prometheus::handle().is_none() {
         tracing::warn!("Prometheus recorder could not be installed: /metrics will answer 503");
     }
     let territory = Territory::france();

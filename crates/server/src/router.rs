@@ -15,7 +15,7 @@ use crate::protocol::{
     ApiCall, AppState, CallTakerView, PlatformStatus, StateBody, WantedState, problem,
 };
 use crate::sessions::Web;
-use crate::{api, sessions, web};
+use crate::{api, signin, web};
 
 /// The router of the API and the pages.
 pub(crate) fn router(
@@ -31,12 +31,12 @@ pub(crate) fn router(
         web,
     };
     Router::new()
-        .route("/", get(sessions::index))
-        .route("/app.js", get(sessions::script))
-        .route("/style.css", get(sessions::style))
-        .route("/api/login", post(sessions::login))
-        .route("/api/logout", post(sessions::logout))
-        .route("/api/me", get(sessions::me))
+        .route("/", get(signin::index))
+        .route("/app.js", get(signin::script))
+        .route("/style.css", get(signin::style))
+        .route("/api/login", post(signin::login))
+        .route("/api/logout", post(signin::logout))
+        .route("/api/me", get(signin::me))
         .route("/api/me/state", post(web::my_state))
         .route("/api/ws", get(web::live))
         .route("/api/console/calls/{call}/pick", post(web::pick))
@@ -99,8 +99,8 @@ async fn log_refusals(
     info(title = "Secourir", description = "Emergency-call platform of the French fire and rescue services: call-takers, calls, call-backs, console and supervision."),
     paths(
         api::health, api::metrics, api::call_takers, api::set_state, api::calls, api::call_detail,
-        api::aml, api::callbacks, api::callback_taken, api::callback_done, sessions::login,
-        sessions::logout, sessions::me, web::my_state, web::pick, web::hang_up, web::transfer,
+        api::aml, api::callbacks, api::callback_taken, api::callback_done, signin::login,
+        signin::logout, signin::me, web::my_state, web::pick, web::hang_up, web::transfer,
         web::hand_back, web::call_back, web::crisis, web::outlines, web::live
     ),
     components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody)),

@@ -21,7 +21,8 @@ use crate::protocol::{
     ApiCall, ApiError, AppState, StateBody, ask, ask_core, problem, service_name, status_name,
     stopping,
 };
-use crate::sessions::{Session, signed_in};
+use crate::sessions::Session;
+use crate::signin::signed_in;
 
 #[utoipa::path(post, path = "/api/me/state", tag = "console", security(("session" = [])), request_body = StateBody, responses((status = 200, description = "New status"), (status = 401, description = "Not logged in")))]
 pub(crate) async fn my_state(
