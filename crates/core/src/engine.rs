@@ -318,7 +318,7 @@ impl Core {
     ) -> std::collections::vec_deque::Drain<'_, Command> {
         self.now = self.now.max(now);
         let (named_call, named_agent) = Self::named(&event);
-        self.assert_touched(named_call, named_agent);
+        self.assert_touched(named_call, named_agent, false);
         self.size_reserves();
         match event {
             Event::Offered(offer) => self.on_offered(offer),
@@ -359,7 +359,7 @@ impl Core {
         }
         self.fire_timers();
         self.rebalance();
-        self.assert_touched(named_call, named_agent);
+        self.assert_touched(named_call, named_agent, true);
         self.out.drain(..)
     }
 
@@ -574,6 +574,20 @@ impl Core {
         self.calls.insert(id, call);
         let target = match self.evaluate(id, None) {
             Decision::Busy(reason) => {
+                // Refused before any answer: nothing was admitted, nothing can be played.
+                let mut position = 0;
+                self.out.retain(|command| {
+                    position += 1;
+                    position <= answer_at
+                        || !matches!(
+                            command,
+                            Command::Play { .. }
+                                | Command::Trail {
+                                    step: Step::Admitted,
+                                    ..
+                                }
+                        )
+                });
                 self.end(id, Outcome::Rejected, EndReason::Busy(reason));
                 return;
             }
@@ -833,6 +847,10 @@ impl Core {
             .get(&id)
             .is_some_and(|c| c.state == CallState::Ringing(agent_id));
         if !ringing {
+            if self.is_talking(agent_id, id) {
+                // A repeated answer (a retransmitted 200 OK): the conversation goes on.
+                return;
+            }
             // The phone answered a call that is no longer offered to it: hang that leg up.
             self.emit(Command::CancelRing {
                 call: id,

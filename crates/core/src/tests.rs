@@ -490,6 +490,51 @@ fn a_busy_rule_refuses_before_answering() {
 }
 
 #[test]
+fn a_call_refused_by_a_busy_rule_in_crisis_mode_hears_nothing_and_was_never_admitted() {
+    let mut h = Harness::new();
+    h.send(Event::SetCrisis {
+        zone: Z13,
+        on: true,
+    });
+    let out = h.offer_from(10, Z13, "+33999000000");
+    assert!(
+        !out.iter().any(|c| matches!(
+            c,
+            Command::Answer { .. }
+                | Command::Play { .. }
+                | Command::Trail {
+                    step: Step::Admitted,
+                    ..
+                }
+        )),
+        "{out:?}"
+    );
+    assert!(out.contains(&Command::Trail {
+        call: CallId(10),
+        step: Step::RuleMatched(1)
+    }));
+    assert_eq!(ended(&out), vec![(10, Outcome::Rejected)]);
+}
+
+#[test]
+fn a_repeated_answer_of_a_call_taker_in_conversation_changes_nothing() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.offer(10, Z13);
+    let answered = Event::AgentAnswered {
+        agent: AgentId(1),
+        call: CallId(10),
+    };
+    h.send(answered.clone());
+    let out = h.send(answered);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(
+        h.core.call(CallId(10)).map(|c| c.status),
+        Some(CallStatus::Talking(AgentId(1)))
+    );
+}
+
+#[test]
 fn crisis_mode_plays_the_menu_and_key_one_lowers_the_priority() {
     let mut h = Harness::new();
     h.login(1, C13, 3);
