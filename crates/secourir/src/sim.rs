@@ -1,4 +1,5 @@
-//! `secourir sim`: run a scenario through the real core in virtual time and report per zone.
+//! `secourir sim`: run a scenario through the real core in virtual time and report per zone, or
+//! (`--faults`) drive the core with every event it accepts and injected faults, seed by seed.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -6,12 +7,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use secourir_sim::Scenario;
+use secourir_sim::faults::{self, Settings};
 
 /// What to simulate and where to write the results.
 #[derive(clap::Args)]
 pub struct Args {
     /// The scenario file (see `scenarios/`).
-    scenario: PathBuf,
+    #[arg(required_unless_present = "faults")]
+    scenario: Option<PathBuf>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -21,18 +24,63 @@ pub struct Args {
     /// Draw answer time and queue length over time for the surging zones and a few others.
     #[arg(long)]
     svg: Option<PathBuf>,
+    #[command(flatten)]
+    faults: FaultArgs,
+}
+
+/// Fault injection: every event the core accepts, faults drawn from a seed, checked after each.
+#[derive(clap::Args)]
+struct FaultArgs {
+    /// Run the fault-injection mode instead of a scenario.
+    #[arg(long, conflicts_with_all = ["scenario", "json", "compare_baseline", "svg"])]
+    faults: bool,
+    /// Number of seeds of the batch.
+    #[arg(
+        long,
+        default_value_t = 100,
+        requires = "faults",
+        conflicts_with = "seed"
+    )]
+    seeds: u64,
+    /// First seed of the batch.
+    #[arg(
+        long,
+        default_value_t = 0,
+        requires = "faults",
+        conflicts_with = "seed"
+    )]
+    first_seed: u64,
+    /// Replay exactly this seed, printing its result (and with `--trace` every event).
+    #[arg(long, requires = "faults")]
+    seed: Option<u64>,
+    /// Random actions of each seed's chaos phase.
+    #[arg(long, default_value_t = Settings::default().steps, requires = "faults")]
+    steps: u32,
+    /// The configuration to drive (default: a small built-in plan where capacity, queues and
+    /// mutual aid are a few calls away).
+    #[arg(long, requires = "faults")]
+    config: Option<PathBuf>,
+    /// With `--seed`: print every event fed and the commands it caused.
+    #[arg(long, requires = "seed")]
+    trace: bool,
+    /// Threads of the batch; a seed's outcome does not depend on it.
+    #[arg(long, default_value_t = 1, requires = "faults")]
+    jobs: usize,
 }
 
 /// Runs the subcommand.
 pub fn run(args: &Args) -> ExitCode {
-    let scenario = match Scenario::load(&args.scenario) {
+    let Some(path) = args.scenario.as_deref().filter(|_| !args.faults.faults) else {
+        return run_faults(&args.faults);
+    };
+    let scenario = match Scenario::load(path) {
         Ok(s) => s,
         Err(error) => {
             eprintln!("secourir sim: {error}");
             return ExitCode::from(2);
         }
     };
-    let plan = match crate::load_plan(&resolve_config(&scenario.config, &args.scenario)) {
+    let plan = match crate::load_plan(&resolve_config(&scenario.config, path)) {
         Ok(plan) => Arc::new(plan),
         Err(message) => {
             eprintln!("secourir sim: {message}");
@@ -66,7 +114,7 @@ pub fn run(args: &Args) -> ExitCode {
     let (report, run, _) = match result {
         Ok(r) => r,
         Err(error) => {
-            eprintln!("secourir sim: {}: {error}", args.scenario.display());
+            eprintln!("secourir sim: {}: {error}", path.display());
             return ExitCode::from(2);
         }
     };
@@ -102,4 +150,103 @@ fn resolve_config(config: &Path, scenario: &Path) -> PathBuf {
         }
     }
     config.to_owned()
+}
+
+fn run_faults(args: &FaultArgs) -> ExitCode {
+    let plan = match &args.config {
+        Some(path) => match crate::load_plan(path) {
+            Ok(plan) => plan,
+            Err(message) => {
+                eprintln!("secourir sim: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        None => faults::fault_plan(),
+    };
+    let (plan, cast) = faults::prepare(plan);
+    let settings = Settings {
+        steps: args.steps,
+        ..Settings::default()
+    };
+    // The flags that shape a run, to replay a seed of this batch exactly.
+    let mut shape = format!("--steps {}", args.steps);
+    if let Some(path) = &args.config {
+        shape.push_str(&format!(" --config {}", path.display()));
+    }
+    println!(
+        "fault injection: {} CTAs staffed, {} zones offered calls, {} call-takers, {shape}",
+        cast.ctas.len(),
+        cast.zones.len(),
+        cast.roster.len()
+    );
+    faults::quiet_panics();
+    if let Some(seed) = args.seed {
+        return replay(seed, settings, &plan, &cast, args.trace);
+    }
+    let seeds = args.first_seed..args.first_seed.saturating_add(args.seeds);
+    let batch = faults::run_batch(seeds, settings, &plan, &cast, args.jobs);
+    print!("{}", faults::summary(&batch));
+    match batch.failures.first() {
+        None => ExitCode::SUCCESS,
+        Some(first) => {
+            println!(
+                "replay: secourir sim --faults --seed {} {shape} --trace",
+                first.seed
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn replay(
+    seed: u64,
+    settings: Settings,
+    plan: &Arc<secourir_config::Plan>,
+    cast: &faults::Cast,
+    trace: bool,
+) -> ExitCode {
+    let mut print = |line: &faults::TraceLine<'_>| {
+        println!(
+            "#{} +{}.{:03}s {:?} {:?}",
+            line.index,
+            line.at_ms / 1000,
+            line.at_ms % 1000,
+            line.phase,
+            line.event
+        );
+        for command in line.commands {
+            println!("    {command:?}");
+        }
+    };
+    let started = std::time::Instant::now();
+    let outcome = faults::run_seed(
+        seed,
+        settings,
+        plan,
+        cast,
+        trace.then_some(&mut print as &mut dyn FnMut(&faults::TraceLine<'_>)),
+    );
+    let wall = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(run) => {
+            println!(
+                "seed {seed} passed: {} events ({} in the liveness phase, {} rounds), {} \
+                 commands, {} calls offered, {} invariant checks, {} faults injected, stream \
+                 hash {:016x}, wall time {wall:.3} s",
+                run.events,
+                run.liveness_events,
+                run.liveness_rounds,
+                run.commands,
+                run.calls,
+                run.checks,
+                run.faults.total(),
+                run.hash
+            );
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            println!("{failure}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -611,7 +611,9 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
         "{trail:?}"
     );
     assert!(
-        trail.iter().any(|s| s == "transféré au SAMU 13 par ota-13-1"),
+        trail
+            .iter()
+            .any(|s| s == "transféré au SAMU 13 par ota-13-1"),
         "{trail:?}"
     );
     let deadline = Instant::now() + Duration::from_secs(5);
