@@ -1,7 +1,7 @@
 //! The state machine: one owner of all routing state, driven by events and `now`.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 
 // Call and agent ids come from our own shells, not from callers: a fast non-keyed hash is safe.
@@ -250,7 +250,8 @@ pub struct Core {
     crisis: Vec<bool>,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     sequence: u64,
-    out: VecDeque<Command>,
+    /// Commands of the event being handled, in order (a Vec: draining it is one copy).
+    out: Vec<Command>,
     callbacks_unindexed: u64,
     /// Queued calls that want mutual aid and found no lender yet, in queue order.
     overdue: BTreeMap<OverdueKey, CallId>,
@@ -304,18 +305,14 @@ impl Core {
             agents: HashMap::default(),
             timers: BinaryHeap::new(),
             sequence: 0,
-            out: VecDeque::new(),
+            out: Vec::new(),
             callbacks_unindexed: 0,
         }
     }
 
     /// Feeds one event at `now` (time never goes backwards: an earlier `now` counts as the latest
     /// one seen) and returns the commands it caused, timers due by `now` included.
-    pub fn handle(
-        &mut self,
-        event: Event,
-        now: Instant,
-    ) -> std::collections::vec_deque::Drain<'_, Command> {
+    pub fn handle(&mut self, event: Event, now: Instant) -> std::vec::Drain<'_, Command> {
         self.now = self.now.max(now);
         let (named_call, named_agent) = Self::named(&event);
         self.assert_touched(named_call, named_agent, false);
@@ -1114,7 +1111,9 @@ impl Core {
             ctas: &self.ctas,
             plan: &plan,
         };
-        let mut notes = Vec::new();
+        // Notes become commands as they come: no buffer to allocate for every evaluation.
+        let mut wants_aid = false;
+        let out = &mut self.out;
         let decision = policy::evaluate(
             &plan,
             &facts,
@@ -1122,25 +1121,25 @@ impl Core {
             self.now,
             failed,
             &mut memory,
-            &mut |n| notes.push(n),
-        );
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.memory = memory;
-        }
-        let wants_aid = notes.contains(&Note::NoLender);
-        if let Some(call) = self.calls.get_mut(&id) {
-            call.wants_aid = wants_aid;
-        }
-        for note in notes {
-            match note {
-                Note::NoLender => {}
-                Note::Matched(rule) => self.trail(id, Step::RuleMatched(rule)),
-                Note::RouteFailed(cta, reason) => self.trail(id, Step::RouteFailed(cta, reason)),
-                Note::Announce(announcement) => self.emit(Command::Play {
+            &mut |note| match note {
+                Note::NoLender => wants_aid = true,
+                Note::Matched(rule) => out.push(Command::Trail {
+                    call: id,
+                    step: Step::RuleMatched(rule),
+                }),
+                Note::RouteFailed(cta, reason) => out.push(Command::Trail {
+                    call: id,
+                    step: Step::RouteFailed(cta, reason),
+                }),
+                Note::Announce(announcement) => out.push(Command::Play {
                     call: id,
                     announcement,
                 }),
-            }
+            },
+        );
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.memory = memory;
+            call.wants_aid = wants_aid;
         }
         decision
     }
@@ -1315,6 +1314,17 @@ impl Core {
         call.no_answer_at = now.plus_ms(cta_plan.no_answer_ms);
         let (key, generation, no_answer_at) = (call.key, call.generation, call.no_answer_at);
         self.ctas[usize::from(cta.0)].waiting.insert(key, id);
+        self.trail(id, Step::Queued(cta));
+        self.dispatch(cta);
+        let still_waiting = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.state == CallState::Queued);
+        if !still_waiting {
+            // Rung at once, as most calls are: its queue timers would only be popped stale.
+            return;
+        }
+        // Timers fire in the order of their instant and kind, whenever they were set.
         self.set_timer(no_answer_at, Timer::NoAnswer(id, generation));
         if cta_plan.mode == DequeueMode::Mixed {
             self.set_timer(
@@ -1322,13 +1332,7 @@ impl Core {
                 Timer::Acd(id, generation),
             );
         }
-        self.trail(id, Step::Queued(cta));
-        self.dispatch(cta);
-        let still_waiting = self
-            .calls
-            .get(&id)
-            .is_some_and(|c| c.state == CallState::Queued);
-        if still_waiting && let Some(announcement) = cta_plan.wait_announcement {
+        if let Some(announcement) = cta_plan.wait_announcement {
             self.emit(Command::Play {
                 call: id,
                 announcement,
@@ -1580,8 +1584,7 @@ impl Core {
     fn set_agent_status(&mut self, id: AgentId, status: AgentStatus) {
         if let Some(agent) = self.agents.get_mut(&id) {
             agent.status = status;
-            self.out
-                .push_back(Command::AgentChanged { agent: id, status });
+            self.out.push(Command::AgentChanged { agent: id, status });
         }
     }
 
@@ -1676,11 +1679,11 @@ impl Core {
     // ----- helpers -----
 
     fn emit(&mut self, command: Command) {
-        self.out.push_back(command);
+        self.out.push(command);
     }
 
     fn trail(&mut self, call: CallId, step: Step) {
-        self.out.push_back(Command::Trail { call, step });
+        self.out.push(Command::Trail { call, step });
     }
 
     fn queue_state(&self, cta: CtaId) -> QueueState {

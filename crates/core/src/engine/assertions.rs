@@ -44,8 +44,8 @@ impl Core {
         }
     }
 
-    /// Checks the named call and call-taker, and the calls the pending commands hand to a
-    /// call-taker (ring, bridge, hand-over); `leaving` adds what costs a tree lookup.
+    /// Checks the named call and call-taker, and on the way out the calls the pending commands
+    /// hand to a call-taker (ring, bridge, hand-over); each pair is looked at once.
     pub(super) fn assert_touched(
         &self,
         call: Option<CallId>,
@@ -57,10 +57,10 @@ impl Core {
                 && self.admission.total_in_use() <= self.admission.capacity(),
             "admitted calls and live calls differ, or exceed the capacity"
         );
-        if let Some(call) = call {
-            self.assert_call(call, leaving);
-        }
-        if let Some(agent) = agent {
+        let holder = call.and_then(|c| self.assert_call(c, leaving));
+        if let Some(agent) = agent
+            && holder != Some(agent)
+        {
             self.assert_agent(agent);
         }
         if !leaving {
@@ -68,15 +68,18 @@ impl Core {
         }
         for command in &self.out {
             match command {
-                Command::Ring { call, agent }
-                | Command::Bridge { call, agent, .. }
-                | Command::HandOver { call, agent } => {
-                    self.assert_call(*call, false);
-                    self.assert_agent(*agent);
+                Command::Ring { call: c, agent: a }
+                | Command::Bridge {
+                    call: c, agent: a, ..
                 }
-                Command::Ended { call, .. } => assert!(
-                    !self.calls.contains_key(call),
-                    "call {call:?} ended but still live"
+                | Command::HandOver { call: c, agent: a }
+                    if Some(*c) != call || Some(*a) != agent =>
+                {
+                    self.assert_agent(*a);
+                }
+                Command::Ended { call: c, .. } => assert!(
+                    !self.calls.contains_key(c),
+                    "call {c:?} ended but still live"
                 ),
                 _ => {}
             }
@@ -84,12 +87,10 @@ impl Core {
     }
 
     /// A live call is in exactly one place: its queue, or the one call-taker it rings or talks
-    /// to; a call handed over is no longer live.
-    fn assert_call(&self, id: CallId, in_queue: bool) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        let holder = match call.state {
+    /// to, who holds it in turn; returns that call-taker.
+    fn assert_call(&self, id: CallId, in_queue: bool) -> Option<AgentId> {
+        let call = self.calls.get(&id)?;
+        let (agent, status) = match call.state {
             CallState::Queued => {
                 if in_queue {
                     assert!(
@@ -97,19 +98,23 @@ impl Core {
                         "queued call {id:?} missing from its queue"
                     );
                 }
-                return;
+                return None;
             }
             CallState::Ringing(agent) => (agent, AgentStatus::Ringing(id)),
             CallState::Talking(agent) => (agent, AgentStatus::Talking(id)),
         };
+        let held = self.agents.get(&agent);
         assert!(
-            self.agents.get(&holder.0).map(|a| a.status) == Some(holder.1),
+            held.map(|a| a.status) == Some(status),
             "call {id:?} held by a call-taker who does not hold it"
         );
+        if let Some(held) = held {
+            self.assert_counts(held.cta);
+        }
+        Some(agent)
     }
 
-    /// A call-taker holds at most one call, the one that names them; the counts of their CTA
-    /// stay within its logged-in call-takers.
+    /// A call-taker holds at most one call, the one that names them as its holder.
     fn assert_agent(&self, id: AgentId) {
         let Some(agent) = self.agents.get(&id) else {
             return;
@@ -121,7 +126,12 @@ impl Core {
                 "call-taker {id:?} busy with call {call:?} that is not theirs"
             );
         }
-        let state = &self.ctas[usize::from(agent.cta.0)];
+        self.assert_counts(agent.cta);
+    }
+
+    /// The counts of a CTA stay within its logged-in call-takers.
+    fn assert_counts(&self, cta: secourir_config::CtaId) {
+        let state = &self.ctas[usize::from(cta.0)];
         assert!(
             state.idle.len() as u64 + u64::from(state.paused) <= u64::from(state.logged_in)
                 && state.lent <= state.logged_in,
