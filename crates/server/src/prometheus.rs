@@ -19,4 +19,3 @@ pub(crate) fn handle() -> Option<&'static metrics_exporter_prometheus::Prometheu
         })
         .as_ref()
 }
-
