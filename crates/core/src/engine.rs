@@ -709,6 +709,12 @@ impl Core {
             }
             return;
         }
+        self.seat(id, cta, site, preference);
+        self.make_available(id);
+    }
+
+    /// A call-taker who was not logged in takes a seat, neither available nor paused yet.
+    fn seat(&mut self, id: AgentId, cta: CtaId, site: u16, preference: u8) {
         self.agents.insert(
             id,
             Agent {
@@ -723,7 +729,6 @@ impl Core {
             },
         );
         self.ctas[usize::from(cta.0)].logged_in += 1;
-        self.make_available(id);
     }
 
     /// Logs a call-taker in straight into pause (no call offered on the way).
@@ -736,20 +741,7 @@ impl Core {
         if usize::from(cta.0) >= self.ctas.len() {
             return;
         }
-        self.agents.insert(
-            id,
-            Agent {
-                cta,
-                site,
-                preference: preference.clamp(1, 5),
-                status: AgentStatus::Offline,
-                idle_since: self.now,
-                after_call: AfterCall::WrapUp,
-                generation: 0,
-                lent: false,
-            },
-        );
-        self.ctas[usize::from(cta.0)].logged_in += 1;
+        self.seat(id, cta, site, preference.clamp(1, 5));
         self.set_paused(id);
     }
 

@@ -127,6 +127,18 @@ impl Phones {
     fn simulated(&self, agent: AgentId) -> bool {
         agent.0 as usize >= self.first_agent
     }
+
+    /// A simulated caller talks to someone, or is gone: their patience no longer runs.
+    fn stop_patience(&self, call: CallId) {
+        let patience = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&call);
+        if let Some(patience) = patience {
+            patience.abort();
+        }
+    }
 }
 
 /// What a simulated phone answers with: audio to the discard port of loopback, as nothing
@@ -180,14 +192,7 @@ impl Signalling for Phones {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&call);
-        if let Some(patience) = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&call)
-        {
-            patience.abort();
-        }
+        self.stop_patience(call);
         if !simulated {
             self.sip.hang_up_caller(call);
         }
@@ -208,14 +213,7 @@ impl Signalling for Phones {
     }
 
     fn connected(&mut self, call: CallId) {
-        if let Some(patience) = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&call)
-        {
-            patience.abort();
-        }
+        self.stop_patience(call);
     }
 
     fn is_registered(&self, agent: AgentId) -> bool {
