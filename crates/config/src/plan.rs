@@ -3,15 +3,21 @@
 use std::collections::HashMap;
 
 /// Index of a CTA in [`Plan::ctas`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct CtaId(pub u16);
 
 /// Index of a zone (one département) in [`Plan::zones`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct ZoneId(pub u16);
 
 /// Index of an announcement in [`Plan::announcements`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct AnnouncementId(pub u16);
 
 /// Index of a rule set in [`Plan::rule_sets`].
@@ -419,7 +425,7 @@ pub enum Target {
 }
 
 /// Emergency service asked for by the caller (RFC 5031).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Service {
     /// `urn:service:sos`, 112.
     Sos,

@@ -5,7 +5,19 @@ use std::sync::Arc;
 use secourir_config::{AnnouncementId, CtaId, FailReason, Service, ZoneId};
 
 /// A point in time: milliseconds since the Unix epoch, real or simulated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Instant(pub u64);
 
 impl Instant {
@@ -21,11 +33,15 @@ impl Instant {
 }
 
 /// A call, numbered by the shell that received it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct CallId(pub u64);
 
 /// A call-taker (OTA), numbered by the shell.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct AgentId(pub u32);
 
 /// Priority of a call: higher is answered first.
@@ -37,7 +53,7 @@ pub const PRIORITY_NORMAL: Priority = 5;
 pub const PRIORITY_CRISIS_RELATED: Priority = 2;
 
 /// A new emergency call, already located (its zone) by the shell.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Offer {
     /// Identifier given by the shell.
     pub call: CallId,
@@ -58,7 +74,7 @@ pub struct Offer {
 
 /// Where a caller is, as the console shows it: the shell locates, the core keeps it with the
 /// call so that every node holding the core's state shows the same.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Whereabouts {
     /// Département code.
     pub departement: Box<str>,
@@ -76,11 +92,13 @@ pub struct Whereabouts {
 
 /// Identifier of a request (a call-taker's, or a machine's), given by the shell that received
 /// it; the core's [`Command::Reply`] carries it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RequestId(pub u64);
 
 /// The state a call-taker asks to be in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WantedState {
     /// Ready for calls (logs in if needed).
     Available,
@@ -91,7 +109,7 @@ pub enum WantedState {
 }
 
 /// What a call-taker asks of the core.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Ask {
     /// Pick a waiting call.
     Pick(CallId),
@@ -163,7 +181,7 @@ pub enum Denied {
 }
 
 /// Why ringing a call-taker failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RingFailure {
     /// It rang until the timeout.
     NoAnswer,
@@ -174,7 +192,7 @@ pub enum RingFailure {
 }
 
 /// Something that happened, fed to [`crate::Core::handle`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Event {
     /// A new call arrived.
     Offered(Offer),

@@ -2,6 +2,7 @@
 
 mod locate;
 mod national;
+mod replay;
 mod serve;
 mod sim;
 
@@ -36,6 +37,9 @@ enum Command {
     Sim(sim::Args),
     /// Run the platform: SIP (emergency calls in, call-takers' phones), media, recording, API.
     Serve(serve::ServeArgs),
+    /// Feed a journal of the core's inputs (written by `serve` and `demo` in
+    /// DATA/journal/) through the core again, exactly, or with another configuration.
+    Replay(replay::Args),
     /// List recent calls from the platform's store.
     Calls(serve::CallsArgs),
     /// The platform with simulated callers across France and simulated call-takers, so that
@@ -48,16 +52,26 @@ pub const FRANCE_TOML: &str = include_str!("../../../config/france.toml");
 
 /// Loads and checks a configuration file; the shipped one is built in, so it needs no file.
 pub fn load_plan(path: &std::path::Path) -> Result<Plan, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(_) if path == std::path::Path::new("config/france.toml") => FRANCE_TOML.to_owned(),
-        Err(error) => return Err(format!("{}: cannot read: {error}", path.display())),
-    };
-    Plan::from_toml(&text, &national::zone_facts(Territory::france())).map_err(|error| {
+    let text = read_config(path)?;
+    plan_from_text(&text, &path.display().to_string())
+}
+
+/// The text of a configuration file; the shipped one is built in, so it needs no file.
+pub fn read_config(path: &std::path::Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(_) if path == std::path::Path::new("config/france.toml") => Ok(FRANCE_TOML.to_owned()),
+        Err(error) => Err(format!("{}: cannot read: {error}", path.display())),
+    }
+}
+
+/// Checks a configuration's text; problems are given as `NAME:LINE:COLUMN: reason`.
+pub fn plan_from_text(text: &str, name: &str) -> Result<Plan, String> {
+    Plan::from_toml(text, &national::zone_facts(Territory::france())).map_err(|error| {
         error
             .problems
             .iter()
-            .map(|p| format!("{}:{}:{}: {}", path.display(), p.line, p.column, p.message))
+            .map(|p| format!("{name}:{}:{}: {}", p.line, p.column, p.message))
             .collect::<Vec<_>>()
             .join("\n")
     })
@@ -71,6 +85,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Calls(args) => serve::calls(&args),
+        Command::Replay(args) => replay::run(&args),
         Command::Demo(args) => serve::demo(&args),
         Command::GenerateConfig => {
             print!("{}", national::generate(Territory::france()));

@@ -177,8 +177,11 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     raise_open_files_limit();
-    let mut plan = match crate::load_plan(&args.config) {
-        Ok(plan) => plan,
+    let loaded = crate::read_config(&args.config).and_then(|text| {
+        crate::plan_from_text(&text, &args.config.display().to_string()).map(|p| (p, text))
+    });
+    let (mut plan, config_text) = match loaded {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -218,6 +221,14 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
         api_token: token,
         announcements_dir: args.announcements.clone(),
         signalling_only: args.signalling_only,
+        journal: Some(secourir_journal::Header {
+            config: config_text,
+            simulated_call_takers: demo.is_some(),
+            started_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            node: String::new(),
+        }),
         demo,
     };
     let runtime = match tokio::runtime::Runtime::new() {

@@ -68,6 +68,8 @@ pub(crate) struct Driver {
     pub(crate) records: Records,
     pub(crate) requests: Requests,
     pub(crate) snapshots: watch::Sender<Arc<Snapshot>>,
+    /// Where every input of the core is written, for replays.
+    pub(crate) journal: Option<secourir_journal::JournalSender>,
     clock: Clock,
     follow_ups: VecDeque<Event>,
     dirty: bool,
@@ -95,6 +97,7 @@ impl Driver {
             legs,
             records,
             snapshots,
+            journal: None,
             clock: Clock::default(),
             follow_ups: VecDeque::new(),
             dirty: true,
@@ -139,6 +142,9 @@ impl Driver {
                 _ = &mut inputs.stop => break,
             }
             self.records.store.flush();
+            if let Some(journal) = &mut self.journal {
+                journal.flush();
+            }
         }
         self.stop(&mut inputs.media).await;
     }
@@ -169,6 +175,11 @@ impl Driver {
             error!(?call, path = %path.display(), "recording not finished before shutdown");
         }
         self.records.store.finish();
+        if let Some(journal) = &mut self.journal
+            && let Err(e) = journal.finish()
+        {
+            error!(error = %e, "journal could not be closed: its last inputs may be missing");
+        }
     }
 
     /// Rebuilds what the pages show, if anything changed since the last time.
@@ -187,6 +198,9 @@ impl Driver {
                 .set(f64::from(cta.available));
         }
         metrics::gauge!("secourir_live_calls").set(self.core.live_calls() as f64);
+        if let Some(journal) = &self.journal {
+            metrics::gauge!("secourir_journal_batches_lost").set(journal.lost() as f64);
+        }
         self.snapshots.send_replace(Arc::new(snapshot));
     }
 
@@ -197,6 +211,9 @@ impl Driver {
         self.follow_ups.push_back(event);
         while let Some(event) = self.follow_ups.pop_front() {
             let now = self.clock.now();
+            if let Some(journal) = &mut self.journal {
+                journal.record(now, &event);
+            }
             let commands: Vec<Command> = self.core.handle(event, now).collect();
             for command in &commands {
                 self.legs.execute(command, now, &mut self.follow_ups);

@@ -77,6 +77,9 @@ pub struct ServeOptions {
     /// Simulated callers and call-takers, and the index of the first simulated call-taker in
     /// the plan (see [`add_simulated_call_takers`]).
     pub demo: Option<(DemoOptions, usize)>,
+    /// Write every input of the core to `journal/<start>.journal` in the data directory, with
+    /// this header (the configuration the plan was loaded from), for `secourir replay`.
+    pub journal: Option<secourir_journal::Header>,
 }
 
 /// Errors that stop the platform from starting.
@@ -202,6 +205,27 @@ fn load_announcements(
         .collect()
 }
 
+/// Creates this run's journal file.
+fn open_journal(
+    data_dir: &std::path::Path,
+    header: &secourir_journal::Header,
+    node: &str,
+) -> Result<secourir_journal::JournalSender, ServeError> {
+    let dir = data_dir.join("journal");
+    let io = |source| ServeError::DataDir {
+        path: dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    let header = secourir_journal::Header {
+        node: node.to_owned(),
+        ..header.clone()
+    };
+    let path = dir.join(format!("{}.journal", header.started_at));
+    info!(path = %path.display(), "inputs of the core journaled");
+    secourir_journal::Journal::start(&path, &header).map_err(io)
+}
+
 /// Starts the platform and returns once it listens.
 pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, ServeError> {
     let recordings = options.data_dir.join("recordings");
@@ -303,7 +327,12 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     };
     let legs = legs::Legs::new(signalling, media, plan.clone(), announcements, recordings);
     let records = records::Records::new(store, plan.clone());
+    let journal = match &options.journal {
+        Some(header) => Some(open_journal(&options.data_dir, header, &instance)?),
+        None => None,
+    };
     let mut driver = driver::Driver::new(plan, territory, instance, sip, legs, records, snapshots);
+    driver.journal = journal;
     driver.restore(last_call, recovered.events);
     let (stop_tx, stop_rx) = oneshot::channel();
     let inputs = driver::Inputs {

@@ -8,6 +8,7 @@
 
 mod engine;
 pub mod faults;
+pub mod replay;
 mod scenario;
 mod stats;
 mod svg;

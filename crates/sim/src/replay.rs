@@ -1,0 +1,102 @@
+//! Replaying the core's recorded inputs: fed again, in order, at their instants, to a fresh
+//! core with the same configuration, they give the same commands, so a day of production can be
+//! examined again call by call (and, once call-takers' behaviour is modelled from it, with
+//! another configuration).
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use secourir_config::{CtaId, Plan};
+use secourir_core::{AgentId, CallId, Command, Core, Event, Instant, Outcome};
+use sha2::{Digest, Sha256};
+
+/// One call as the replay saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayedCall {
+    /// Its number.
+    pub call: CallId,
+    /// When it was offered.
+    pub offered_at: Instant,
+    /// How it ended; None if the recording stops while it is live.
+    pub outcome: Option<Outcome>,
+    /// The CTA that held it last.
+    pub cta: Option<CtaId>,
+    /// The call-taker who first answered it, and how long after its offer.
+    pub answered: Option<(AgentId, u64)>,
+}
+
+/// What a replay produced.
+#[derive(Debug, Clone)]
+pub struct Replayed {
+    /// Inputs fed.
+    pub events: u64,
+    /// Commands the core gave.
+    pub commands: u64,
+    /// SHA-256 of every command in order (their `Debug` text): two replays of the same inputs
+    /// with the same configuration give the same digest.
+    pub digest: String,
+    /// The calls, in the order they were offered.
+    pub calls: Vec<ReplayedCall>,
+    /// The first and last instants of the inputs.
+    pub span: Option<(Instant, Instant)>,
+}
+
+/// Feeds `inputs` to a fresh core for `plan`.
+pub fn replay(plan: Arc<Plan>, inputs: impl IntoIterator<Item = (Instant, Event)>) -> Replayed {
+    let mut core = Core::new(plan);
+    let mut hasher = Sha256::new();
+    let mut calls: Vec<ReplayedCall> = Vec::new();
+    let mut index: FxHashMap<CallId, usize> = FxHashMap::default();
+    let (mut events, mut commands) = (0u64, 0u64);
+    let mut span: Option<(Instant, Instant)> = None;
+    for (at, event) in inputs {
+        events += 1;
+        span = Some(span.map_or((at, at), |(first, _)| (first, at)));
+        if let Event::Offered(offer) = &event
+            && !index.contains_key(&offer.call)
+        {
+            index.insert(offer.call, calls.len());
+            calls.push(ReplayedCall {
+                call: offer.call,
+                offered_at: at,
+                outcome: None,
+                cta: None,
+                answered: None,
+            });
+        }
+        for command in core.handle(event, at) {
+            commands += 1;
+            hasher.update(format!("{command:?}\n").as_bytes());
+            match command {
+                Command::Bridge { call, agent, .. } => {
+                    if let Some(c) = index.get(&call).map(|&i| &mut calls[i])
+                        && c.answered.is_none()
+                    {
+                        c.answered = Some((agent, at.since(c.offered_at)));
+                    }
+                }
+                Command::Ended {
+                    call, outcome, cta, ..
+                } => {
+                    if let Some(c) = index.get(&call).map(|&i| &mut calls[i]) {
+                        c.outcome = Some(outcome);
+                        c.cta = cta;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let digest = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Replayed {
+        events,
+        commands,
+        digest,
+        calls,
+        span,
+    }
+}
