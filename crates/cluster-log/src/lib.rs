@@ -1,0 +1,208 @@
+//! The core's inputs as a log replicated on a NATS JetStream cluster. The core is
+//! deterministic, so every node that applies the same entries in the same order holds the same
+//! state: each node appends the inputs it receives (a call offered, a pick, a timer that fired)
+//! and applies every entry of the stream, its own and the others', in the stream's order. Two
+//! picks of the same call from two nodes are decided by that order, the same on every node,
+//! with no lock.
+//!
+//! An entry is appended with a message id made of its node and a number the node never reuses,
+//! so that an append retried after a lost acknowledgement (a server died, a leader moved) is
+//! stored once.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use futures::StreamExt;
+use secourir_journal::Entry;
+
+/// Subject the entries are published on.
+const SUBJECT: &str = "secourir.inputs";
+
+/// How long the servers remember message ids to drop a retried append: far longer than any
+/// retry takes.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// How long one attempt at an append waits for the stream's acknowledgement before retrying:
+/// a healthy cluster acknowledges in milliseconds, and a retry after a leader's death must not
+/// wait for a dead server.
+const ACK_WAIT: Duration = Duration::from_secs(1);
+
+/// Why the log cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// No server of the cluster could be reached.
+    #[error("cannot reach the NATS cluster: {0}")]
+    Connect(String),
+    /// The stream could not be created or found.
+    #[error("stream {stream}: {reason}")]
+    Stream {
+        /// Its name.
+        stream: String,
+        /// The server's answer.
+        reason: String,
+    },
+    /// An append was not acknowledged in time.
+    #[error("append not acknowledged: {0}")]
+    Append(String),
+    /// Reading the stream failed.
+    #[error("reading the log: {0}")]
+    Read(String),
+    /// An entry of the stream is not an entry of this version.
+    #[error("entry {seq} cannot be decoded: {reason}")]
+    Decode {
+        /// Its sequence in the stream.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One node's handle on the replicated log.
+#[derive(Clone)]
+pub struct ClusterLog {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    stream: String,
+}
+
+impl ClusterLog {
+    /// Connects to the cluster (`nats://a:4222,nats://b:4222,…`) and finds or creates the
+    /// stream, replicated on `replicas` servers.
+    pub async fn connect(
+        urls: &str,
+        stream: &str,
+        replicas: usize,
+    ) -> Result<ClusterLog, LogError> {
+        let servers: Vec<&str> = urls
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(1))
+            // A lost server is replaced at once by another of the list, then every 250 ms.
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis(250 * (attempts.min(4) as u64).saturating_sub(1))
+            })
+            .connect(servers)
+            .await
+            .map_err(|e| LogError::Connect(e.to_string()))?;
+        let js = jetstream::new(client.clone());
+        let config = stream::Config {
+            name: stream.to_owned(),
+            subjects: vec![SUBJECT.to_owned()],
+            storage: stream::StorageType::File,
+            num_replicas: replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        js.get_or_create_stream(config)
+            .await
+            .map_err(|e| LogError::Stream {
+                stream: stream.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(ClusterLog {
+            client,
+            js,
+            stream: stream.to_owned(),
+        })
+    }
+
+    /// Appends an entry and returns its sequence once the stream has it on a quorum of its
+    /// servers; `id` makes a retried append count once. Retries until `give_up` has passed.
+    pub async fn append(
+        &self,
+        node: &str,
+        id: u64,
+        entry: &Entry,
+        give_up: Duration,
+    ) -> Result<u64, LogError> {
+        let payload = postcard::to_allocvec(entry).map_err(|e| LogError::Append(e.to_string()))?;
+        let msg_id = format!("{node}-{id}");
+        let deadline = tokio::time::Instant::now() + give_up;
+        loop {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", msg_id.as_str());
+            let attempt = async {
+                let ack = self
+                    .js
+                    .publish_with_headers(SUBJECT, headers, payload.clone().into())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
+            };
+            let error = match tokio::time::timeout(ACK_WAIT, attempt).await {
+                Ok(Ok(seq)) => return Ok(seq),
+                Ok(Err(e)) => e,
+                Err(_) => "no acknowledgement".to_owned(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(LogError::Append(error));
+            }
+            tracing::debug!(%msg_id, %error, "append retried");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server leading the stream now, and the replicas that are current, for supervision.
+    pub async fn leader(&self) -> Result<(Option<String>, Vec<String>), LogError> {
+        let mut stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let cluster = info.cluster.clone().unwrap_or_default();
+        let current = cluster
+            .replicas
+            .iter()
+            .filter(|r| r.current)
+            .map(|r| r.name.clone())
+            .collect();
+        Ok((cluster.leader, current))
+    }
+
+    /// Every entry from sequence `from` (1 is the first), in the stream's order, as it comes:
+    /// an ordered consumer, which the client recreates where it stopped if its server dies.
+    pub async fn follow(
+        &self,
+        from: u64,
+    ) -> Result<impl futures::Stream<Item = Result<(u64, Entry), LogError>> + use<>, LogError> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let consumer = stream
+            .create_consumer(jetstream::consumer::push::OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        Ok(messages.map(|message| {
+            let message = message.map_err(|e| LogError::Read(e.to_string()))?;
+            let seq = message
+                .info()
+                .map(|i| i.stream_sequence)
+                .map_err(|e| LogError::Read(e.to_string()))?;
+            let entry = postcard::from_bytes(&message.payload).map_err(|e| LogError::Decode {
+                seq,
+                reason: e.to_string(),
+            })?;
+            Ok((seq, entry))
+        }))
+    }
+}
