@@ -73,7 +73,8 @@ impl Core {
                     call: c, agent: a, ..
                 }
                 | Command::HandOver { call: c, agent: a }
-                    if Some(*c) != call || Some(*a) != agent =>
+                    // The named call's holder and the named call-taker are checked above.
+                    if Some(*c) != call && Some(*a) != agent =>
                 {
                     self.assert_agent(*a);
                 }
