@@ -8,6 +8,7 @@
 //! and CRC-32 (little endian) before its postcard bytes, so that a torn last entry (the process
 //! killed mid-write) is told apart from a damaged file.
 
+mod applier;
 mod writer;
 
 use std::io::Read;
@@ -16,6 +17,7 @@ use std::path::Path;
 use secourir_core::{Event, Instant};
 use serde::{Deserialize, Serialize};
 
+pub use applier::{Applier, ReadAgain};
 pub use writer::{Journal, JournalSender};
 
 /// First bytes of every journal file, with the format's version.

@@ -66,6 +66,15 @@ struct FaultArgs {
     /// Threads of the batch; a seed's outcome does not depend on it.
     #[arg(long, default_value_t = 1, requires = "faults")]
     jobs: usize,
+    /// Also deliver each seed's inputs to this many follower cores as a replicated log may
+    /// (twice, out of order, after a crash from the start) and check they end alike.
+    #[arg(
+        long,
+        default_value_t = 0,
+        requires = "faults",
+        conflicts_with = "seed"
+    )]
+    cluster: usize,
 }
 
 /// Runs the subcommand.
@@ -152,6 +161,43 @@ fn resolve_config(config: &Path, scenario: &Path) -> PathBuf {
     config.to_owned()
 }
 
+/// Each seed's inputs delivered to follower cores with a replicated log's faults.
+fn run_cluster(
+    seeds: std::ops::Range<u64>,
+    settings: Settings,
+    plan: &std::sync::Arc<secourir_config::Plan>,
+    cast: &faults::Cast,
+    followers: usize,
+) -> ExitCode {
+    let started = std::time::Instant::now();
+    let mut total = faults::cluster::ClusterRun::default();
+    let count = seeds.end - seeds.start;
+    for seed in seeds {
+        match faults::cluster::converge(seed, settings, plan, cast, followers) {
+            Ok(run) => {
+                total.entries += run.entries;
+                total.deliveries += run.deliveries;
+                total.duplicates += run.duplicates;
+                total.crashes += run.crashes;
+            }
+            Err(message) => {
+                println!("{message}");
+                println!(
+                    "replay: secourir sim --faults --seed {seed} --steps {} --trace",
+                    settings.steps
+                );
+                return ExitCode::from(1);
+            }
+        }
+    }
+    println!(
+        "{count} seeds, {followers} followers each: {} log entries delivered {} times ({} duplicates dropped, {} follower crashes caught up from the start); every follower ended with the commands of the node that wrote the log",
+        total.entries, total.deliveries, total.duplicates, total.crashes
+    );
+    println!("wall time {:.2} s", started.elapsed().as_secs_f64());
+    ExitCode::SUCCESS
+}
+
 fn run_faults(args: &FaultArgs) -> ExitCode {
     let plan = match &args.config {
         Some(path) => match crate::load_plan(path) {
@@ -184,6 +230,9 @@ fn run_faults(args: &FaultArgs) -> ExitCode {
         return replay(seed, settings, &plan, &cast, args.trace);
     }
     let seeds = args.first_seed..args.first_seed.saturating_add(args.seeds);
+    if args.cluster > 0 {
+        return run_cluster(seeds, settings, &plan, &cast, args.cluster);
+    }
     let batch = faults::run_batch(seeds, settings, &plan, &cast, args.jobs);
     print!("{}", faults::summary(&batch));
     match batch.failures.first() {

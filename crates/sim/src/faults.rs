@@ -9,6 +9,7 @@
 mod callers;
 mod chaos;
 mod checker;
+pub mod cluster;
 mod drain;
 mod driver;
 mod plan;
@@ -214,6 +215,8 @@ pub struct TraceLine<'a> {
     pub index: u64,
     /// Simulated milliseconds since the run started.
     pub at_ms: u64,
+    /// The instant the event was fed with.
+    pub at: secourir_core::Instant,
     /// The phase.
     pub phase: Phase,
     /// The event.

@@ -274,3 +274,26 @@ fn the_checker_refuses_an_announcement_to_a_call_then_refused() {
         "{refused}"
     );
 }
+
+/// Three followers fed each seed's inputs as a replicated log may deliver them (twice, out of
+/// order, after a crash from the start) end with the commands of the node that produced them.
+#[test]
+fn followers_fed_the_log_with_its_faults_end_like_the_node_that_wrote_it() {
+    let (plan, cast) = faults::prepare(faults::fault_plan());
+    let settings = Settings {
+        steps: 300,
+        ..Settings::default()
+    };
+    let (mut duplicates, mut crashes, mut entries) = (0, 0, 0);
+    for seed in 0..60 {
+        let run = faults::cluster::converge(seed, settings, &plan, &cast, 3)
+            .unwrap_or_else(|e| panic!("{e}"));
+        duplicates += run.duplicates;
+        crashes += run.crashes;
+        entries += run.entries;
+    }
+    assert!(
+        entries > 10_000 && duplicates > 100 && crashes > 10,
+        "{entries} {duplicates} {crashes}"
+    );
+}

@@ -242,6 +242,7 @@ impl<'a, 't> Driver<'a, 't> {
             trace(&TraceLine {
                 index: self.position.index,
                 at_ms: self.now - START_MS,
+                at: Instant(self.now),
                 phase: self.position.phase,
                 event: &event,
                 commands: &out,
