@@ -637,6 +637,69 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     assert_eq!(status, 409);
 }
 
+/// The pages and the API say what a browser may load and that no other site may frame them;
+/// a state-changing request or the WebSocket's opening from a page of another site is refused
+/// even with a valid session, while machines (no Origin) and the console itself pass.
+#[test]
+fn pages_are_not_for_other_sites() {
+    let platform = Platform::start();
+    let page = ureq::get(&platform.url("/"))
+        .call()
+        .expect("the console page");
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(header("content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(header("x-frame-options"), "DENY");
+    assert_eq!(header("x-content-type-options"), "nosniff");
+
+    let cookie = session(&platform, "ota-13-1");
+    let pick = |origin: &str| {
+        let response = ureq::post(&platform.url("/api/console/calls/999/pick"))
+            .header("Cookie", &cookie)
+            .header("Origin", origin)
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_empty();
+        status_and_body(response)
+    };
+    let (status, body) = pick("http://evil.example");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("origine refusée"), "{body}");
+    let (status, body) = pick(&format!("http://127.0.0.1:{}", platform.http));
+    assert_eq!(
+        status, 404,
+        "the console's own origin reaches the core: {body}"
+    );
+    let (status, _) = platform.post("/api/aml", json!({}));
+    assert_eq!(
+        status, 400,
+        "a machine without Origin is not refused for it"
+    );
+
+    let mut socket = TcpStream::connect(("127.0.0.1", platform.http)).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        socket,
+        "GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nCookie: {cookie}\r\n\
+         Origin: http://evil.example\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        platform.http
+    )
+    .expect("write");
+    let mut answer = [0u8; 64];
+    let n = socket.read(&mut answer).expect("answer");
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+}
+
 #[test]
 fn console_refusals_are_plain_and_logged() {
     let platform = Platform::start();

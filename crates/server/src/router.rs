@@ -57,11 +57,68 @@ pub(crate) fn router(
         .route("/api/callbacks", get(api::callbacks))
         .route("/api/callbacks/{call}/taken", post(api::callback_taken))
         .route("/api/callbacks/{call}/done", post(api::callback_done))
+        .layer(axum::middleware::from_fn(same_origin))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             log_refusals,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Refuses a state-changing request, or the WebSocket's opening, sent by a page of another
+/// site: a browser names the page's origin, and a call-taker's session cookie must not act
+/// for a page that is not the console. Machines (SBC, SMS gateway) send no Origin.
+async fn same_origin(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::{Method, header};
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || request.headers().contains_key(header::UPGRADE);
+    if changes {
+        let headers = request.headers();
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        let origin_host = origin.map(|o| {
+            o.strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .unwrap_or("")
+        });
+        let cross_site = headers
+            .get("sec-fetch-site")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v == "cross-site");
+        if cross_site || origin_host.is_some_and(|o| Some(o) != host) {
+            warn!(origin = ?origin, host = ?host, path = %request.uri().path(), "request from another site refused");
+            return problem(StatusCode::FORBIDDEN, "origine refusée");
+        }
+    }
+    next.run(request).await
+}
+
+/// Headers every answer carries: the pages load nothing but their own files and are never
+/// framed by another site, and no answer is sniffed into another type.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::HeaderValue;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
 }
 
 /// Logs every request refused, with who asked: a 403 or a 409 on an emergency call is

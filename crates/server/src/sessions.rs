@@ -12,6 +12,8 @@ use crate::live::Snapshot;
 
 /// A session lasts a shift and a half.
 const SESSION_LIFETIME: Duration = Duration::from_secs(18 * 3600);
+/// Sessions one login keeps open at most; logging in once more closes the oldest.
+const SESSIONS_PER_LOGIN: usize = 8;
 pub(crate) const COOKIE: &str = "secourir_session";
 
 /// Who is logged in to a page.
@@ -59,14 +61,26 @@ impl Web {
     }
 
     /// The session named by the request's cookie, if alive.
-    /// Opens a session; the token for its cookie.
+    /// Opens a session; the token for its cookie. A login keeps its latest
+    /// `SESSIONS_PER_LOGIN` sessions (a console on each of a few screens), so that logging in
+    /// again and again never grows the table.
     pub(crate) fn open(&self, session: Session) -> String {
         let token =
             uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
-        self.sessions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(token.clone(), session);
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        let mut own: Vec<(Instant, String)> = sessions
+            .iter()
+            .filter(|(_, s)| s.login == session.login)
+            .map(|(t, s)| (s.expires, t.clone()))
+            .collect();
+        own.sort();
+        let excess = (own.len() + 1).saturating_sub(SESSIONS_PER_LOGIN);
+        for (_, old) in own.into_iter().take(excess) {
+            sessions.remove(&old);
+        }
+        sessions.insert(token.clone(), session);
         token
     }
 
@@ -93,5 +107,44 @@ impl Web {
         let now = Instant::now();
         sessions.retain(|_, s| s.expires > now);
         sessions.get(&token).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logging_in_again_and_again_keeps_a_bounded_number_of_sessions() {
+        let toml = "[national]\ncapacity = 10\nreserved_share = 0.5\nrule_set = \"n\"\n\
+            default_departement = \"13\"\n[[cta]]\nid = \"cta-13\"\nname = \"CTA 13\"\n\
+            departements = [\"13\"]\nstaffing = { day = 1, night = 1 }\n[[rule_set]]\n\
+            id = \"n\"\n[[rule_set.rule]]\nname = \"d\"\nroute = \"home\"\n";
+        let territory = [secourir_config::Departement {
+            code: "13",
+            population: 1,
+        }];
+        let plan = Arc::new(Plan::from_toml(toml, &territory).expect("plan"));
+        let (_tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        let web = Web::new(plan, rx);
+        let tokens: Vec<String> = (0..50)
+            .map(|_| {
+                web.open(Session::new(
+                    "ota".into(),
+                    Role::Ota,
+                    "cta-13".into(),
+                    Vec::new(),
+                ))
+            })
+            .collect();
+        let open = web.sessions.lock().map(|s| s.len()).unwrap_or(0);
+        assert_eq!(open, SESSIONS_PER_LOGIN);
+        let mut headers = HeaderMap::new();
+        let cookie = format!("{COOKIE}={}", tokens[49]);
+        headers.insert(header::COOKIE, cookie.parse().expect("header"));
+        assert!(web.session(&headers).is_some(), "the latest session stays");
+        let cookie = format!("{COOKIE}={}", tokens[0]);
+        headers.insert(header::COOKIE, cookie.parse().expect("header"));
+        assert!(web.session(&headers).is_none(), "the oldest is closed");
     }
 }
