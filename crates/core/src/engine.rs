@@ -611,52 +611,48 @@ impl Core {
     }
 
     fn on_caller_hung_up(&mut self, id: CallId) {
-        if self.handed_over.remove(&id) {
-            self.emit(Command::DropPartner { call: id });
-            return;
-        }
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        match call.state {
-            CallState::Queued => {
-                self.leave_queue(id);
-                self.end(id, Outcome::Abandoned, EndReason::CallerLeftQueue);
-            }
-            CallState::Ringing(agent) => {
-                self.emit(Command::CancelRing { call: id, agent });
-                self.release_ringing_agent(agent);
-                self.end(id, Outcome::Abandoned, EndReason::CallerLeftRinging);
-            }
-            CallState::Talking(agent) => {
-                self.end(id, Outcome::Completed, EndReason::CallerHungUp);
-                self.after_call(agent);
-            }
-        }
+        self.cut(id, false);
     }
 
     fn on_stopped(&mut self, id: CallId) {
+        self.cut(id, true);
+    }
+
+    /// Ends a call from outside: its caller hung up, or the platform stops (then the caller's
+    /// leg is hung up too). A waiting caller goes to the call-back list either way.
+    fn cut(&mut self, id: CallId, stopping: bool) {
         if self.handed_over.remove(&id) {
-            self.emit(Command::HangUp { call: id });
+            if stopping {
+                self.emit(Command::HangUp { call: id });
+            }
             self.emit(Command::DropPartner { call: id });
             return;
         }
         let Some(call) = self.calls.get(&id) else {
             return;
         };
+        let why = |left| {
+            if stopping {
+                EndReason::PlatformStopped
+            } else {
+                left
+            }
+        };
         match call.state {
             CallState::Queued => {
                 self.leave_queue(id);
-                self.end(id, Outcome::Abandoned, EndReason::PlatformStopped);
+                self.end(id, Outcome::Abandoned, why(EndReason::CallerLeftQueue));
             }
             CallState::Ringing(agent) => {
                 self.emit(Command::CancelRing { call: id, agent });
                 self.release_ringing_agent(agent);
-                self.end(id, Outcome::Abandoned, EndReason::PlatformStopped);
+                self.end(id, Outcome::Abandoned, why(EndReason::CallerLeftRinging));
             }
             CallState::Talking(agent) => {
-                self.emit(Command::HangUp { call: id });
-                self.end(id, Outcome::Completed, EndReason::PlatformStopped);
+                if stopping {
+                    self.emit(Command::HangUp { call: id });
+                }
+                self.end(id, Outcome::Completed, why(EndReason::CallerHungUp));
                 self.after_call(agent);
             }
         }

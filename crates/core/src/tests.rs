@@ -2043,37 +2043,22 @@ fn a_partner_hanging_up_before_answering_fails_the_transfer_with_status_zero() {
 }
 
 #[test]
-
-fn asking_to_be_available_during_a_call_cancels_an_earlier_logout() {
-    let mut h = Harness::new();
-    h.ask(0, Ask::State(WantedState::Available));
-    h.talk(0, 10, Z13);
-    h.ask(0, Ask::State(WantedState::Offline));
-    h.ask(0, Ask::State(WantedState::Available));
-    h.send(Event::AgentHungUp {
-        agent: AgentId(0),
-        call: CallId(10),
-    });
-    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::WrapUp);
+fn asking_to_be_available_during_a_call_takes_back_an_earlier_logout_or_pause() {
+    for earlier in [WantedState::Offline, WantedState::Paused] {
+        let mut h = Harness::new();
+        h.ask(0, Ask::State(WantedState::Available));
+        h.talk(0, 10, Z13);
+        h.ask(0, Ask::State(earlier));
+        h.ask(0, Ask::State(WantedState::Available));
+        h.send(Event::AgentHungUp {
+            agent: AgentId(0),
+            call: CallId(10),
+        });
+        assert_eq!(h.core.agent(AgentId(0)), AgentStatus::WrapUp, "{earlier:?}");
+    }
 }
 
 #[test]
-
-fn asking_to_be_available_during_a_call_cancels_an_earlier_pause() {
-    let mut h = Harness::new();
-    h.ask(0, Ask::State(WantedState::Available));
-    h.talk(0, 10, Z13);
-    h.ask(0, Ask::State(WantedState::Paused));
-    h.ask(0, Ask::State(WantedState::Available));
-    h.send(Event::AgentHungUp {
-        agent: AgentId(0),
-        call: CallId(10),
-    });
-    assert_eq!(h.core.agent(AgentId(0)), AgentStatus::WrapUp);
-}
-
-#[test]
-
 fn a_handset_position_matches_a_number_written_with_the_international_prefix() {
     let mut h = Harness::new();
     h.login(1, C13, 3);
@@ -2084,7 +2069,6 @@ fn a_handset_position_matches_a_number_written_with_the_international_prefix() {
 }
 
 #[test]
-
 fn logging_in_paused_does_not_ring_the_call_taker_with_a_waiting_call() {
     let mut h = Harness::new();
     h.login(1, C13, 3);
@@ -2100,7 +2084,6 @@ fn logging_in_paused_does_not_ring_the_call_taker_with_a_waiting_call() {
 }
 
 #[test]
-
 fn a_late_call_back_home_in_a_paused_room_is_taken_by_a_lender_that_frees_up() {
     // Found by `lenders_keep_their_reserve_and_no_call_waits_while_one_could_help` (one case
     // in a few thousand): [Login(0, 2, 5), Login(7, 0, 1), Login(1, 2, 1), Pause(7),

@@ -28,6 +28,8 @@ pub struct Journal;
 pub struct JournalSender {
     tx: Option<SyncSender<Vec<u8>>>,
     pending: Vec<u8>,
+    /// One entry's bytes, reused so that recording allocates nothing on the driver's path.
+    scratch: Vec<u8>,
     held: std::collections::VecDeque<Vec<u8>>,
     held_bytes: usize,
     lost: Arc<AtomicU64>,
@@ -53,6 +55,7 @@ impl Journal {
         Ok(JournalSender {
             tx: Some(tx),
             pending: Vec::new(),
+            scratch: Vec::new(),
             held: std::collections::VecDeque::new(),
             held_bytes: 0,
             lost: Arc::default(),
@@ -79,8 +82,13 @@ impl JournalSender {
     /// Adds one input of the core to the current batch.
     pub fn record(&mut self, at: Instant, event: &Event) {
         let entry = EntryRef { at, event };
-        match postcard::to_allocvec(&entry) {
-            Ok(payload) => frame(&payload, &mut self.pending),
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        match postcard::to_extend(&entry, scratch) {
+            Ok(payload) => {
+                frame(&payload, &mut self.pending);
+                self.scratch = payload;
+            }
             // Every event serializes; should one not, the replay says where the gap is.
             Err(_) => {
                 self.lost.fetch_add(1, Ordering::Relaxed);

@@ -269,20 +269,11 @@ impl Driver {
     }
 
     /// A new call: on record first, then its legs, then the core decides.
-    fn arrive(&mut self, mut arrival: Arrival) {
+    fn arrive(&mut self, arrival: Arrival) {
         let now = self.clock.now();
         self.records.offered(&arrival, now);
         let offer = arrival.offer();
-        let side = std::mem::replace(
-            &mut arrival.side,
-            crate::arrival::CallerSide {
-                leg: None,
-                decide: None,
-                answer_sdp: String::new(),
-                call_info: Vec::new(),
-            },
-        );
-        self.legs.adopt(arrival.call, side);
+        self.legs.adopt(arrival.call, arrival.side);
         self.feed(Event::Offered(offer));
     }
 

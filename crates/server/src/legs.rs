@@ -182,7 +182,7 @@ impl Legs {
                     status,
                     "call-taker's phone did not answer"
                 );
-                self.close_agent_leg(call, Some(agent));
+                self.close_agent_leg(call, agent);
                 Some(Event::AgentRingFailed {
                     agent,
                     call,
@@ -208,7 +208,8 @@ impl Legs {
         }
     }
 
-    /// The core event a media happening stands for; a finished recording is returned apart.
+    /// The core event a key pressed by a caller stands for (a finished recording is the
+    /// records' business, not the core's).
     pub(crate) fn on_dtmf(&self, event: &MediaEvent) -> Option<Event> {
         match event {
             MediaEvent::Dtmf { leg, digit } => self.by_leg.get(leg).map(|&call| Event::Dtmf {
@@ -252,7 +253,7 @@ impl Legs {
             Command::CancelRing { call, agent } | Command::Unbridge { call, agent } => {
                 // After an unbridge the caller stays on its leg and hears the queue again.
                 self.signalling.hang_up_agent(*call, *agent);
-                self.close_agent_leg(*call, Some(*agent));
+                self.close_agent_leg(*call, *agent);
             }
             Command::Bridge {
                 call, conversation, ..
@@ -394,7 +395,7 @@ impl Legs {
     /// The partner answered: the call-taker leaves, the caller stays with the partner.
     fn hand_over(&mut self, call: CallId, agent: AgentId) {
         self.signalling.hang_up_agent(call, agent);
-        self.close_agent_leg(call, Some(agent));
+        self.close_agent_leg(call, agent);
         let Some(legs) = self.calls.get_mut(&call) else {
             return;
         };
@@ -465,14 +466,12 @@ impl Legs {
         }
     }
 
-    fn close_agent_leg(&mut self, call: CallId, agent: Option<AgentId>) {
+    fn close_agent_leg(&mut self, call: CallId, agent: AgentId) {
         let Some(legs) = self.calls.get_mut(&call) else {
             return;
         };
         let talk = Conversation::CallTaker(legs.conversation);
-        if legs
-            .agent
-            .is_some_and(|(a, _)| agent.is_none_or(|x| x == a))
+        if legs.agent.is_some_and(|(a, _)| a == agent)
             && let Some((_, leg)) = legs.agent.take()
         {
             self.close_leg(call, leg, talk);

@@ -5,12 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use secourir_config::Plan;
-use secourir_core::{AgentId, Core, Denied, Event, Granted, RequestId};
+use secourir_core::{AgentId, Core, Denied, Event, Granted, RequestId, Whereabouts};
 use secourir_territory::Territory;
 use tokio::sync::oneshot;
 
-use crate::arrival::whereabouts;
-use crate::locating::CallPlace;
 use crate::protocol::{ApiCall, ApiError, CallTakerView, status_name};
 
 /// A reply the core owes to a handler.
@@ -77,23 +75,23 @@ impl Requests {
                 reply,
             } => {
                 let found = self.territory.locate(lat, lon);
-                let place = CallPlace {
-                    zone: self.plan.default_zone,
+                let place = Whereabouts {
                     departement: found
                         .as_ref()
-                        .map_or_else(String::new, |p| p.departement.clone()),
-                    commune: found.as_ref().and_then(|p| p.commune.clone()),
-                    insee: found.and_then(|p| p.insee),
+                        .map_or_else(Default::default, |p| p.departement.as_str().into()),
+                    commune: found
+                        .as_ref()
+                        .and_then(|p| p.commune.as_deref().map(Into::into)),
+                    insee: found.and_then(|p| p.insee.map(Into::into)),
                     point: Some((lat, lon)),
                     radius_m,
-                    source: "aml",
-                    problem: None,
+                    source: "aml".into(),
                 };
                 let id = self.register(reply);
                 Action::Feed(Event::Located {
                     id,
                     caller: caller.into(),
-                    place: Arc::new(whereabouts(&place)),
+                    place: Arc::new(place),
                 })
             }
             other => Action::Read(other),
