@@ -579,7 +579,7 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
             "-mi",
             "127.0.0.1",
             "-mp",
-            &free_port().to_string(),
+            &free_media_port().to_string(),
         ])
         .arg(format!("127.0.0.1:{}", platform.sip))
         .spawn()

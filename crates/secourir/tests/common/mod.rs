@@ -17,6 +17,27 @@ pub const SIPP_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sipp");
 /// Media port ranges handed to each test so that parallel tests never share one.
 static NEXT_RANGE: AtomicU16 = AtomicU16::new(0);
 
+/// Media ports handed to SIPp peers, below the kernel's ephemeral range (where `free_port`
+/// and the platforms' media ranges live) so that a peer's RTP, RTCP and spare ports never
+/// collide with a port another test is about to bind.
+static NEXT_MEDIA: AtomicU16 = AtomicU16::new(0);
+
+/// The first of four consecutive UDP ports free on 127.0.0.1, for a SIPp peer's `-mp` (SIPp
+/// binds the port after it too, and refuses to start if it cannot).
+pub fn free_media_port() -> u16 {
+    const FIRST: u16 = 20_000;
+    const BLOCKS: u16 = 3_000;
+    for _ in 0..BLOCKS {
+        let block = NEXT_MEDIA.fetch_add(1, Ordering::Relaxed) % BLOCKS;
+        let port = FIRST + block * 4;
+        let free = (port..port + 4).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok());
+        if free {
+            return port;
+        }
+    }
+    panic!("no four free media ports on loopback");
+}
+
 /// A UDP and TCP port both free on 127.0.0.1.
 pub fn free_port() -> u16 {
     for _ in 0..100 {
@@ -238,7 +259,7 @@ impl Platform {
 
     /// Starts call-taker.xml answering on `port`, for `calls` calls.
     pub fn call_taker(&self, login: &str, port: u16, calls: u32) -> Child {
-        let media = free_port();
+        let media = free_media_port();
         sipp(&self.dir.path().join(format!("phone-{login}")))
             .args([
                 "-sf",
@@ -263,7 +284,7 @@ impl Platform {
     /// Places one located call to 18 that stays until the platform hangs up.
     pub fn caller_until_hung_up(&self, name: &str, lat: f64, lon: f64) -> Child {
         let port = free_port();
-        let media = free_port();
+        let media = free_media_port();
         sipp(&self.dir.path().join(format!("caller-{name}")))
             .args([
                 "-sf",
@@ -296,7 +317,7 @@ impl Platform {
     /// Places one located call to 18 lasting `hold_ms` after the answer.
     pub fn caller(&self, name: &str, lat: f64, lon: f64, hold_ms: u32) -> Child {
         let port = free_port();
-        let media = free_port();
+        let media = free_media_port();
         sipp(&self.dir.path().join(format!("caller-{name}")))
             .args(["-sf", &format!("{SIPP_DIR}/caller-18.xml"), "-m", "1"])
             .args(["-d", &hold_ms.to_string()])
