@@ -27,6 +27,9 @@ const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// wait for a dead server.
 const ACK_WAIT: Duration = Duration::from_secs(1);
 
+/// How long a follower keeps asking for its consumer while the cluster elects leaders.
+const FOLLOW_SETUP: Duration = Duration::from_secs(30);
+
 /// Why the log cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
@@ -146,6 +149,28 @@ impl ClusterLog {
         }
     }
 
+    async fn consumer(&self, from: u64) -> Result<jetstream::consumer::push::Ordered, LogError> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let consumer = stream
+            .create_consumer(jetstream::consumer::push::OrderedConfig {
+                deliver_subject: self.client.new_inbox(),
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from.max(1),
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        consumer
+            .messages()
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))
+    }
+
     /// The server leading the stream now, and the replicas that are current, for supervision.
     pub async fn leader(&self) -> Result<(Option<String>, Vec<String>), LogError> {
         let mut stream = self
@@ -173,25 +198,19 @@ impl ClusterLog {
         &self,
         from: u64,
     ) -> Result<impl futures::Stream<Item = Result<(u64, Entry), LogError>> + use<>, LogError> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
-        let consumer = stream
-            .create_consumer(jetstream::consumer::push::OrderedConfig {
-                deliver_subject: self.client.new_inbox(),
-                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: from.max(1),
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
+        // Right after a server's death the cluster may take seconds to elect new leaders:
+        // the follower asks again rather than give up.
+        let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;
+        let messages = loop {
+            match self.consumer(from).await {
+                Ok(messages) => break messages,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "follow retried");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
         Ok(messages.map(|message| {
             let message = message.map_err(|e| LogError::Read(e.to_string()))?;
             let seq = message
