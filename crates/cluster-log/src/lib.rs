@@ -13,7 +13,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
-use secourir_journal::Entry;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+mod appender;
+
+pub use appender::{Appender, Batch};
 
 /// Subject the entries are published on.
 const SUBJECT: &str = "secourir.inputs";
@@ -115,11 +120,11 @@ impl ClusterLog {
 
     /// Appends an entry and returns its sequence once the stream has it on a quorum of its
     /// servers; `id` makes a retried append count once. Retries until `give_up` has passed.
-    pub async fn append(
+    pub async fn append<T: Serialize>(
         &self,
         node: &str,
         id: u64,
-        entry: &Entry,
+        entry: &T,
         give_up: Duration,
     ) -> Result<u64, LogError> {
         let payload = postcard::to_allocvec(entry).map_err(|e| LogError::Append(e.to_string()))?;
@@ -194,10 +199,10 @@ impl ClusterLog {
 
     /// Every entry from sequence `from` (1 is the first), in the stream's order, as it comes:
     /// an ordered consumer, which the client recreates where it stopped if its server dies.
-    pub async fn follow(
+    pub async fn follow<T: DeserializeOwned>(
         &self,
         from: u64,
-    ) -> Result<impl futures::Stream<Item = Result<(u64, Entry), LogError>> + use<>, LogError> {
+    ) -> Result<impl futures::Stream<Item = Result<(u64, T), LogError>> + use<T>, LogError> {
         // Right after a server's death the cluster may take seconds to elect new leaders:
         // the follower asks again rather than give up.
         let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;

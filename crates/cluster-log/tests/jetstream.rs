@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as Clock};
 
 use futures::StreamExt;
-use secourir_cluster_log::ClusterLog;
+use secourir_cluster_log::{Appender, Batch, ClusterLog};
 use secourir_config::{Departement, Plan, ZoneId};
 use secourir_core::{
     AgentId, Ask, CallId, Command as CoreCommand, Core, CtaId, Event, Instant, Offer, PickRefusal,
@@ -336,4 +336,57 @@ async fn nothing_is_lost_when_one_server_of_three_dies() {
     );
     // The figure is reported above; the bound only catches a cluster that never recovers.
     assert!(longest < Duration::from_secs(15), "a pause of {longest:?}");
+}
+
+/// Two nodes give 3,000 inputs each as fast as they can while the stream's leader is killed
+/// midway: the log holds every input of each node once and in the order the node gave it
+/// (a batch retried after the leader's death never lands behind a later one), in far fewer
+/// messages than inputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_node_s_inputs_reach_the_log_once_and_in_its_order() {
+    let mut cluster = NatsCluster::start();
+    let a = Appender::<u64>::start(log_on(&cluster.urls()).await, "a", 1);
+    let b = Appender::<u64>::start(log_on(&cluster.urls()).await, "b", 1);
+    let reader = log_on(&cluster.urls()).await;
+    const INPUTS: u64 = 3_000;
+    let started = Clock::now();
+    let mut killed = None;
+    for n in 1..=INPUTS {
+        assert!(a.send(n) && b.send(n), "appender stopped");
+        if n == INPUTS / 2 {
+            let leader = reader.leader().await.expect("stream info").0;
+            if let Some(leader) = leader {
+                cluster.kill(&leader);
+                killed = Some(leader);
+            }
+        }
+        if n % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut stream = Box::pin(reader.follow::<Batch<u64>>(1).await.expect("follow"));
+    let (mut of_a, mut of_b, mut messages) = (Vec::new(), Vec::new(), 0);
+    while of_a.len() + of_b.len() < 2 * INPUTS as usize {
+        let next = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("the log went silent");
+        let (_, batch) = next.expect("stream open").expect("batch");
+        messages += 1;
+        match batch.node.as_str() {
+            "a" => of_a.extend(batch.items),
+            "b" => of_b.extend(batch.items),
+            other => panic!("a batch from {other}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    let expected: Vec<u64> = (1..=INPUTS).collect();
+    assert_eq!(of_a, expected, "node a's inputs lost, doubled or reordered");
+    assert_eq!(of_b, expected, "node b's inputs lost, doubled or reordered");
+    assert!(killed.is_some(), "no leader to kill");
+    eprintln!(
+        "{} inputs in {messages} messages in {} ms, leader {} killed midway",
+        2 * INPUTS,
+        elapsed.as_millis(),
+        killed.unwrap_or_default()
+    );
 }

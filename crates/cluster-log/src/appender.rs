@@ -1,0 +1,89 @@
+//! One node's inputs on their way to the log: in the order the node gave them, and in as few
+//! messages as the cluster's pace allows. One batch is in flight at a time, so a batch retried
+//! after a lost acknowledgement can never land behind a later one: a call's hang-up never
+//! reaches the log before its offer.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::ClusterLog;
+
+/// Most items in one message: far under the servers' 1 MB payload limit for any input.
+const BATCH_MAX: usize = 512;
+
+/// How long one append keeps retrying before the node is said cut off (it still retries).
+const CUT_OFF_AFTER: Duration = Duration::from_secs(2);
+
+/// What one message of the log holds: consecutive inputs of one node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch<T> {
+    /// The node that gave them.
+    pub node: String,
+    /// In the order it gave them.
+    pub items: Vec<T>,
+}
+
+/// The sending side: items go to the log in the order they are given.
+pub struct Appender<T> {
+    items: mpsc::UnboundedSender<T>,
+    cut_off: watch::Receiver<bool>,
+}
+
+impl<T: Serialize + Send + Sync + 'static> Appender<T> {
+    /// Starts appending for `node`; `incarnation` (its start time, say) keeps a restarted
+    /// node's messages apart from those of its previous life in the servers' duplicate window.
+    pub fn start(log: ClusterLog, node: &str, incarnation: u64) -> Appender<T> {
+        let (items, mut queued) = mpsc::unbounded_channel::<T>();
+        let (cut, cut_off) = watch::channel(false);
+        let sender = format!("{node}-{incarnation}");
+        let node = node.to_owned();
+        tokio::spawn(async move {
+            let mut id = 0u64;
+            let mut batch = Batch {
+                node,
+                items: Vec::new(),
+            };
+            while let Some(first) = queued.recv().await {
+                batch.items.push(first);
+                while batch.items.len() < BATCH_MAX {
+                    match queued.try_recv() {
+                        Ok(item) => batch.items.push(item),
+                        Err(_) => break,
+                    }
+                }
+                id += 1;
+                // An input is never dropped: the same message is tried again until the
+                // cluster takes it, and the node is told it is cut off meanwhile.
+                loop {
+                    match log.append(&sender, id, &batch, CUT_OFF_AFTER).await {
+                        Ok(_) => break,
+                        Err(e) => {
+                            if !*cut.borrow() {
+                                tracing::warn!(error = %e, "cut off from the cluster log");
+                            }
+                            cut.send_replace(true);
+                        }
+                    }
+                }
+                if *cut.borrow() {
+                    tracing::info!("cluster log reachable again");
+                    cut.send_replace(false);
+                }
+                batch.items.clear();
+            }
+        });
+        Appender { items, cut_off }
+    }
+
+    /// Queues an item; false once the appending task has stopped.
+    pub fn send(&self, item: T) -> bool {
+        self.items.send(item).is_ok()
+    }
+
+    /// Whether the last append has been failing for a while.
+    pub fn cut_off(&self) -> bool {
+        *self.cut_off.borrow()
+    }
+}
