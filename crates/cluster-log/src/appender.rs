@@ -3,6 +3,8 @@
 //! after a lost acknowledgement can never land behind a later one: a call's hang-up never
 //! reaches the log before its offer.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,7 @@ pub struct Batch<T> {
 pub struct Appender<T> {
     items: mpsc::UnboundedSender<T>,
     cut_off: watch::Receiver<bool>,
+    retried: Arc<AtomicU64>,
 }
 
 impl<T: Serialize + Send + Sync + 'static> Appender<T> {
@@ -37,6 +40,8 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
     pub fn start(log: ClusterLog, node: &str, incarnation: u64) -> Appender<T> {
         let (items, mut queued) = mpsc::unbounded_channel::<T>();
         let (cut, cut_off) = watch::channel(false);
+        let retried = Arc::new(AtomicU64::new(0));
+        let counted = retried.clone();
         let sender = format!("{node}-{incarnation}");
         let node = node.to_owned();
         tokio::spawn(async move {
@@ -56,25 +61,34 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
                 id += 1;
                 // An input is never dropped: the same message is tried again until the
                 // cluster takes it, and the node is told it is cut off meanwhile.
-                loop {
+                let mut failed = false;
+                let attempts = loop {
                     match log.append(&sender, id, &batch, CUT_OFF_AFTER).await {
-                        Ok(_) => break,
+                        Ok(appended) => break appended.attempts,
                         Err(e) => {
-                            if !*cut.borrow() {
+                            if !failed {
                                 tracing::warn!(error = %e, "cut off from the cluster log");
+                                cut.send_replace(true);
                             }
-                            cut.send_replace(true);
+                            failed = true;
                         }
                     }
-                }
-                if *cut.borrow() {
+                };
+                if failed {
                     tracing::info!("cluster log reachable again");
                     cut.send_replace(false);
+                }
+                if failed || attempts > 1 {
+                    counted.fetch_add(1, Ordering::Relaxed);
                 }
                 batch.items.clear();
             }
         });
-        Appender { items, cut_off }
+        Appender {
+            items,
+            cut_off,
+            retried,
+        }
     }
 
     /// Queues an item; false once the appending task has stopped.
@@ -85,5 +99,10 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
     /// Whether the last append has been failing for a while.
     pub fn cut_off(&self) -> bool {
         *self.cut_off.borrow()
+    }
+
+    /// Messages that had to be published more than once.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
     }
 }

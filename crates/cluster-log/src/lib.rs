@@ -65,6 +65,15 @@ pub enum LogError {
     },
 }
 
+/// An entry the stream holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Its sequence in the stream.
+    pub seq: u64,
+    /// Publications it took (1 when the first was acknowledged).
+    pub attempts: u32,
+}
+
 /// One node's handle on the replicated log.
 #[derive(Clone)]
 pub struct ClusterLog {
@@ -118,19 +127,21 @@ impl ClusterLog {
         })
     }
 
-    /// Appends an entry and returns its sequence once the stream has it on a quorum of its
-    /// servers; `id` makes a retried append count once. Retries until `give_up` has passed.
+    /// Appends an entry once the stream has it on a quorum of its servers; `id` makes a
+    /// retried append count once. Retries until `give_up` has passed.
     pub async fn append<T: Serialize>(
         &self,
         node: &str,
         id: u64,
         entry: &T,
         give_up: Duration,
-    ) -> Result<u64, LogError> {
+    ) -> Result<Appended, LogError> {
         let payload = postcard::to_allocvec(entry).map_err(|e| LogError::Append(e.to_string()))?;
         let msg_id = format!("{node}-{id}");
         let deadline = tokio::time::Instant::now() + give_up;
+        let mut attempts = 0;
         loop {
+            attempts += 1;
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", msg_id.as_str());
             let attempt = async {
@@ -142,7 +153,7 @@ impl ClusterLog {
                 ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
             };
             let error = match tokio::time::timeout(ACK_WAIT, attempt).await {
-                Ok(Ok(seq)) => return Ok(seq),
+                Ok(Ok(seq)) => return Ok(Appended { seq, attempts }),
                 Ok(Err(e)) => e,
                 Err(_) => "no acknowledgement".to_owned(),
             };
