@@ -333,9 +333,11 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
         .expect("script");
     assert_eq!(cells, json!(16));
 
-    // A call waiting in the Bouches-du-Rhône colours the département.
-    let caller = platform.caller("0677777777", 43.2965, 5.3698, 3_000);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    // A call waiting in the Bouches-du-Rhône colours the département. Nobody answers it, so
+    // the caller stays queued until the test ends (a caller hanging up after a few seconds
+    // would leave the map only a short window, missed when the machine is loaded).
+    let _caller = Reaped(platform.caller_until_hung_up("0677777777", 43.2965, 5.3698));
+    let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let class = browser
             .find(Locator::Css("#france path[data-dep='13']"))
@@ -369,7 +371,6 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
     )
     .await;
     screenshot(&browser, "supervision-map").await;
-    wait_ok(caller, "caller");
     let class = browser
         .find(Locator::Css("#france path[data-dep='13']"))
         .await

@@ -121,13 +121,24 @@ fn a_queued_caller_hears_the_announcement_then_is_answered_and_one_who_hangs_up_
 
     // Nobody available: the caller is answered by the platform and waits with the announcement.
     let answering = platform.call_taker("ota-13-2", phone, 1);
-    let caller = platform.caller("0611111111", 43.2965, 5.3698, 4_000);
+    // The caller stays 8 s after the platform answers: long enough to be answered by the
+    // call-taker made available below, even on a loaded machine.
+    let caller = platform.caller("0611111111", 43.2965, 5.3698, 8_000);
     let waiting = platform.wait_call("a queued call", |c| {
         field(c, "caller") == "0611111111" && !field(c, "queued_at").is_null()
     });
-    std::thread::sleep(Duration::from_millis(1500));
-    let trail = platform.trail(field(&waiting, "call"));
-    assert!(trail.iter().any(|s| s == "annonce attente"), "{trail:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let trail = platform.trail(field(&waiting, "call"));
+        if trail.iter().any(|s| s == "annonce attente") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no queue announcement: {trail:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert!(field(&platform.calls()[0], "answered_at").is_null());
     platform.set_state("ota-13-2", "available");
     wait_ok(caller, "queued caller");

@@ -357,6 +357,17 @@ impl Drop for Reaped {
 impl Drop for Platform {
     fn drop(&mut self) {
         self.kill();
+        // A failing test's platform tells what it saw: its temporary directory goes with it.
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.dir.path().join("platform.log"));
+            let log = log.unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(60)..];
+            eprintln!(
+                "--- last lines of the platform's log ---\n{}",
+                tail.join("\n")
+            );
+        }
     }
 }
 
