@@ -187,6 +187,34 @@ impl ClusterLog {
             .map_err(|e| LogError::Read(e.to_string()))
     }
 
+    /// Sequence of the stream's last entry, zero when it is empty: what a starting node must
+    /// apply before it serves.
+    pub async fn last_seq(&self) -> Result<u64, LogError> {
+        let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;
+        loop {
+            let attempt = async {
+                let mut stream = self
+                    .js
+                    .get_stream(&self.stream)
+                    .await
+                    .map_err(|e| LogError::Read(e.to_string()))?;
+                let info = stream
+                    .info()
+                    .await
+                    .map_err(|e| LogError::Read(e.to_string()))?;
+                Ok::<u64, LogError>(info.state.last_sequence)
+            };
+            match attempt.await {
+                Ok(seq) => return Ok(seq),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "stream state asked again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+
     /// The server leading the stream now, and the replicas that are current, for supervision.
     pub async fn leader(&self) -> Result<(Option<String>, Vec<String>), LogError> {
         let mut stream = self

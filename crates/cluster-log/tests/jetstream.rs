@@ -2,9 +2,6 @@
 //! stopped by the tests: two nodes appending at the same instant read the same order, so two
 //! picks of one call are decided alike everywhere; a server's death loses nothing.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant as Clock};
 
@@ -17,102 +14,9 @@ use secourir_core::{
 };
 use secourir_journal::Entry;
 
-/// The NATS server the setup script installs (the current release), or `SECOURIR_NATS_SERVER`.
-fn nats_server() -> PathBuf {
-    if let Ok(path) = std::env::var("SECOURIR_NATS_SERVER") {
-        return path.into();
-    }
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../target/tools/nats-server-2.15.1/bin/nats-server"
-    ));
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup (it installs nats-server 2.15.1)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Three NATS servers clustered with JetStream on loopback; all killed when dropped.
-struct NatsCluster {
-    servers: Vec<(String, u16, Option<Child>)>,
-    _dir: tempfile::TempDir,
-}
-
-impl NatsCluster {
-    fn start() -> NatsCluster {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-        let routes = ports
-            .iter()
-            .map(|(_, c)| format!("nats://127.0.0.1:{c}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let servers = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (port, cluster))| {
-                let name = format!("n{i}");
-                let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
-                    .expect("log file");
-                let child = Command::new(nats_server())
-                    .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-n", &name])
-                    .args(["--cluster_name", "secourir"])
-                    .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
-                    .args(["--routes", &routes, "-js"])
-                    .arg("-sd")
-                    .arg(dir.path().join(&name))
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .expect("nats-server starts");
-                (name, *port, Some(child))
-            })
-            .collect();
-        NatsCluster { servers, _dir: dir }
-    }
-
-    fn url(&self, i: usize) -> String {
-        format!("nats://127.0.0.1:{}", self.servers[i].1)
-    }
-
-    fn urls(&self) -> String {
-        (0..self.servers.len())
-            .map(|i| self.url(i))
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn kill(&mut self, name: &str) {
-        for (n, _, child) in &mut self.servers {
-            if n == name
-                && let Some(mut child) = child.take()
-            {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
-
-impl Drop for NatsCluster {
-    fn drop(&mut self) {
-        for (_, _, child) in &mut self.servers {
-            if let Some(mut child) = child.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
+#[path = "nats/mod.rs"]
+mod nats;
+use nats::NatsCluster;
 
 /// A node's log once the cluster has elected its JetStream leaders.
 async fn log_on(urls: &str) -> ClusterLog {

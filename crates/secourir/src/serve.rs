@@ -43,6 +43,16 @@ pub struct ServeArgs {
     /// signalling plane; never for real calls.
     #[arg(long)]
     pub signalling_only: bool,
+    /// Run as one node of a cluster: the NATS servers holding the shared log,
+    /// `nats://127.0.0.1:4222,nats://127.0.0.1:4223,…` (three for a replicated log).
+    #[arg(long, value_name = "URLS")]
+    pub cluster: Option<String>,
+    /// This node's name in the cluster, unique and kept across restarts.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub node: Option<String>,
+    /// The site (datacentre) this node runs in.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub site: Option<String>,
 }
 
 fn parse_ports(text: &str) -> Result<(u16, u16), String> {
@@ -211,7 +221,24 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
             return ExitCode::from(2);
         }
     };
+    let cluster = match (&args.cluster, &args.node) {
+        (None, _) => None,
+        (Some(_), _) if demo.is_some() => {
+            eprintln!("--cluster: the demonstration runs on one machine; use `secourir serve`");
+            return ExitCode::from(2);
+        }
+        (Some(_), None) => {
+            eprintln!("--cluster needs --node NAME, the node's name in the cluster");
+            return ExitCode::from(2);
+        }
+        (Some(urls), Some(node)) => Some(secourir_server::ClusterOptions {
+            urls: urls.clone(),
+            node: node.clone(),
+            site: args.site.clone().unwrap_or_default(),
+        }),
+    };
     let options = ServeOptions {
+        cluster,
         sip: args.sip,
         sip_tcp: (!args.no_tcp).then_some(args.sip),
         http: args.http,

@@ -12,6 +12,7 @@ use secourir_territory::Territory;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use crate::cluster::OfferedRecord;
 use crate::locating::{CallPlace, locate_call};
 
 /// The caller's media anchored here, and the answer its INVITE waits for.
@@ -50,6 +51,27 @@ pub(crate) struct Arrival {
 }
 
 impl Arrival {
+    /// What the call's record says, on every node.
+    pub(crate) fn record(&self) -> OfferedRecord {
+        let place = &self.place;
+        OfferedRecord {
+            call: self.call,
+            emergency_call_id: self.emergency_call_id.clone(),
+            caller: self.caller.clone(),
+            service: self.service.urn().to_owned(),
+            zone: place.zone,
+            departement: place.departement.clone(),
+            commune: place.commune.clone(),
+            insee: place.insee.clone(),
+            point: place.point,
+            radius_m: place.radius_m,
+            location_source: place.source.to_owned(),
+            location_problem: place.problem.clone(),
+            trunk: self.trunk.clone(),
+            repaired_headers: self.repaired_headers.clone(),
+        }
+    }
+
     /// The core's view of the call.
     pub(crate) fn offer(&self) -> Offer {
         let place = &self.place;

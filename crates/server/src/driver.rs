@@ -6,18 +6,21 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use secourir_cluster_log::Batch;
 use secourir_config::Plan;
 use secourir_core::{CallId, Command, Core, Event, Instant};
 use secourir_media::MediaEvent;
-use secourir_sip::{Sip, SipEvent};
+use secourir_sip::{Binding, Sip, SipEvent};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::arrival::{self, Arrival};
+use crate::cluster::{self, Input};
 use crate::legs::Legs;
-use crate::limits::{PAGES_EVERY_MS, STOP_RECORDINGS_WAIT_S};
+use crate::limits::{HEARTBEAT_CHECK_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S, STOP_RECORDINGS_WAIT_S};
 use crate::live::Snapshot;
+use crate::node::{Entry, JoinError, Node};
 use crate::protocol::{ApiCall, ApiError, PlatformStatus};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
@@ -70,6 +73,8 @@ pub(crate) struct Driver {
     pub(crate) snapshots: watch::Sender<Arc<Snapshot>>,
     /// Where every input of the core is written, for replays.
     pub(crate) journal: Option<secourir_journal::JournalSender>,
+    /// In a cluster: the inputs go to the log, and the core is fed from it.
+    pub(crate) node: Option<Node>,
     clock: Clock,
     follow_ups: VecDeque<Event>,
     dirty: bool,
@@ -98,6 +103,7 @@ impl Driver {
             records,
             snapshots,
             journal: None,
+            node: None,
             clock: Clock::default(),
             follow_ups: VecDeque::new(),
             dirty: true,
@@ -109,31 +115,79 @@ impl Driver {
     pub(crate) fn restore(&mut self, last_call: u64, events: Vec<Event>) {
         self.records.restored(last_call);
         for event in events {
-            self.feed(event);
+            let now = self.clock.now();
+            self.process(event, now);
         }
+    }
+
+    /// Takes its seat in the cluster: applies what the log already holds (writing to the
+    /// store only what it lacks), then says the node has started.
+    pub(crate) fn join(&mut self, node: Node, earlier: Vec<Entry>) -> Result<(), JoinError> {
+        self.records.reserves_numbers = false;
+        self.requests
+            .numbered(cluster::SLOTS + node.slot, cluster::SLOTS);
+        let (incarnation, slot) = (node.incarnation, node.slot);
+        self.node = Some(node);
+        for (seq, batch) in earlier {
+            self.apply(seq, batch, false);
+        }
+        let now = self.clock.now();
+        if let Some(node) = &mut self.node {
+            if let Some(other) = node.members.slot_taken(&node.name, slot) {
+                return Err(JoinError::Slot {
+                    node: node.name.clone(),
+                    other,
+                    slot,
+                });
+            }
+            node.give(Input::Hello {
+                at: now.0,
+                incarnation,
+                slot,
+            });
+        }
+        Ok(())
     }
 
     /// Runs until `stop` fires, then ends every call on record and hangs up what is left.
     pub(crate) async fn run(mut self, mut inputs: Inputs) {
         let mut pages = tokio::time::interval(Duration::from_millis(PAGES_EVERY_MS));
         pages.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut beats = tokio::time::interval(Duration::from_millis(HEARTBEAT_CHECK_MS));
+        beats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The log's entries, when in a cluster (a channel that never yields, when not).
+        let (_no_log, no_entries) = mpsc::channel::<Entry>(1);
+        let mut entries = self
+            .node
+            .as_mut()
+            .and_then(|n| n.entries.take())
+            .unwrap_or(no_entries);
         loop {
             let deadline = self.core.next_deadline();
-            let wait = deadline.map(|at| at.0.saturating_sub(self.clock.now().0));
+            let mut wait =
+                deadline.map(|at| Duration::from_millis(at.0.saturating_sub(self.clock.now().0)));
+            // In a cluster a tick is asked of the log; asked again only if it does not come.
+            if let (Some(node), Some(at)) = (&self.node, deadline)
+                && let Some(again) = node.tick_wait(at)
+            {
+                wait = wait.map(|w| w.max(again));
+            }
             let sleep = async {
                 match wait {
-                    Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                    Some(wait) => tokio::time::sleep(wait).await,
                     None => std::future::pending::<()>().await,
                 }
             };
             tokio::select! {
+                Some((seq, batch)) = entries.recv() => self.apply(seq, batch, true),
+                _ = beats.tick(), if self.node.is_some() => self.beat(),
                 Some(event) = inputs.sip.recv() => self.on_sip(event),
                 Some(event) = inputs.peers.recv() => self.on_sip(event),
                 Some(arrival) = inputs.arrivals.recv() => self.arrive(arrival),
                 Some(event) = inputs.media.recv() => self.on_media(event),
                 Some(call) = inputs.api.recv() => self.on_api(call),
                 Some(calls) = inputs.settled.recv() => self.legs.settled(&calls),
-                () = sleep => self.feed(Event::Tick),
+                () = sleep => self.tick(deadline),
                 _ = pages.tick() => {
                     let now = self.clock.now();
                     self.legs.release_overdue_answers(now);
@@ -146,20 +200,27 @@ impl Driver {
                 journal.flush();
             }
         }
+        if let Some(node) = &mut self.node {
+            node.entries = Some(entries);
+        }
         self.stop(&mut inputs.media).await;
     }
 
     /// Every call the core holds ends on record (a waiting caller goes to the call-back list),
-    /// then the last recordings are waited for.
+    /// then the last recordings are waited for. In a cluster, only the calls this node holds.
     async fn stop(&mut self, media: &mut mpsc::Receiver<MediaEvent>) {
-        let calls: Vec<CallId> = self
-            .core
-            .live_call_ids()
-            .chain(self.core.handed_over())
-            .collect();
+        let calls: Vec<CallId> = match &self.node {
+            Some(node) => node.members.calls_of(&node.name, |_| true),
+            None => self
+                .core
+                .live_call_ids()
+                .chain(self.core.handed_over())
+                .collect(),
+        };
         for call in calls {
             self.feed(Event::Stopped { call });
         }
+        self.drain_to_log().await;
         for call in self.legs.held() {
             self.legs.release(call);
         }
@@ -204,13 +265,22 @@ impl Driver {
         self.snapshots.send_replace(Arc::new(snapshot));
     }
 
-    /// Feeds one event and everything it leads to; each command goes to the legs, the records
-    /// and the waiting requests, in the order the core gave them.
+    /// Feeds one event: to the core at once, or in a cluster to the log, from which every
+    /// node's core takes it.
     fn feed(&mut self, event: Event) {
+        let now = self.clock.now();
+        match &mut self.node {
+            Some(node) => node.give(Input::Core { at: now.0, event }),
+            None => self.process(event, now),
+        }
+    }
+
+    /// Gives an event to the core, then everything it leads to; each command goes to the legs,
+    /// the records and the waiting requests, in the order the core gave them.
+    fn process(&mut self, event: Event, now: Instant) {
         self.dirty = true;
         self.follow_ups.push_back(event);
         while let Some(event) = self.follow_ups.pop_front() {
-            let now = self.clock.now();
             if let Some(journal) = &mut self.journal {
                 journal.record(now, &event);
             }
@@ -218,8 +288,146 @@ impl Driver {
             for command in &commands {
                 self.legs.execute(command, now, &mut self.follow_ups);
                 self.records.command(command, &self.core, now);
-                if let Command::Reply { request, result } = command {
-                    self.requests.reply(*request, *result);
+                match command {
+                    Command::Reply { request, result } => self.requests.reply(*request, *result),
+                    Command::Ended { call, .. } => {
+                        if let Some(node) = &mut self.node {
+                            node.members.ended(*call);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            // What this node's legs reported (a phone that cannot be rung) is an input like
+            // any other: in a cluster it goes to the log, for every node to apply.
+            if let Some(node) = &mut self.node {
+                for event in self.follow_ups.drain(..) {
+                    node.give(Input::Core { at: now.0, event });
+                }
+            }
+        }
+    }
+
+    /// The core's next deadline has come.
+    fn tick(&mut self, deadline: Option<Instant>) {
+        match (&mut self.node, deadline) {
+            (Some(node), Some(at)) => {
+                if node.ask_tick(at) {
+                    let now = self.clock.now();
+                    node.give(Input::Core {
+                        at: now.0,
+                        event: Event::Tick,
+                    });
+                }
+            }
+            _ => self.feed(Event::Tick),
+        }
+    }
+
+    /// The cluster's heartbeat: this node is alive, and says which others have gone silent.
+    fn beat(&mut self) {
+        let now = self.clock.now();
+        if let Some(node) = &mut self.node {
+            for input in node.beat(now.0) {
+                node.give(input);
+            }
+        }
+    }
+
+    /// Applies one entry of the cluster log: every node applies every entry, in the log's
+    /// order, and so holds the same core; only the node holding a call's legs acts on them.
+    pub(crate) fn apply(&mut self, seq: u64, batch: Batch<Input>, live: bool) {
+        let Some(node) = &mut self.node else {
+            return;
+        };
+        let from = batch.node;
+        node.members.seen(&from, seq);
+        node.heard(&from, batch.items.len(), live);
+        let mine = from == node.name;
+        self.records.muted = seq <= node.mark;
+        for input in batch.items {
+            let Some(node) = &mut self.node else {
+                return;
+            };
+            let now = node.advance(input.at());
+            match input {
+                Input::Hello {
+                    incarnation, slot, ..
+                } => {
+                    let (over, clash) = node.members.hello(&from, incarnation, slot);
+                    if let Some(other) = clash {
+                        error!(node = %from, %other, slot, "two nodes number their calls alike");
+                    }
+                    if !over.is_empty() {
+                        warn!(node = %from, calls = over.len(), "node restarted: the calls of its earlier life are over");
+                    }
+                    for call in over {
+                        self.process(Event::Stopped { call }, now);
+                    }
+                }
+                Input::Alive { .. } => {}
+                Input::Offered { record, offer, .. } => {
+                    node.members.offered(record.call, &from);
+                    self.records.offered(&record, now);
+                    self.process(Event::Offered(*offer), now);
+                }
+                Input::Core { event, .. } => self.process(event, now),
+                Input::Bound {
+                    agent,
+                    contact,
+                    source,
+                    expires_at_s,
+                    ..
+                } => {
+                    if !mine {
+                        let binding = Binding {
+                            contact,
+                            source,
+                            tcp: false,
+                            expires_at_s,
+                        };
+                        self.sip.bind(secourir_core::AgentId(agent), binding);
+                    }
+                }
+                Input::Lost {
+                    node: lost, after, ..
+                } => {
+                    let over = node.members.lost(&lost, after);
+                    if !over.is_empty() {
+                        warn!(node = %lost, calls = over.len(), "node lost: its callers go to the call-back lists");
+                    }
+                    for call in over {
+                        self.process(Event::Stopped { call }, now);
+                    }
+                }
+            }
+        }
+        if !self.records.muted {
+            self.records.log_applied(seq);
+        }
+        self.records.muted = false;
+    }
+
+    /// Waits, a few seconds at most, until what this node gave has come back from the log.
+    async fn drain_to_log(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(STOP_LOG_WAIT_S);
+        loop {
+            let Some(node) = &mut self.node else {
+                return;
+            };
+            if node.drained() {
+                return;
+            }
+            let Some(entries) = node.entries.as_mut() else {
+                return;
+            };
+            match tokio::time::timeout_at(deadline, entries.recv()).await {
+                Ok(Some((seq, batch))) => self.apply(seq, batch, true),
+                Ok(None) | Err(_) => {
+                    error!(
+                        "the cluster log did not take this node's last inputs before it stopped"
+                    );
+                    return;
                 }
             }
         }
@@ -249,7 +457,19 @@ impl Driver {
                     self.arrive(arrival);
                 }
             }
-            SipEvent::Registered { agent } => info!(login = %self.login(agent), "phone registered"),
+            SipEvent::Registered { agent, binding } => {
+                info!(login = %self.login(agent), "phone registered");
+                if let Some(node) = &mut self.node {
+                    let at = self.clock.now().0;
+                    node.give(Input::Bound {
+                        at,
+                        agent: agent.0,
+                        contact: binding.contact,
+                        source: binding.source,
+                        expires_at_s: binding.expires_at_s,
+                    });
+                }
+            }
             SipEvent::Unregistered { agent } => {
                 info!(login = %self.login(agent), "phone unregistered")
             }
@@ -271,10 +491,20 @@ impl Driver {
     /// A new call: on record first, then its legs, then the core decides.
     fn arrive(&mut self, arrival: Arrival) {
         let now = self.clock.now();
-        self.records.offered(&arrival, now);
+        let record = arrival.record();
         let offer = arrival.offer();
         self.legs.adopt(arrival.call, arrival.side);
-        self.feed(Event::Offered(offer));
+        match &mut self.node {
+            Some(node) => node.give(Input::Offered {
+                at: now.0,
+                record: Box::new(record),
+                offer: Box::new(offer),
+            }),
+            None => {
+                self.records.offered(&record, now);
+                self.process(Event::Offered(offer), now);
+            }
+        }
     }
 
     fn on_media(&mut self, event: MediaEvent) {

@@ -3,12 +3,14 @@
 
 mod api;
 mod arrival;
+mod cluster;
 mod demo;
 mod driver;
 mod legs;
 mod limits;
 mod live;
 mod locating;
+mod node;
 mod prometheus;
 mod protocol;
 mod records;
@@ -27,7 +29,7 @@ use std::sync::Arc;
 
 use secourir_config::Plan;
 use secourir_media::{Audio, Media, MediaConfig};
-use secourir_sip::{Sip, SipConfig};
+use secourir_sip::{Numbering, Sip, SipConfig};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
@@ -80,6 +82,19 @@ pub struct ServeOptions {
     /// Write every input of the core to `journal/<start>.journal` in the data directory, with
     /// this header (the configuration the plan was loaded from), for `secourir replay`.
     pub journal: Option<secourir_journal::Header>,
+    /// Run as one node of a cluster sharing its core through a replicated log.
+    pub cluster: Option<ClusterOptions>,
+}
+
+/// One node of a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// NATS servers holding the log, comma-separated.
+    pub urls: String,
+    /// This node's name, unique in the cluster and kept across restarts.
+    pub node: String,
+    /// Its site (datacentre).
+    pub site: String,
 }
 
 /// Errors that stop the platform from starting.
@@ -107,6 +122,9 @@ pub enum ServeError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The cluster could not be joined.
+    #[error(transparent)]
+    Cluster(#[from] node::JoinError),
     /// An announcement file is unreadable.
     #[error("announcement {name}: {reason}")]
     Announcement {
@@ -244,7 +262,32 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64),
     );
-    let recovered = recovery::recover(&options.data_dir, &recordings, &plan, started_at)?;
+    // In a cluster the log, not this node's store, says which calls are open and which
+    // numbers are taken: the store only keeps what the log led to.
+    let mut joined = None;
+    let recovered = match &options.cluster {
+        Some(cluster) => {
+            let mark = secourir_store::Store::open_read_only(&options.data_dir)?.log_applied()?;
+            let (node, earlier) =
+                node::Node::join(&cluster.urls, &cluster.node, started_at.0, mark).await?;
+            info!(node = %cluster.node, site = %cluster.site, slot = node.slot, "cluster joined");
+            let calls = earlier.iter().flat_map(|(_, batch)| {
+                batch.items.iter().filter_map(|input| match input {
+                    cluster::Input::Offered { record, .. } => Some(record.call),
+                    _ => None,
+                })
+            });
+            let first = cluster::first_call(node.slot, calls);
+            joined = Some((node, earlier));
+            recovery::Recovered {
+                last_call: first.saturating_sub(1),
+                writes: Vec::new(),
+                events: Vec::new(),
+                interrupted: 0,
+            }
+        }
+        None => recovery::recover(&options.data_dir, &recordings, &plan, started_at)?,
+    };
     if recovered.interrupted > 0 {
         tracing::warn!(
             calls = recovered.interrupted,
@@ -270,7 +313,16 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         },
         plan.clone(),
         secret,
-        last_call + 1,
+        match &joined {
+            Some(_) => Numbering {
+                first: last_call + 1,
+                step: cluster::SLOTS,
+            },
+            None => Numbering {
+                first: last_call + 1,
+                step: 1,
+            },
+        },
         cancel.clone(),
     )
     .await?;
@@ -327,13 +379,17 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     };
     let legs = legs::Legs::new(signalling, media, plan.clone(), announcements, recordings);
     let records = records::Records::new(store, plan.clone());
-    let journal = match &options.journal {
-        Some(header) => Some(open_journal(&options.data_dir, header, &instance)?),
-        None => None,
+    // In a cluster the log is the journal.
+    let journal = match (&options.journal, &joined) {
+        (Some(header), None) => Some(open_journal(&options.data_dir, header, &instance)?),
+        _ => None,
     };
     let mut driver = driver::Driver::new(plan, territory, instance, sip, legs, records, snapshots);
     driver.journal = journal;
-    driver.restore(last_call, recovered.events);
+    match joined {
+        Some((node, earlier)) => driver.join(node, earlier)?,
+        None => driver.restore(last_call, recovered.events),
+    }
     let (stop_tx, stop_rx) = oneshot::channel();
     let inputs = driver::Inputs {
         sip: sip_events,

@@ -57,3 +57,11 @@ pub(crate) const STOP_RECORDINGS_WAIT_S: u64 = 10;
 /// How often the pages' picture is rebuilt when something changed, and overdue answers looked
 /// at: four times a second is live to a person and cheap for the driver.
 pub(crate) const PAGES_EVERY_MS: u64 = 250;
+
+/// How often a cluster node says it is alive and looks for silent nodes: often enough that a
+/// dead node's calls go to the call-back lists within a second of `LOST_AFTER_MS`.
+pub(crate) const HEARTBEAT_CHECK_MS: u64 = 250;
+
+/// How long a stopping cluster node waits for the log to take its last inputs (its calls
+/// ended, their callers on the call-back lists); past it the others declare it lost.
+pub(crate) const STOP_LOG_WAIT_S: u64 = 5;

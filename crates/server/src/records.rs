@@ -12,7 +12,7 @@ use secourir_privacy::Personal;
 use secourir_store::Write;
 use tracing::{error, info};
 
-use crate::arrival::Arrival;
+use crate::cluster::OfferedRecord;
 use crate::legs::Conversation;
 use crate::limits::CALL_NUMBER_BLOCK;
 use crate::live::Board;
@@ -26,6 +26,10 @@ pub(crate) struct Records {
     plan: Arc<Plan>,
     /// Call numbers up to this one are reserved in the store: a crash never lets one be reused.
     call_high_water: u64,
+    /// In a cluster the log keeps the numbers: nothing to reserve in the store.
+    pub(crate) reserves_numbers: bool,
+    /// Writes nothing to the store: a node catching up on log entries its store already has.
+    pub(crate) muted: bool,
 }
 
 impl Records {
@@ -36,6 +40,8 @@ impl Records {
             board: Board::default(),
             plan,
             call_high_water: 0,
+            reserves_numbers: true,
+            muted: false,
         }
     }
 
@@ -47,32 +53,42 @@ impl Records {
     /// Keeps the stored high-water mark of call numbers well ahead of the numbers handed out:
     /// a block at a time, renewed halfway.
     fn reserve_numbers(&mut self, call: CallId) {
-        if call.0 + CALL_NUMBER_BLOCK / 2 >= self.call_high_water {
+        if self.reserves_numbers && call.0 + CALL_NUMBER_BLOCK / 2 >= self.call_high_water {
             self.call_high_water = call.0 + CALL_NUMBER_BLOCK;
-            self.store.send(Write::HighWater {
+            self.write(Write::HighWater {
                 upto: self.call_high_water,
             });
         }
     }
 
+    fn write(&mut self, write: Write) {
+        if !self.muted {
+            self.store.send(write);
+        }
+    }
+
+    /// The cluster log's entries up to `seq` are applied here.
+    pub(crate) fn log_applied(&mut self, seq: u64) {
+        self.write(Write::LogApplied { seq });
+    }
+
     /// A new call: its record, before the core decides anything about it.
-    pub(crate) fn offered(&mut self, arrival: &Arrival, now: Instant) {
+    pub(crate) fn offered(&mut self, arrival: &OfferedRecord, now: Instant) {
         let call = arrival.call;
         self.reserve_numbers(call);
-        let place = &arrival.place;
-        self.store.send(Write::Offered {
+        self.write(Write::Offered {
             call: call.0,
             emergency_call_id: arrival.emergency_call_id.clone(),
             caller: arrival.caller.clone().map(Personal::new),
-            service: arrival.service.urn().to_owned(),
+            service: arrival.service.clone(),
             at: now.0 as i64,
-            lat: place.point.map(|p| Personal::new(p.0)),
-            lon: place.point.map(|p| Personal::new(p.1)),
-            radius_m: place.radius_m,
-            location_source: place.source.to_owned(),
-            departement: place.departement.clone(),
-            commune: place.commune.clone(),
-            insee: place.insee.clone(),
+            lat: arrival.point.map(|p| Personal::new(p.0)),
+            lon: arrival.point.map(|p| Personal::new(p.1)),
+            radius_m: arrival.radius_m,
+            location_source: arrival.location_source.clone(),
+            departement: arrival.departement.clone(),
+            commune: arrival.commune.clone(),
+            insee: arrival.insee.clone(),
             trunk: arrival.trunk.clone(),
         });
         if let Some(repaired) = &arrival.repaired_headers {
@@ -83,21 +99,21 @@ impl Records {
                 format!("en-têtes SIP réparés (octets non UTF-8) : {repaired}"),
             );
         }
-        if let Some(problem) = &place.problem {
-            info!(?call, %problem, source = place.source, "caller's location unusable, default used");
+        if let Some(problem) = &arrival.location_problem {
+            info!(?call, %problem, source = %arrival.location_source, "caller's location unusable, default used");
         }
         info!(
-            ?call, caller = ?arrival.caller.as_ref().map(Personal::new), departement = %place.departement,
-            commune = ?place.commune, location = place.source, "emergency call offered"
+            ?call, caller = ?arrival.caller.as_ref().map(Personal::new), departement = %arrival.departement,
+            commune = ?arrival.commune, location = %arrival.location_source, "emergency call offered"
         );
-        let home = self.plan.home_cta(place.zone);
+        let home = self.plan.home_cta(arrival.zone);
         metrics::counter!("secourir_calls_offered_total", "cta" => self.plan.cta(home).id.clone())
             .increment(1);
         self.board.offered(home, now);
     }
 
     fn trail(&mut self, call: CallId, now: Instant, step: String) {
-        self.store.send(Write::Trail {
+        self.write(Write::Trail {
             call: call.0,
             at: now.0 as i64,
             step,
@@ -130,7 +146,7 @@ impl Records {
                     .increment(1);
                 metrics::histogram!("secourir_answer_seconds", "cta" => cta.clone())
                     .record(wait as f64 / 1000.0);
-                self.store.send(Write::Answered {
+                self.write(Write::Answered {
                     call: call.0,
                     cta,
                     call_taker: self.login(*agent),
@@ -149,7 +165,7 @@ impl Records {
                     let what = if state == "done" { "fait" } else { "pris" };
                     self.trail(*call, now, format!("rappel {what} par {login}"));
                 }
-                self.store.send(Write::Callback {
+                self.write(Write::Callback {
                     call: call.0,
                     cta: self.plan.cta(*cta).id.clone(),
                     state: state.to_owned(),
@@ -160,7 +176,7 @@ impl Records {
             Command::Trail { call, step } => {
                 match step {
                     Step::Overflowed { from, to } => self.board.overflowed(*from, *to),
-                    Step::Queued(cta) => self.store.send(Write::Queued {
+                    Step::Queued(cta) => self.write(Write::Queued {
                         call: call.0,
                         cta: self.plan.cta(*cta).id.clone(),
                         at,
@@ -180,7 +196,7 @@ impl Records {
                 cta,
             } => {
                 info!(?call, outcome = outcome.as_str(), %reason, "call ended");
-                self.store.send(Write::Ended {
+                self.write(Write::Ended {
                     call: call.0,
                     at,
                     outcome: outcome.as_str().to_owned(),
@@ -310,7 +326,7 @@ impl Records {
             }
             (Some(r), None) => {
                 info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording finished");
-                self.store.send(Write::Recording {
+                self.write(Write::Recording {
                     call: call.0,
                     path: r.path.display().to_string(),
                     sha256: r.sha256,

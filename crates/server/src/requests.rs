@@ -19,6 +19,8 @@ pub(crate) struct Requests {
     plan: Arc<Plan>,
     territory: &'static Territory,
     next: u64,
+    /// Gap between two ids: the nodes of a cluster interleave theirs.
+    step: u64,
     waiting: HashMap<RequestId, Waiter>,
 }
 
@@ -39,12 +41,19 @@ impl Requests {
             plan,
             territory,
             next: 0,
+            step: 1,
             waiting: HashMap::new(),
         }
     }
 
+    /// Ids from `first`, every `step`: in a cluster, no two nodes give the same.
+    pub(crate) fn numbered(&mut self, first: u64, step: u64) {
+        self.step = step.max(1);
+        self.next = first.saturating_sub(self.step);
+    }
+
     fn register(&mut self, reply: Waiter) -> RequestId {
-        self.next += 1;
+        self.next += self.step;
         let id = RequestId(self.next);
         self.waiting.insert(id, reply);
         id

@@ -10,4 +10,5 @@ pub mod screen;
 mod shell;
 
 pub use ingress::{Ingress, Refusal};
-pub use shell::{Decision, Sip, SipConfig, SipError, SipEvent};
+pub use registrar::Binding;
+pub use shell::{Decision, Numbering, Sip, SipConfig, SipError, SipEvent};

@@ -25,7 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::digest::{self, NonceCheck, Nonces};
 use crate::ingress::{Ingress, read_invite};
-use crate::registrar::Registrar;
+use crate::registrar::{Binding, Registrar};
 use crate::screen::{ScreenStats, ScreenedUdp};
 
 /// Where the shell listens.
@@ -129,6 +129,8 @@ pub enum SipEvent {
     Registered {
         /// The call-taker.
         agent: AgentId,
+        /// Where it can be reached, and until when.
+        binding: Binding,
     },
     /// A call-taker's phone unregistered.
     Unregistered {
@@ -163,9 +165,20 @@ struct Inner {
     callers: Mutex<HashMap<CallId, InviteDialog>>,
     agents: Mutex<HashMap<(CallId, Peer), InviteDialog>>,
     next_call: AtomicU64,
+    call_step: u64,
     contact: Uri,
     local: SocketAddr,
     screen: Arc<ScreenStats>,
+}
+
+/// How the shell numbers the calls it takes in: `first`, then every `step` (nodes of a cluster
+/// interleave their numbers so that no two give the same one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbering {
+    /// The first number given.
+    pub first: u64,
+    /// The gap between two numbers given.
+    pub step: u64,
 }
 
 /// Handle on the running SIP shell; cheap to clone.
@@ -201,12 +214,12 @@ pub enum SipError {
 }
 
 impl Sip {
-    /// Binds the sockets and starts serving; calls are numbered from `first_call`.
+    /// Binds the sockets and starts serving; calls are numbered as `numbering` says.
     pub async fn start(
         config: &SipConfig,
         plan: Arc<Plan>,
         secret: [u8; 32],
-        first_call: u64,
+        numbering: Numbering,
         cancel: CancellationToken,
     ) -> Result<(Sip, mpsc::Receiver<SipEvent>), SipError> {
         let transport_layer = TransportLayer::new(cancel.clone());
@@ -271,7 +284,8 @@ impl Sip {
                 legs: Mutex::new(HashMap::new()),
                 callers: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
-                next_call: AtomicU64::new(first_call),
+                next_call: AtomicU64::new(numbering.first),
+                call_step: numbering.step.max(1),
                 contact,
                 local,
                 screen,
@@ -286,7 +300,28 @@ impl Sip {
 
     /// A new call number, for calls that do not come through SIP (the demonstration's).
     pub fn next_call(&self) -> CallId {
-        CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed))
+        CallId(
+            self.inner
+                .next_call
+                .fetch_add(self.inner.call_step, Ordering::Relaxed),
+        )
+    }
+
+    /// Takes in a phone registered on another node of the cluster, so that this node can
+    /// ring it directly; an expiry in the past removes it.
+    pub fn bind(&self, agent: AgentId, binding: Binding) {
+        let mut registrar = lock(&self.inner.registrar);
+        let now = now_s();
+        let expires = binding.expires_at_s.saturating_sub(now);
+        // Another node's TCP connection cannot be borrowed: the phone is reached over UDP.
+        registrar.register(
+            agent.0 as usize,
+            binding.contact,
+            binding.source,
+            false,
+            expires,
+            now,
+        );
     }
 
     /// The UDP address the shell listens on.
@@ -544,7 +579,7 @@ impl Sip {
                     .await;
             }
         };
-        let call = CallId(self.inner.next_call.fetch_add(1, Ordering::Relaxed));
+        let call = self.next_call();
         let source = tx
             .connection
             .as_ref()
@@ -725,7 +760,10 @@ impl Sip {
             return tx.reply(StatusCode::OK).await;
         }
         info!(%login, %source, expires = granted, "phone registered");
-        self.notify(SipEvent::Registered { agent }).await;
+        let binding = lock(&self.inner.registrar).lookup(index, now).cloned();
+        if let Some(binding) = binding {
+            self.notify(SipEvent::Registered { agent, binding }).await;
+        }
         tx.reply_with(
             StatusCode::OK,
             vec![

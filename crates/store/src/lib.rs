@@ -220,6 +220,12 @@ pub enum Write {
         /// The highest number reserved.
         upto: u64,
     },
+    /// The cluster log's entries up to this sequence are applied in this store (written with
+    /// what they led to, in the same transaction).
+    LogApplied {
+        /// The last sequence applied.
+        seq: u64,
+    },
     /// A call-back entry changed.
     Callback {
         /// The call that ended unanswered.
@@ -501,6 +507,18 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// The last cluster log sequence whose writes this store holds, zero when none.
+    pub fn log_applied(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COALESCE(MAX(value), 0) FROM meta WHERE key = 'log_applied'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(|e| self.err(e))
+    }
+
     /// Calls offered at or after `since_ms`, newest first, at most `limit`.
     pub fn calls_since(&self, since_ms: i64, limit: usize) -> Result<Vec<CallRecord>, StoreError> {
         let mut statement = self
@@ -718,6 +736,13 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
                  ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
             )?
             .execute(params![*upto as i64])?;
+        }
+        Write::LogApplied { seq } => {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('log_applied', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+            )?
+            .execute(params![*seq as i64])?;
         }
         Write::Callback {
             call,

@@ -626,7 +626,18 @@ fn call_of(write: &Write) -> u64 {
         | Write::Trail { call, .. }
         | Write::Callback { call, .. } => *call,
         Write::HighWater { upto } => *upto,
+        Write::LogApplied { .. } => 0,
     }
+}
+
+#[test]
+fn the_log_mark_only_moves_forward() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.log_applied().unwrap(), 0);
+    store.apply(&[Write::LogApplied { seq: 42 }]).unwrap();
+    store.apply(&[Write::LogApplied { seq: 7 }]).unwrap();
+    assert_eq!(store.log_applied().unwrap(), 42);
 }
 
 #[test]

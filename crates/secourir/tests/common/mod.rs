@@ -71,6 +71,14 @@ impl Platform {
         Platform::start_with("serve", &["--config", &config])
     }
 
+    /// `secourir serve` as one node of a cluster whose log is on the NATS servers at `urls`.
+    pub fn node(urls: &str, name: &str, site: &str) -> Platform {
+        Platform::start_with(
+            "serve",
+            &["--cluster", urls, "--node", name, "--site", site],
+        )
+    }
+
     /// `secourir demo` instead of `serve`, with these extra arguments.
     pub fn demo(extra: &[&str]) -> Platform {
         Platform::start_with("demo", extra)
@@ -255,6 +263,19 @@ impl Platform {
             .status()
             .expect("sipp runs");
         assert!(status.success(), "registration of {login} failed: {status}");
+    }
+
+    /// Starts call-taker.xml answering on `port`, for `calls` calls, whichever node of a
+    /// cluster rings it (its replies go where each request came from).
+    pub fn phone(&self, login: &str, port: u16, calls: u32) -> Child {
+        let media = free_media_port();
+        sipp(&self.dir.path().join(format!("phone-{login}")))
+            .args(["-sf", &format!("{SIPP_DIR}/call-taker.xml")])
+            .args(["-m", &calls.to_string()])
+            .args(["-p", &port.to_string(), "-mi", "127.0.0.1"])
+            .args(["-mp", &media.to_string()])
+            .spawn()
+            .expect("sipp runs")
     }
 
     /// Starts call-taker.xml answering on `port`, for `calls` calls.

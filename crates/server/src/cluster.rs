@@ -1,0 +1,376 @@
+//! The cluster mode: every input of the core goes to a log replicated on NATS JetStream, and
+//! every node applies the whole log in its order, so every node holds the same core. A node
+//! carries out only the commands of the calls whose caller it holds; it rings a call-taker's
+//! phone directly, wherever the phone registered, from the bindings the log shares.
+//!
+//! This module holds the log's entries and the membership that decides, from the log alone,
+//! when a node's calls are over (it restarted, or the others found it silent).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+
+use secourir_config::ZoneId;
+use secourir_core::{CallId, Event, Offer};
+use serde::{Deserialize, Serialize};
+
+/// Name of the JetStream stream holding the core's inputs.
+pub(crate) const STREAM: &str = "secourir";
+
+/// Call numbers and request ids of a cluster end with the node's slot: `n * SLOTS + slot`.
+pub(crate) const SLOTS: u64 = 1000;
+
+/// A restarted node numbers its calls this far above the last of its numbers in the log, so
+/// that calls its earlier life had taken in but not yet appended are never numbered again.
+pub(crate) const RESTART_GAP: u64 = 10_000;
+
+/// A node whose entries stopped this long ago is declared lost by the others.
+pub(crate) const LOST_AFTER_MS: u64 = 3_000;
+
+/// How often a node says it is alive.
+pub(crate) const ALIVE_EVERY_MS: u64 = 1_000;
+
+/// One input of the shared log, stamped with when its node took it in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) enum Input {
+    /// The node started: the calls of its earlier lives are over.
+    Hello {
+        /// When.
+        at: u64,
+        /// This life of the node (its start time).
+        incarnation: u64,
+        /// The slot its numbers end with.
+        slot: u64,
+    },
+    /// The node is alive.
+    Alive {
+        /// When.
+        at: u64,
+    },
+    /// A new call: its record, then the core's offer.
+    Offered {
+        /// When.
+        at: u64,
+        /// What its record says.
+        record: Box<OfferedRecord>,
+        /// What the core is offered.
+        offer: Box<Offer>,
+    },
+    /// Any other input of the core.
+    Core {
+        /// When.
+        at: u64,
+        /// The input.
+        event: Event,
+    },
+    /// A call-taker's phone registered on the node: the others may ring it too.
+    Bound {
+        /// When.
+        at: u64,
+        /// The call-taker's index in the plan.
+        agent: u32,
+        /// Contact URI.
+        contact: String,
+        /// Address the REGISTER came from.
+        source: SocketAddr,
+        /// Seconds since the epoch at which the binding lapses (0 when removed).
+        expires_at_s: u64,
+    },
+    /// The node found `node` silent since its entry `after`: unless `node` gave an entry since,
+    /// its calls are over.
+    Lost {
+        /// When.
+        at: u64,
+        /// The silent node.
+        node: String,
+        /// Sequence of its last entry seen.
+        after: u64,
+    },
+}
+
+impl Input {
+    /// When its node took it in.
+    pub(crate) fn at(&self) -> u64 {
+        match self {
+            Input::Hello { at, .. }
+            | Input::Alive { at }
+            | Input::Offered { at, .. }
+            | Input::Core { at, .. }
+            | Input::Bound { at, .. }
+            | Input::Lost { at, .. } => *at,
+        }
+    }
+}
+
+/// A new call's record, as the node that took it in saw it: every node writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OfferedRecord {
+    /// Its number.
+    pub(crate) call: CallId,
+    /// The emergency CallId (RFC 7852).
+    pub(crate) emergency_call_id: String,
+    /// Caller's number.
+    pub(crate) caller: Option<String>,
+    /// URN of the service dialled.
+    pub(crate) service: String,
+    /// Where the caller is.
+    pub(crate) zone: ZoneId,
+    /// Département code.
+    pub(crate) departement: String,
+    /// Commune.
+    pub(crate) commune: Option<String>,
+    /// INSEE code of the commune.
+    pub(crate) insee: Option<String>,
+    /// Point.
+    pub(crate) point: Option<(f64, f64)>,
+    /// Uncertainty in metres.
+    pub(crate) radius_m: Option<f64>,
+    /// Where the location came from.
+    pub(crate) location_source: String,
+    /// Why the caller's own location could not be used.
+    pub(crate) location_problem: Option<String>,
+    /// Ingress trunk.
+    pub(crate) trunk: Option<String>,
+    /// Header lines rebuilt from bytes that were not UTF-8.
+    pub(crate) repaired_headers: Option<String>,
+}
+
+/// What one node is known to be, from the log.
+#[derive(Debug, Clone, Default)]
+struct Member {
+    incarnation: u64,
+    slot: u64,
+    /// Sequence of its last entry.
+    last_seq: u64,
+}
+
+/// Which node holds each live call, from the log alone: every node computes the same.
+#[derive(Debug, Default)]
+pub(crate) struct Members {
+    members: HashMap<String, Member>,
+    /// The node holding each live call's caller, and in which of its lives.
+    owners: HashMap<CallId, (String, u64)>,
+}
+
+impl Members {
+    /// An entry of `node` at `seq`.
+    pub(crate) fn seen(&mut self, node: &str, seq: u64) {
+        self.members.entry(node.to_owned()).or_default().last_seq = seq;
+    }
+
+    /// `node` started again: the calls of its earlier lives, to end. Refuses (with the other
+    /// node's name) a slot another node already uses.
+    pub(crate) fn hello(
+        &mut self,
+        node: &str,
+        incarnation: u64,
+        slot: u64,
+    ) -> (Vec<CallId>, Option<String>) {
+        let clash = self.slot_taken(node, slot);
+        let member = self.members.entry(node.to_owned()).or_default();
+        member.incarnation = incarnation;
+        member.slot = slot;
+        let over = self.calls_of(node, |life| life != incarnation);
+        (over, clash)
+    }
+
+    /// Another node numbering its calls with `slot`, if any.
+    pub(crate) fn slot_taken(&self, node: &str, slot: u64) -> Option<String> {
+        self.members
+            .iter()
+            .find(|(name, m)| name.as_str() != node && m.slot == slot && m.incarnation > 0)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// A new call, held by `node`.
+    pub(crate) fn offered(&mut self, call: CallId, node: &str) {
+        let life = self.members.get(node).map_or(0, |m| m.incarnation);
+        self.owners.insert(call, (node.to_owned(), life));
+    }
+
+    /// A call is over.
+    pub(crate) fn ended(&mut self, call: CallId) {
+        self.owners.remove(&call);
+    }
+
+    /// Another node found `node` silent since `after`: its calls, to end, unless it gave an
+    /// entry since.
+    pub(crate) fn lost(&mut self, node: &str, after: u64) -> Vec<CallId> {
+        match self.members.get(node) {
+            Some(m) if m.last_seq == after => self.calls_of(node, |_| true),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether `node` holds live calls.
+    pub(crate) fn holds_calls(&self, node: &str) -> bool {
+        self.owners.values().any(|(n, _)| n == node)
+    }
+
+    /// The sequence of `node`'s last entry.
+    pub(crate) fn last_seq(&self, node: &str) -> Option<u64> {
+        self.members.get(node).map(|m| m.last_seq)
+    }
+
+    /// The live calls `node` holds, in number order.
+    pub(crate) fn calls_of(&self, node: &str, life: impl Fn(u64) -> bool) -> Vec<CallId> {
+        let mut calls: Vec<CallId> = self
+            .owners
+            .iter()
+            .filter(|(_, (n, l))| n == node && life(*l))
+            .map(|(c, _)| *c)
+            .collect();
+        calls.sort();
+        calls
+    }
+
+    /// Nodes other than `me` known to the log.
+    pub(crate) fn others<'a>(&'a self, me: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.members
+            .keys()
+            .map(String::as_str)
+            .filter(move |n| *n != me)
+    }
+}
+
+/// The slot of a node's numbers, from its name: 1 to `SLOTS - 1`.
+pub(crate) fn slot_of(node: &str) -> u64 {
+    // FNV-1a: stable across builds and platforms, unlike the standard library's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in node.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    1 + hash % (SLOTS - 1)
+}
+
+/// The first call number of a node's new life: above every number of its slot in `calls`.
+pub(crate) fn first_call(slot: u64, calls: impl Iterator<Item = CallId>) -> u64 {
+    let last = calls
+        .filter(|c| c.0 % SLOTS == slot)
+        .map(|c| c.0 / SLOTS)
+        .max();
+    let next = last.map_or(1, |n| n + RESTART_GAP);
+    next * SLOTS + slot
+}
+
+/// Silent nodes a node should declare lost: each once per last entry.
+#[derive(Debug, Default)]
+pub(crate) struct Watch {
+    asked: HashSet<(String, u64)>,
+}
+
+impl Watch {
+    /// `Lost` inputs to give, for the nodes holding calls whose last entry was applied here
+    /// `LOST_AFTER_MS` ago or more; `silent_ms` tells how long ago, per node.
+    pub(crate) fn check(
+        &mut self,
+        me: &str,
+        members: &Members,
+        silent_ms: impl Fn(&str) -> Option<u64>,
+        at: u64,
+    ) -> Vec<Input> {
+        let mut lost = Vec::new();
+        let others: Vec<&str> = members.others(me).collect();
+        for node in others {
+            let (Some(after), Some(silent)) = (members.last_seq(node), silent_ms(node)) else {
+                continue;
+            };
+            if silent >= LOST_AFTER_MS
+                && members.holds_calls(node)
+                && self.asked.insert((node.to_owned(), after))
+            {
+                lost.push(Input::Lost {
+                    at,
+                    node: node.to_owned(),
+                    after,
+                });
+            }
+        }
+        lost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_node_ends_the_calls_of_its_earlier_life() {
+        let mut m = Members::default();
+        m.seen("a", 1);
+        assert_eq!(m.hello("a", 100, 7), (vec![], None));
+        m.offered(CallId(1_007), "a");
+        m.seen("b", 2);
+        m.hello("b", 200, 8);
+        m.offered(CallId(1_008), "b");
+        m.seen("a", 3);
+        let (over, clash) = m.hello("a", 300, 7);
+        assert_eq!(over, vec![CallId(1_007)]);
+        assert_eq!(clash, None);
+        assert!(m.holds_calls("a"));
+        m.ended(CallId(1_007));
+        assert!(!m.holds_calls("a"));
+        assert!(m.holds_calls("b"));
+    }
+
+    #[test]
+    fn a_node_is_lost_only_if_silent_since_the_entry_the_others_saw() {
+        let mut m = Members::default();
+        m.seen("a", 1);
+        m.hello("a", 1, 7);
+        m.offered(CallId(1_007), "a");
+        m.offered(CallId(2_007), "a");
+        m.seen("a", 5);
+        // Declared lost after entry 4, but it spoke at 5: nothing ends.
+        assert_eq!(m.lost("a", 4), vec![]);
+        assert_eq!(m.lost("a", 5), vec![CallId(1_007), CallId(2_007)]);
+    }
+
+    #[test]
+    fn two_nodes_on_one_slot_are_told_apart() {
+        let mut m = Members::default();
+        m.hello("a", 1, 7);
+        assert_eq!(m.hello("b", 2, 7).1, Some("a".to_owned()));
+    }
+
+    #[test]
+    fn numbers_of_a_new_life_are_above_the_old_ones_of_the_slot() {
+        let calls = [
+            CallId(5 * SLOTS + 7),
+            CallId(9 * SLOTS + 8),
+            CallId(2 * SLOTS + 7),
+        ];
+        assert_eq!(
+            first_call(7, calls.into_iter()),
+            (5 + RESTART_GAP) * SLOTS + 7
+        );
+        assert_eq!(first_call(3, calls.into_iter()), SLOTS + 3);
+        let slot = slot_of("site-a-1");
+        assert!((1..SLOTS).contains(&slot));
+        assert_eq!(slot, slot_of("site-a-1"));
+    }
+
+    #[test]
+    fn a_silent_node_holding_calls_is_declared_once_per_last_entry() {
+        let mut m = Members::default();
+        m.seen("a", 3);
+        m.hello("a", 1, 7);
+        m.offered(CallId(1_007), "a");
+        m.seen("b", 4);
+        let mut w = Watch::default();
+        let silent = |n: &str| Some(if n == "a" { LOST_AFTER_MS } else { 0 });
+        let lost = w.check("b", &m, silent, 10);
+        assert_eq!(
+            lost,
+            vec![Input::Lost {
+                at: 10,
+                node: "a".into(),
+                after: 3
+            }]
+        );
+        assert!(w.check("b", &m, silent, 11).is_empty());
+        let quiet = |_: &str| Some(LOST_AFTER_MS - 1);
+        m.seen("a", 6);
+        assert!(w.check("b", &m, quiet, 12).is_empty());
+    }
+}

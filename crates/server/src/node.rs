@@ -1,0 +1,255 @@
+//! This node's seat in a cluster: what it appends to the log, the log's entries coming in,
+//! and the wall-clock watch over the other nodes. The decisions stay in the log: a silence
+//! seen here only proposes a `Lost` entry, which the log orders with what the silent node may
+//! still have said.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::StreamExt;
+use secourir_cluster_log::{Appender, Batch, ClusterLog, LogError};
+use secourir_core::Instant;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::cluster::{ALIVE_EVERY_MS, Input, Members, STREAM, Watch, slot_of};
+
+/// How long a starting node waits for the cluster's log.
+const JOIN_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Entries read ahead of the driver.
+const ENTRIES_AHEAD: usize = 4096;
+
+/// A node only declares another lost while its own entries come back this fast: a node that
+/// cannot reach the log itself must not judge the others.
+const OWN_ECHO_MS: u64 = 1_500;
+
+/// Why a node could not join its cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    /// The log is unreachable or refused.
+    #[error("cluster log: {0}")]
+    Log(#[from] LogError),
+    /// Another node's numbers end like this one's.
+    #[error(
+        "node {node} would number its calls like node {other} (slot {slot}): give it another --node name"
+    )]
+    Slot {
+        /// This node.
+        node: String,
+        /// The node with the same slot.
+        other: String,
+        /// The slot.
+        slot: u64,
+    },
+}
+
+/// One log entry: its sequence and the batch of one node's inputs.
+pub(crate) type Entry = (u64, Batch<Input>);
+
+/// This node's seat in the cluster.
+pub(crate) struct Node {
+    /// Its name, unique in the cluster.
+    pub(crate) name: String,
+    /// What its numbers end with.
+    pub(crate) slot: u64,
+    /// This life of the node.
+    pub(crate) incarnation: u64,
+    appender: Appender<Input>,
+    /// Entries of the log, in its order (taken by the driver's loop while it runs).
+    pub(crate) entries: Option<mpsc::Receiver<Entry>>,
+    /// Who holds which call, from the log.
+    pub(crate) members: Members,
+    watch: Watch,
+    /// When each node's last entry was applied here.
+    heard: HashMap<String, tokio::time::Instant>,
+    /// The log's clock: the latest instant applied.
+    pub(crate) applied: Instant,
+    /// Entries up to this sequence have their writes in the store already.
+    pub(crate) mark: u64,
+    /// Inputs given since this life started, and those of them applied back.
+    given: u64,
+    given_applied: u64,
+    /// The timer deadline a tick was asked for, and when.
+    tick_asked: Option<(Instant, tokio::time::Instant)>,
+    last_alive: tokio::time::Instant,
+}
+
+impl Node {
+    /// Joins the cluster at `urls` as `name`: the entries already in the log come back, to be
+    /// applied before serving; those after follow on `entries`.
+    pub(crate) async fn join(
+        urls: &str,
+        name: &str,
+        incarnation: u64,
+        mark: u64,
+    ) -> Result<(Node, Vec<Entry>), JoinError> {
+        let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
+        // A cluster that has just started elects its leaders first: ask again meanwhile.
+        let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+        let log = loop {
+            match ClusterLog::connect(urls, STREAM, servers.clamp(1, 3)).await {
+                Ok(log) => break log,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(e) => {
+                    warn!(error = %e, "cluster log not ready: asking again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let last = log.last_seq().await?;
+        let (tx, mut entries) = mpsc::channel(ENTRIES_AHEAD);
+        tokio::spawn(follow(log.clone(), tx));
+        let mut earlier = Vec::new();
+        while earlier.last().is_none_or(|(seq, _): &Entry| *seq < last) && last > 0 {
+            match entries.recv().await {
+                Some(entry) => earlier.push(entry),
+                None => return Err(LogError::Read("the log's follower stopped".into()).into()),
+            }
+        }
+        info!(
+            entries = earlier.len(),
+            last,
+            node = name,
+            "cluster log read"
+        );
+        let slot = slot_of(name);
+        let node = Node {
+            name: name.to_owned(),
+            slot,
+            incarnation,
+            appender: Appender::start(log, name, incarnation),
+            entries: Some(entries),
+            members: Members::default(),
+            watch: Watch::default(),
+            heard: HashMap::new(),
+            applied: Instant(0),
+            mark,
+            given: 0,
+            given_applied: 0,
+            tick_asked: None,
+            last_alive: tokio::time::Instant::now(),
+        };
+        Ok((node, earlier))
+    }
+
+    /// Gives an input to the log.
+    pub(crate) fn give(&mut self, input: Input) {
+        self.given += 1;
+        if !self.appender.send(input) {
+            error!("the cluster log's appender stopped: an input is lost");
+        }
+    }
+
+    /// The log's clock moves to `at`, never back.
+    pub(crate) fn advance(&mut self, at: u64) -> Instant {
+        self.applied = Instant(self.applied.0.max(at));
+        self.applied
+    }
+
+    /// An entry of `node` is being applied here (`live`: after the start's catch-up).
+    pub(crate) fn heard(&mut self, node: &str, items: usize, live: bool) {
+        self.heard
+            .insert(node.to_owned(), tokio::time::Instant::now());
+        if live && node == self.name {
+            self.given_applied += items as u64;
+        }
+    }
+
+    /// Whether every input given has come back from the log.
+    pub(crate) fn drained(&self) -> bool {
+        self.given_applied >= self.given
+    }
+
+    /// Whether a tick should be asked for `deadline` now (once a second at most per deadline).
+    pub(crate) fn ask_tick(&mut self, deadline: Instant) -> bool {
+        let now = tokio::time::Instant::now();
+        match self.tick_asked {
+            Some((d, when)) if d == deadline && now < when + Duration::from_secs(1) => false,
+            _ => {
+                self.tick_asked = Some((deadline, now));
+                true
+            }
+        }
+    }
+
+    /// How long to wait before asking for `deadline` again, when a tick was already asked.
+    pub(crate) fn tick_wait(&self, deadline: Instant) -> Option<Duration> {
+        match self.tick_asked {
+            Some((d, when)) if d == deadline => Some(
+                (when + Duration::from_secs(1))
+                    .saturating_duration_since(tokio::time::Instant::now()),
+            ),
+            _ => None,
+        }
+    }
+
+    /// What the heartbeat gives now: an `Alive` every second, and a `Lost` for each node gone
+    /// silent while this one hears its own entries.
+    pub(crate) fn beat(&mut self, at: u64) -> Vec<Input> {
+        let now = tokio::time::Instant::now();
+        let mut inputs = Vec::new();
+        if now >= self.last_alive + Duration::from_millis(ALIVE_EVERY_MS) {
+            self.last_alive = now;
+            inputs.push(Input::Alive { at });
+        }
+        let own_echo = self
+            .heard
+            .get(&self.name)
+            .map(|t| now.saturating_duration_since(*t).as_millis() as u64);
+        if self.appender.cut_off() || own_echo.is_none_or(|ms| ms > OWN_ECHO_MS) {
+            return inputs;
+        }
+        let heard = &self.heard;
+        let silent = |node: &str| {
+            heard
+                .get(node)
+                .map(|t| now.saturating_duration_since(*t).as_millis() as u64)
+        };
+        let lost = self.watch.check(&self.name, &self.members, silent, at);
+        for input in &lost {
+            if let Input::Lost { node, after, .. } = input {
+                warn!(%node, after, "node silent: its calls are declared over");
+            }
+        }
+        inputs.extend(lost);
+        inputs
+    }
+}
+
+/// Reads the log from its start into `tx`, again where it stopped if the reading fails.
+async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>) {
+    let mut from = 1;
+    loop {
+        match log.follow::<Batch<Input>>(from).await {
+            Ok(stream) => {
+                let mut stream = std::pin::pin!(stream);
+                while let Some(item) = stream.next().await {
+                    match item {
+                        Ok((seq, batch)) => {
+                            from = seq + 1;
+                            if tx.send((seq, batch)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(LogError::Decode { seq, reason }) => {
+                            // Written by another version of the platform: said, and skipped,
+                            // so that the rest of the log is still applied.
+                            error!(seq, %reason, "cluster log entry unreadable: skipped");
+                            from = seq + 1;
+                        }
+                        Err(e) => {
+                            warn!(error = %e, "reading the cluster log again");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cluster log not readable yet"),
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
