@@ -14,13 +14,18 @@
 # Prints one JSON line at the end:
 #   {"cps": …, "failed": …, "cpu_ms_per_call": …, "peer_cpu_ms_per_call": …, "max_simultaneous": …, …}
 #
+# Then the same rate steps against the platform in cluster mode (`serve --cluster`, one node
+# on a log replicated on three NATS JetStream servers on loopback): cluster_cps,
+# cluster_cpu_ms_per_call (the node's process) and nats_cpu_ms_per_call (the three servers).
+#
 # Last, a queued phase on a second platform started with --signalling-only (no media anchored):
 # QUEUED calls arrive at 500 per second and wait in queue with nobody to answer, to measure the
 # most simultaneous calls the signalling plane holds and its memory.
 #
 # Environment: RATES="100 200 300 400 500", STEP_S=10, HOLD_MS=1000, CALL_TAKERS=2500,
 #              SIM_RATE=100, SIM_HOLD_S=25 (SIM_RATE=0 skips the simultaneous phase),
-#              QUEUED=20000 (0 skips the queued phase), BENCH_DATA=$OUT/data-dir.
+#              QUEUED=20000 (0 skips the queued phase), CLUSTER=1 (0 skips the cluster phase),
+#              BENCH_DATA=$OUT/data-dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +36,7 @@ CALL_TAKERS=${CALL_TAKERS:-2500}
 SIM_RATE=${SIM_RATE:-100}
 SIM_HOLD_S=${SIM_HOLD_S:-25}
 QUEUED=${QUEUED:-20000}
+CLUSTER=${CLUSTER:-1}
 
 for tool in sipp kamailio curl md5sum python3; do
     command -v "$tool" >/dev/null || { echo "bench/sip_load.sh: $tool is missing (scripts/setup installs it)" >&2; exit 1; }
@@ -54,6 +60,7 @@ HTTP_PORT=28080
 PHONE_PORT=25071
 KAM_PORT=25160
 UAS_PORT=25171
+NATS_PORT=25222
 CALLER_PORT=25080
 TOKEN=bench-token
 
@@ -71,7 +78,7 @@ done
 "$BIN" check-config "$CONFIG" >&2
 
 cleanup() {
-    kill "${PLATFORM_PID:-}" "${PHONES_PID:-}" 2>/dev/null || true
+    kill "${PLATFORM_PID:-}" "${PHONES_PID:-}" ${NATS_PIDS:-} 2>/dev/null || true
     rm -rf "$DATA"
     pkill -f "$OUT/kamailio.cfg" 2>/dev/null || true
     pkill -f "sipp.*$OUT" 2>/dev/null || true
@@ -104,37 +111,46 @@ run_step() {
     echo "$(sipp_stat "$OUT/$name.csv" 'SuccessfulCall(C)') $(sipp_stat "$OUT/$name.csv" 'FailedCall(C)')"
 }
 
-# --- The platform ---------------------------------------------------------------------------
-"$BIN" serve --config "$CONFIG" --sip "127.0.0.1:$SIP_PORT" --http "127.0.0.1:$HTTP_PORT" \
-    --data-dir "$DATA/data" --api-token "$TOKEN" --media-ports 30000-59999 --no-tcp \
-    > "$OUT/platform.out" 2> "$OUT/platform.log" &
-PLATFORM_PID=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null && break
-    sleep 0.1
-done
-python3 bench/register_call_takers.py "$SIP_PORT" "$PHONE_PORT" bench \
-    $(seq -f 'bench-%g' 1 "$CALL_TAKERS") >&2
-seq 1 "$CALL_TAKERS" | xargs -P 4 -I{} curl -sf -o /dev/null -X POST \
-    -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
-    -d '{"state":"available"}' "http://127.0.0.1:$HTTP_PORT/api/call-takers/bench-{}/state"
-(cd "$OUT" && exec sipp -sf "$BENCH"/sipp/answer.xml -i 127.0.0.1 -p "$PHONE_PORT" -mi 127.0.0.1 \
-    -mp 27000 -rsa "127.0.0.1:$SIP_PORT" -l 100000 -nostdin "127.0.0.1:$SIP_PORT" \
-    > phones.log 2>&1) &
-PHONES_PID=$!
-sleep 1
+# platform_phase NAME DATA_DIR [ARGS…]: starts `secourir serve` with ARGS, registers the
+# call-takers' phones, runs the rate steps; sets BEST OK_TOTAL FAILED_TOTAL CPU_PER_CALL and
+# leaves the platform (PLATFORM_PID) and its phones (PHONES_PID) running.
+platform_phase() {
+    local name=$1 data=$2 rate ok failed cpu_before cpu_after
+    shift 2
+    "$BIN" serve --config "$CONFIG" --sip "127.0.0.1:$SIP_PORT" --http "127.0.0.1:$HTTP_PORT" \
+        --data-dir "$data" --api-token "$TOKEN" --media-ports 30000-59999 --no-tcp "$@" \
+        > "$OUT/$name.out" 2> "$OUT/$name.log" &
+    PLATFORM_PID=$!
+    for _ in $(seq 1 600); do
+        curl -sf "http://127.0.0.1:$HTTP_PORT/api/health" >/dev/null && break
+        sleep 0.1
+    done
+    python3 bench/register_call_takers.py "$SIP_PORT" "$PHONE_PORT" bench \
+        $(seq -f 'bench-%g' 1 "$CALL_TAKERS") >&2
+    seq 1 "$CALL_TAKERS" | xargs -P 4 -I{} curl -sf -o /dev/null -X POST \
+        -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+        -d '{"state":"available"}' "http://127.0.0.1:$HTTP_PORT/api/call-takers/bench-{}/state"
+    (cd "$OUT" && exec sipp -sf "$BENCH"/sipp/answer.xml -i 127.0.0.1 -p "$PHONE_PORT" -mi 127.0.0.1 \
+        -mp 27000 -rsa "127.0.0.1:$SIP_PORT" -l 100000 -nostdin "127.0.0.1:$SIP_PORT" \
+        > "$name-phones.log" 2>&1) &
+    PHONES_PID=$!
+    sleep 1
+    BEST=0; FAILED_TOTAL=0; OK_TOTAL=0
+    cpu_before=$(cpu_ms "$PLATFORM_PID")
+    for rate in $RATES; do
+        read -r ok failed < <(run_step "$SIP_PORT" "$rate" "$name-$rate")
+        echo "$name: $rate cps for ${STEP_S}s: $ok completed, $failed failed" >&2
+        OK_TOTAL=$(( OK_TOTAL + ok )); FAILED_TOTAL=$(( FAILED_TOTAL + failed ))
+        [ "$failed" -eq 0 ] && [ "$ok" -gt 0 ] && BEST=$rate
+        sleep 2
+    done
+    cpu_after=$(cpu_ms "$PLATFORM_PID")
+    CPU_PER_CALL=$(awk -v c=$(( cpu_after - cpu_before )) -v n="$OK_TOTAL" 'BEGIN { printf "%.3f", n ? c / n : 0 }')
+}
 
-best=0; failed_total=0; ok_total=0
-cpu_before=$(cpu_ms "$PLATFORM_PID")
-for rate in $RATES; do
-    read -r ok failed < <(run_step "$SIP_PORT" "$rate" "platform-$rate")
-    echo "platform: $rate cps for ${STEP_S}s: $ok completed, $failed failed" >&2
-    ok_total=$(( ok_total + ok )); failed_total=$(( failed_total + failed ))
-    [ "$failed" -eq 0 ] && [ "$ok" -gt 0 ] && best=$rate
-    sleep 2
-done
-cpu_after=$(cpu_ms "$PLATFORM_PID")
-platform_cpu_per_call=$(awk -v c=$(( cpu_after - cpu_before )) -v n="$ok_total" 'BEGIN { printf "%.3f", n ? c / n : 0 }')
+# --- The platform, embedded (one process, its SQLite store) ----------------------------------
+platform_phase platform "$DATA/data"
+best=$BEST; ok_total=$OK_TOTAL; failed_total=$FAILED_TOTAL; platform_cpu_per_call=$CPU_PER_CALL
 
 max_sim=0; sim_failed=0; rss_mb=0
 if [ "$SIM_RATE" -gt 0 ]; then
@@ -157,6 +173,33 @@ recordings=$(find "$DATA/data/recordings" -name '*.wav' | wc -l)
 kill "$PHONES_PID" "$PLATFORM_PID" 2>/dev/null || true
 wait "$PLATFORM_PID" 2>/dev/null || true
 sleep 1
+
+# --- The platform in cluster mode: one node on a log replicated on three NATS servers -------
+cluster_best=0; cluster_failed=0; cluster_cpu_per_call=0; nats_cpu_per_call=0
+if [ "$CLUSTER" = 1 ]; then
+    NATS=$PWD/target/tools/nats-server-2.15.1/bin/nats-server
+    [ -x "$NATS" ] || { echo "bench/sip_load.sh: $NATS is missing (scripts/setup installs it)" >&2; exit 1; }
+    routes=""; urls=""
+    for i in 0 1 2; do
+        routes="$routes${routes:+,}nats://127.0.0.1:$(( NATS_PORT + 10 + i ))"
+        urls="$urls${urls:+,}nats://127.0.0.1:$(( NATS_PORT + i ))"
+    done
+    NATS_PIDS=""
+    for i in 0 1 2; do
+        "$NATS" -a 127.0.0.1 -p $(( NATS_PORT + i )) -n "n$i" --cluster_name bench \
+            --cluster "nats://127.0.0.1:$(( NATS_PORT + 10 + i ))" --routes "$routes" -js \
+            -sd "$DATA/nats-$i" > "$OUT/nats-$i.log" 2>&1 &
+        NATS_PIDS="$NATS_PIDS $!"
+    done
+    nats_before=$(cpu_ms $NATS_PIDS)
+    platform_phase cluster "$DATA/cluster-data" --cluster "$urls" --node bench-a --site bench
+    cluster_best=$BEST; cluster_failed=$FAILED_TOTAL; cluster_cpu_per_call=$CPU_PER_CALL
+    nats_after=$(cpu_ms $NATS_PIDS)
+    nats_cpu_per_call=$(awk -v c=$(( nats_after - nats_before )) -v n="$OK_TOTAL" 'BEGIN { printf "%.3f", n ? c / n : 0 }')
+    kill "$PHONES_PID" "$PLATFORM_PID" $NATS_PIDS 2>/dev/null || true
+    wait "$PLATFORM_PID" 2>/dev/null || true
+    sleep 1
+fi
 
 # --- The peer: Kamailio as a stateful proxy between the same SIPp endpoints ------------------
 sed -e "s/LISTEN/127.0.0.1:$KAM_PORT/" -e "s/UAS_PORT/$UAS_PORT/" bench/kamailio.cfg > "$OUT/kamailio.cfg"
@@ -208,5 +251,5 @@ if [ "$QUEUED" -gt 0 ]; then
     kill "$PLATFORM_PID" 2>/dev/null || true
 fi
 
-printf '{"cps": %s, "failed": %s, "cpu_ms_per_call": %s, "peer_cpu_ms_per_call": %s, "max_simultaneous": %s, "simultaneous_failed": %s, "peak_rss_mb": %s, "recordings": %s, "peer_cps": %s, "peer_failed": %s, "max_queued_signalling_only": %s, "queued_failed": %s, "queued_peak_rss_mb": %s}\n' \
-    "$best" "$failed_total" "$platform_cpu_per_call" "$peer_cpu_per_call" "$max_sim" "$sim_failed" "$rss_mb" "$recordings" "$peer_best" "$peer_failed_total" "$max_queued" "$queued_failed" "$queued_rss_mb"
+printf '{"cps": %s, "failed": %s, "cpu_ms_per_call": %s, "cluster_cps": %s, "cluster_failed": %s, "cluster_cpu_ms_per_call": %s, "nats_cpu_ms_per_call": %s, "peer_cpu_ms_per_call": %s, "max_simultaneous": %s, "simultaneous_failed": %s, "peak_rss_mb": %s, "recordings": %s, "peer_cps": %s, "peer_failed": %s, "max_queued_signalling_only": %s, "queued_failed": %s, "queued_peak_rss_mb": %s}\n' \
+    "$best" "$failed_total" "$platform_cpu_per_call" "$cluster_best" "$cluster_failed" "$cluster_cpu_per_call" "$nats_cpu_per_call" "$peer_cpu_per_call" "$max_sim" "$sim_failed" "$rss_mb" "$recordings" "$peer_best" "$peer_failed_total" "$max_queued" "$queued_failed" "$queued_rss_mb"

@@ -7,6 +7,7 @@ mod common;
 #[path = "../../cluster-log/tests/nats/mod.rs"]
 mod nats;
 
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -34,8 +35,8 @@ fn wait_call_on(node: &Platform, what: &str, done: impl Fn(&Value) -> bool) -> V
 fn a_call_held_by_one_node_is_answered_by_a_phone_registered_on_the_other() {
     let nats = NatsCluster::start();
     let urls = nats.urls();
-    let a = Platform::node(&urls, "node-a", "site-paris");
-    let b = Platform::node(&urls, "node-b", "site-lyon");
+    let a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &[]);
 
     // The call-taker's phone registers on node B; they make themselves available there.
     let port = free_port();
@@ -84,4 +85,465 @@ fn a_call_held_by_one_node_is_answered_by_a_phone_registered_on_the_other() {
     });
     let path = on_a["recording_path"].as_str().expect("a recording path");
     assert!(std::path::Path::new(path).exists(), "{path}");
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[test]
+fn a_killed_node_s_callers_land_on_the_survivor_s_call_back_list_and_new_calls_are_answered() {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let mut a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &[]);
+    let port = free_port();
+    b.register("ota-13-1", port);
+    let phone = Reaped(b.phone("ota-13-1", port, 10));
+    b.set_state("ota-13-1", "available");
+
+    // Before the kill: a call held by node A, answered, completed and recorded.
+    let before = a.caller("0600000001", 43.2965, 5.3698, 1_000);
+    wait_ok(before, "the caller before the kill");
+    let answered = wait_call_on(&b, "the call before the kill, on node B", |c| {
+        c["caller"] == "0600000001" && c["outcome"] == "completed"
+    });
+    let recorded = wait_call_on(&a, "its recording on node A", |c| {
+        c["caller"] == "0600000001" && c["recording_sha256"].is_string()
+    });
+
+    // Callers queued on node A while the call-taker is away.
+    b.set_state("ota-13-1", "paused");
+    let queued: Vec<String> = (2..=5).map(|i| format!("060000000{i}")).collect();
+    let _callers: Vec<Reaped> = queued
+        .iter()
+        .map(|n| Reaped(a.caller_until_hung_up(n, 43.2965, 5.3698)))
+        .collect();
+    for number in &queued {
+        wait_call_on(&b, "a caller queued on node A, seen on node B", |c| {
+            c["caller"] == number.as_str() && c["queued_at"].is_i64()
+        });
+    }
+
+    // Node A dies. The call-taker comes back, and new calls go to node B.
+    a.kill();
+    let killed_at = now_ms();
+    b.set_state("ota-13-1", "available");
+    let after = b.caller("0600000009", 43.2965, 5.3698, 5_000);
+    wait_ok(after, "the caller on the survivor");
+    let next = wait_call_on(&b, "the first call after the kill answered", |c| {
+        c["caller"] == "0600000009" && c["answered_at"].is_i64()
+    });
+    let answered_after = next["answered_at"].as_i64().unwrap() - killed_at;
+    println!("node A killed: next call answered on node B {answered_after} ms later");
+
+    // Every caller queued on node A is on node B's call-back list, with their number.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = b.get("/api/callbacks?cta=cta-13");
+        let numbers: Vec<&str> = list
+            .as_array()
+            .map(|l| l.iter().filter_map(|c| c["caller"].as_str()).collect())
+            .unwrap_or_default();
+        if queued.iter().all(|n| numbers.contains(&n.as_str())) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "queued callers of node A missing from node B's call-back list: {list}\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The records written before the kill are all there, on the survivor too.
+    let still = wait_call_on(&b, "the call before the kill, after it", |c| {
+        c["call"] == answered["call"]
+    });
+    assert_eq!(still["outcome"], "completed");
+    assert!(std::path::Path::new(recorded["recording_path"].as_str().unwrap()).exists());
+    drop(phone);
+}
+
+/// A SIPp caller placing `calls` calls at `rate` per second to `node`, each held `hold_ms`
+/// after the answer; its statistics go to `name.csv` in the node's directory.
+fn load(node: &Platform, name: &str, rate: u32, calls: u32, hold_ms: u32) -> Child {
+    let port = free_port();
+    let media = free_media_port();
+    sipp(&node.dir.path().join(name))
+        .args(["-sf", &format!("{SIPP_DIR}/../bench/sipp/caller-load.xml")])
+        .args(["-r", &rate.to_string(), "-m", &calls.to_string()])
+        .args(["-d", &hold_ms.to_string(), "-l", "1000"])
+        .args(["-p", &port.to_string(), "-mi", "127.0.0.1"])
+        .args(["-mp", &media.to_string()])
+        .arg(format!("127.0.0.1:{}", node.sip))
+        .spawn()
+        .expect("sipp runs")
+}
+
+/// The slot node's call numbers end with, as its log says.
+fn slot_of(node: &Platform) -> u64 {
+    let log = node.full_log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cluster joined"))
+        .expect("the node joined its cluster");
+    let slot = line.split("slot=").nth(1).expect("a slot");
+    slot.trim().parse().expect("a slot number")
+}
+
+/// The stream's leader among the NATS servers, `n0` to `n2`.
+fn log_leader(urls: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let log = secourir_cluster_log::ClusterLog::connect(urls, "secourir", 3)
+            .await
+            .expect("the log");
+        log.leader()
+            .await
+            .expect("stream info")
+            .0
+            .expect("a leader")
+    })
+}
+
+/// The three call-takers of the test, their phones one SIPp answerer registered on `node`.
+fn staff(node: &Platform) -> Reaped {
+    let port = free_port();
+    let logins = ["ota-13-1", "ota-13-2", "ota-83-1"];
+    for login in logins {
+        node.register(login, port);
+    }
+    let phones = Reaped(node.phone("phones", port, 10_000));
+    for login in logins {
+        node.set_state(login, "available");
+    }
+    phones
+}
+
+/// The shipped configuration without the pause after each call, so that three call-takers
+/// keep up with the load; its path.
+fn no_wrap_up(dir: &std::path::Path) -> String {
+    let config = dir.join("no-wrap-up.toml");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("the shipped configuration");
+    let text: Vec<&str> = shipped
+        .lines()
+        .map(|l| {
+            if l.starts_with("wrap_up_s = ") {
+                "wrap_up_s = 0"
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&config, text.join("\n")).expect("config written");
+    config.to_string_lossy().into_owned()
+}
+
+/// What one run under load measured.
+#[derive(Debug, Default)]
+struct Run {
+    /// Calls on node A's records just before its death.
+    on_record: usize,
+    /// Calls node A held that were open when it died, as the survivor saw them.
+    open_at_death: usize,
+    /// Calls node A had on record before its death, missing from the survivor's records.
+    lost: usize,
+    /// Calls of node A open at its death that the survivor did not close.
+    left_open: usize,
+    /// Of those closed unanswered, the ones missing from the call-back list.
+    not_called_back: usize,
+    /// Milliseconds from the death to the survivor's next answered call.
+    next_answer_ms: i64,
+}
+
+/// Load on both nodes, node A SIGKILLed in the middle; what the survivor has afterwards.
+fn kill_under_load() -> Run {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = no_wrap_up(dir.path());
+    let mut a = Platform::node(&urls, "node-a", "site-paris", &["--config", &config]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &["--config", &config]);
+    let _phones = staff(&b);
+    let slot = slot_of(&a);
+    let slot_a = |c: &Value| c["call"].as_u64().is_some_and(|n| n % 1000 == slot);
+    let _to_a = Reaped(load(&a, "load-a", 1, 1_000, 1_500));
+    let to_b = load(&b, "load-b", 1, 14, 1_500);
+    // Calls go on for a few seconds, some answered and recorded, some waiting.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a
+        .calls()
+        .iter()
+        .filter(|c| c["outcome"] == "completed")
+        .count()
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no call completed on node A\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let before = a.calls();
+    let open_at_death = b
+        .calls()
+        .iter()
+        .filter(|c| slot_a(c) && c["ended_at"].is_null())
+        .count();
+    a.kill();
+    let killed_at = now_ms();
+    wait_ok(to_b, "the survivor's callers");
+
+    let mut run = Run {
+        on_record: before.len(),
+        open_at_death,
+        ..Run::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        let after = b.calls();
+        let open = after
+            .iter()
+            .filter(|c| slot_a(c) && c["ended_at"].is_null())
+            .count();
+        if open == 0 || Instant::now() > deadline {
+            run.left_open = open;
+            break after;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    run.lost = before
+        .iter()
+        .filter(|c| !after.iter().any(|d| d["call"] == c["call"]))
+        .count();
+    let callbacks = b.get("/api/callbacks");
+    run.not_called_back = after
+        .iter()
+        .filter(|c| slot_a(c) && c["answered_at"].is_null() && c["ended_at"].is_i64())
+        .filter(|c| c["ended_at"].as_i64() >= Some(killed_at - 1_000))
+        .filter(|c| {
+            !callbacks
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["call"] == c["call"]))
+        })
+        .count();
+    run.next_answer_ms = after
+        .iter()
+        .filter_map(|c| c["answered_at"].as_i64())
+        .filter(|at| *at > killed_at)
+        .min()
+        .map_or(-1, |at| at - killed_at);
+    if run.next_answer_ms < 0 {
+        eprintln!("survivor's log:\n{}", b.full_log());
+        eprintln!("survivor's call-takers: {}", b.get("/api/call-takers"));
+    }
+    run
+}
+
+#[test]
+fn a_node_killed_under_load_loses_no_record_and_its_callers_are_called_back() {
+    // The suite runs once; bench/cluster_kill.sh runs it 20 times and more.
+    let runs: usize = std::env::var("SECOURIR_KILL_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let mut answers = Vec::new();
+    for i in 0..runs {
+        let run = kill_under_load();
+        println!(
+            "kill run {}: {} calls on node A's records, {} of its calls open at its death: {run:?}",
+            i + 1,
+            run.on_record,
+            run.open_at_death
+        );
+        assert_eq!(run.lost, 0, "records lost: {run:?}");
+        assert_eq!(
+            run.left_open, 0,
+            "calls of the dead node left open: {run:?}"
+        );
+        assert_eq!(run.not_called_back, 0, "callers not called back: {run:?}");
+        assert!(
+            run.next_answer_ms >= 0,
+            "no call answered after the kill: {run:?}"
+        );
+        answers.push(run.next_answer_ms);
+    }
+    answers.sort_unstable();
+    println!(
+        "{{\"kill_runs\": {runs}, \"records_lost\": 0, \"next_answer_ms_p50\": {}, \"next_answer_ms_max\": {}}}",
+        answers[answers.len() / 2],
+        answers[answers.len() - 1]
+    );
+}
+
+#[test]
+fn a_nats_server_killed_under_load_loses_nothing_and_both_nodes_keep_the_same_records() {
+    let mut nats = NatsCluster::start();
+    let urls = nats.urls();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = no_wrap_up(dir.path());
+    let a = Platform::node(&urls, "node-a", "site-paris", &["--config", &config]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &["--config", &config]);
+    let _phones = staff(&b);
+    let to_a = load(&a, "load-a", 1, 12, 1_500);
+    let to_b = load(&b, "load-b", 1, 12, 1_500);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b
+        .calls()
+        .iter()
+        .filter(|c| c["outcome"] == "completed")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "no call completed\n{}", b.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The server leading the stream dies: the others elect a new leader meanwhile.
+    let leader = log_leader(&urls);
+    nats.kill(&leader);
+    let killed_at = now_ms();
+    wait_ok(to_a, "callers of node A");
+    wait_ok(to_b, "callers of node B");
+
+    // Every call placed is on record on both nodes, closed, and the two records agree.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (on_a, on_b) = loop {
+        let summary = |node: &Platform| {
+            let mut calls: Vec<(u64, String, bool)> = node
+                .calls()
+                .iter()
+                .map(|c| {
+                    (
+                        c["call"].as_u64().unwrap_or(0),
+                        c["outcome"].as_str().unwrap_or("").to_owned(),
+                        c["answered_at"].is_i64(),
+                    )
+                })
+                .collect();
+            calls.sort();
+            calls
+        };
+        let (on_a, on_b) = (summary(&a), summary(&b));
+        let closed = on_a.iter().all(|c| !c.1.is_empty());
+        if (on_a.len() == 24 && closed && on_a == on_b) || Instant::now() > deadline {
+            break (on_a, on_b);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(on_a.len(), 24, "calls on record on node A: {on_a:?}");
+    assert_eq!(on_a, on_b, "the two nodes' records differ");
+    let waits: Vec<i64> = b
+        .calls()
+        .iter()
+        .filter(|c| c["offered_at"].as_i64() >= Some(killed_at - 1_000))
+        .filter_map(|c| Some(c["answered_at"].as_i64()? - c["offered_at"].as_i64()?))
+        .collect();
+    println!(
+        "stream leader {leader} killed: {} calls answered around it, longest wait {} ms",
+        waits.len(),
+        waits.iter().max().copied().unwrap_or(0)
+    );
+}
+
+/// POSTs to the console API with a session cookie; the status.
+fn console(node: &Platform, cookie: &str, path: &str) -> u16 {
+    let response = ureq::post(&node.url(path))
+        .header("Cookie", cookie)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_empty()
+        .expect("an answer");
+    response.status().as_u16()
+}
+
+#[test]
+fn a_call_taker_on_one_node_picks_the_calls_queued_on_the_other() {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &[]);
+    const CALLS: usize = 60;
+    let port = free_port();
+    b.register("ota-13-1", port);
+    let _phone = Reaped(b.phone("ota-13-1", port, CALLS as u32));
+    b.set_state("ota-13-1", "paused");
+    // Callers queued on node A, who wait until they are answered.
+    let _callers = Reaped(load(&a, "queued", 20, CALLS as u32, 60_000));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let queued: Vec<u64> = loop {
+        let mut queued: Vec<u64> = b
+            .calls()
+            .iter()
+            .filter(|c| c["queued_at"].is_i64() && c["ended_at"].is_null())
+            .filter_map(|c| c["call"].as_u64())
+            .collect();
+        if queued.len() == CALLS {
+            queued.sort_unstable();
+            break queued;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} queued of {CALLS}\n{}",
+            queued.len(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let cookie = session(&b, "ota-13-1");
+    let mut picks = Vec::with_capacity(CALLS);
+    for call in queued {
+        let started = Instant::now();
+        let status = console(&b, &cookie, &format!("/api/console/calls/{call}/pick"));
+        picks.push(started.elapsed());
+        assert_eq!(status, 200, "pick of {call}\n{}", b.log());
+        // The phone registered on B is rung by node A, answers, and the call-taker hangs up.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.get(&format!("/api/calls/{call}"))["call"]["answered_at"].is_null() {
+            assert!(
+                Instant::now() < deadline,
+                "call {call} never answered\n{}",
+                a.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = console(&b, &cookie, &format!("/api/console/calls/{call}/hangup"));
+        assert!(matches!(status, 200 | 204), "hang-up of {call}: {status}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while b.get(&format!("/api/calls/{call}"))["call"]["ended_at"].is_null() {
+            assert!(
+                Instant::now() < deadline,
+                "call {call} never ended\n{}",
+                a.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    picks.sort_unstable();
+    let at = |q: f64| picks[((picks.len() as f64 * q) as usize).min(picks.len() - 1)];
+    println!(
+        "{CALLS} picks on node B of calls held by node A: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        picks[picks.len() - 1].as_secs_f64() * 1e3
+    );
+    // Every pick's call is on record on both nodes as answered by the call-taker of node B.
+    for node in [&a, &b] {
+        let answered = node
+            .calls()
+            .iter()
+            .filter(|c| c["call_taker"] == "ota-13-1")
+            .count();
+        assert_eq!(answered, CALLS);
+    }
 }

@@ -23,11 +23,14 @@ pub(crate) const SLOTS: u64 = 1000;
 /// that calls its earlier life had taken in but not yet appended are never numbered again.
 pub(crate) const RESTART_GAP: u64 = 10_000;
 
-/// A node whose entries stopped this long ago is declared lost by the others.
-pub(crate) const LOST_AFTER_MS: u64 = 3_000;
+/// A node whose entries stopped this long ago is declared lost by the others: three missed
+/// heartbeats. Its queued callers wait that long before the call-back lists have them, and a
+/// call-taker offered one of its calls meanwhile rings nobody: short, for the survivor's
+/// next answer to come within 2 s of the death.
+pub(crate) const LOST_AFTER_MS: u64 = 1_500;
 
 /// How often a node says it is alive.
-pub(crate) const ALIVE_EVERY_MS: u64 = 1_000;
+pub(crate) const ALIVE_EVERY_MS: u64 = 500;
 
 /// One input of the shared log, stamped with when its node took it in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,7 +22,7 @@ const ENTRIES_AHEAD: usize = 4096;
 
 /// A node only declares another lost while its own entries come back this fast: a node that
 /// cannot reach the log itself must not judge the others.
-const OWN_ECHO_MS: u64 = 1_500;
+const OWN_ECHO_MS: u64 = 1_000;
 
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]

@@ -72,11 +72,10 @@ impl Platform {
     }
 
     /// `secourir serve` as one node of a cluster whose log is on the NATS servers at `urls`.
-    pub fn node(urls: &str, name: &str, site: &str) -> Platform {
-        Platform::start_with(
-            "serve",
-            &["--cluster", urls, "--node", name, "--site", site],
-        )
+    pub fn node(urls: &str, name: &str, site: &str, extra: &[&str]) -> Platform {
+        let mut args = vec!["--cluster", urls, "--node", name, "--site", site];
+        args.extend_from_slice(extra);
+        Platform::start_with("serve", &args)
     }
 
     /// `secourir demo` instead of `serve`, with these extra arguments.
