@@ -547,3 +547,77 @@ fn a_call_taker_on_one_node_picks_the_calls_queued_on_the_other() {
         assert_eq!(answered, CALLS);
     }
 }
+
+#[test]
+fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_back() {
+    let mut nats = NatsCluster::start();
+    let urls = nats.urls();
+    let a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &[]);
+    let port = free_port();
+    a.register("ota-13-1", port);
+    let _phone = Reaped(a.phone("ota-13-1", port, 5));
+    a.set_state("ota-13-1", "available");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.get("/api/call-takers").as_array().is_some_and(|l| {
+        l.iter()
+            .any(|t| t["login"] == "ota-13-1" && t["status"] == "available")
+    }) {
+        assert!(Instant::now() < deadline, "node B never saw the call-taker");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Two servers of three die: the log has no quorum, node A is cut off.
+    nats.kill("n1");
+    nats.kill("n2");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !a.full_log().contains("cut off from the cluster log") {
+        assert!(
+            Instant::now() < deadline,
+            "node A never found itself cut off\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A caller of node A is answered by the call-taker whose phone registered there; a second
+    // one, who gives up while the call-taker talks, is to be called back.
+    let answered = a.caller("0600000011", 43.2965, 5.3698, 3_000);
+    let local = wait_call_on(&a, "the call served alone", |c| {
+        c["caller"] == "0600000011" && c["answered_at"].is_i64()
+    });
+    let gave_up = a.caller("0600000012", 43.2965, 5.3698, 500);
+    wait_ok(answered, "the caller served alone");
+    wait_ok(gave_up, "the caller who gave up");
+    assert_eq!(local["call_taker"], "ota-13-1");
+
+    // The quorum comes back: node B has both calls, and the caller who gave up is on its
+    // call-back list.
+    nats.restart("n1");
+    nats.restart("n2");
+    let merged = wait_call_on(&b, "the call served alone, merged", |c| {
+        c["call"] == local["call"] && c["outcome"] == "completed"
+    });
+    assert_eq!(merged["call_taker"], "ota-13-1");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = b.get("/api/callbacks?cta=cta-13");
+        let found = list
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["caller"] == "0600000012"));
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the caller who gave up is not on node B's list: {list}\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Served alone, not twice: node B's core never offered the call to anyone.
+    let trail = b.trail(&merged["call"]);
+    assert!(
+        trail.iter().any(|s| s.contains("servi localement")),
+        "{trail:?}"
+    );
+}

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use secourir_config::ZoneId;
 use secourir_core::{CallId, Event, Offer};
+use secourir_store::{CallRecord, TrailEntry};
 use serde::{Deserialize, Serialize};
 
 /// Name of the JetStream stream holding the core's inputs.
@@ -78,6 +79,13 @@ pub(crate) enum Input {
         /// Seconds since the epoch at which the binding lapses (0 when removed).
         expires_at_s: u64,
     },
+    /// Calls the node served alone while it was cut from the log, with their trails.
+    Merged {
+        /// When.
+        at: u64,
+        /// The calls.
+        calls: Vec<MergedCall>,
+    },
     /// The node found `node` silent since its entry `after`: unless `node` gave an entry since,
     /// its calls are over.
     Lost {
@@ -99,6 +107,7 @@ impl Input {
             | Input::Offered { at, .. }
             | Input::Core { at, .. }
             | Input::Bound { at, .. }
+            | Input::Merged { at, .. }
             | Input::Lost { at, .. } => *at,
         }
     }
@@ -135,6 +144,17 @@ pub(crate) struct OfferedRecord {
     pub(crate) trunk: Option<String>,
     /// Header lines rebuilt from bytes that were not UTF-8.
     pub(crate) repaired_headers: Option<String>,
+}
+
+/// A call a node served alone, as its store has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct MergedCall {
+    /// Its record.
+    pub(crate) record: CallRecord,
+    /// Its trail.
+    pub(crate) trail: Vec<TrailEntry>,
+    /// Ended unanswered: its caller is to be called back.
+    pub(crate) call_back: bool,
 }
 
 /// What one node is known to be, from the log.

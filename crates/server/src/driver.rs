@@ -2,13 +2,14 @@
 //! wall clock, feeds the core, and hands each command to the legs (SIP and media), the records
 //! and the API's waiting requests. One task owns the core, so no lock guards the routing state.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secourir_cluster_log::Batch;
 use secourir_config::Plan;
-use secourir_core::{CallId, Command, Core, Event, Instant};
+use secourir_core::{AgentId, AgentStatus, CallId, Command, Core, Event, Instant};
 use secourir_media::MediaEvent;
 use secourir_sip::{Binding, Sip, SipEvent};
 use secourir_territory::Territory;
@@ -17,8 +18,12 @@ use tracing::{error, info, warn};
 
 use crate::arrival::{self, Arrival};
 use crate::cluster::{self, Input};
+use crate::island::{self, Island};
 use crate::legs::Legs;
-use crate::limits::{HEARTBEAT_CHECK_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S, STOP_RECORDINGS_WAIT_S};
+use crate::limits::{
+    HEARTBEAT_CHECK_MS, ISLAND_MERGE_AFTER_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S,
+    STOP_RECORDINGS_WAIT_S,
+};
 use crate::live::Snapshot;
 use crate::node::{Entry, JoinError, Node};
 use crate::protocol::{ApiCall, ApiError, PlatformStatus};
@@ -75,6 +80,14 @@ pub(crate) struct Driver {
     pub(crate) journal: Option<secourir_journal::JournalSender>,
     /// In a cluster: the inputs go to the log, and the core is fed from it.
     pub(crate) node: Option<Node>,
+    /// In a cluster cut from the log: the calls served locally meanwhile.
+    island: Option<Island>,
+    /// When the island's last call ended, to give its records to the log a little after.
+    island_over_at: Option<tokio::time::Instant>,
+    /// Call-takers whose phones registered on this node: the island's call-takers.
+    local_phones: BTreeSet<AgentId>,
+    /// Where the store is, to read back the island's records.
+    pub(crate) data_dir: PathBuf,
     clock: Clock,
     follow_ups: VecDeque<Event>,
     dirty: bool,
@@ -104,6 +117,10 @@ impl Driver {
             snapshots,
             journal: None,
             node: None,
+            island: None,
+            island_over_at: None,
+            local_phones: BTreeSet::new(),
+            data_dir: PathBuf::new(),
             clock: Clock::default(),
             follow_ups: VecDeque::new(),
             dirty: true,
@@ -178,6 +195,15 @@ impl Driver {
                     None => std::future::pending::<()>().await,
                 }
             };
+            let island_deadline = self.island.as_ref().and_then(|i| i.core.next_deadline());
+            let island_wait = island_deadline
+                .map(|at| Duration::from_millis(at.0.saturating_sub(self.clock.now().0)));
+            let island_sleep = async {
+                match island_wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 Some((seq, batch)) = entries.recv() => self.apply(seq, batch, true),
                 _ = beats.tick(), if self.node.is_some() => self.beat(),
@@ -188,10 +214,15 @@ impl Driver {
                 Some(call) = inputs.api.recv() => self.on_api(call),
                 Some(calls) = inputs.settled.recv() => self.legs.settled(&calls),
                 () = sleep => self.tick(deadline),
+                () = island_sleep => {
+                    let now = self.clock.now();
+                    self.process_on(true, Event::Tick, now);
+                }
                 _ = pages.tick() => {
                     let now = self.clock.now();
                     self.legs.release_overdue_answers(now);
                     self.publish();
+                    self.merge_island();
                 }
                 _ = &mut inputs.stop => break,
             }
@@ -219,6 +250,15 @@ impl Driver {
         };
         for call in calls {
             self.feed(Event::Stopped { call });
+        }
+        let alone: Vec<CallId> = self
+            .island
+            .as_ref()
+            .map(|i| i.core.live_call_ids().collect())
+            .unwrap_or_default();
+        let now = self.clock.now();
+        for call in alone {
+            self.process_on(true, Event::Stopped { call }, now);
         }
         self.drain_to_log().await;
         for call in self.legs.held() {
@@ -269,6 +309,9 @@ impl Driver {
     /// node's core takes it.
     fn feed(&mut self, event: Event) {
         let now = self.clock.now();
+        if self.island.as_ref().is_some_and(|i| i.holds(&event)) {
+            return self.process_on(true, event, now);
+        }
         match &mut self.node {
             Some(node) => node.give(Input::Core { at: now.0, event }),
             None => self.process(event, now),
@@ -278,19 +321,33 @@ impl Driver {
     /// Gives an event to the core, then everything it leads to; each command goes to the legs,
     /// the records and the waiting requests, in the order the core gave them.
     fn process(&mut self, event: Event, now: Instant) {
+        self.process_on(false, event, now);
+    }
+
+    /// Gives an event to the shared core, or to the island's (a node cut off serving alone).
+    fn process_on(&mut self, island: bool, event: Event, now: Instant) {
         self.dirty = true;
         self.follow_ups.push_back(event);
         while let Some(event) = self.follow_ups.pop_front() {
-            if let Some(journal) = &mut self.journal {
+            let core = match (&mut self.island, island) {
+                (Some(island), true) => &mut island.core,
+                (None, true) => return,
+                (_, false) => &mut self.core,
+            };
+            if let (Some(journal), false) = (&mut self.journal, island) {
                 journal.record(now, &event);
             }
-            let commands: Vec<Command> = self.core.handle(event, now).collect();
+            let commands: Vec<Command> = core.handle(event, now).collect();
             for command in &commands {
                 self.legs.execute(command, now, &mut self.follow_ups);
-                self.records.command(command, &self.core, now);
+                let core = match (&self.island, island) {
+                    (Some(island), true) => &island.core,
+                    _ => &self.core,
+                };
+                self.records.command(command, core, now);
                 match command {
                     Command::Reply { request, result } => self.requests.reply(*request, *result),
-                    Command::Ended { call, .. } => {
+                    Command::Ended { call, .. } if !island => {
                         if let Some(node) = &mut self.node {
                             node.members.ended(*call);
                         }
@@ -300,10 +357,70 @@ impl Driver {
             }
             // What this node's legs reported (a phone that cannot be rung) is an input like
             // any other: in a cluster it goes to the log, for every node to apply.
-            if let Some(node) = &mut self.node {
+            if let (Some(node), false) = (&mut self.node, island) {
                 for event in self.follow_ups.drain(..) {
                     node.give(Input::Core { at: now.0, event });
                 }
+            }
+        }
+    }
+
+    /// Once the log is back and the island's calls have all ended, their records and the
+    /// callers to call back go to the log, and the node serves from the shared core alone.
+    fn merge_island(&mut self) {
+        let (Some(island), Some(node)) = (&self.island, &self.node) else {
+            return;
+        };
+        if !island.over() || node.cut_off() {
+            self.island_over_at = None;
+            return;
+        }
+        // The island's last writes reach the store within the writer's group commit.
+        let over_at = *self
+            .island_over_at
+            .get_or_insert_with(tokio::time::Instant::now);
+        if over_at.elapsed() < Duration::from_millis(ISLAND_MERGE_AFTER_MS) {
+            return;
+        }
+        let Some(island) = self.island.take() else {
+            return;
+        };
+        self.island_over_at = None;
+        let calls: Vec<u64> = island.calls.iter().map(|c| c.0).collect();
+        let merged = match island::read_back(&self.data_dir, &calls) {
+            Ok(merged) => merged,
+            Err(e) => {
+                error!(error = %e, "the local calls' records could not be read back: not merged");
+                return;
+            }
+        };
+        let now = self.clock.now();
+        let callbacks: Vec<Event> = merged
+            .iter()
+            .filter(|m| m.call_back)
+            .map(|m| Event::CallbackRestored {
+                call: CallId(m.record.call),
+                zone: self
+                    .plan
+                    .zone_id(&m.record.departement)
+                    .unwrap_or(self.plan.default_zone),
+                caller: m.record.caller.clone().map(String::into_boxed_str),
+                at: Instant(m.record.ended_at.unwrap_or(m.record.offered_at).max(0) as u64),
+                taken_by: None,
+            })
+            .collect();
+        info!(
+            calls = merged.len(),
+            call_backs = callbacks.len(),
+            "calls served alone given to the cluster log"
+        );
+        if let Some(node) = &mut self.node {
+            node.give(Input::Merged {
+                at: now.0,
+                calls: merged,
+            });
+            for event in callbacks {
+                node.give(Input::Core { at: now.0, event });
             }
         }
     }
@@ -389,6 +506,14 @@ impl Driver {
                         self.sip.bind(secourir_core::AgentId(agent), binding);
                     }
                 }
+                Input::Merged { calls, .. } => {
+                    // The node that served them alone has them in its store already.
+                    if !mine {
+                        for call in &calls {
+                            self.records.merged(call);
+                        }
+                    }
+                }
                 Input::Lost {
                     node: lost, after, ..
                 } => {
@@ -459,6 +584,7 @@ impl Driver {
             }
             SipEvent::Registered { agent, binding } => {
                 info!(login = %self.login(agent), "phone registered");
+                self.local_phones.insert(agent);
                 if let Some(node) = &mut self.node {
                     let at = self.clock.now().0;
                     node.give(Input::Bound {
@@ -471,7 +597,8 @@ impl Driver {
                 }
             }
             SipEvent::Unregistered { agent } => {
-                info!(login = %self.login(agent), "phone unregistered")
+                info!(login = %self.login(agent), "phone unregistered");
+                self.local_phones.remove(&agent);
             }
             other => {
                 if let Some(event) = self.legs.on_sip(other) {
@@ -495,6 +622,32 @@ impl Driver {
         let offer = arrival.offer();
         self.legs.adopt(arrival.call, arrival.side);
         match &mut self.node {
+            // Cut from the log's quorum: the call is served here, never refused.
+            Some(node) if node.cut_off() => {
+                if self.island.is_none() {
+                    let agents: Vec<AgentId> = self
+                        .local_phones
+                        .iter()
+                        .copied()
+                        .filter(|a| self.core.agent(*a) == AgentStatus::Available)
+                        .collect();
+                    warn!(
+                        call_takers = agents.len(),
+                        "cut off from the cluster log: calls served here alone"
+                    );
+                    self.island = Some(Island::start(self.plan.clone(), &agents, now));
+                }
+                if let Some(island) = &mut self.island {
+                    island.calls.insert(record.call);
+                }
+                self.records.offered(&record, now);
+                self.records.note(
+                    record.call,
+                    now,
+                    "servi localement : nœud coupé du cluster".into(),
+                );
+                self.process_on(true, Event::Offered(offer), now);
+            }
             Some(node) => node.give(Input::Offered {
                 at: now.0,
                 record: Box::new(record),

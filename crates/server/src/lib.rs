@@ -6,6 +6,7 @@ mod arrival;
 mod cluster;
 mod demo;
 mod driver;
+mod island;
 mod legs;
 mod limits;
 mod live;
@@ -386,6 +387,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     };
     let mut driver = driver::Driver::new(plan, territory, instance, sip, legs, records, snapshots);
     driver.journal = journal;
+    driver.data_dir = options.data_dir.clone();
     match joined {
         Some((node, earlier)) => driver.join(node, earlier)?,
         None => driver.restore(last_call, recovered.events),

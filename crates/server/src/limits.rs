@@ -65,3 +65,7 @@ pub(crate) const HEARTBEAT_CHECK_MS: u64 = 250;
 /// How long a stopping cluster node waits for the log to take its last inputs (its calls
 /// ended, their callers on the call-back lists); past it the others declare it lost.
 pub(crate) const STOP_LOG_WAIT_S: u64 = 5;
+
+/// How long after the last call served alone ended its records are read back and given to
+/// the log: longer than the writer's group commit, so the last writes are in the store.
+pub(crate) const ISLAND_MERGE_AFTER_MS: u64 = 1_000;

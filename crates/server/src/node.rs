@@ -73,6 +73,10 @@ pub(crate) struct Node {
     /// The timer deadline a tick was asked for, and when.
     tick_asked: Option<(Instant, tokio::time::Instant)>,
     last_alive: tokio::time::Instant,
+    /// Since when this node has heard its own entries come back without a gap: only a
+    /// silence of the others within that time counts (after a partition heals, the others'
+    /// entries need a moment to arrive).
+    echo_since: Option<tokio::time::Instant>,
 }
 
 impl Node {
@@ -129,8 +133,14 @@ impl Node {
             given_applied: 0,
             tick_asked: None,
             last_alive: tokio::time::Instant::now(),
+            echo_since: None,
         };
         Ok((node, earlier))
+    }
+
+    /// Whether this node's inputs have not reached the log for a while.
+    pub(crate) fn cut_off(&self) -> bool {
+        self.appender.cut_off()
     }
 
     /// Gives an input to the log.
@@ -198,13 +208,16 @@ impl Node {
             .get(&self.name)
             .map(|t| now.saturating_duration_since(*t).as_millis() as u64);
         if self.appender.cut_off() || own_echo.is_none_or(|ms| ms > OWN_ECHO_MS) {
+            self.echo_since = None;
             return inputs;
         }
+        let since = *self.echo_since.get_or_insert(now);
         let heard = &self.heard;
         let silent = |node: &str| {
-            heard
-                .get(node)
-                .map(|t| now.saturating_duration_since(*t).as_millis() as u64)
+            heard.get(node).map(|t| {
+                let from = (*t).max(since);
+                now.saturating_duration_since(from).as_millis() as u64
+            })
         };
         let lost = self.watch.check(&self.name, &self.members, silent, at);
         for input in &lost {

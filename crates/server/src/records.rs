@@ -12,7 +12,7 @@ use secourir_privacy::Personal;
 use secourir_store::Write;
 use tracing::{error, info};
 
-use crate::cluster::OfferedRecord;
+use crate::cluster::{MergedCall, OfferedRecord};
 use crate::legs::Conversation;
 use crate::limits::CALL_NUMBER_BLOCK;
 use crate::live::Board;
@@ -110,6 +110,84 @@ impl Records {
         metrics::counter!("secourir_calls_offered_total", "cta" => self.plan.cta(home).id.clone())
             .increment(1);
         self.board.offered(home, now);
+    }
+
+    /// A step of a call's trail that no command stands for.
+    pub(crate) fn note(&mut self, call: CallId, now: Instant, step: String) {
+        self.trail(call, now, step);
+    }
+
+    /// A call another node served alone while it was cut from the cluster: its rows, as that
+    /// node's store has them.
+    pub(crate) fn merged(&mut self, merged: &MergedCall) {
+        let r = &merged.record;
+        self.write(Write::Offered {
+            call: r.call,
+            emergency_call_id: r.emergency_call_id.clone(),
+            caller: r.caller.clone().map(Personal::new),
+            service: r.service.clone(),
+            at: r.offered_at,
+            lat: r.lat.map(Personal::new),
+            lon: r.lon.map(Personal::new),
+            radius_m: r.radius_m,
+            location_source: r.location_source.clone(),
+            departement: r.departement.clone(),
+            commune: r.commune.clone(),
+            insee: r.insee.clone(),
+            trunk: r.trunk.clone(),
+        });
+        if let (Some(at), Some(cta)) = (r.queued_at, &r.cta) {
+            self.write(Write::Queued {
+                call: r.call,
+                cta: cta.clone(),
+                at,
+            });
+        }
+        if let (Some(at), Some(cta), Some(login)) = (r.answered_at, &r.cta, &r.call_taker) {
+            self.write(Write::Answered {
+                call: r.call,
+                cta: cta.clone(),
+                call_taker: login.clone(),
+                at,
+            });
+        }
+        for step in &merged.trail {
+            self.write(Write::Trail {
+                call: r.call,
+                at: step.at,
+                step: step.step.clone(),
+            });
+        }
+        if let (Some(path), Some(sha256)) = (&r.recording_path, &r.recording_sha256) {
+            self.write(Write::Recording {
+                call: r.call,
+                path: path.clone(),
+                sha256: sha256.clone(),
+                duration_ms: r.recording_ms.unwrap_or(0),
+            });
+        }
+        if let Some(at) = r.ended_at {
+            self.write(Write::Ended {
+                call: r.call,
+                at,
+                outcome: r.outcome.clone().unwrap_or_default(),
+                reason: r.reason.clone().unwrap_or_default(),
+            });
+        }
+        if merged.call_back {
+            let zone = self
+                .plan
+                .zone_id(&r.departement)
+                .unwrap_or(self.plan.default_zone);
+            let cta = self.plan.cta(self.plan.home_cta(zone)).id.clone();
+            self.write(Write::Callback {
+                call: r.call,
+                cta,
+                state: "pending".into(),
+                by: None,
+                at: r.ended_at.unwrap_or(r.offered_at),
+            });
+        }
     }
 
     fn trail(&mut self, call: CallId, now: Instant, step: String) {

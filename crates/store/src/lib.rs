@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// File name of the store in the data directory.
 pub const FILE_NAME: &str = "secourir.sqlite";
@@ -242,7 +242,7 @@ pub enum Write {
 }
 
 /// A call detail record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
     /// Platform number.
     pub call: u64,
@@ -293,7 +293,7 @@ pub struct CallRecord {
 }
 
 /// One step of a call's trail.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrailEntry {
     /// When.
     pub at: i64,

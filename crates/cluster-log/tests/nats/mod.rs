@@ -34,7 +34,10 @@ pub fn free_port() -> u16 {
 /// Three NATS servers clustered with JetStream on loopback; all killed when dropped.
 pub struct NatsCluster {
     servers: Vec<(String, u16, Option<Child>)>,
-    _dir: tempfile::TempDir,
+    /// Client and cluster port of each server.
+    ports: Vec<(u16, u16)>,
+    routes: String,
+    dir: tempfile::TempDir,
 }
 
 impl NatsCluster {
@@ -46,28 +49,40 @@ impl NatsCluster {
             .map(|(_, c)| format!("nats://127.0.0.1:{c}"))
             .collect::<Vec<_>>()
             .join(",");
-        let servers = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (port, cluster))| {
-                let name = format!("n{i}");
-                let log = std::fs::File::create(dir.path().join(format!("{name}.log")))
-                    .expect("log file");
-                let child = Command::new(nats_server())
-                    .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-n", &name])
-                    .args(["--cluster_name", "secourir"])
-                    .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
-                    .args(["--routes", &routes, "-js"])
-                    .arg("-sd")
-                    .arg(dir.path().join(&name))
-                    .stdout(Stdio::null())
-                    .stderr(log)
-                    .spawn()
-                    .expect("nats-server starts");
-                (name, *port, Some(child))
-            })
-            .collect();
-        NatsCluster { servers, _dir: dir }
+        let mut cluster = NatsCluster {
+            servers: Vec::new(),
+            ports,
+            routes,
+            dir,
+        };
+        for i in 0..3 {
+            let child = cluster.spawn(i);
+            let port = cluster.ports[i].0;
+            cluster.servers.push((format!("n{i}"), port, Some(child)));
+        }
+        cluster
+    }
+
+    /// Starts server `i` on its ports and its store directory.
+    fn spawn(&self, i: usize) -> Child {
+        let name = format!("n{i}");
+        let (port, cluster) = self.ports[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))
+            .expect("log file");
+        Command::new(nats_server())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-n", &name])
+            .args(["--cluster_name", "secourir"])
+            .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
+            .args(["--routes", &self.routes, "-js"])
+            .arg("-sd")
+            .arg(self.dir.path().join(&name))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("nats-server starts")
     }
 
     pub fn url(&self, i: usize) -> String {
@@ -89,6 +104,19 @@ impl NatsCluster {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+        }
+    }
+
+    /// Starts a killed server again, with what its store kept.
+    pub fn restart(&mut self, name: &str) {
+        let i = self
+            .servers
+            .iter()
+            .position(|(n, _, _)| n == name)
+            .expect("a server of the cluster");
+        if self.servers[i].2.is_none() {
+            let child = self.spawn(i);
+            self.servers[i].2 = Some(child);
         }
     }
 }
