@@ -7,7 +7,10 @@ mod common;
 #[path = "../../cluster-log/tests/nats/mod.rs"]
 mod nats;
 
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -620,4 +623,194 @@ fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_ba
         trail.iter().any(|s| s.contains("servi localement")),
         "{trail:?}"
     );
+}
+
+/// A TCP relay on loopback standing for the network between a site and the NATS servers:
+/// cut, it closes every connection and refuses new ones; healed, it relays again.
+struct Link {
+    port: u16,
+    cut: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Link {
+    fn to(target: u16) -> Link {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let cut = Arc::new(AtomicBool::new(false));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (c, o) = (cut.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if c.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let mut held = o.lock().unwrap();
+                for stream in [&client, &server] {
+                    if let Ok(s) = stream.try_clone() {
+                        held.push(s);
+                    }
+                }
+                for (mut from, mut to) in [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ]
+                .into_iter()
+                .filter_map(|(a, b)| Some((a.ok()?, b.ok()?)))
+                {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Link { port, cut, open }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for stream in self.open.lock().unwrap().drain(..) {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
+    let nats = NatsCluster::start();
+    // Node A reaches the NATS servers through links the test can cut; node B directly.
+    let ports: Vec<u16> = nats
+        .urls()
+        .split(',')
+        .map(|u| u.rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+    let links: Vec<Link> = ports.iter().map(|p| Link::to(*p)).collect();
+    let via_links = links
+        .iter()
+        .map(|l| format!("nats://127.0.0.1:{}", l.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let a = Platform::node(&via_links, "node-a", "site-paris", &[]);
+    let b = Platform::node(&nats.urls(), "node-b", "site-lyon", &[]);
+    let port = free_port();
+    a.register("ota-13-1", port);
+    let _phone = Reaped(a.phone("ota-13-1", port, 5));
+    a.set_state("ota-13-1", "paused");
+    // A caller waits on node A while its call-taker is away.
+    let _waiting = Reaped(a.caller_until_hung_up("0600000021", 43.2965, 5.3698));
+    let queued = wait_call_on(&b, "the caller waiting on node A, seen on node B", |c| {
+        c["caller"] == "0600000021" && c["queued_at"].is_i64()
+    });
+    a.set_state("ota-13-1", "available");
+    let first = wait_call_on(&a, "the waiting caller answered on node A", |c| {
+        c["call"] == queued["call"] && c["answered_at"].is_i64()
+    });
+    assert_eq!(first["call_taker"], "ota-13-1");
+    // It ends; a second caller waits while the call-taker is away again.
+    let status = console(
+        &a,
+        &session(&a, "ota-13-1"),
+        &format!("/api/console/calls/{}/hangup", queued["call"]),
+    );
+    assert!(matches!(status, 200 | 204), "hang-up: {status}");
+    a.set_state("ota-13-1", "paused");
+    let _second = Reaped(a.caller_until_hung_up("0600000022", 43.2965, 5.3698));
+    let stranded = wait_call_on(&b, "the second caller waiting on node A", |c| {
+        c["caller"] == "0600000022" && c["queued_at"].is_i64()
+    });
+
+    // The sites are cut apart: node B declares node A lost and calls its caller back;
+    // node A, cut from the log, serves a new caller alone.
+    for link in &links {
+        link.cut();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = b.get("/api/callbacks?cta=cta-13");
+        if list
+            .as_array()
+            .is_some_and(|l| l.iter().any(|c| c["call"] == stranded["call"]))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node A's caller not on node B's list: {list}\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !a.full_log().contains("cut off from the cluster log") {
+        assert!(
+            Instant::now() < deadline,
+            "node A never found itself cut off\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Node A's shared core is frozen with the call-taker paused: the island seats nobody, the
+    // caller is answered by the platform, queued, and gives up: to be called back.
+    let alone = a.caller("0600000023", 43.2965, 5.3698, 1_000);
+    wait_ok(alone, "the caller of the cut node");
+    let island = wait_call_on(&a, "the call served alone", |c| {
+        c["caller"] == "0600000023" && c["ended_at"].is_i64()
+    });
+
+    // Healed: both nodes have every call, and agree on each.
+    for link in &links {
+        link.heal();
+    }
+    wait_call_on(&b, "the call served alone, merged", |c| {
+        c["call"] == island["call"] && c["ended_at"].is_i64()
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = |node: &Platform| {
+            let mut calls: Vec<(u64, Option<String>, Option<String>)> = node
+                .calls()
+                .iter()
+                .map(|c| {
+                    (
+                        c["call"].as_u64().unwrap_or(0),
+                        c["outcome"].as_str().map(str::to_owned),
+                        c["call_taker"].as_str().map(str::to_owned),
+                    )
+                })
+                .collect();
+            calls.sort();
+            calls
+        };
+        let (on_a, on_b) = (view(&a), view(&b));
+        if on_a == on_b && on_a.len() == 3 && on_a.iter().all(|c| c.1.is_some()) {
+            // The one answered call was answered once, by the one call-taker.
+            let answered: Vec<_> = on_a.iter().filter(|c| c.2.is_some()).collect();
+            assert_eq!(answered.len(), 1, "{on_a:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the two sites' records differ after healing:\nA {on_a:?}\nB {on_b:?}\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let callbacks = b.get("/api/callbacks?cta=cta-13");
+    for call in [&stranded["call"], &island["call"]] {
+        assert!(
+            callbacks
+                .as_array()
+                .is_some_and(|l| l.iter().any(|c| &c["call"] == call)),
+            "call {call} not on node B's call-back list: {callbacks}"
+        );
+    }
 }

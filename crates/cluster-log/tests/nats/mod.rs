@@ -77,6 +77,8 @@ impl NatsCluster {
             .args(["--cluster_name", "secourir"])
             .args(["--cluster", &format!("nats://127.0.0.1:{cluster}")])
             .args(["--routes", &self.routes, "-js"])
+            // Clients keep to the addresses they were given (a test's proxy in between).
+            .arg("--no_advertise")
             .arg("-sd")
             .arg(self.dir.path().join(&name))
             .stdout(Stdio::null())
