@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, object_store, stream};
 use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -55,6 +55,9 @@ pub enum LogError {
     /// Reading the stream failed.
     #[error("reading the log: {0}")]
     Read(String),
+    /// The bucket of replicated files is unusable.
+    #[error("replicated files: {0}")]
+    Objects(String),
     /// An entry of the stream is not an entry of this version.
     #[error("entry {seq} cannot be decoded: {reason}")]
     Decode {
@@ -72,6 +75,42 @@ pub struct Appended {
     pub seq: u64,
     /// Publications it took (1 when the first was acknowledged).
     pub attempts: u32,
+}
+
+/// Files replicated on the cluster's servers beside the log.
+#[derive(Clone)]
+pub struct Objects {
+    store: object_store::ObjectStore,
+}
+
+impl Objects {
+    /// Stores the file at `path` as `name`, once the servers have all of it.
+    pub async fn put_file(&self, name: &str, path: &std::path::Path) -> Result<(), LogError> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| LogError::Objects(format!("{}: {e}", path.display())))?;
+        self.store
+            .put(name, &mut file)
+            .await
+            .map_err(|e| LogError::Objects(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Copies the object `name` to `path`, whole or not at all (through a temporary file).
+    pub async fn get_file(&self, name: &str, path: &std::path::Path) -> Result<(), LogError> {
+        let mut object = self
+            .store
+            .get(name)
+            .await
+            .map_err(|e| LogError::Objects(e.to_string()))?;
+        let part = path.with_extension("part");
+        let io = |e: std::io::Error| LogError::Objects(format!("{}: {e}", part.display()));
+        let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+        tokio::io::copy(&mut object, &mut file).await.map_err(io)?;
+        file.sync_all().await.map_err(io)?;
+        tokio::fs::rename(&part, path).await.map_err(io)?;
+        Ok(())
+    }
 }
 
 /// One node's handle on the replicated log.
@@ -213,6 +252,25 @@ impl ClusterLog {
                 }
             }
         }
+    }
+
+    /// The bucket of files replicated beside the log (the calls' recordings), created on
+    /// `replicas` servers if it is not there yet.
+    pub async fn objects(&self, bucket: &str, replicas: usize) -> Result<Objects, LogError> {
+        let store = match self.js.get_object_store(bucket).await {
+            Ok(store) => store,
+            Err(_) => self
+                .js
+                .create_object_store(object_store::Config {
+                    bucket: bucket.to_owned(),
+                    num_replicas: replicas,
+                    storage: stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| LogError::Objects(e.to_string()))?,
+        };
+        Ok(Objects { store })
     }
 
     /// The server leading the stream now, and the replicas that are current, for supervision.

@@ -770,6 +770,11 @@ pub fn repair_recording(path: &Path) -> Option<(Recording, bool)> {
     ))
 }
 
+/// The SHA-256 (hex) and length of a file: to check a recording copied from another node.
+pub fn sha256_of(path: &Path) -> Option<(String, u64)> {
+    hash_file(path)
+}
+
 fn hash_file(path: &Path) -> Option<(String, u64)> {
     let mut file = File::open(path).ok()?;
     let mut hasher = Sha256::new();

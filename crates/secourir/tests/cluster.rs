@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use nats::NatsCluster;
 use serde_json::Value;
+use sha2::Digest;
 
 /// Waits until `node` lists a call satisfying `done`.
 fn wait_call_on(node: &Platform, what: &str, done: impl Fn(&Value) -> bool) -> Value {
@@ -82,12 +83,25 @@ fn a_call_held_by_one_node_is_answered_by_a_phone_registered_on_the_other() {
         assert_eq!(call["caller"], "0601020304", "node {name}");
         assert_eq!(call["cta"], "cta-13", "node {name}");
     }
-    // The conversation is recorded where the caller's media is anchored: on node A.
+    // The conversation is recorded where the caller's media is anchored, on node A, and
+    // copied through the NATS servers to node B, SHA-256 checked.
     let on_a = wait_call_on(&a, "the recording on node A", |c| {
         c["recording_sha256"].is_string()
     });
     let path = on_a["recording_path"].as_str().expect("a recording path");
     assert!(std::path::Path::new(path).exists(), "{path}");
+    let on_b = wait_call_on(&b, "the recording copied to node B", |c| {
+        c["recording_sha256"].is_string()
+    });
+    assert_eq!(on_b["recording_sha256"], on_a["recording_sha256"]);
+    let copy = on_b["recording_path"].as_str().expect("a copy's path");
+    assert!(
+        copy.starts_with(&b.dir.path().display().to_string()),
+        "{copy}"
+    );
+    let bytes = std::fs::read(copy).expect("the copy");
+    let sha = sha2::Sha256::digest(&bytes);
+    assert_eq!(hex::encode(sha), on_a["recording_sha256"].as_str().unwrap());
 }
 
 fn now_ms() -> i64 {
@@ -165,7 +179,17 @@ fn a_killed_node_s_callers_land_on_the_survivor_s_call_back_list_and_new_calls_a
         c["call"] == answered["call"]
     });
     assert_eq!(still["outcome"], "completed");
-    assert!(std::path::Path::new(recorded["recording_path"].as_str().unwrap()).exists());
+    // Its recording too: the survivor has its own copy, with the same SHA-256.
+    let copied = wait_call_on(&b, "the recording before the kill, on the survivor", |c| {
+        c["call"] == answered["call"] && c["recording_sha256"].is_string()
+    });
+    assert_eq!(copied["recording_sha256"], recorded["recording_sha256"]);
+    let copy = copied["recording_path"].as_str().unwrap();
+    assert!(
+        copy.starts_with(&b.dir.path().display().to_string()),
+        "{copy}"
+    );
+    assert!(std::path::Path::new(copy).exists(), "{copy}");
     drop(phone);
 }
 

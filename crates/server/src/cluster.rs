@@ -79,6 +79,21 @@ pub(crate) enum Input {
         /// Seconds since the epoch at which the binding lapses (0 when removed).
         expires_at_s: u64,
     },
+    /// A conversation recorded on the node, copied to the replicated files as `name`.
+    Recorded {
+        /// When.
+        at: u64,
+        /// The call.
+        call: CallId,
+        /// The file's name, the same on every node.
+        name: String,
+        /// Its SHA-256, hex: a copy is only kept if it matches.
+        sha256: String,
+        /// Its length.
+        duration_ms: u64,
+        /// The call's own recording (the first conversation with a call-taker).
+        main: bool,
+    },
     /// Calls the node served alone while it was cut from the log, with their trails.
     Merged {
         /// When.
@@ -108,6 +123,7 @@ impl Input {
             | Input::Core { at, .. }
             | Input::Bound { at, .. }
             | Input::Merged { at, .. }
+            | Input::Recorded { at, .. }
             | Input::Lost { at, .. } => *at,
         }
     }

@@ -19,13 +19,14 @@ use tracing::{error, info, warn};
 use crate::arrival::{self, Arrival};
 use crate::cluster::{self, Input};
 use crate::island::{self, Island};
+use crate::legs::Conversation;
 use crate::legs::Legs;
 use crate::limits::{
     HEARTBEAT_CHECK_MS, ISLAND_MERGE_AFTER_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S,
     STOP_RECORDINGS_WAIT_S,
 };
 use crate::live::Snapshot;
-use crate::node::{Entry, JoinError, Node};
+use crate::node::{Entry, Fetched, JoinError, Node};
 use crate::protocol::{ApiCall, ApiError, PlatformStatus};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
@@ -179,6 +180,12 @@ impl Driver {
             .as_mut()
             .and_then(|n| n.entries.take())
             .unwrap_or(no_entries);
+        let (_no_copies, no_fetched) = mpsc::channel::<Fetched>(1);
+        let mut fetched = self
+            .node
+            .as_mut()
+            .and_then(|n| n.fetched.take())
+            .unwrap_or(no_fetched);
         loop {
             let deadline = self.core.next_deadline();
             let mut wait =
@@ -206,6 +213,10 @@ impl Driver {
             };
             tokio::select! {
                 Some((seq, batch)) = entries.recv() => self.apply(seq, batch, true),
+                Some(copy) = fetched.recv() => {
+                    info!(call = ?copy.call, path = %copy.path.display(), "recording of another node copied");
+                    self.records.replicated(copy.call, copy.main, &copy.path, copy.sha256, copy.duration_ms);
+                }
                 _ = beats.tick(), if self.node.is_some() => self.beat(),
                 Some(event) = inputs.sip.recv() => self.on_sip(event),
                 Some(event) = inputs.peers.recv() => self.on_sip(event),
@@ -506,6 +517,18 @@ impl Driver {
                         self.sip.bind(secourir_core::AgentId(agent), binding);
                     }
                 }
+                Input::Recorded {
+                    call,
+                    name,
+                    sha256,
+                    duration_ms,
+                    main,
+                    ..
+                } => {
+                    if !mine {
+                        node.fetch(call, name, sha256, duration_ms, main);
+                    }
+                }
                 Input::Merged { calls, .. } => {
                     // The node that served them alone has them in its store already.
                     if !mine {
@@ -669,6 +692,21 @@ impl Driver {
             && let Some((call, kind)) = self.legs.finishing.remove(&path)
         {
             let now = self.clock.now();
+            // In a cluster every recording is copied to the servers, and every other node
+            // copies it from there: a site's loss loses no conversation.
+            if let (Some(node), Some(r)) = (&mut self.node, &recording)
+                && let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned())
+            {
+                node.upload(name.clone(), path.clone());
+                node.give(Input::Recorded {
+                    at: now.0,
+                    call,
+                    name,
+                    sha256: r.sha256.clone(),
+                    duration_ms: r.duration_ms,
+                    main: matches!(kind, Conversation::CallTaker(n) if n <= 1),
+                });
+            }
             self.records.recorded(call, kind, &path, recording, now);
         }
     }

@@ -269,8 +269,14 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     let recovered = match &options.cluster {
         Some(cluster) => {
             let mark = secourir_store::Store::open_read_only(&options.data_dir)?.log_applied()?;
-            let (node, earlier) =
-                node::Node::join(&cluster.urls, &cluster.node, started_at.0, mark).await?;
+            let (node, earlier) = node::Node::join(
+                &cluster.urls,
+                &cluster.node,
+                started_at.0,
+                mark,
+                recordings.clone(),
+            )
+            .await?;
             info!(node = %cluster.node, site = %cluster.site, slot = node.slot, "cluster joined");
             let calls = earlier.iter().flat_map(|(_, batch)| {
                 batch.items.iter().filter_map(|input| match input {

@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use secourir_cluster_log::{Appender, Batch, ClusterLog, LogError};
-use secourir_core::Instant;
+use secourir_cluster_log::{Appender, Batch, ClusterLog, LogError, Objects};
+use secourir_core::{CallId, Instant};
+use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -44,6 +45,26 @@ pub enum JoinError {
     },
 }
 
+/// Bucket of the replicated recordings.
+const RECORDINGS: &str = "secourir-recordings";
+
+/// How long a node keeps trying to copy a recording another node announced.
+const FETCH_PATIENCE: Duration = Duration::from_secs(120);
+
+/// A recording of another node, copied here and checked.
+pub(crate) struct Fetched {
+    /// The call.
+    pub(crate) call: CallId,
+    /// The call's own recording.
+    pub(crate) main: bool,
+    /// Where the copy is.
+    pub(crate) path: PathBuf,
+    /// Its SHA-256, the same as the original's.
+    pub(crate) sha256: String,
+    /// Its length.
+    pub(crate) duration_ms: u64,
+}
+
 /// One log entry: its sequence and the batch of one node's inputs.
 pub(crate) type Entry = (u64, Batch<Input>);
 
@@ -73,6 +94,13 @@ pub(crate) struct Node {
     /// The timer deadline a tick was asked for, and when.
     tick_asked: Option<(Instant, tokio::time::Instant)>,
     last_alive: tokio::time::Instant,
+    /// The recordings replicated on the cluster's servers, if their bucket could be had.
+    objects: Option<Objects>,
+    /// Where this node keeps recordings.
+    recordings: PathBuf,
+    /// Recordings of other nodes copied here (taken by the driver's loop while it runs).
+    pub(crate) fetched: Option<mpsc::Receiver<Fetched>>,
+    fetched_tx: mpsc::Sender<Fetched>,
     /// Since when this node has heard its own entries come back without a gap: only a
     /// silence of the others within that time counts (after a partition heals, the others'
     /// entries need a moment to arrive).
@@ -87,6 +115,7 @@ impl Node {
         name: &str,
         incarnation: u64,
         mark: u64,
+        recordings: PathBuf,
     ) -> Result<(Node, Vec<Entry>), JoinError> {
         let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
         // A cluster that has just started elects its leaders first: ask again meanwhile.
@@ -102,6 +131,14 @@ impl Node {
             }
         };
         let last = log.last_seq().await?;
+        let objects = match log.objects(RECORDINGS, servers.clamp(1, 3)).await {
+            Ok(objects) => Some(objects),
+            Err(e) => {
+                error!(error = %e, "recordings will not be replicated");
+                None
+            }
+        };
+        let (fetched_tx, fetched) = mpsc::channel(ENTRIES_AHEAD);
         let (tx, mut entries) = mpsc::channel(ENTRIES_AHEAD);
         tokio::spawn(follow(log.clone(), tx));
         let mut earlier = Vec::new();
@@ -134,8 +171,84 @@ impl Node {
             tick_asked: None,
             last_alive: tokio::time::Instant::now(),
             echo_since: None,
+            objects,
+            recordings,
+            fetched: Some(fetched),
+            fetched_tx,
         };
         Ok((node, earlier))
+    }
+
+    /// Copies a recording of this node to the replicated files, off the driver's task.
+    pub(crate) fn upload(&self, name: String, path: PathBuf) {
+        let Some(objects) = self.objects.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + FETCH_PATIENCE;
+            loop {
+                match objects.put_file(&name, &path).await {
+                    Ok(()) => return info!(%name, "recording replicated"),
+                    Err(e) if tokio::time::Instant::now() >= deadline => {
+                        return error!(%name, error = %e, "recording not replicated");
+                    }
+                    Err(e) => {
+                        warn!(%name, error = %e, "replicating a recording again");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Copies here a recording another node announced, checks its SHA-256, and hands it to
+    /// the driver on `fetched`.
+    pub(crate) fn fetch(
+        &self,
+        call: CallId,
+        name: String,
+        sha256: String,
+        duration_ms: u64,
+        main: bool,
+    ) {
+        let Some(objects) = self.objects.clone() else {
+            return;
+        };
+        let path = self.recordings.join(&name);
+        let tx = self.fetched_tx.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + FETCH_PATIENCE;
+            loop {
+                let held = secourir_media::sha256_of(&path).is_some_and(|(sha, _)| sha == sha256);
+                if held {
+                    let _ = tx
+                        .send(Fetched {
+                            call,
+                            main,
+                            path,
+                            sha256,
+                            duration_ms,
+                        })
+                        .await;
+                    return;
+                }
+                let error = match objects.get_file(&name, &path).await {
+                    Ok(()) => {
+                        let copied = secourir_media::sha256_of(&path).map(|(sha, _)| sha);
+                        if copied.as_deref() == Some(sha256.as_str()) {
+                            continue;
+                        }
+                        let _ = std::fs::remove_file(&path);
+                        format!("SHA-256 {copied:?} instead of {sha256}")
+                    }
+                    Err(e) => e.to_string(),
+                };
+                if tokio::time::Instant::now() >= deadline {
+                    return error!(%name, %error, "recording of another node not copied");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 
     /// Whether this node's inputs have not reached the log for a while.

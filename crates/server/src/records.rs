@@ -112,6 +112,25 @@ impl Records {
         self.board.offered(home, now);
     }
 
+    /// A recording of another node, copied here and checked against its SHA-256.
+    pub(crate) fn replicated(
+        &mut self,
+        call: CallId,
+        main: bool,
+        path: &std::path::Path,
+        sha256: String,
+        duration_ms: u64,
+    ) {
+        if main {
+            self.write(Write::Recording {
+                call: call.0,
+                path: path.display().to_string(),
+                sha256,
+                duration_ms,
+            });
+        }
+    }
+
     /// A step of a call's trail that no command stands for.
     pub(crate) fn note(&mut self, call: CallId, now: Instant, step: String) {
         self.trail(call, now, step);
