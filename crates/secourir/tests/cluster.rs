@@ -938,5 +938,8 @@ fn two_picks_of_one_call_from_two_nodes_at_the_same_instant_one_wins_every_time(
         won_b - both
     );
     // The test means something only if the picks do meet; a loaded machine makes it rarer.
-    assert!(contested >= ROUNDS / 10, "the picks rarely met: {contested}");
+    assert!(
+        contested >= ROUNDS / 10,
+        "the picks rarely met: {contested}"
+    );
 }

@@ -393,18 +393,17 @@ impl Driver {
         if over_at.elapsed() < Duration::from_millis(ISLAND_MERGE_AFTER_MS) {
             return;
         }
-        let Some(island) = self.island.take() else {
-            return;
-        };
-        self.island_over_at = None;
         let calls: Vec<u64> = island.calls.iter().map(|c| c.0).collect();
         let merged = match island::read_back(&self.data_dir, &calls) {
             Ok(merged) => merged,
             Err(e) => {
-                error!(error = %e, "the local calls' records could not be read back: not merged");
+                // Kept, and tried again at the next turn.
+                error!(error = %e, "the local calls' records could not be read back yet");
                 return;
             }
         };
+        self.island = None;
+        self.island_over_at = None;
         let now = self.clock.now();
         let callbacks: Vec<Event> = merged
             .iter()
