@@ -4,42 +4,109 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use secourir_core::Outcome;
+use secourir_config::Plan;
+use secourir_core::{Event, Instant, Outcome};
 
 /// Options of `secourir replay`.
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["journal", "cluster"])))]
 pub struct Args {
     /// The journal (DATA/journal/<start>.journal).
-    pub journal: PathBuf,
+    pub journal: Option<PathBuf>,
+    /// Replay a cluster's log instead: the NATS servers holding it, comma-separated.
+    #[arg(long, value_name = "URLS")]
+    pub cluster: Option<String>,
+    /// With --cluster: the configuration the nodes ran (the shipped one by default).
+    #[arg(long, default_value = "config/france.toml")]
+    pub config: PathBuf,
+    /// Replay with this configuration instead ("what if"): the same inputs, another plan.
+    #[arg(long, value_name = "FILE")]
+    pub with: Option<PathBuf>,
     /// Write every call's replayed outcome here, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
 }
 
+/// What is replayed: its name, the plan it ran with, and its inputs.
+struct Source {
+    name: String,
+    node: String,
+    plan: Plan,
+    inputs: Vec<(Instant, Event)>,
+    torn_tail: bool,
+}
+
+fn journal_source(path: &std::path::Path) -> Result<Source, String> {
+    let recorded = secourir_journal::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let header = &recorded.header;
+    let mut plan = crate::plan_from_text(&header.config, "journal configuration")?;
+    if header.simulated_call_takers {
+        secourir_server::add_simulated_call_takers(&mut plan);
+    }
+    Ok(Source {
+        name: format!("journal {}", path.display()),
+        node: format!(" of node {}", header.node),
+        plan,
+        torn_tail: recorded.torn_tail,
+        inputs: recorded
+            .entries
+            .into_iter()
+            .map(|e| (e.at, e.event))
+            .collect(),
+    })
+}
+
+fn cluster_source(urls: &str, config: &std::path::Path) -> Result<Source, String> {
+    let plan = crate::load_plan(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let inputs = runtime
+        .block_on(secourir_server::cluster_inputs(
+            urls,
+            Arc::new(plan.clone()),
+        ))
+        .map_err(|e| format!("cluster log at {urls}: {e}"))?;
+    Ok(Source {
+        name: format!("cluster log at {urls}"),
+        node: String::new(),
+        plan,
+        inputs,
+        torn_tail: false,
+    })
+}
+
 /// Runs the command: 0 on success, 2 when the journal cannot be read or its configuration is
 /// refused.
 pub fn run(args: &Args) -> ExitCode {
-    let recorded = match secourir_journal::read(&args.journal) {
-        Ok(recorded) => recorded,
-        Err(e) => {
-            eprintln!("{}: {e}", args.journal.display());
-            return ExitCode::from(2);
-        }
+    let source = match (&args.journal, &args.cluster) {
+        (Some(path), _) => journal_source(path),
+        (None, Some(urls)) => cluster_source(urls, &args.config),
+        (None, None) => Err("a journal or --cluster URLS".to_owned()),
     };
-    let header = &recorded.header;
-    let mut plan = match crate::plan_from_text(&header.config, "journal configuration") {
-        Ok(plan) => plan,
+    let source = match source {
+        Ok(source) => source,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    if header.simulated_call_takers {
-        secourir_server::add_simulated_call_takers(&mut plan);
-    }
+    let plan = match &args.with {
+        None => source.plan,
+        Some(path) => match crate::load_plan(path) {
+            Ok(plan) => {
+                println!("replayed with the configuration {}", path.display());
+                plan
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let plan = Arc::new(plan);
-    let inputs = recorded.entries.into_iter().map(|e| (e.at, e.event));
-    let replayed = secourir_sim::replay::replay(plan.clone(), inputs);
+    let replayed = secourir_sim::replay::replay(plan.clone(), source.inputs);
     let count = |o: Outcome| {
         replayed
             .calls
@@ -64,12 +131,12 @@ pub fn run(args: &Args) -> ExitCode {
         .span
         .map_or(0, |(first, last)| last.since(first) / 1000);
     println!(
-        "journal {} of node {}: {} inputs over {} s{}",
-        args.journal.display(),
-        header.node,
+        "{}{}: {} inputs over {} s{}",
+        source.name,
+        source.node,
         replayed.events,
         span_s,
-        if recorded.torn_tail {
+        if source.torn_tail {
             " (its last entry was cut short by a crash and left out)"
         } else {
             ""
@@ -117,7 +184,7 @@ pub fn run(args: &Args) -> ExitCode {
             "events": replayed.events,
             "commands": replayed.commands,
             "sha256": replayed.digest,
-            "torn_tail": recorded.torn_tail,
+            "torn_tail": source.torn_tail,
             "calls": calls,
         });
         if let Err(e) = std::fs::write(path, out.to_string()) {

@@ -102,6 +102,34 @@ fn a_call_held_by_one_node_is_answered_by_a_phone_registered_on_the_other() {
     let bytes = std::fs::read(copy).expect("the copy");
     let sha = sha2::Sha256::digest(&bytes);
     assert_eq!(hex::encode(sha), on_a["recording_sha256"].as_str().unwrap());
+
+    // The cluster's log replayed through a fresh core gives the call as it happened, the same
+    // way twice.
+    let replay = |out: &std::path::Path| {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_secourir"))
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+            .args(["replay", "--cluster", &urls, "--json"])
+            .arg(out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("secourir replay runs");
+        assert!(status.success(), "replay of the cluster log: {status}");
+        let text = std::fs::read_to_string(out).expect("the replay's JSON");
+        serde_json::from_str::<Value>(&text).expect("JSON")
+    };
+    let (first, second) = (
+        replay(&a.dir.path().join("replay-1.json")),
+        replay(&a.dir.path().join("replay-2.json")),
+    );
+    assert_eq!(first["sha256"], second["sha256"]);
+    let calls = first["calls"].as_array().expect("calls");
+    let replayed = calls
+        .iter()
+        .find(|c| c["call"] == on_a["call"])
+        .unwrap_or_else(|| panic!("the call is not in the replay: {first}"));
+    assert_eq!(replayed["outcome"], "completed");
+    assert_eq!(replayed["call_taker"], "ota-13-1");
+    assert_eq!(replayed["cta"], "cta-13");
 }
 
 fn now_ms() -> i64 {

@@ -9,11 +9,21 @@ use common::*;
 use serde_json::Value;
 
 fn replay(journal: &std::path::Path, out: &std::path::Path) -> (String, Value) {
+    replay_with(journal, out, &[])
+}
+
+fn replay_with(
+    journal: &std::path::Path,
+    out: &std::path::Path,
+    extra: &[&str],
+) -> (String, Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_secourir"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .arg("replay")
         .arg(journal)
         .arg("--json")
         .arg(out)
+        .args(extra)
         .output()
         .expect("secourir replay runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -88,4 +98,41 @@ fn a_journal_replays_the_platforms_calls_exactly() {
     let (_, again) = replay(&journals[0], &platform.dir.path().join("again.json"));
     assert_eq!(again["sha256"], replayed["sha256"]);
     assert_eq!(replayed["torn_tail"], false);
+
+    // What if the country had room for one call per zone (every share guaranteed, no pool):
+    // the same inputs, another plan.
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("the shipped configuration");
+    let narrow: Vec<&str> = shipped
+        .lines()
+        .map(|l| {
+            if l.starts_with("capacity = ") {
+                "capacity = 101"
+            } else {
+                l
+            }
+        })
+        .collect();
+    let with = platform.dir.path().join("narrow.toml");
+    std::fs::write(&with, narrow.join("\n")).expect("config written");
+    let (text, what_if) = replay_with(
+        &journals[0],
+        &platform.dir.path().join("what-if.json"),
+        &["--with", with.to_str().unwrap()],
+    );
+    assert!(text.contains("replayed with the configuration"), "{text}");
+    assert_ne!(what_if["sha256"], replayed["sha256"]);
+    let rejected = what_if["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter(|c| c["outcome"] == "rejected")
+        .count();
+    assert!(
+        rejected > 0,
+        "one call at a time, yet none refused: {what_if}"
+    );
 }

@@ -329,6 +329,61 @@ impl Watch {
     }
 }
 
+/// The core's inputs that `batches` (a cluster log, in its order) stand for, each with the
+/// instant every node applied it at: what every node's core was fed, for a replay. The calls
+/// a restart or a loss ended come as the `Stopped` each node derived: a core with `plan` runs
+/// alongside to know, as the nodes do, which calls were still live.
+pub(crate) fn core_inputs(
+    plan: std::sync::Arc<secourir_config::Plan>,
+    batches: impl IntoIterator<Item = (u64, secourir_cluster_log::Batch<Input>)>,
+) -> Vec<(secourir_core::Instant, Event)> {
+    let mut core = secourir_core::Core::new(plan);
+    let mut members = Members::default();
+    let mut clock = 0u64;
+    let mut inputs = Vec::new();
+    let mut feed = |core: &mut secourir_core::Core,
+                    members: &mut Members,
+                    now: secourir_core::Instant,
+                    event: Event| {
+        for command in core.handle(event.clone(), now) {
+            if let secourir_core::Command::Ended { call, .. } = command {
+                members.ended(call);
+            }
+        }
+        inputs.push((now, event));
+    };
+    for (seq, batch) in batches {
+        members.seen(&batch.node, seq);
+        for input in batch.items {
+            clock = clock.max(input.at());
+            let now = secourir_core::Instant(clock);
+            let stopped = match input {
+                Input::Hello {
+                    incarnation, slot, ..
+                } => members.hello(&batch.node, incarnation, slot).0,
+                Input::Lost { node, after, .. } => members.lost(&node, after),
+                Input::Offered { record, offer, .. } => {
+                    members.offered(record.call, &batch.node);
+                    feed(&mut core, &mut members, now, Event::Offered(*offer));
+                    Vec::new()
+                }
+                Input::Core { event, .. } => {
+                    feed(&mut core, &mut members, now, event);
+                    Vec::new()
+                }
+                Input::Alive { .. }
+                | Input::Bound { .. }
+                | Input::Recorded { .. }
+                | Input::Merged { .. } => Vec::new(),
+            };
+            for call in stopped {
+                feed(&mut core, &mut members, now, Event::Stopped { call });
+            }
+        }
+    }
+    inputs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -245,6 +245,17 @@ fn open_journal(
     secourir_journal::Journal::start(&path, &header).map_err(io)
 }
 
+/// The core's inputs a cluster's log holds (NATS servers at `urls`), in the log's order and
+/// with the instants every node applied them at, the nodes running `plan`: for
+/// `secourir replay --cluster`.
+pub async fn cluster_inputs(
+    urls: &str,
+    plan: Arc<Plan>,
+) -> Result<Vec<(secourir_core::Instant, secourir_core::Event)>, String> {
+    let entries = node::read_all(urls).await.map_err(|e| e.to_string())?;
+    Ok(cluster::core_inputs(plan, entries))
+}
+
 /// Starts the platform and returns once it listens.
 pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, ServeError> {
     let recordings = options.data_dir.join("recordings");

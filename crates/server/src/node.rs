@@ -343,6 +343,27 @@ impl Node {
     }
 }
 
+/// Every entry a cluster's log holds now, from its start, in its order.
+pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
+    let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
+    let log = ClusterLog::connect(urls, STREAM, servers.clamp(1, 3)).await?;
+    let last = log.last_seq().await?;
+    let mut entries = Vec::new();
+    if last == 0 {
+        return Ok(entries);
+    }
+    let stream = log.follow::<Batch<Input>>(1).await?;
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        let (seq, batch) = item?;
+        entries.push((seq, batch));
+        if seq >= last {
+            break;
+        }
+    }
+    Ok(entries)
+}
+
 /// Reads the log from its start into `tx`, again where it stopped if the reading fails.
 async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>) {
     let mut from = 1;
