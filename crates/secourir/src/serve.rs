@@ -177,14 +177,25 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
 }
 
 fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rsipstack=warn".into()),
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let wanted = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,rsipstack=warn".into());
+    // The SIP stack logs whole messages below WARN, digest credentials included: whatever
+    // RUST_LOG asks, none of them reaches the log. The platform's own lines say what happened.
+    let no_raw_sip = tracing_subscriber::filter::filter_fn(|meta| {
+        !meta.target().starts_with("rsipstack") || *meta.level() <= tracing::Level::WARN
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(wanted)
+                .with_filter(no_raw_sip),
         )
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     raise_open_files_limit();
     let loaded = crate::read_config(&args.config).and_then(|text| {

@@ -923,3 +923,17 @@ fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
         }
     }
 }
+
+/// Even at RUST_LOG=debug, for every crate, no digest credential reaches the log: the SIP
+/// stack's raw messages are kept out of it.
+#[test]
+fn no_credential_reaches_the_log_even_at_debug_level() {
+    let platform = Platform::logging("debug");
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let log = platform.full_log();
+    assert!(log.contains("phone registered"), "{log}");
+    for secret in ["Authorization", "response=", "WWW-Authenticate", "nonce="] {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
+}

@@ -58,6 +58,8 @@ pub struct Platform {
     command: String,
     extra: Vec<String>,
     media_first: u16,
+    /// RUST_LOG of the process.
+    log_filter: String,
 }
 
 impl Platform {
@@ -78,6 +80,14 @@ impl Platform {
         Platform::start_with("serve", &args)
     }
 
+    /// `secourir serve` logging with this RUST_LOG.
+    pub fn logging(filter: &str) -> Platform {
+        let mut platform = Platform::start();
+        platform.log_filter = filter.to_owned();
+        platform.start_again();
+        platform
+    }
+
     /// `secourir demo` instead of `serve`, with these extra arguments.
     pub fn demo(extra: &[&str]) -> Platform {
         Platform::start_with("demo", extra)
@@ -94,6 +104,7 @@ impl Platform {
             command: command.to_owned(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             media_first: 40_000 + n * 400,
+            log_filter: "info,rsipstack=warn".to_owned(),
         };
         platform.spawn();
         platform
@@ -120,7 +131,7 @@ impl Platform {
             .args(["--api-token", TOKEN])
             .arg("--data-dir")
             .arg(self.dir.path())
-            .env("RUST_LOG", "info,rsipstack=warn")
+            .env("RUST_LOG", &self.log_filter)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(log)
