@@ -817,6 +817,15 @@ fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
     let island = wait_call_on(&a, "the call served alone", |c| {
         c["caller"] == "0600000023" && c["ended_at"].is_i64()
     });
+    // The call-taker comes back meanwhile: the cut node seats them, and they answer the next
+    // caller there.
+    a.set_state("ota-13-1", "available");
+    let answered_alone = a.caller("0600000024", 43.2965, 5.3698, 1_000);
+    wait_ok(answered_alone, "the caller answered by the cut node");
+    let island_answered = wait_call_on(&a, "the call answered alone", |c| {
+        c["caller"] == "0600000024" && c["outcome"] == "completed"
+    });
+    assert_eq!(island_answered["call_taker"], "ota-13-1");
 
     // Healed: both nodes have every call, and agree on each.
     for link in &links {
@@ -825,6 +834,10 @@ fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
     wait_call_on(&b, "the call served alone, merged", |c| {
         c["call"] == island["call"] && c["ended_at"].is_i64()
     });
+    let merged = wait_call_on(&b, "the call answered alone, merged", |c| {
+        c["call"] == island_answered["call"] && c["outcome"] == "completed"
+    });
+    assert_eq!(merged["call_taker"], "ota-13-1");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let view = |node: &Platform| {
@@ -843,10 +856,10 @@ fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
             calls
         };
         let (on_a, on_b) = (view(&a), view(&b));
-        if on_a == on_b && on_a.len() == 3 && on_a.iter().all(|c| c.1.is_some()) {
-            // The one answered call was answered once, by the one call-taker.
+        if on_a == on_b && on_a.len() == 4 && on_a.iter().all(|c| c.1.is_some()) {
+            // The two answered calls were each answered once, by the one call-taker.
             let answered: Vec<_> = on_a.iter().filter(|c| c.2.is_some()).collect();
-            assert_eq!(answered.len(), 1, "{on_a:?}");
+            assert_eq!(answered.len(), 2, "{on_a:?}");
             break;
         }
         assert!(

@@ -323,6 +323,18 @@ impl Driver {
         if self.island.as_ref().is_some_and(|i| i.holds(&event)) {
             return self.process_on(true, event, now);
         }
+        // A call-taker of the island who pauses or logs out does so there at once, and in
+        // the shared core once the log takes it (whose reply then finds nobody waiting).
+        if let Event::Request {
+            agent,
+            ask: secourir_core::Ask::State(_),
+            ..
+        } = &event
+            && self.island.is_some()
+            && self.local_phones.contains(agent)
+        {
+            self.process_on(true, event.clone(), now);
+        }
         match &mut self.node {
             Some(node) => node.give(Input::Core { at: now.0, event }),
             None => self.process(event, now),
