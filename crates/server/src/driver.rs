@@ -780,6 +780,10 @@ impl Driver {
                 };
                 let _ = reply.send(result);
             }
+            ApiCall::Note { what } => {
+                let now = self.clock.now();
+                self.records.board.note(now, "plateforme", what);
+            }
             ApiCall::Ask { .. } | ApiCall::Aml { .. } => {}
         }
     }

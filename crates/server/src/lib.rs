@@ -21,6 +21,7 @@ mod router;
 mod sessions;
 mod signalling;
 mod signin;
+mod throttle;
 mod web;
 mod writer;
 
@@ -372,7 +373,8 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     );
     let http_cancel = cancel.clone();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let _ = axum::serve(listener, service)
             .with_graceful_shutdown(async move { http_cancel.cancelled().await })
             .await;
     });

@@ -178,6 +178,8 @@ pub(crate) enum ApiCall {
         on: bool,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
+    /// A line for the supervisors' journal (a lock-out), by the platform itself.
+    Note { what: String },
 }
 
 impl From<WantedState> for secourir_core::WantedState {

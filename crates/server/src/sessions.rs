@@ -48,6 +48,8 @@ pub(crate) struct Web {
     pub(crate) snapshots: watch::Receiver<Arc<Snapshot>>,
     /// The territory's outlines, drawn once.
     pub(crate) outlines: Arc<std::sync::OnceLock<String>>,
+    /// How often passwords may be tried.
+    pub(crate) throttle: Arc<Mutex<crate::throttle::Throttle>>,
 }
 
 impl Web {
@@ -57,6 +59,7 @@ impl Web {
             sessions: Arc::new(Mutex::new(HashMap::new())),
             snapshots,
             outlines: Arc::new(std::sync::OnceLock::new()),
+            throttle: Arc::default(),
         }
     }
 

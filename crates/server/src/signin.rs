@@ -10,8 +10,9 @@ use secourir_config::Plan;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::protocol::{AppState, problem};
+use crate::protocol::{ApiCall, AppState, problem};
 use crate::sessions::{COOKIE, Session};
+use crate::throttle::{Lockout, Verdict};
 
 pub(crate) async fn index() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))
@@ -63,9 +64,27 @@ fn me_of(plan: &Plan, session: &Session) -> Me {
     }
 }
 
-#[utoipa::path(post, path = "/api/login", tag = "console", request_body = Credentials, responses((status = 200, description = "Logged in; sets the session cookie"), (status = 401, description = "identifiants invalides (no hint which part)")))]
+/// A hash no password matches, checked for a login that does not exist (or has no console
+/// password) so that it takes as long as a wrong password: the time tells nothing.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        use argon2::PasswordHasher;
+        let salt = argon2::password_hash::SaltString::encode_b64(b"secourir-decoy-salt")
+            .unwrap_or_else(|_| {
+                argon2::password_hash::SaltString::from_b64("c2VjcmV0").expect("salt")
+            });
+        Argon2::default()
+            .hash_password(uuid::Uuid::new_v4().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[utoipa::path(post, path = "/api/login", tag = "console", request_body = Credentials, responses((status = 200, description = "Logged in; sets the session cookie"), (status = 401, description = "identifiants invalides (no hint which part)"), (status = 429, description = "trop de tentatives: try again after Retry-After seconds")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
+    source: Option<axum::extract::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<Credentials>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Ok(Json(credentials)) = body else {
@@ -74,25 +93,67 @@ pub(crate) async fn login(
             "identifiant et mot de passe attendus",
         );
     };
-    let plan = state.web.plan.clone();
+    let source = source.map(|s| s.0.0.ip());
     let login = credentials.login.clone();
+    let verdict = {
+        let mut throttle = state.web.throttle.lock().unwrap_or_else(|e| e.into_inner());
+        throttle.check(&login, source, std::time::Instant::now())
+    };
+    if let Verdict::Wait(wait) = verdict {
+        let seconds = wait.as_secs().max(1);
+        // Counted, not logged one by one: a guessing loop must not flood the log.
+        metrics::counter!("secourir_login_held_back_total").increment(1);
+        let mut response = problem(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("trop de tentatives : réessayez dans {seconds} s"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
+    let plan = state.web.plan.clone();
     // argon2 is deliberately slow: keep it off the runtime's threads.
     let verified = tokio::task::spawn_blocking(move || {
-        let (_, taker) = plan.call_taker(&credentials.login)?;
-        let hash = PasswordHash::new(taker.web_password.as_deref()?).ok()?;
+        let taker = plan.call_taker(&credentials.login).map(|(_, t)| t);
+        let stored = taker.and_then(|t| t.web_password.as_deref());
+        let hash = PasswordHash::new(stored.unwrap_or(decoy_hash())).ok()?;
         Argon2::default()
             .verify_password(credentials.password.as_bytes(), &hash)
             .ok()?;
-        Some(taker.clone())
+        taker.filter(|_| stored.is_some()).cloned()
     })
     .await
     .ok()
     .flatten();
     let Some(taker) = verified else {
-        warn!(%login, "console login refused");
+        warn!(%login, ?source, "console login refused");
+        let locked = {
+            let mut throttle = state.web.throttle.lock().unwrap_or_else(|e| e.into_inner());
+            throttle.failed(&login, source, std::time::Instant::now())
+        };
+        for lockout in locked {
+            let what = match lockout {
+                Lockout::Login(login) => {
+                    format!("connexions de {login} bloquées 15 min après des mots de passe faux")
+                }
+                Lockout::Source(ip) => {
+                    format!("connexions depuis {ip} bloquées 15 min après des mots de passe faux")
+                }
+            };
+            warn!(%what, "console login locked out");
+            metrics::counter!("secourir_login_lockouts_total").increment(1);
+            let _ = state.driver.try_send(ApiCall::Note { what });
+        }
         // One answer for an unknown login and a wrong password alike.
         return problem(StatusCode::UNAUTHORIZED, "identifiants invalides");
     };
+    state
+        .web
+        .throttle
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .succeeded(&taker.login);
     let plan = &state.web.plan;
     let cta = plan.cta(taker.cta);
     let session = Session::new(
