@@ -231,20 +231,8 @@ impl ClusterLog {
     pub async fn last_seq(&self) -> Result<u64, LogError> {
         let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;
         loop {
-            let attempt = async {
-                let mut stream = self
-                    .js
-                    .get_stream(&self.stream)
-                    .await
-                    .map_err(|e| LogError::Read(e.to_string()))?;
-                let info = stream
-                    .info()
-                    .await
-                    .map_err(|e| LogError::Read(e.to_string()))?;
-                Ok::<u64, LogError>(info.state.last_sequence)
-            };
-            match attempt.await {
-                Ok(seq) => return Ok(seq),
+            match self.info().await {
+                Ok(info) => return Ok(info.state.last_sequence),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(e) => {
                     tracing::debug!(error = %e, "stream state asked again");
@@ -273,8 +261,8 @@ impl ClusterLog {
         Ok(Objects { store })
     }
 
-    /// The server leading the stream now, and the replicas that are current, for supervision.
-    pub async fn leader(&self) -> Result<(Option<String>, Vec<String>), LogError> {
+    /// The stream's state and cluster, as its leader says.
+    async fn info(&self) -> Result<stream::Info, LogError> {
         let mut stream = self
             .js
             .get_stream(&self.stream)
@@ -284,6 +272,12 @@ impl ClusterLog {
             .info()
             .await
             .map_err(|e| LogError::Read(e.to_string()))?;
+        Ok(info.clone())
+    }
+
+    /// The server leading the stream now, and the replicas that are current, for supervision.
+    pub async fn leader(&self) -> Result<(Option<String>, Vec<String>), LogError> {
+        let info = self.info().await?;
         let cluster = info.cluster.clone().unwrap_or_default();
         let current = cluster
             .replicas

@@ -35,6 +35,60 @@ fn wait_call_on(node: &Platform, what: &str, done: impl Fn(&Value) -> bool) -> V
     }
 }
 
+/// Waits until `done` holds; `context` tells what was seen when it never does.
+fn wait_for(
+    what: &str,
+    within: Duration,
+    mut done: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + within;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: never\n{}", context());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `node` finds itself cut from the log.
+fn wait_cut_off(node: &Platform) {
+    wait_for(
+        "the node cut off",
+        Duration::from_secs(20),
+        || node.full_log().contains("cut off from the cluster log"),
+        || node.log(),
+    );
+}
+
+/// Waits until CTA 13's call-back list on `node` satisfies `done`.
+fn wait_call_backs(node: &Platform, what: &str, done: impl Fn(&[Value]) -> bool) {
+    let list = || node.get("/api/callbacks?cta=cta-13");
+    wait_for(
+        what,
+        Duration::from_secs(20),
+        || list().as_array().is_some_and(|l| done(l)),
+        || format!("{}\n{}", list(), node.log()),
+    );
+}
+
+/// Waits until `node` sees `login` available, with a phone registered somewhere.
+fn wait_available(node: &Platform, login: &str) {
+    let takers = || node.get("/api/call-takers");
+    wait_for(
+        &format!("{login} available"),
+        Duration::from_secs(10),
+        || {
+            takers().as_array().is_some_and(|l| {
+                l.iter().any(|t| {
+                    t["login"] == login
+                        && t["status"] == "available"
+                        && t["phone_registered"] == true
+                })
+            })
+        },
+        || format!("{}\n{}", takers(), node.log()),
+    );
+}
+
 #[test]
 fn a_call_held_by_one_node_is_answered_by_a_phone_registered_on_the_other() {
     let nats = NatsCluster::start();
@@ -49,26 +103,7 @@ fn a_call_held_by_one_node_is_answered_by_a_phone_registered_on_the_other() {
     let phone = b.phone("ota-13-1", port, 1);
     b.set_state("ota-13-1", "available");
     // Node A learns of the phone and of the call-taker's state from the log alone.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let takers = a.get("/api/call-takers");
-        let ready = takers.as_array().is_some_and(|l| {
-            l.iter().any(|t| {
-                t["login"] == "ota-13-1"
-                    && t["status"] == "available"
-                    && t["phone_registered"] == true
-            })
-        });
-        if ready {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node A never saw the call-taker: {takers}\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_available(&a, "ota-13-1");
 
     // The caller dials node A.
     let caller = a.caller("0601020304", 43.2965, 5.3698, 3_000);
@@ -185,23 +220,11 @@ fn a_killed_node_s_callers_land_on_the_survivor_s_call_back_list_and_new_calls_a
     println!("node A killed: next call answered on node B {answered_after} ms later");
 
     // Every caller queued on node A is on node B's call-back list, with their number.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = b.get("/api/callbacks?cta=cta-13");
-        let numbers: Vec<&str> = list
-            .as_array()
-            .map(|l| l.iter().filter_map(|c| c["caller"].as_str()).collect())
-            .unwrap_or_default();
-        if queued.iter().all(|n| numbers.contains(&n.as_str())) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "queued callers of node A missing from node B's call-back list: {list}\n{}",
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_call_backs(&b, "node A's queued callers on node B's list", |l| {
+        queued
+            .iter()
+            .all(|n| l.iter().any(|c| c["caller"] == n.as_str()))
+    });
     // The records written before the kill are all there, on the survivor too.
     let still = wait_call_on(&b, "the call before the kill, after it", |c| {
         c["call"] == answered["call"]
@@ -613,27 +636,12 @@ fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_ba
     a.register("ota-13-1", port);
     let _phone = Reaped(a.phone("ota-13-1", port, 5));
     a.set_state("ota-13-1", "available");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !b.get("/api/call-takers").as_array().is_some_and(|l| {
-        l.iter()
-            .any(|t| t["login"] == "ota-13-1" && t["status"] == "available")
-    }) {
-        assert!(Instant::now() < deadline, "node B never saw the call-taker");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_available(&b, "ota-13-1");
 
     // Two servers of three die: the log has no quorum, node A is cut off.
     nats.kill("n1");
     nats.kill("n2");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !a.full_log().contains("cut off from the cluster log") {
-        assert!(
-            Instant::now() < deadline,
-            "node A never found itself cut off\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_cut_off(&a);
     // A caller of node A is answered by the call-taker whose phone registered there; a second
     // one, who gives up while the call-taker talks, is to be called back.
     let answered = a.caller("0600000011", 43.2965, 5.3698, 3_000);
@@ -653,22 +661,9 @@ fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_ba
         c["call"] == local["call"] && c["outcome"] == "completed"
     });
     assert_eq!(merged["call_taker"], "ota-13-1");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = b.get("/api/callbacks?cta=cta-13");
-        let found = list
-            .as_array()
-            .is_some_and(|l| l.iter().any(|c| c["caller"] == "0600000012"));
-        if found {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the caller who gave up is not on node B's list: {list}\n{}",
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_call_backs(&b, "the caller who gave up on node B's list", |l| {
+        l.iter().any(|c| c["caller"] == "0600000012")
+    });
     // Served alone, not twice: node B's core never offered the call to anyone.
     let trail = b.trail(&merged["call"]);
     assert!(
@@ -785,31 +780,10 @@ fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
     for link in &links {
         link.cut();
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let list = b.get("/api/callbacks?cta=cta-13");
-        if list
-            .as_array()
-            .is_some_and(|l| l.iter().any(|c| c["call"] == stranded["call"]))
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "node A's caller not on node B's list: {list}\n{}",
-            b.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !a.full_log().contains("cut off from the cluster log") {
-        assert!(
-            Instant::now() < deadline,
-            "node A never found itself cut off\n{}",
-            a.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_call_backs(&b, "node A's caller on node B's list", |l| {
+        l.iter().any(|c| c["call"] == stranded["call"])
+    });
+    wait_cut_off(&a);
     // Node A's shared core is frozen with the call-taker paused: the island seats nobody, the
     // caller is answered by the platform, queued, and gives up: to be called back.
     let alone = a.caller("0600000023", 43.2965, 5.3698, 1_000);
