@@ -49,13 +49,13 @@ fn wait_for(
     }
 }
 
-/// Waits until `node` finds itself cut from the log.
-fn wait_cut_off(node: &Platform) {
+/// Waits until `node` says it is cut from the log (or, with `false`, joined to it again).
+fn wait_cut_off(node: &Platform, cut: bool) {
     wait_for(
-        "the node cut off",
-        Duration::from_secs(20),
-        || node.full_log().contains("cut off from the cluster log"),
-        || node.log(),
+        &format!("the node's health saying cut_off {cut}"),
+        Duration::from_secs(30),
+        || node.get("/api/health")["cluster"]["cut_off"] == cut,
+        || format!("{}\n{}", node.get("/api/health"), node.log()),
     );
 }
 
@@ -641,7 +641,7 @@ fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_ba
     // Two servers of three die: the log has no quorum, node A is cut off.
     nats.kill("n1");
     nats.kill("n2");
-    wait_cut_off(&a);
+    wait_cut_off(&a, true);
     // A caller of node A is answered by the call-taker whose phone registered there; a second
     // one, who gives up while the call-taker talks, is to be called back.
     let answered = a.caller("0600000011", 43.2965, 5.3698, 3_000);
@@ -661,6 +661,11 @@ fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_ba
         c["call"] == local["call"] && c["outcome"] == "completed"
     });
     assert_eq!(merged["call_taker"], "ota-13-1");
+    wait_cut_off(&a, false);
+    let health = a.get("/api/health");
+    assert_eq!(health["cluster"]["node"], "node-a", "{health}");
+    assert_eq!(health["cluster"]["site"], "site-paris", "{health}");
+    assert_eq!(health["cluster"]["calls_alone"], 0, "{health}");
     wait_call_backs(&b, "the caller who gave up on node B's list", |l| {
         l.iter().any(|c| c["caller"] == "0600000012")
     });
@@ -783,7 +788,7 @@ fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
     wait_call_backs(&b, "node A's caller on node B's list", |l| {
         l.iter().any(|c| c["call"] == stranded["call"])
     });
-    wait_cut_off(&a);
+    wait_cut_off(&a, true);
     // Node A's shared core is frozen with the call-taker paused: the island seats nobody, the
     // caller is answered by the platform, queued, and gives up: to be called back.
     let alone = a.caller("0600000023", 43.2965, 5.3698, 1_000);

@@ -27,7 +27,7 @@ use crate::limits::{
 };
 use crate::live::Snapshot;
 use crate::node::{Entry, Fetched, JoinError, Node};
-use crate::protocol::{ApiCall, ApiError, PlatformStatus};
+use crate::protocol::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
 
@@ -480,6 +480,7 @@ impl Driver {
             return;
         };
         let from = batch.node;
+        node.applied_seq = seq;
         node.members.seen(&from, seq);
         node.heard(&from, batch.items.len(), live);
         let mine = from == node.name;
@@ -755,6 +756,13 @@ impl Driver {
                         .screen_stats()
                         .dropped
                         .load(std::sync::atomic::Ordering::Relaxed),
+                    cluster: self.node.as_ref().map(|node| ClusterStatus {
+                        node: node.name.clone(),
+                        site: node.site.clone(),
+                        cut_off: node.cut_off(),
+                        calls_alone: self.island.as_ref().map_or(0, |i| i.calls.len()),
+                        applied_seq: node.applied_seq,
+                    }),
                 });
             }
             ApiCall::Crisis {

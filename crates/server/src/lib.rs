@@ -38,7 +38,7 @@ use tracing::info;
 
 pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
-pub use protocol::{CallTakerView, PlatformStatus, WantedState};
+pub use protocol::{CallTakerView, ClusterStatus, PlatformStatus, WantedState};
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).
@@ -284,6 +284,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
             let (node, earlier) = node::Node::join(
                 &cluster.urls,
                 &cluster.node,
+                &cluster.site,
                 started_at.0,
                 mark,
                 recordings.clone(),

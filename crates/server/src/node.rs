@@ -72,8 +72,12 @@ pub(crate) type Entry = (u64, Batch<Input>);
 pub(crate) struct Node {
     /// Its name, unique in the cluster.
     pub(crate) name: String,
+    /// Its site.
+    pub(crate) site: String,
     /// What its numbers end with.
     pub(crate) slot: u64,
+    /// The last entry applied.
+    pub(crate) applied_seq: u64,
     /// This life of the node.
     pub(crate) incarnation: u64,
     appender: Appender<Input>,
@@ -113,6 +117,7 @@ impl Node {
     pub(crate) async fn join(
         urls: &str,
         name: &str,
+        site: &str,
         incarnation: u64,
         mark: u64,
         recordings: PathBuf,
@@ -157,7 +162,9 @@ impl Node {
         let slot = slot_of(name);
         let node = Node {
             name: name.to_owned(),
+            site: site.to_owned(),
             slot,
+            applied_seq: 0,
             incarnation,
             appender: Appender::start(log, name, incarnation),
             entries: Some(entries),

@@ -53,6 +53,24 @@ pub struct PlatformStatus {
     pub malformed_refused: u64,
     /// Datagrams dropped as not SIP.
     pub datagrams_dropped: u64,
+    /// In a cluster: this node's seat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
+}
+
+/// A cluster node's seat, for supervision.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ClusterStatus {
+    /// The node's name.
+    pub node: String,
+    /// Its site.
+    pub site: String,
+    /// Its inputs have not reached the log for a while: it serves its new calls alone.
+    pub cut_off: bool,
+    /// Calls it is serving alone, not yet given to the log.
+    pub calls_alone: usize,
+    /// The last entry of the log applied here.
+    pub applied_seq: u64,
 }
 
 /// Why an API request failed.

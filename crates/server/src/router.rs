@@ -12,7 +12,8 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::protocol::{
-    ApiCall, AppState, CallTakerView, PlatformStatus, StateBody, WantedState, problem,
+    ApiCall, AppState, CallTakerView, ClusterStatus, PlatformStatus, StateBody, WantedState,
+    problem,
 };
 use crate::sessions::Web;
 use crate::{api, signin, web};
@@ -24,6 +25,8 @@ pub(crate) fn router(
     data_dir: PathBuf,
     web: Web,
 ) -> Router {
+    // Made now, so that the first unknown login costs no more than a wrong password.
+    signin::decoy_hash();
     let state = AppState {
         driver,
         token: token.into(),
@@ -160,7 +163,7 @@ async fn log_refusals(
         signin::logout, signin::me, web::my_state, web::pick, web::hang_up, web::transfer,
         web::hand_back, web::call_back, web::crisis, web::outlines, web::live
     ),
-    components(schemas(PlatformStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody)),
+    components(schemas(PlatformStatus, ClusterStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody)),
     modifiers(&Security)
 )]
 struct ApiDoc;

@@ -66,7 +66,7 @@ fn me_of(plan: &Plan, session: &Session) -> Me {
 
 /// A hash no password matches, checked for a login that does not exist (or has no console
 /// password) so that it takes as long as a wrong password: the time tells nothing.
-fn decoy_hash() -> &'static str {
+pub(crate) fn decoy_hash() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| {
         use argon2::PasswordHasher;
