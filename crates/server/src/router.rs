@@ -140,7 +140,11 @@ async fn log_refusals(
     }
     let response = next.run(request).await;
     let status = response.status();
-    if status.is_client_error() || status.is_server_error() {
+    // A request held back (429) is counted where it is held back: a guessing loop must not
+    // write a line per attempt.
+    if (status.is_client_error() || status.is_server_error())
+        && status != axum::http::StatusCode::TOO_MANY_REQUESTS
+    {
         let who = state.web.session(&cookies).map(|s| s.login);
         warn!(
             %method,
