@@ -12,6 +12,9 @@ use crate::live::Snapshot;
 
 /// A session lasts a shift and a half.
 const SESSION_LIFETIME: Duration = Duration::from_secs(18 * 3600);
+/// A session nobody used for this long is closed: a console left open keeps its own alive
+/// (its live page counts), a browser closed without logging out does not.
+const IDLE_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Sessions one login keeps open at most; logging in once more closes the oldest.
 const SESSIONS_PER_LOGIN: usize = 8;
 pub(crate) const COOKIE: &str = "secourir_session";
@@ -25,6 +28,7 @@ pub(crate) struct Session {
     /// CTAs whose queues this person may see and pick from: their own and its partners.
     pub(crate) partners: Vec<String>,
     expires: Instant,
+    last_seen: Instant,
 }
 
 impl Session {
@@ -36,7 +40,12 @@ impl Session {
             cta,
             partners,
             expires: Instant::now() + SESSION_LIFETIME,
+            last_seen: Instant::now(),
         }
+    }
+
+    fn alive(&self, now: Instant) -> bool {
+        self.expires > now && now.saturating_duration_since(self.last_seen) < IDLE_LIMIT
     }
 }
 
@@ -72,7 +81,7 @@ impl Web {
             uuid::Uuid::new_v4().simple().to_string() + &uuid::Uuid::new_v4().simple().to_string();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
+        sessions.retain(|_, s| s.alive(now));
         let mut own: Vec<(Instant, String)> = sessions
             .iter()
             .filter(|(_, s)| s.login == session.login)
@@ -106,10 +115,16 @@ impl Web {
                     .strip_prefix(&format!("{COOKIE}="))
                     .map(str::to_owned)
             })?;
+        self.session_at(&token, Instant::now())
+    }
+
+    /// The session of `token` at `now`, if alive; using it keeps it alive.
+    fn session_at(&self, token: &str, now: Instant) -> Option<Session> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        sessions.retain(|_, s| s.expires > now);
-        sessions.get(&token).cloned()
+        sessions.retain(|_, s| s.alive(now));
+        let session = sessions.get_mut(token)?;
+        session.last_seen = now;
+        Some(session.clone())
     }
 }
 
@@ -149,5 +164,36 @@ mod tests {
         let cookie = format!("{COOKIE}={}", tokens[0]);
         headers.insert(header::COOKIE, cookie.parse().expect("header"));
         assert!(web.session(&headers).is_none(), "the oldest is closed");
+    }
+
+    #[test]
+    fn a_session_unused_for_half_an_hour_is_closed_and_one_in_use_is_not() {
+        let toml = "[national]\ncapacity = 10\nreserved_share = 0.5\nrule_set = \"n\"\n\
+            default_departement = \"13\"\n[[cta]]\nid = \"cta-13\"\nname = \"CTA 13\"\n\
+            departements = [\"13\"]\nstaffing = { day = 1, night = 1 }\n[[rule_set]]\n\
+            id = \"n\"\n[[rule_set.rule]]\nname = \"d\"\nroute = \"home\"\n";
+        let territory = [secourir_config::Departement {
+            code: "13",
+            population: 1,
+        }];
+        let plan = Arc::new(Plan::from_toml(toml, &territory).expect("plan"));
+        let (_tx, rx) = watch::channel(Arc::new(Snapshot::default()));
+        let web = Web::new(plan, rx);
+        let session = |login: &str| Session::new(login.into(), Role::Ota, "cta-13".into(), vec![]);
+        let used = web.open(session("used"));
+        let idle = web.open(session("idle"));
+        let t0 = Instant::now();
+        // One is used every 20 minutes for three hours; the other never again.
+        for step in 1..=9 {
+            let now = t0 + Duration::from_secs(step * 20 * 60);
+            assert!(
+                web.session_at(&used, now).is_some(),
+                "in use, closed at step {step}"
+            );
+        }
+        assert!(
+            web.session_at(&idle, t0 + Duration::from_secs(9 * 20 * 60))
+                .is_none()
+        );
     }
 }

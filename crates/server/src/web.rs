@@ -335,14 +335,21 @@ pub(crate) async fn live(
         Err(code) => return problem(code, "non connecté"),
     };
     let snapshots = state.web.snapshots.clone();
-    upgrade.on_upgrade(move |socket| push(socket, session, snapshots))
+    let web = state.web.clone();
+    upgrade.on_upgrade(move |socket| push(socket, session, snapshots, web, headers))
 }
+
+/// How often an open live page renews its session (and finds it closed by a logout).
+const LIVE_PAGE_RENEWS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn push(
     mut socket: WebSocket,
     session: Session,
     mut snapshots: watch::Receiver<Arc<Snapshot>>,
+    web: crate::sessions::Web,
+    headers: HeaderMap,
 ) {
+    let mut renew = tokio::time::interval(LIVE_PAGE_RENEWS_EVERY);
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let text = view_for(&session, &snapshot).to_string();
@@ -351,6 +358,12 @@ async fn push(
         }
         tokio::select! {
             changed = snapshots.changed() => if changed.is_err() { return },
+            // An open page is a console in use: it keeps its session alive, and stops when
+            // the session is closed (logged out elsewhere, or expired).
+            _ = renew.tick() => if web.session(&headers).is_none() {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            },
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
                 _ => {}
