@@ -546,7 +546,15 @@ fn the_api_describes_itself_and_exposes_metrics() {
     );
     wait_ok(answering, "call-taker phone");
     platform.wait_call("a completed call", |c| c["outcome"] == "completed");
+    let anonymous = ureq::get(&platform.url("/metrics"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("an answer");
+    assert_eq!(anonymous.status().as_u16(), 401, "/metrics open to anyone");
     let metrics = ureq::get(&platform.url("/metrics"))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
         .call()
         .expect("metrics")
         .body_mut()

@@ -79,8 +79,12 @@ pub(crate) async fn aml(
 }
 
 /// Prometheus exposition of the platform's counters, gauges and answer-time histograms.
-#[utoipa::path(get, path = "/metrics", tag = "supervision", responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub(crate) async fn metrics() -> Response {
+#[utoipa::path(get, path = "/metrics", tag = "supervision", security(("token" = []), ("session" = [])), responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"), (status = 401, description = "Wrong or missing token")))]
+pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    // The figures say how loaded each CTA is, and when: for supervision, not for anyone.
+    if let Some(r) = refused(&state, &headers) {
+        return r;
+    }
     match crate::prometheus::handle() {
         Some(handle) => (
             [(
