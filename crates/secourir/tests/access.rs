@@ -47,6 +47,24 @@ fn wrong_passwords_are_held_back_and_an_unknown_login_tells_nothing() {
         unknown[1].as_secs_f64() * 1e3
     );
 
+    // A refusal is an RFC 9457 problem that says nothing of the platform inside.
+    let mut refusal = ureq::post(&platform.url("/api/login"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(json!({ "login": "nobody-else", "password": "wrong" }))
+        .expect("an answer");
+    assert_eq!(
+        refusal
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    let body: serde_json::Value = refusal.body_mut().read_json().expect("a problem");
+    assert_eq!(body["status"], 401);
+    assert_eq!(body["detail"], "identifiants invalides");
+
     // One login hammered for 5 s: three tries at once, then one after 1 s, 2 s, 4 s…
     let started = Instant::now();
     let (mut checked, mut held) = (0, 0);

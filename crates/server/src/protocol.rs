@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secourir_core::{Ask, Denied, Granted};
@@ -241,8 +240,22 @@ pub(crate) async fn ask_core(
     self::ask(state, |reply| ApiCall::Ask { login, ask, reply }).await
 }
 
+/// An error answer that says what went wrong in words, and nothing of the platform inside.
 pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
-    (status, Json(serde_json::json!({ "error": message }))).into_response()
+    // RFC 9457 problem details, with the words the console shows (`error`, kept for it).
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("Error"),
+        "status": status.as_u16(),
+        "detail": message,
+        "error": message,
+    });
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// The refusal to send when the request lacks the right token.
