@@ -329,10 +329,61 @@ impl Watch {
     }
 }
 
+/// What one input of the log asks of a node.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Feed the core this event, every node alike; a new call's record comes with its offer.
+    Core(Event, Option<Box<OfferedRecord>>),
+    /// Carry out what concerns this node alone (a binding, a recording to copy, merged rows).
+    Local(Input),
+}
+
+impl Members {
+    /// The steps `input` of `from` stands for. Every node derives the same core events here,
+    /// and so does a replay: the calls a restart or a loss ends come as `Stopped`.
+    pub(crate) fn steps(&mut self, from: &str, input: Input) -> Vec<Step> {
+        let stopped = |calls: Vec<CallId>| {
+            calls
+                .into_iter()
+                .map(|call| Step::Core(Event::Stopped { call }, None))
+                .collect()
+        };
+        match input {
+            Input::Hello {
+                incarnation, slot, ..
+            } => {
+                let (over, clash) = self.hello(from, incarnation, slot);
+                if let Some(other) = clash {
+                    tracing::error!(node = %from, %other, slot, "two nodes number their calls alike");
+                }
+                if !over.is_empty() {
+                    tracing::warn!(node = %from, calls = over.len(), "node restarted: the calls of its earlier life are over");
+                }
+                stopped(over)
+            }
+            Input::Lost { node, after, .. } => {
+                let over = self.lost(&node, after);
+                if !over.is_empty() {
+                    tracing::warn!(node = %node, calls = over.len(), "node lost: its callers go to the call-back lists");
+                }
+                stopped(over)
+            }
+            Input::Offered { record, offer, .. } => {
+                self.offered(record.call, from);
+                vec![Step::Core(Event::Offered(*offer), Some(record))]
+            }
+            Input::Core { event, .. } => vec![Step::Core(event, None)],
+            Input::Alive { .. } => Vec::new(),
+            local @ (Input::Bound { .. } | Input::Recorded { .. } | Input::Merged { .. }) => {
+                vec![Step::Local(local)]
+            }
+        }
+    }
+}
+
 /// The core's inputs that `batches` (a cluster log, in its order) stand for, each with the
-/// instant every node applied it at: what every node's core was fed, for a replay. The calls
-/// a restart or a loss ended come as the `Stopped` each node derived: a core with `plan` runs
-/// alongside to know, as the nodes do, which calls were still live.
+/// instant every node applied it at: what every node's core was fed, for a replay. A core
+/// with `plan` runs alongside to know, as the nodes do, which calls were still live.
 pub(crate) fn core_inputs(
     plan: std::sync::Arc<secourir_config::Plan>,
     batches: impl IntoIterator<Item = (u64, secourir_cluster_log::Batch<Input>)>,
@@ -341,43 +392,21 @@ pub(crate) fn core_inputs(
     let mut members = Members::default();
     let mut clock = 0u64;
     let mut inputs = Vec::new();
-    let mut feed = |core: &mut secourir_core::Core,
-                    members: &mut Members,
-                    now: secourir_core::Instant,
-                    event: Event| {
-        for command in core.handle(event.clone(), now) {
-            if let secourir_core::Command::Ended { call, .. } = command {
-                members.ended(call);
-            }
-        }
-        inputs.push((now, event));
-    };
     for (seq, batch) in batches {
         members.seen(&batch.node, seq);
         for input in batch.items {
             clock = clock.max(input.at());
             let now = secourir_core::Instant(clock);
-            let stopped = match input {
-                Input::Hello {
-                    incarnation, slot, ..
-                } => members.hello(&batch.node, incarnation, slot).0,
-                Input::Lost { node, after, .. } => members.lost(&node, after),
-                Input::Offered { record, offer, .. } => {
-                    members.offered(record.call, &batch.node);
-                    feed(&mut core, &mut members, now, Event::Offered(*offer));
-                    Vec::new()
+            for step in members.steps(&batch.node, input) {
+                let Step::Core(event, _) = step else {
+                    continue;
+                };
+                for command in core.handle(event.clone(), now) {
+                    if let secourir_core::Command::Ended { call, .. } = command {
+                        members.ended(call);
+                    }
                 }
-                Input::Core { event, .. } => {
-                    feed(&mut core, &mut members, now, event);
-                    Vec::new()
-                }
-                Input::Alive { .. }
-                | Input::Bound { .. }
-                | Input::Recorded { .. }
-                | Input::Merged { .. } => Vec::new(),
-            };
-            for call in stopped {
-                feed(&mut core, &mut members, now, Event::Stopped { call });
+                inputs.push((now, event));
             }
         }
     }

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::arrival::{self, Arrival};
-use crate::cluster::{self, Input};
+use crate::cluster::{self, Input, Step};
 use crate::island::{self, Island};
 use crate::legs::Conversation;
 use crate::legs::Legs;
@@ -490,75 +490,16 @@ impl Driver {
                 return;
             };
             let now = node.advance(input.at());
-            match input {
-                Input::Hello {
-                    incarnation, slot, ..
-                } => {
-                    let (over, clash) = node.members.hello(&from, incarnation, slot);
-                    if let Some(other) = clash {
-                        error!(node = %from, %other, slot, "two nodes number their calls alike");
-                    }
-                    if !over.is_empty() {
-                        warn!(node = %from, calls = over.len(), "node restarted: the calls of its earlier life are over");
-                    }
-                    for call in over {
-                        self.process(Event::Stopped { call }, now);
-                    }
-                }
-                Input::Alive { .. } => {}
-                Input::Offered { record, offer, .. } => {
-                    node.members.offered(record.call, &from);
-                    self.records.offered(&record, now);
-                    self.process(Event::Offered(*offer), now);
-                }
-                Input::Core { event, .. } => self.process(event, now),
-                Input::Bound {
-                    agent,
-                    contact,
-                    source,
-                    expires_at_s,
-                    ..
-                } => {
-                    if !mine {
-                        let binding = Binding {
-                            contact,
-                            source,
-                            tcp: false,
-                            expires_at_s,
-                        };
-                        self.sip.bind(secourir_core::AgentId(agent), binding);
-                    }
-                }
-                Input::Recorded {
-                    call,
-                    name,
-                    sha256,
-                    duration_ms,
-                    main,
-                    ..
-                } => {
-                    if !mine {
-                        node.fetch(call, name, sha256, duration_ms, main);
-                    }
-                }
-                Input::Merged { calls, .. } => {
-                    // The node that served them alone has them in its store already.
-                    if !mine {
-                        for call in &calls {
-                            self.records.merged(call);
+            for step in node.members.steps(&from, input) {
+                match step {
+                    Step::Core(event, record) => {
+                        if let Some(record) = record {
+                            self.records.offered(&record, now);
                         }
+                        self.process(event, now);
                     }
-                }
-                Input::Lost {
-                    node: lost, after, ..
-                } => {
-                    let over = node.members.lost(&lost, after);
-                    if !over.is_empty() {
-                        warn!(node = %lost, calls = over.len(), "node lost: its callers go to the call-back lists");
-                    }
-                    for call in over {
-                        self.process(Event::Stopped { call }, now);
-                    }
+                    Step::Local(input) if !mine => self.carry_out(input),
+                    Step::Local(_) => {}
                 }
             }
         }
@@ -566,6 +507,46 @@ impl Driver {
             self.records.log_applied(seq);
         }
         self.records.muted = false;
+    }
+
+    /// What another node's entry asks of this one alone: ring its phone from here, copy its
+    /// recording, keep the rows of the calls it served alone.
+    fn carry_out(&mut self, input: Input) {
+        match input {
+            Input::Bound {
+                agent,
+                contact,
+                source,
+                expires_at_s,
+                ..
+            } => {
+                let binding = Binding {
+                    contact,
+                    source,
+                    tcp: false,
+                    expires_at_s,
+                };
+                self.sip.bind(AgentId(agent), binding);
+            }
+            Input::Recorded {
+                call,
+                name,
+                sha256,
+                duration_ms,
+                main,
+                ..
+            } => {
+                if let Some(node) = &self.node {
+                    node.fetch(call, name, sha256, duration_ms, main);
+                }
+            }
+            Input::Merged { calls, .. } => {
+                for call in &calls {
+                    self.records.merged(call);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Waits, a few seconds at most, until what this node gave has come back from the log.

@@ -108,16 +108,8 @@ mod tests {
 
     #[test]
     fn the_events_of_an_island_call_stay_on_the_island() {
-        let toml = "[national]\ncapacity = 10\nreserved_share = 0.5\nrule_set = \"n\"\n\
-            default_departement = \"13\"\n[[cta]]\nid = \"cta-13\"\nname = \"CTA 13\"\n\
-            departements = [\"13\"]\nstaffing = { day = 1, night = 1 }\n[[rule_set]]\n\
-            id = \"n\"\n[[rule_set.rule]]\nname = \"d\"\nroute = \"home\"\n\
-            [[call_taker]]\nlogin = \"ota\"\ncta = \"cta-13\"\n";
-        let territory = [secourir_config::Departement {
-            code: "13",
-            population: 1,
-        }];
-        let plan = Arc::new(Plan::from_toml(toml, &territory).expect("plan"));
+        let plan =
+            crate::fixtures::one_cta_plan("[[call_taker]]\nlogin = \"ota\"\ncta = \"cta-13\"\n");
         let mut island = Island::start(plan, &[AgentId(0)], Instant(0));
         island.calls.insert(CallId(7));
         assert!(island.holds(&Event::CallerHungUp { call: CallId(7) }));

@@ -25,6 +25,9 @@ mod throttle;
 mod web;
 mod writer;
 
+#[cfg(test)]
+mod fixtures;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;

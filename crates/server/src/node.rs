@@ -225,29 +225,28 @@ impl Node {
         let tx = self.fetched_tx.clone();
         tokio::spawn(async move {
             let deadline = tokio::time::Instant::now() + FETCH_PATIENCE;
-            loop {
-                let held = secourir_media::sha256_of(&path).is_some_and(|(sha, _)| sha == sha256);
-                if held {
-                    let _ = tx
-                        .send(Fetched {
-                            call,
-                            main,
-                            path,
-                            sha256,
-                            duration_ms,
-                        })
-                        .await;
-                    return;
-                }
+            // Hashing reads the whole file: off the runtime's threads.
+            let sha_of = |path: PathBuf| async move {
+                tokio::task::spawn_blocking(move || secourir_media::sha256_of(&path))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(sha, _)| sha)
+            };
+            // A copy already here (a restart) is kept if it is the same file.
+            let mut held = sha_of(path.clone()).await == Some(sha256.clone());
+            while !held {
                 let error = match objects.get_file(&name, &path).await {
-                    Ok(()) => {
-                        let copied = secourir_media::sha256_of(&path).map(|(sha, _)| sha);
-                        if copied.as_deref() == Some(sha256.as_str()) {
+                    Ok(()) => match sha_of(path.clone()).await {
+                        Some(sha) if sha == sha256 => {
+                            held = true;
                             continue;
                         }
-                        let _ = std::fs::remove_file(&path);
-                        format!("SHA-256 {copied:?} instead of {sha256}")
-                    }
+                        other => {
+                            let _ = std::fs::remove_file(&path);
+                            format!("SHA-256 {other:?} instead of {sha256}")
+                        }
+                    },
                     Err(e) => e.to_string(),
                 };
                 if tokio::time::Instant::now() >= deadline {
@@ -255,6 +254,14 @@ impl Node {
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
+            let fetched = Fetched {
+                call,
+                main,
+                path,
+                sha256,
+                duration_ms,
+            };
+            let _ = tx.send(fetched).await;
         });
     }
 

@@ -134,15 +134,7 @@ mod tests {
 
     #[test]
     fn logging_in_again_and_again_keeps_a_bounded_number_of_sessions() {
-        let toml = "[national]\ncapacity = 10\nreserved_share = 0.5\nrule_set = \"n\"\n\
-            default_departement = \"13\"\n[[cta]]\nid = \"cta-13\"\nname = \"CTA 13\"\n\
-            departements = [\"13\"]\nstaffing = { day = 1, night = 1 }\n[[rule_set]]\n\
-            id = \"n\"\n[[rule_set.rule]]\nname = \"d\"\nroute = \"home\"\n";
-        let territory = [secourir_config::Departement {
-            code: "13",
-            population: 1,
-        }];
-        let plan = Arc::new(Plan::from_toml(toml, &territory).expect("plan"));
+        let plan = crate::fixtures::one_cta_plan("");
         let (_tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         let web = Web::new(plan, rx);
         let tokens: Vec<String> = (0..50)
@@ -168,15 +160,7 @@ mod tests {
 
     #[test]
     fn a_session_unused_for_half_an_hour_is_closed_and_one_in_use_is_not() {
-        let toml = "[national]\ncapacity = 10\nreserved_share = 0.5\nrule_set = \"n\"\n\
-            default_departement = \"13\"\n[[cta]]\nid = \"cta-13\"\nname = \"CTA 13\"\n\
-            departements = [\"13\"]\nstaffing = { day = 1, night = 1 }\n[[rule_set]]\n\
-            id = \"n\"\n[[rule_set.rule]]\nname = \"d\"\nroute = \"home\"\n";
-        let territory = [secourir_config::Departement {
-            code: "13",
-            population: 1,
-        }];
-        let plan = Arc::new(Plan::from_toml(toml, &territory).expect("plan"));
+        let plan = crate::fixtures::one_cta_plan("");
         let (_tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         let web = Web::new(plan, rx);
         let session = |login: &str| Session::new(login.into(), Role::Ota, "cta-13".into(), vec![]);
