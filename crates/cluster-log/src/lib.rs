@@ -98,6 +98,16 @@ impl Objects {
 
     /// Copies the object `name` to `path`, whole or not at all (through a temporary file).
     pub async fn get_file(&self, name: &str, path: &std::path::Path) -> Result<(), LogError> {
+        // The client's reader panics when the servers cannot set up its consumer (a leader
+        // being elected): each attempt runs in a task of its own, so that a panic is one failed
+        // attempt, which the caller tries again, and not the end of its copying.
+        let (objects, name, path) = (self.clone(), name.to_owned(), path.to_owned());
+        tokio::spawn(async move { objects.copy_to(&name, &path).await })
+            .await
+            .map_err(|e| LogError::Objects(format!("the copy failed: {e}")))?
+    }
+
+    async fn copy_to(&self, name: &str, path: &std::path::Path) -> Result<(), LogError> {
         let mut object = self
             .store
             .get(name)
@@ -298,7 +308,12 @@ impl ClusterLog {
         // the follower asks again rather than give up.
         let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;
         let messages = loop {
-            match self.consumer(from).await {
+            // One attempt waits no longer than an append does: a request to a dead server
+            // would otherwise hold the reading for the client's whole request timeout.
+            let attempt = tokio::time::timeout(ACK_WAIT, self.consumer(from))
+                .await
+                .unwrap_or_else(|_| Err(LogError::Read("no answer in time".into())));
+            match attempt {
                 Ok(messages) => break messages,
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(e) => {

@@ -338,6 +338,7 @@ impl Core {
             } => self.on_ring_failed(agent, call, reason),
             Event::AgentHungUp { agent, call } => self.on_agent_hung_up(agent, call),
             Event::Stopped { call } => self.on_stopped(call),
+            Event::Withdrawn { call } => self.on_withdrawn(call),
             Event::CallbackRestored {
                 call,
                 zone,
@@ -616,6 +617,42 @@ impl Core {
 
     fn on_stopped(&mut self, id: CallId) {
         self.cut(id, true);
+    }
+
+    /// The call leaves: whoever it held is freed, and no outcome is given (nor any call-back
+    /// entry made) here, where nobody carried out its legs.
+    fn on_withdrawn(&mut self, id: CallId) {
+        if self.handed_over.remove(&id) {
+            self.emit(Command::DropPartner { call: id });
+            return;
+        }
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        match call.state {
+            CallState::Queued => self.leave_queue(id),
+            CallState::Ringing(agent) => {
+                self.emit(Command::CancelRing { call: id, agent });
+                self.release_ringing_agent(agent);
+            }
+            CallState::Talking(agent) => self.after_call(agent),
+        }
+        let Some(call) = self.calls.remove(&id) else {
+            return;
+        };
+        self.overdue.remove(&(self.in_crisis(call.zone), call.key));
+        self.admission.release(call.zone);
+        if let Some((request, _, _)) = call.transfer {
+            self.emit(Command::DropPartner { call: id });
+            self.emit(Command::Reply {
+                request,
+                result: Err(Denied::CallEnded),
+            });
+        }
+        self.emit(Command::Withdrawn {
+            call: id,
+            cta: call.cta,
+        });
     }
 
     /// Ends a call from outside: its caller hung up, or the platform stops (then the caller's

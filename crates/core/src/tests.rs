@@ -333,6 +333,40 @@ fn a_caller_who_hangs_up_while_queued_is_abandoned_and_goes_to_the_call_back_lis
 }
 
 #[test]
+fn a_withdrawn_call_frees_its_call_taker_and_capacity_and_leaves_no_call_back() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.offer(10, Z13);
+    h.offer(11, Z13);
+    // Call 10 rings call-taker 1; its node, cut off, serves it alone.
+    let out = h.send(Event::Withdrawn { call: CallId(10) });
+    assert!(out.contains(&Command::CancelRing {
+        call: CallId(10),
+        agent: AgentId(1)
+    }));
+    assert!(out.contains(&Command::Withdrawn {
+        call: CallId(10),
+        cta: C13
+    }));
+    assert!(ended(&out).is_empty(), "no outcome here: {out:?}");
+    assert_eq!(
+        rings(&out),
+        vec![(11, 1)],
+        "the call-taker takes the next call"
+    );
+    // A queued call leaves its queue the same way.
+    h.offer(12, Z13);
+    let out = h.send(Event::Withdrawn { call: CallId(12) });
+    assert!(ended(&out).is_empty());
+    assert_eq!(h.core.waiting(C13).count(), 0);
+    assert_eq!(h.core.callbacks(C13).count(), 0);
+    assert_eq!(h.core.live_calls(), 1);
+    assert_eq!(h.core.admission().total_in_use(), 1);
+    // Withdrawn again, or unknown: nothing.
+    assert!(h.send(Event::Withdrawn { call: CallId(12) }).is_empty());
+}
+
+#[test]
 fn ring_no_answer_requeues_the_call_and_pauses_the_call_taker() {
     let mut h = Harness::new();
     h.login(1, C13, 3);
@@ -640,6 +674,7 @@ enum Op {
     CallbackDone(u8, u8),
     Located(u8),
     Stopped(u8),
+    Withdrawn(u8),
     Dtmf(u8),
     Crisis(u8, bool),
     Disable(u8, bool),
@@ -678,6 +713,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..8, 0u8..40).prop_map(|(a, c)| Op::CallbackDone(a, c)),
         1 => (0u8..40).prop_map(Op::Located),
         1 => (0u8..40).prop_map(Op::Stopped),
+        1 => (0u8..40).prop_map(Op::Withdrawn),
         1 => (0u8..40).prop_map(Op::Dtmf),
         1 => (0u8..3, any::<bool>()).prop_map(|(z, on)| Op::Crisis(z, on)),
         1 => (0u8..3, any::<bool>()).prop_map(|(c, d)| Op::Disable(c, d)),
@@ -781,6 +817,7 @@ fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
             }),
         },
         Op::Stopped(c) => Event::Stopped { call: call(c) },
+        Op::Withdrawn(c) => Event::Withdrawn { call: call(c) },
         Op::Dtmf(c) => Event::Dtmf {
             call: call(c),
             digit: b'1',
@@ -929,6 +966,17 @@ impl Checker {
                     if was_live {
                         self.ended += 1;
                     }
+                    self.bridged.remove(&call.0);
+                    self.holder.remove(&call.0);
+                }
+                Command::Withdrawn { call, .. } => {
+                    assert!(
+                        self.live.remove(&call.0),
+                        "call {} withdrawn while not live",
+                        call.0
+                    );
+                    // Leaving withdrawn is its one end here.
+                    self.ended += 1;
                     self.bridged.remove(&call.0);
                     self.holder.remove(&call.0);
                 }

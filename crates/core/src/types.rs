@@ -276,6 +276,13 @@ pub enum Event {
         /// The call.
         call: CallId,
     },
+    /// The node holding the call serves it alone: it was cut from the cluster's log just after
+    /// taking the call in. The call leaves this core with no outcome here; its record comes
+    /// with that node's merge.
+    Withdrawn {
+        /// The call.
+        call: CallId,
+    },
     /// A room supervisor turns crisis mode on or off for a zone.
     SetCrisis {
         /// The zone.
@@ -328,6 +335,32 @@ pub enum Event {
     },
     /// Time passed: fire the timers due.
     Tick,
+}
+
+impl Command {
+    /// The call the command is about, if it is about one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Command::Answer { call }
+            | Command::Reject { call, .. }
+            | Command::Play { call, .. }
+            | Command::Ring { call, .. }
+            | Command::CancelRing { call, .. }
+            | Command::Bridge { call, .. }
+            | Command::HangUp { call }
+            | Command::CallPartner { call, .. }
+            | Command::HandOver { call, .. }
+            | Command::DropPartner { call }
+            | Command::Unbridge { call, .. }
+            | Command::Callback { call, .. }
+            | Command::Withdrawn { call, .. }
+            | Command::Ended { call, .. }
+            | Command::Trail { call, .. } => Some(*call),
+            Command::Reply { .. }
+            | Command::AgentChanged { .. }
+            | Command::CrisisChanged { .. } => None,
+        }
+    }
 }
 
 /// How a call ended: every offered call ends exactly once.
@@ -651,7 +684,14 @@ pub enum Command {
         /// Its state.
         state: CallbackState,
     },
-    /// The call ended; emitted exactly once per offered call.
+    /// The call left this core without an outcome here (see [`Event::Withdrawn`]).
+    Withdrawn {
+        /// The call.
+        call: CallId,
+        /// The CTA whose queue or call-taker held it last.
+        cta: CtaId,
+    },
+    /// The call ended; emitted exactly once per offered call that is not withdrawn.
     Ended {
         /// The call.
         call: CallId,

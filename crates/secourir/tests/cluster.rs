@@ -291,13 +291,17 @@ fn log_leader(urls: &str) -> String {
 
 /// The three call-takers of the test, their phones one SIPp answerer registered on `node`.
 fn staff(node: &Platform) -> Reaped {
+    staff_with(node, &["ota-13-1", "ota-13-2", "ota-83-1"])
+}
+
+/// These call-takers, their phones one SIPp answerer registered on `node`.
+fn staff_with(node: &Platform, logins: &[&str]) -> Reaped {
     let port = free_port();
-    let logins = ["ota-13-1", "ota-13-2", "ota-83-1"];
-    for login in logins {
+    for &login in logins {
         node.register(login, port);
     }
-    let phones = Reaped(node.phone("phones", port, 10_000));
-    for login in logins {
+    let phones = Reaped(node.phone(&format!("phones-{port}"), port, 10_000));
+    for &login in logins {
         node.set_state(login, "available");
     }
     phones
@@ -470,9 +474,23 @@ fn a_nats_server_killed_under_load_loses_nothing_and_both_nodes_keep_the_same_re
     let urls = nats.urls();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = no_wrap_up(dir.path());
+    // Two more call-takers of CTA 13, so that each site has two of them.
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    for (login, ha1) in [
+        ("ota-13-3", "834a53fc22a0d66589e39b96d762d827"),
+        ("ota-13-4", "955078500da1d0c3ddc35b89de1cd193"),
+    ] {
+        text.push_str(&format!(
+            "\n[[call_taker]]\nlogin = \"{login}\"\nname = \"{login}\"\ncta = \"cta-13\"\nsip_ha1 = \"{ha1}\"\n"
+        ));
+    }
+    std::fs::write(&config, text).expect("config written");
     let a = Platform::node(&urls, "node-a", "site-paris", &["--config", &config]);
     let b = Platform::node(&urls, "node-b", "site-lyon", &["--config", &config]);
-    let _phones = staff(&b);
+    // Each site's call-takers' phones register on their own node, as in production: a node
+    // cut off while the servers elect a new leader serves its new calls with them.
+    let _phones_a = staff_with(&a, &["ota-13-1", "ota-13-3"]);
+    let _phones_b = staff_with(&b, &["ota-13-2", "ota-13-4", "ota-83-1"]);
     let to_a = load(&a, "load-a", 1, 12, 1_500);
     let to_b = load(&b, "load-b", 1, 12, 1_500);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -526,8 +544,22 @@ fn a_nats_server_killed_under_load_loses_nothing_and_both_nodes_keep_the_same_re
         .filter(|c| c["offered_at"].as_i64() >= Some(killed_at - 1_000))
         .filter_map(|c| Some(c["answered_at"].as_i64()? - c["offered_at"].as_i64()?))
         .collect();
+    // The calls whose offers the dying leader held did not wait for the election.
+    let served_alone = [&a, &b]
+        .iter()
+        .map(|n| {
+            n.full_log()
+                .matches("offer not back from the cluster log")
+                .count()
+        })
+        .sum::<usize>();
+    assert!(
+        served_alone > 0,
+        "no call was served alone during the election\n{}",
+        a.log()
+    );
     println!(
-        "stream leader {leader} killed: {} calls answered around it, longest wait {} ms",
+        "stream leader {leader} killed: {} calls answered around it, longest wait {} ms, {served_alone} served alone meanwhile",
         waits.len(),
         waits.iter().max().copied().unwrap_or(0)
     );

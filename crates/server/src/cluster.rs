@@ -402,7 +402,9 @@ pub(crate) fn core_inputs(
                     continue;
                 };
                 for command in core.handle(event.clone(), now) {
-                    if let secourir_core::Command::Ended { call, .. } = command {
+                    if let secourir_core::Command::Ended { call, .. }
+                    | secourir_core::Command::Withdrawn { call, .. } = command
+                    {
                         members.ended(call);
                     }
                 }

@@ -2,14 +2,14 @@
 //! wall clock, feeds the core, and hands each command to the legs (SIP and media), the records
 //! and the API's waiting requests. One task owns the core, so no lock guards the routing state.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use secourir_cluster_log::Batch;
 use secourir_config::Plan;
-use secourir_core::{AgentId, AgentStatus, CallId, Command, Core, Event, Instant};
+use secourir_core::{AgentId, AgentStatus, CallId, Command, Core, Event, Instant, Offer};
 use secourir_media::MediaEvent;
 use secourir_sip::{Binding, Sip, SipEvent};
 use secourir_territory::Territory;
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::arrival::{self, Arrival};
-use crate::cluster::{self, Input, Step};
+use crate::cluster::{self, Input, OfferedRecord, Step};
 use crate::island::{self, Island};
 use crate::legs::Conversation;
 use crate::legs::Legs;
@@ -65,6 +65,10 @@ pub(crate) struct Inputs {
     pub(crate) stop: oneshot::Receiver<()>,
 }
 
+/// A new call whose offer has not come back from the log this long is served here alone: a
+/// healthy cluster brings it back in milliseconds.
+const OFFER_PATIENCE_MS: u64 = 2_000;
+
 /// Everything the driver task owns.
 pub(crate) struct Driver {
     pub(crate) core: Core,
@@ -87,6 +91,11 @@ pub(crate) struct Driver {
     island_over_at: Option<tokio::time::Instant>,
     /// Call-takers whose phones registered on this node: the island's call-takers.
     local_phones: BTreeSet<AgentId>,
+    /// New calls given to the log whose offers have not come back from it yet.
+    pending: BTreeMap<CallId, (Instant, OfferedRecord, Offer)>,
+    /// Calls served on the island although their offers reached the log: the shared core's
+    /// commands for them are not carried out here, until their withdrawal comes back.
+    served_alone: BTreeSet<CallId>,
     /// Where the store is, to read back the island's records.
     pub(crate) data_dir: PathBuf,
     clock: Clock,
@@ -121,6 +130,8 @@ impl Driver {
             island: None,
             island_over_at: None,
             local_phones: BTreeSet::new(),
+            pending: BTreeMap::new(),
+            served_alone: BTreeSet::new(),
             data_dir: PathBuf::new(),
             clock: Clock::default(),
             follow_ups: VecDeque::new(),
@@ -237,6 +248,7 @@ impl Driver {
                 }
                 _ = &mut inputs.stop => break,
             }
+            self.serve_pending_alone();
             self.records.store.flush();
             if let Some(journal) = &mut self.journal {
                 journal.flush();
@@ -362,6 +374,20 @@ impl Driver {
             }
             let commands: Vec<Command> = core.handle(event, now).collect();
             for command in &commands {
+                let alone = !island
+                    && command
+                        .call()
+                        .is_some_and(|call| self.served_alone.contains(&call));
+                if let (Command::Withdrawn { call, .. }, false) = (command, island) {
+                    self.served_alone.remove(call);
+                    if let Some(node) = &mut self.node {
+                        node.members.ended(*call);
+                    }
+                }
+                if alone {
+                    // The island carries this call out, and keeps its records.
+                    continue;
+                }
                 self.legs.execute(command, now, &mut self.follow_ups);
                 let core = match (&self.island, island) {
                     (Some(island), true) => &island.core,
@@ -493,7 +519,12 @@ impl Driver {
             for step in node.members.steps(&from, input) {
                 match step {
                     Step::Core(event, record) => {
-                        if let Some(record) = record {
+                        if let (Event::Offered(offer), true) = (&event, mine) {
+                            self.pending.remove(&offer.call);
+                        }
+                        if let Some(record) = record
+                            && !self.served_alone.contains(&record.call)
+                        {
                             self.records.offered(&record, now);
                         }
                         self.process(event, now);
@@ -640,38 +671,89 @@ impl Driver {
         match &mut self.node {
             // Cut from the log's quorum: the call is served here, never refused.
             Some(node) if node.cut_off() => {
-                if self.island.is_none() {
-                    let agents: Vec<AgentId> = self
-                        .local_phones
-                        .iter()
-                        .copied()
-                        .filter(|a| self.core.agent(*a) == AgentStatus::Available)
-                        .collect();
-                    warn!(
-                        call_takers = agents.len(),
-                        "cut off from the cluster log: calls served here alone"
-                    );
-                    self.island = Some(Island::start(self.plan.clone(), &agents, now));
-                }
-                if let Some(island) = &mut self.island {
-                    island.calls.insert(record.call);
-                }
-                self.records.offered(&record, now);
-                self.records.note(
-                    record.call,
-                    now,
-                    "servi localement : nœud coupé du cluster".into(),
-                );
-                self.process_on(true, Event::Offered(offer), now);
+                self.start_island(now);
+                self.serve_alone(record, offer, now, now);
             }
-            Some(node) => node.give(Input::Offered {
-                at: now.0,
-                record: Box::new(record),
-                offer: Box::new(offer),
-            }),
+            Some(node) => {
+                self.pending
+                    .insert(record.call, (now, record.clone(), offer.clone()));
+                node.give(Input::Offered {
+                    at: now.0,
+                    record: Box::new(record),
+                    offer: Box::new(offer),
+                });
+            }
             None => {
                 self.records.offered(&record, now);
                 self.process(Event::Offered(offer), now);
+            }
+        }
+    }
+
+    /// Starts serving alone, if not yet, with the call-takers whose phones registered here
+    /// and who are free.
+    fn start_island(&mut self, now: Instant) {
+        if self.island.is_some() {
+            return;
+        }
+        let agents: Vec<AgentId> = self
+            .local_phones
+            .iter()
+            .copied()
+            .filter(|a| self.core.agent(*a) == AgentStatus::Available)
+            .collect();
+        warn!(
+            call_takers = agents.len(),
+            "the cluster log does not answer: calls served here alone"
+        );
+        self.island = Some(Island::start(self.plan.clone(), &agents, now));
+    }
+
+    /// A call taken in at `arrived`, served on the island: on record here, and in the
+    /// island's core.
+    fn serve_alone(&mut self, record: OfferedRecord, offer: Offer, arrived: Instant, now: Instant) {
+        if let Some(island) = &mut self.island {
+            island.calls.insert(record.call);
+        }
+        self.records.offered(&record, arrived);
+        self.records.note(
+            record.call,
+            now,
+            "servi localement : nœud coupé du cluster".into(),
+        );
+        self.process_on(true, Event::Offered(offer), now);
+    }
+
+    /// Cut off with new calls whose offers have not come back from the log: rather than wait
+    /// for the log (a stream leader's election takes 4 to 9 s), they are served here alone,
+    /// when call-takers are here to take them, and the log is told so after their offers.
+    fn serve_pending_alone(&mut self) {
+        let now = self.clock.now();
+        let Some(oldest) = self.pending.values().map(|(at, _, _)| *at).min() else {
+            return;
+        };
+        // Appended but not read back (the server the node read from died) is as long a wait.
+        let stalled = now.since(oldest) >= OFFER_PATIENCE_MS;
+        if !stalled && !self.node.as_ref().is_some_and(Node::cut_off) {
+            return;
+        }
+        self.start_island(now);
+        if self.island.as_ref().is_none_or(|i| i.seated == 0) {
+            // No call-taker here: the log, where every node's call-takers are, serves them.
+            return;
+        }
+        for (call, (arrived, record, offer)) in std::mem::take(&mut self.pending) {
+            info!(
+                ?call,
+                "offer not back from the cluster log: served here alone"
+            );
+            self.served_alone.insert(call);
+            self.serve_alone(record, offer, arrived, now);
+            if let Some(node) = &mut self.node {
+                node.give(Input::Core {
+                    at: now.0,
+                    event: Event::Withdrawn { call },
+                });
             }
         }
     }

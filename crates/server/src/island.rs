@@ -25,6 +25,8 @@ pub(crate) struct Island {
     pub(crate) core: Core,
     /// Every call it took in, ended or not, to give to the log once it is over.
     pub(crate) calls: BTreeSet<CallId>,
+    /// Call-takers seated when it started.
+    pub(crate) seated: usize,
 }
 
 impl Island {
@@ -43,6 +45,7 @@ impl Island {
         Island {
             core,
             calls: BTreeSet::new(),
+            seated: agents.len(),
         }
     }
 

@@ -271,6 +271,7 @@ impl Legs {
             Command::DropPartner { call } => self.drop_partner(*call),
             Command::Ended { call, reason, .. } => self.ended(*call, reason),
             Command::Reply { .. }
+            | Command::Withdrawn { .. }
             | Command::AgentChanged { .. }
             | Command::Callback { .. }
             | Command::Trail { .. }

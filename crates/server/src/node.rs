@@ -378,6 +378,11 @@ pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
     Ok(entries)
 }
 
+/// A healthy log brings every node's heartbeat twice a second: this long without any entry,
+/// the reading starts again where it stopped, from whichever server is up (the consumer lived
+/// on a server that may have died, and the client's own check takes ten seconds).
+const FOLLOW_SILENCE: Duration = Duration::from_millis(1_500);
+
 /// Reads the log from its start into `tx`, again where it stopped if the reading fails.
 async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>) {
     let mut from = 1;
@@ -385,7 +390,15 @@ async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>) {
         match log.follow::<Batch<Input>>(from).await {
             Ok(stream) => {
                 let mut stream = std::pin::pin!(stream);
-                while let Some(item) = stream.next().await {
+                loop {
+                    let item = match tokio::time::timeout(FOLLOW_SILENCE, stream.next()).await {
+                        Ok(Some(item)) => item,
+                        Ok(None) => break,
+                        Err(_) => {
+                            info!("cluster log silent: reading it again");
+                            break;
+                        }
+                    };
                     match item {
                         Ok((seq, batch)) => {
                             from = seq + 1;

@@ -312,6 +312,18 @@ impl Records {
                     _ => {}
                 }
             }
+            Command::Withdrawn { call, .. } => {
+                info!(
+                    ?call,
+                    "call served by its node alone, cut off from the cluster"
+                );
+                self.trail(
+                    *call,
+                    now,
+                    "servi par son nœud seul, coupé du cluster : son dossier suit à la reconnexion"
+                        .into(),
+                );
+            }
             Command::AgentChanged {
                 agent,
                 status: AgentStatus::Paused,

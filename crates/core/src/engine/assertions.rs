@@ -14,6 +14,7 @@ impl Core {
             Event::CallerHungUp { call }
             | Event::Dtmf { call, .. }
             | Event::Stopped { call }
+            | Event::Withdrawn { call }
             | Event::PartnerAnswered { call }
             | Event::PartnerFailed { call, .. }
             | Event::PartnerHungUp { call }
@@ -78,7 +79,7 @@ impl Core {
                 {
                     self.assert_agent(*a);
                 }
-                Command::Ended { call: c, .. } => assert!(
+                Command::Ended { call: c, .. } | Command::Withdrawn { call: c, .. } => assert!(
                     !self.calls.contains_key(c),
                     "call {c:?} ended but still live"
                 ),

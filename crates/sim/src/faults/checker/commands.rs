@@ -116,6 +116,23 @@ impl Checker {
                     _ => {}
                 }
             }
+            Command::Withdrawn { call, .. } => {
+                ensure(c, self.ended.insert(*call), || {
+                    format!("call {} withdrawn after it ended", call.0)
+                })?;
+                let Some(live) = self.live.remove(call) else {
+                    return Err(Violation(format!(
+                        "call {} withdrawn without being answered",
+                        call.0
+                    )));
+                };
+                if let Some(n) = self.live_in_zone.get_mut(usize::from(live.zone.0)) {
+                    *n -= 1;
+                }
+                if let Some(agent) = live.holder {
+                    self.holds.remove(&agent);
+                }
+            }
             Command::Ring { call, agent } => {
                 let live = self.live.get_mut(call);
                 ensure(c, live.is_some(), || {
