@@ -995,3 +995,55 @@ fn two_picks_of_one_call_from_two_nodes_at_the_same_instant_one_wins_every_time(
         "the picks rarely met: {contested}"
     );
 }
+
+#[test]
+fn an_entry_this_version_cannot_read_stops_the_log_here_and_the_node_serves_alone() {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let port = free_port();
+    a.register("ota-13-1", port);
+    let _phone = Reaped(a.phone("ota-13-1", port, 5));
+    a.set_state("ota-13-1", "available");
+    wait_cut_off(&a, false);
+
+    // An entry of another version: its items are no input this version knows.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let seq = runtime.block_on(async {
+        let log = secourir_cluster_log::ClusterLog::connect(&urls, "secourir", 3)
+            .await
+            .expect("the log");
+        log.append(
+            "node-z-1",
+            1,
+            &("node-z", vec![0xFAu8]),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("appended")
+        .seq
+    });
+    wait_for(
+        "the node's health naming the entry it cannot read",
+        Duration::from_secs(10),
+        || a.get("/api/health")["cluster"]["unreadable_seq"] == seq,
+        || format!("{}\n{}", a.get("/api/health"), a.log()),
+    );
+    assert_eq!(a.get("/api/health")["cluster"]["cut_off"], true);
+
+    // Applying nothing more, the node still answers its callers, with its own call-takers.
+    let caller = a.caller("0600000021", 43.2965, 5.3698, 1_000);
+    let call = wait_call_on(&a, "the call served alone", |c| {
+        c["caller"] == "0600000021" && c["answered_at"].is_i64()
+    });
+    wait_ok(caller, "the caller served alone");
+    assert_eq!(call["call_taker"], "ota-13-1");
+    assert!(
+        a.full_log().contains("unreadable by this version"),
+        "{}",
+        a.log()
+    );
+}

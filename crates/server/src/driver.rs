@@ -825,6 +825,7 @@ impl Driver {
                         cut_off: node.cut_off(),
                         calls_alone: self.island.as_ref().map_or(0, |i| i.calls.len()),
                         applied_seq: node.applied_seq,
+                        unreadable_seq: node.unreadable_at(),
                     }),
                 });
             }

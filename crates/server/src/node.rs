@@ -4,6 +4,8 @@
 //! still have said.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -109,6 +111,8 @@ pub(crate) struct Node {
     /// silence of the others within that time counts (after a partition heals, the others'
     /// entries need a moment to arrive).
     echo_since: Option<tokio::time::Instant>,
+    /// The first entry this version could not read, 0 while every entry could be.
+    unreadable: Arc<AtomicU64>,
 }
 
 impl Node {
@@ -145,12 +149,19 @@ impl Node {
         };
         let (fetched_tx, fetched) = mpsc::channel(ENTRIES_AHEAD);
         let (tx, mut entries) = mpsc::channel(ENTRIES_AHEAD);
-        tokio::spawn(follow(log.clone(), tx));
+        let unreadable = Arc::new(AtomicU64::new(0));
+        tokio::spawn(follow(log.clone(), tx, unreadable.clone()));
         let mut earlier = Vec::new();
         while earlier.last().is_none_or(|(seq, _): &Entry| *seq < last) && last > 0 {
             match entries.recv().await {
                 Some(entry) => earlier.push(entry),
-                None => return Err(LogError::Read("the log's follower stopped".into()).into()),
+                None => {
+                    let seq = unreadable.load(Ordering::Relaxed);
+                    return Err(LogError::Read(format!(
+                        "entry {seq} cannot be read by this version of the platform"
+                    ))
+                    .into());
+                }
             }
         }
         info!(
@@ -182,6 +193,7 @@ impl Node {
             recordings,
             fetched: Some(fetched),
             fetched_tx,
+            unreadable,
         };
         Ok((node, earlier))
     }
@@ -265,9 +277,18 @@ impl Node {
         });
     }
 
-    /// Whether this node's inputs have not reached the log for a while.
+    /// Whether this node's inputs have not reached the log for a while, or the log can no
+    /// longer be applied here.
     pub(crate) fn cut_off(&self) -> bool {
-        self.appender.cut_off()
+        self.appender.cut_off() || self.unreadable_at().is_some()
+    }
+
+    /// The first entry of the log this version could not read: the log is applied up to it.
+    pub(crate) fn unreadable_at(&self) -> Option<u64> {
+        match self.unreadable.load(Ordering::Relaxed) {
+            0 => None,
+            seq => Some(seq),
+        }
     }
 
     /// Gives an input to the log.
@@ -384,7 +405,7 @@ pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
 const FOLLOW_SILENCE: Duration = Duration::from_millis(1_500);
 
 /// Reads the log from its start into `tx`, again where it stopped if the reading fails.
-async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>) {
+async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>, unreadable: Arc<AtomicU64>) {
     let mut from = 1;
     loop {
         match log.follow::<Batch<Input>>(from).await {
@@ -407,10 +428,17 @@ async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>) {
                             }
                         }
                         Err(LogError::Decode { seq, reason }) => {
-                            // Written by another version of the platform: said, and skipped,
-                            // so that the rest of the log is still applied.
-                            error!(seq, %reason, "cluster log entry unreadable: skipped");
-                            from = seq + 1;
+                            // Written by another version of the platform. Applying the rest
+                            // without it would make this node's core differ from the others'
+                            // (a call picked twice): the node stops applying here and serves
+                            // its calls alone, and says so, until it runs the others' version.
+                            error!(
+                                seq,
+                                %reason,
+                                "cluster log entry unreadable by this version: the log is no longer applied here, calls are served alone"
+                            );
+                            unreadable.store(seq, Ordering::Relaxed);
+                            return;
                         }
                         Err(e) => {
                             warn!(error = %e, "reading the cluster log again");

@@ -70,6 +70,9 @@ pub struct ClusterStatus {
     pub calls_alone: usize,
     /// The last entry of the log applied here.
     pub applied_seq: u64,
+    /// The first entry this node's version cannot read: it applies the log no further and
+    /// serves its calls alone until it runs the version the others run.
+    pub unreadable_seq: Option<u64>,
 }
 
 /// Why an API request failed.
