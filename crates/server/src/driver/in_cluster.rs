@@ -1,0 +1,265 @@
+//! The driver's side of the cluster: applying the log's entries, saying the node is alive,
+//! and serving calls alone while the log does not answer, then merging them back.
+
+use std::time::Duration;
+
+use secourir_cluster_log::Batch;
+use secourir_core::{AgentId, AgentStatus, CallId, Event, Instant, Offer};
+use secourir_sip::Binding;
+use tracing::{error, info, warn};
+
+use super::{Driver, ISLAND_MERGE_AFTER_MS, OFFER_PATIENCE_MS, STOP_LOG_WAIT_S};
+use crate::cluster::{Input, OfferedRecord, Step};
+use crate::island::{self, Island};
+use crate::node::Node;
+
+impl Driver {
+    /// Once the log is back and the island's calls have all ended, their records and the
+    /// callers to call back go to the log, and the node serves from the shared core alone.
+    pub(super) fn merge_island(&mut self) {
+        let (Some(island), Some(node)) = (&self.island, &self.node) else {
+            return;
+        };
+        if !island.over() || node.cut_off() {
+            self.island_over_at = None;
+            return;
+        }
+        // The island's last writes reach the store within the writer's group commit.
+        let over_at = *self
+            .island_over_at
+            .get_or_insert_with(tokio::time::Instant::now);
+        if over_at.elapsed() < Duration::from_millis(ISLAND_MERGE_AFTER_MS) {
+            return;
+        }
+        let calls: Vec<u64> = island.calls.iter().map(|c| c.0).collect();
+        let merged = match island::read_back(&self.data_dir, &calls) {
+            Ok(merged) => merged,
+            Err(e) => {
+                // Kept, and tried again at the next turn.
+                error!(error = %e, "the local calls' records could not be read back yet");
+                return;
+            }
+        };
+        self.island = None;
+        self.island_over_at = None;
+        let now = self.clock.now();
+        let callbacks: Vec<Event> = merged
+            .iter()
+            .filter(|m| m.call_back)
+            .map(|m| Event::CallbackRestored {
+                call: CallId(m.record.call),
+                zone: self
+                    .plan
+                    .zone_id(&m.record.departement)
+                    .unwrap_or(self.plan.default_zone),
+                caller: m.record.caller.clone().map(String::into_boxed_str),
+                at: Instant(m.record.ended_at.unwrap_or(m.record.offered_at).max(0) as u64),
+                taken_by: None,
+            })
+            .collect();
+        info!(
+            calls = merged.len(),
+            call_backs = callbacks.len(),
+            "calls served alone given to the cluster log"
+        );
+        if let Some(node) = &mut self.node {
+            node.give(Input::Merged {
+                at: now.0,
+                calls: merged,
+            });
+            for event in callbacks {
+                node.give(Input::Core { at: now.0, event });
+            }
+        }
+    }
+
+    /// The cluster's heartbeat: this node is alive, and says which others have gone silent.
+    pub(super) fn beat(&mut self) {
+        let now = self.clock.now();
+        if let Some(node) = &mut self.node {
+            for input in node.beat(now.0) {
+                node.give(input);
+            }
+        }
+    }
+
+    /// Applies one entry of the cluster log: every node applies every entry, in the log's
+    /// order, and so holds the same core; only the node holding a call's legs acts on them.
+    pub(crate) fn apply(&mut self, seq: u64, batch: Batch<Input>, live: bool) {
+        let Some(node) = &mut self.node else {
+            return;
+        };
+        let from = batch.node;
+        node.applied_seq = seq;
+        node.members.seen(&from, seq);
+        node.heard(&from, batch.items.len(), live);
+        let mine = from == node.name;
+        self.records.muted = seq <= node.mark;
+        for input in batch.items {
+            let Some(node) = &mut self.node else {
+                return;
+            };
+            let now = node.advance(input.at());
+            for step in node.members.steps(&from, input) {
+                match step {
+                    Step::Core(event, record) => {
+                        if let (Event::Offered(offer), true) = (&event, mine) {
+                            self.pending.remove(&offer.call);
+                        }
+                        if let Some(record) = record
+                            && !self.served_alone.contains(&record.call)
+                        {
+                            self.records.offered(&record, now);
+                        }
+                        self.process(event, now);
+                    }
+                    Step::Local(input) if !mine => self.carry_out(input),
+                    Step::Local(_) => {}
+                }
+            }
+        }
+        if !self.records.muted {
+            self.records.log_applied(seq);
+        }
+        self.records.muted = false;
+    }
+
+    /// What another node's entry asks of this one alone: ring its phone from here, copy its
+    /// recording, keep the rows of the calls it served alone.
+    pub(super) fn carry_out(&mut self, input: Input) {
+        match input {
+            Input::Bound {
+                agent,
+                contact,
+                source,
+                expires_at_s,
+                ..
+            } => {
+                let binding = Binding {
+                    contact,
+                    source,
+                    tcp: false,
+                    expires_at_s,
+                };
+                self.sip.bind(AgentId(agent), binding);
+            }
+            Input::Recorded {
+                call,
+                name,
+                sha256,
+                duration_ms,
+                main,
+                ..
+            } => {
+                if let Some(node) = &self.node {
+                    node.fetch(call, name, sha256, duration_ms, main);
+                }
+            }
+            Input::Merged { calls, .. } => {
+                for call in &calls {
+                    self.records.merged(call);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Waits, a few seconds at most, until what this node gave has come back from the log.
+    pub(super) async fn drain_to_log(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(STOP_LOG_WAIT_S);
+        loop {
+            let Some(node) = &mut self.node else {
+                return;
+            };
+            if node.drained() {
+                return;
+            }
+            let Some(entries) = node.entries.as_mut() else {
+                return;
+            };
+            match tokio::time::timeout_at(deadline, entries.recv()).await {
+                Ok(Some((seq, batch))) => self.apply(seq, batch, true),
+                Ok(None) | Err(_) => {
+                    error!(
+                        "the cluster log did not take this node's last inputs before it stopped"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts serving alone, if not yet, with the call-takers whose phones registered here
+    /// and who are free.
+    pub(super) fn start_island(&mut self, now: Instant) {
+        if self.island.is_some() {
+            return;
+        }
+        let agents: Vec<AgentId> = self
+            .local_phones
+            .iter()
+            .copied()
+            .filter(|a| self.core.agent(*a) == AgentStatus::Available)
+            .collect();
+        warn!(
+            call_takers = agents.len(),
+            "the cluster log does not answer: calls served here alone"
+        );
+        self.island = Some(Island::start(self.plan.clone(), &agents, now));
+    }
+
+    /// A call taken in at `arrived`, served on the island: on record here, and in the
+    /// island's core.
+    pub(super) fn serve_alone(
+        &mut self,
+        record: OfferedRecord,
+        offer: Offer,
+        arrived: Instant,
+        now: Instant,
+    ) {
+        if let Some(island) = &mut self.island {
+            island.calls.insert(record.call);
+        }
+        self.records.offered(&record, arrived);
+        self.records.note(
+            record.call,
+            now,
+            "servi localement : nœud coupé du cluster".into(),
+        );
+        self.process_on(true, Event::Offered(offer), now);
+    }
+
+    /// Cut off with new calls whose offers have not come back from the log: rather than wait
+    /// for the log (a stream leader's election takes 4 to 9 s), they are served here alone,
+    /// when call-takers are here to take them, and the log is told so after their offers.
+    pub(super) fn serve_pending_alone(&mut self) {
+        let now = self.clock.now();
+        let Some(oldest) = self.pending.values().map(|(at, _, _)| *at).min() else {
+            return;
+        };
+        // Appended but not read back (the server the node read from died) is as long a wait.
+        let stalled = now.since(oldest) >= OFFER_PATIENCE_MS;
+        if !stalled && !self.node.as_ref().is_some_and(Node::cut_off) {
+            return;
+        }
+        self.start_island(now);
+        if self.island.as_ref().is_none_or(|i| i.seated == 0) {
+            // No call-taker here: the log, where every node's call-takers are, serves them.
+            return;
+        }
+        for (call, (arrived, record, offer)) in std::mem::take(&mut self.pending) {
+            info!(
+                ?call,
+                "offer not back from the cluster log: served here alone"
+            );
+            self.served_alone.insert(call);
+            self.serve_alone(record, offer, arrived, now);
+            if let Some(node) = &mut self.node {
+                node.give(Input::Core {
+                    at: now.0,
+                    event: Event::Withdrawn { call },
+                });
+            }
+        }
+    }
+}
