@@ -637,18 +637,10 @@ impl Core {
             }
             CallState::Talking(agent) => self.after_call(agent),
         }
-        let Some(call) = self.calls.remove(&id) else {
+        let Some(call) = self.take_out(id) else {
             return;
         };
-        self.overdue.remove(&(self.in_crisis(call.zone), call.key));
-        self.admission.release(call.zone);
-        if let Some((request, _, _)) = call.transfer {
-            self.emit(Command::DropPartner { call: id });
-            self.emit(Command::Reply {
-                request,
-                result: Err(Denied::CallEnded),
-            });
-        }
+        self.drop_transfer(id, &call);
         self.emit(Command::Withdrawn {
             call: id,
             cta: call.cta,
@@ -1636,16 +1628,34 @@ impl Core {
         });
     }
 
+    /// Takes a live call out of the core: out of the overdue index and the admitted count.
+    fn take_out(&mut self, id: CallId) -> Option<Call> {
+        let call = self.calls.remove(&id)?;
+        self.overdue.remove(&(self.in_crisis(call.zone), call.key));
+        self.admission.release(call.zone);
+        Some(call)
+    }
+
+    /// A call gone while its partner's phone rang for a transfer: the partner is dropped and
+    /// the asking call-taker told.
+    fn drop_transfer(&mut self, id: CallId, call: &Call) {
+        if let Some((request, _, _)) = call.transfer {
+            self.emit(Command::DropPartner { call: id });
+            self.emit(Command::Reply {
+                request,
+                result: Err(Denied::CallEnded),
+            });
+        }
+    }
+
     fn end(&mut self, id: CallId, outcome: Outcome, reason: EndReason) {
-        let Some(call) = self.calls.remove(&id) else {
+        let Some(call) = self.take_out(id) else {
             return;
         };
-        self.overdue.remove(&(self.in_crisis(call.zone), call.key));
         if let CallState::Talking(_) = call.state {
             let held = self.now.since(call.engaged_at);
             self.ctas[usize::from(call.home.0)].load.handled(held);
         }
-        self.admission.release(call.zone);
         if outcome == Outcome::Rejected {
             self.emit(Command::Reject {
                 call: id,
@@ -1658,14 +1668,7 @@ impl Core {
             reason,
             cta: Some(call.cta),
         });
-        if let Some((request, _, _)) = call.transfer {
-            // The conversation ended while the partner's phone rang.
-            self.emit(Command::DropPartner { call: id });
-            self.emit(Command::Reply {
-                request,
-                result: Err(Denied::CallEnded),
-            });
-        }
+        self.drop_transfer(id, &call);
         if outcome == Outcome::Abandoned {
             self.add_callback(id, call);
         }

@@ -97,12 +97,7 @@ impl Checker {
                         call.0
                     )));
                 };
-                if let Some(n) = self.live_in_zone.get_mut(usize::from(live.zone.0)) {
-                    *n -= 1;
-                }
-                if let Some(agent) = live.holder {
-                    self.holds.remove(&agent);
-                }
+                release(&mut self.live_in_zone, &mut self.holds, &live);
                 match outcome {
                     Outcome::Transferred => ensure(c, self.handed_over.contains(call), || {
                         format!("call {} ended as transferred without a handover", call.0)
@@ -126,12 +121,7 @@ impl Checker {
                         call.0
                     )));
                 };
-                if let Some(n) = self.live_in_zone.get_mut(usize::from(live.zone.0)) {
-                    *n -= 1;
-                }
-                if let Some(agent) = live.holder {
-                    self.holds.remove(&agent);
-                }
+                release(&mut self.live_in_zone, &mut self.holds, &live);
             }
             Command::Ring { call, agent } => {
                 let live = self.live.get_mut(call);
@@ -310,5 +300,19 @@ impl Checker {
             Command::Trail { .. } | Command::CrisisChanged { .. } => {}
         }
         Ok(())
+    }
+}
+
+/// A live call gone: its zone's count and its call-taker are free again.
+fn release(
+    live_in_zone: &mut [u32],
+    holds: &mut rustc_hash::FxHashMap<secourir_core::AgentId, CallId>,
+    live: &Live,
+) {
+    if let Some(n) = live_in_zone.get_mut(usize::from(live.zone.0)) {
+        *n -= 1;
+    }
+    if let Some(agent) = live.holder {
+        holds.remove(&agent);
     }
 }
