@@ -240,28 +240,136 @@ fn exchange_within(
     None
 }
 
+/// One side of a SIP conversation with the platform, over UDP or over one TCP connection.
+enum Wire {
+    Udp(UdpSocket),
+    Tcp(TcpStream, Vec<u8>),
+}
+
+impl Wire {
+    fn udp() -> Wire {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        Wire::Udp(socket)
+    }
+
+    fn tcp(port: u16) -> Wire {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect over TCP");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        Wire::Tcp(stream, Vec::new())
+    }
+
+    /// `SIP/2.0/UDP 127.0.0.1:PORT` or `SIP/2.0/TCP …`, what a Via of this side says.
+    fn via(&self) -> String {
+        match self {
+            Wire::Udp(socket) => format!(
+                "SIP/2.0/UDP 127.0.0.1:{}",
+                socket.local_addr().expect("addr").port()
+            ),
+            Wire::Tcp(stream, _) => format!(
+                "SIP/2.0/TCP 127.0.0.1:{}",
+                stream.local_addr().expect("addr").port()
+            ),
+        }
+    }
+
+    fn send(&mut self, to: u16, message: &[u8]) {
+        match self {
+            Wire::Udp(socket) => {
+                socket.send_to(message, ("127.0.0.1", to)).expect("send");
+            }
+            Wire::Tcp(stream, _) => stream.write_all(message).expect("send over TCP"),
+        }
+    }
+
+    /// The next whole message, if one comes before `deadline`.
+    fn next(&mut self, deadline: Instant) -> Option<String> {
+        let mut buf = vec![0u8; 65_536];
+        while Instant::now() < deadline {
+            match self {
+                Wire::Udp(socket) => {
+                    if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                        return Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+                    }
+                }
+                Wire::Tcp(stream, pending) => {
+                    if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.trim()
+                                    .eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse().ok())?
+                            })
+                            .unwrap_or(0);
+                        if pending.len() >= end + 4 + length {
+                            let message: Vec<u8> = pending.drain(..end + 4 + length).collect();
+                            return Some(String::from_utf8_lossy(&message).into_owned());
+                        }
+                    }
+                    match stream.read(&mut buf) {
+                        Ok(0) => return None,
+                        Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        Err(_) => {}
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends a request and returns the final answer to it, if one comes within `patience`.
+    fn ask(&mut self, to: u16, request: &[u8], patience: Duration) -> Option<String> {
+        self.send(to, request);
+        let deadline = Instant::now() + patience;
+        while let Some(text) = self.next(deadline) {
+            // Provisional answers (100 Trying) come before the final one.
+            if !text.starts_with("SIP/2.0 1") {
+                return Some(text);
+            }
+        }
+        None
+    }
+}
+
 /// An emergency INVITE from older operator equipment: a Latin-1 "é" (one byte, 0xE9) in the
 /// Subject and in the display name of the P-Asserted-Identity that follows it, and no Contact.
+/// It is answered over UDP and over TCP alike, and the TCP connection it came on carries the
+/// rest of the call.
 #[test]
 fn an_invite_with_latin1_bytes_in_its_headers_is_answered_and_the_repair_recorded() {
     let platform = Platform::start();
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    for (wire, number) in [
+        (Wire::udp(), "0611223344"),
+        (Wire::tcp(platform.sip), "0611223355"),
+    ] {
+        latin1_call(&platform, wire, number);
+    }
+}
+
+fn latin1_call(platform: &Platform, mut wire: Wire, number: &str) {
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=Appel d'urgence\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
+    let call_id = format!("latin1-{number}");
     let text = request(
         "INVITE",
         "sip:18@127.0.0.1",
-        "latin1",
-        "Subject: fum#e dans l'escalier\r\nP-Asserted-Identity: \"Ren#\" <sip:0611223344@127.0.0.1>\r\n",
+        &call_id,
+        &format!(
+            "Subject: fum#e dans l'escalier\r\nP-Asserted-Identity: \"Ren#\" <sip:{number}@127.0.0.1>\r\n"
+        ),
         "application/sdp",
         sdp,
         sdp.len(),
     );
-    // Answers go where the Via says, so it names this socket.
-    let port = socket.local_addr().expect("addr").port();
-    let via = |text: String| text.replace("127.0.0.1:9;", &format!("127.0.0.1:{port};"));
+    // Answers go where the Via says, so it names this side.
+    let via = wire.via();
+    let via = |text: String| text.replace("SIP/2.0/UDP 127.0.0.1:9", &via);
     let text = via(String::from_utf8(text).expect("ASCII before the Latin-1 bytes"));
     let invite: Vec<u8> = text
         .into_bytes()
@@ -269,8 +377,9 @@ fn an_invite_with_latin1_bytes_in_its_headers_is_answered_and_the_repair_recorde
         .map(|b| if b == b'#' { 0xE9 } else { b })
         .collect();
     assert!(std::str::from_utf8(&invite).is_err());
-    let answer = exchange_within(&socket, platform.sip, &invite, Duration::from_secs(5))
-        .unwrap_or_else(|| panic!("no answer to the INVITE\n{}", platform.log()));
+    let answer = wire
+        .ask(platform.sip, &invite, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no answer to the INVITE from {number}\n{}", platform.log()));
     assert!(answer.starts_with("SIP/2.0 200 "), "{answer}");
     let to = answer
         .lines()
@@ -278,7 +387,7 @@ fn an_invite_with_latin1_bytes_in_its_headers_is_answered_and_the_repair_recorde
         .expect("To in the answer")
         .to_owned();
     let call = platform.wait_call("the Latin-1 call", |c| {
-        c["caller"] == "0611223344" && c["departement"].is_string()
+        c["caller"] == number && c["departement"].is_string()
     });
     let trail = platform.trail(field(&call, "call"));
     assert!(
@@ -290,23 +399,19 @@ fn an_invite_with_latin1_bytes_in_its_headers_is_answered_and_the_repair_recorde
     );
     let dialog = |method: &str, cseq: u32, branch: &str| {
         format!(
-            "{method} sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{branch}\r\nFrom: <sip:0699999999@127.0.0.1>;tag=latin1\r\n{to}\r\nCall-ID: latin1@test\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            "{method} sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-{branch}\r\nFrom: <sip:0699999999@127.0.0.1>;tag={call_id}\r\n{to}\r\nCall-ID: {call_id}@test\r\nCSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
         )
     };
-    socket
-        .send_to(
-            via(dialog("ACK", 1, "ack")).as_bytes(),
-            ("127.0.0.1", platform.sip),
-        )
-        .expect("ACK");
-    let bye = exchange(
-        &socket,
+    wire.send(platform.sip, via(dialog("ACK", 1, "ack")).as_bytes());
+    let bye = wire.ask(
         platform.sip,
-        via(dialog("BYE", 2, "bye")).as_bytes(),
+        via(dialog("BYE", 2, &format!("bye-{number}"))).as_bytes(),
+        Duration::from_secs(5),
     );
-    assert_eq!(bye.as_deref(), Some("SIP/2.0 200 OK"), "{}", platform.log());
+    let status = bye.as_deref().and_then(|b| b.lines().next());
+    assert_eq!(status, Some("SIP/2.0 200 OK"), "{}", platform.log());
     let ended = platform.wait_call("the Latin-1 call ended", |c| {
-        c["caller"] == "0611223344" && c["outcome"].is_string()
+        c["caller"] == number && c["outcome"].is_string()
     });
     assert_eq!(field(&ended, "outcome"), "abandoned", "{ended}");
 }

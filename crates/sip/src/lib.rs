@@ -8,6 +8,7 @@ pub mod ingress;
 pub mod registrar;
 pub mod screen;
 mod shell;
+pub mod stream;
 
 pub use ingress::{Ingress, Refusal};
 pub use registrar::Binding;

@@ -147,18 +147,23 @@ pub fn add_contact(datagram: &[u8], source: SocketAddr) -> Option<Vec<u8>> {
 
 /// Judges one datagram.
 pub fn screen(datagram: &[u8]) -> Verdict {
+    judge(
+        datagram,
+        MAX_UDP_MESSAGE,
+        "Message Too Large - over 8 KiB on UDP, send it over TCP",
+    )
+}
+
+/// Judges one whole message, refusing one longer than `max` with `too_large` as the reason.
+pub(crate) fn judge(datagram: &[u8], max: usize, too_large: &'static str) -> Verdict {
     if datagram.iter().all(|b| b.is_ascii_whitespace()) {
         return Verdict::Pass;
     }
     let request_line = looks_like_request(datagram);
-    if datagram.len() > MAX_UDP_MESSAGE {
+    if datagram.len() > max {
         return match request_line {
-            true => reply(
-                datagram,
-                513,
-                "Message Too Large - over 8 KiB on UDP, send it over TCP",
-            ),
-            false => Verdict::Drop("oversized datagram that is not a SIP request"),
+            true => reply(datagram, 513, too_large),
+            false => Verdict::Drop("oversized message that is not a SIP request"),
         };
     }
     match SipMessage::try_from(datagram) {
@@ -294,7 +299,7 @@ fn missing_header(datagram: &[u8]) -> Option<&'static str> {
 
 /// Builds a response from the request's own Via, From, To, Call-ID and CSeq lines, or drops
 /// the datagram when too little of it survived to address an answer.
-fn reply(datagram: &[u8], code: u16, reason: &'static str) -> Verdict {
+pub(crate) fn reply(datagram: &[u8], code: u16, reason: &'static str) -> Verdict {
     let (head, _) = head(datagram);
     let mut vias = Vec::new();
     let mut from = None;
@@ -350,6 +355,69 @@ pub struct ScreenStats {
     pub repaired: AtomicU64,
 }
 
+/// The bounds one transport puts on a message.
+pub(crate) struct Limits {
+    /// The most bytes the stack can take in one read.
+    pub room: usize,
+    /// The longest message accepted; a request beyond it gets 513.
+    pub max: usize,
+    /// Reason phrase of that 513.
+    pub too_large: &'static str,
+}
+
+/// What becomes of one message from the network.
+pub(crate) enum Admitted<'a> {
+    /// Hand these bytes (the message, repaired if it had to be) to the stack.
+    Pass(std::borrow::Cow<'a, [u8]>),
+    /// Send this refusal back to where the message came from.
+    Reply(Vec<u8>),
+    /// Forget it (already counted and logged).
+    Drop,
+}
+
+/// Repairs, completes and judges one whole message from `from`, the same way for every
+/// transport, and counts and logs what it did.
+pub(crate) fn admit<'a>(
+    message: &'a [u8],
+    from: SocketAddr,
+    limits: &Limits,
+    stats: &ScreenStats,
+) -> Admitted<'a> {
+    let len = message.len();
+    let mut repaired = repair(message, limits.room);
+    if repaired.is_some() {
+        stats.repaired.fetch_add(1, Ordering::Relaxed);
+        info!(%from, len, "repaired header lines that were not UTF-8");
+    }
+    if let Some(with_contact) = add_contact(repaired.as_deref().unwrap_or(message), from) {
+        stats.repaired.fetch_add(1, Ordering::Relaxed);
+        info!(%from, len, "INVITE without Contact: the source address stands in");
+        repaired = Some(with_contact);
+    }
+    let message: std::borrow::Cow<'a, [u8]> = match repaired {
+        Some(owned) => owned.into(),
+        None => message.into(),
+    };
+    match judge(&message, limits.max, limits.too_large) {
+        Verdict::Pass if message.len() <= limits.room => Admitted::Pass(message),
+        Verdict::Pass => {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            warn!(%from, len, "message larger than the SIP buffer, dropped");
+            Admitted::Drop
+        }
+        Verdict::Reply { response, code } => {
+            stats.replied.fetch_add(1, Ordering::Relaxed);
+            info!(%from, len, code, "refused a malformed request");
+            Admitted::Reply(response)
+        }
+        Verdict::Drop(why) => {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            info!(%from, len, why, "dropped a message");
+            Admitted::Drop
+        }
+    }
+}
+
 /// A UDP socket that screens every datagram before the SIP stack reads it.
 pub struct ScreenedUdp {
     socket: tokio::net::UdpSocket,
@@ -372,40 +440,22 @@ impl rsipstack::platform::net::UdpSocket for ScreenedUdp {
         loop {
             own.clear();
             let (len, from) = self.socket.recv_buf_from(&mut own).await?;
-            let mut repaired = repair(&own[..len], buf.len());
-            if repaired.is_some() {
-                self.stats.repaired.fetch_add(1, Ordering::Relaxed);
-                info!(%from, len, "repaired header lines that were not UTF-8");
-            }
-            if let Some(with_contact) =
-                add_contact(repaired.as_deref().unwrap_or(&own[..len]), from)
-            {
-                self.stats.repaired.fetch_add(1, Ordering::Relaxed);
-                info!(%from, len, "INVITE without Contact: the source address stands in");
-                repaired = Some(with_contact);
-            }
-            let datagram = repaired.as_deref().unwrap_or(&own[..len]);
-            let len = datagram.len();
-            match screen(datagram) {
-                Verdict::Pass if len <= buf.len() => {
-                    buf[..len].copy_from_slice(datagram);
-                    return Ok((len, from));
+            let limits = Limits {
+                room: buf.len(),
+                max: MAX_UDP_MESSAGE,
+                too_large: "Message Too Large - over 8 KiB on UDP, send it over TCP",
+            };
+            match admit(&own[..len], from, &limits, &self.stats) {
+                Admitted::Pass(message) => {
+                    buf[..message.len()].copy_from_slice(&message);
+                    return Ok((message.len(), from));
                 }
-                Verdict::Pass => {
-                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    warn!(%from, len, "datagram larger than the SIP buffer, dropped");
-                }
-                Verdict::Reply { response, code } => {
-                    self.stats.replied.fetch_add(1, Ordering::Relaxed);
-                    info!(%from, len, code, "refused a malformed request");
+                Admitted::Reply(response) => {
                     if let Err(e) = self.socket.send_to(&response, from).await {
                         warn!(%from, error = %e, "could not send the refusal");
                     }
                 }
-                Verdict::Drop(why) => {
-                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                    info!(%from, len, why, "dropped a datagram");
-                }
+                Admitted::Drop => {}
             }
         }
     }

@@ -15,8 +15,8 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::headers::make_header;
 use rsipstack::sip::{Header, HostWithPort, Method, Request, StatusCode, Transport, Uri};
 use rsipstack::transaction::Transaction;
+use rsipstack::transport::TransportLayer;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use rsipstack::{EndpointBuilder, platform::CancellationToken};
 use secourir_config::{Plan, SIP_REALM};
 use secourir_core::{AgentId, CallId, RingFailure};
@@ -242,21 +242,21 @@ impl Sip {
         .await
         .map_err(|e| SipError::Stack(e.to_string()))?;
         transport_layer.add_transport(udp.into());
-        if let Some(tcp) = config.tcp {
-            let listener =
-                TcpListenerConnection::new(tcp, None)
-                    .await
-                    .map_err(|e| SipError::Bind {
-                        addr: tcp,
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-            transport_layer.add_transport(listener.into());
-        }
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport_layer)
             .with_user_agent("Secourir")
             .build();
+        if let Some(tcp) = config.tcp {
+            crate::stream::listen(
+                tcp,
+                endpoint.inner.clone(),
+                screen.clone(),
+                cancel.child_token(),
+            )
+            .await
+            .map_err(|source| SipError::Bind { addr: tcp, source })?;
+        }
         let incoming = endpoint
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;

@@ -1,0 +1,505 @@
+//! SIP over TCP, framed and screened by Secourir before the stack reads it.
+//!
+//! The stack's own TCP reader closes the whole connection at the first message it cannot parse,
+//! so one Latin-1 byte from an operator's SBC cut every call of its trunk, and the screen that
+//! repairs such bytes on UDP never saw them. Here each message is framed by its Content-Length
+//! and passes the same [`admit`] as a datagram. The stack still owns the connection (its
+//! transactions and dialogs answer over it, addressed to the real peer), but it reads the peer
+//! through a loopback pair that only screened messages are written into.
+//!
+//! The accept loop also bounds what connections may take: a total and a per-source count, and
+//! a pause after an accept error (EMFILE) instead of a spinning loop that logs each failure.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rsipstack::platform::CancellationToken;
+use rsipstack::sip::transport::Transport;
+use rsipstack::transport::stream::StreamConnectionInner;
+use rsipstack::transport::tcp::TcpConnection;
+use rsipstack::transport::{SipAddr, SipConnection};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info, warn};
+
+use crate::screen::{Admitted, Limits, ScreenStats, Verdict, admit, reply};
+
+/// The longest message over TCP: the stack's stream reader gives up on a longer one.
+pub const MAX_STREAM_MESSAGE: usize = 65_535;
+
+/// Open TCP connections in all. Each takes three descriptors (the peer's and the loopback
+/// pair); operators' trunks and phones need a few hundred, and 4,096 stays far from the
+/// process's descriptor limit, so RTP ports and the store never run short.
+pub const MAX_CONNECTIONS: usize = 4_096;
+
+/// Open TCP connections from one address: an SBC keeps a handful, a phone one; beyond, one
+/// source could take the room every other trunk needs.
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
+
+/// How long the accept loop rests after an accept error (descriptors exhausted): the
+/// connections waiting in the backlog stay there instead of spinning the loop.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Warnings of one kind about refused connections, at most one per this period, with a count.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Where the next message in a connection's bytes ends.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A keep-alive (RFC 5626 §3.5.1) of this many bytes, for the stack to answer.
+    KeepAlive(usize),
+    /// A stray byte before a start line (RFC 3261 §7.5 lets it be ignored).
+    Skip,
+    /// A whole message of this many bytes.
+    Message(usize),
+    /// The rest has not arrived yet.
+    Partial,
+    /// No boundary can be found; `head` is the length of the header section when it is whole,
+    /// so that a refusal can be addressed.
+    Unframeable {
+        /// Header section, without its blank line.
+        head: Option<usize>,
+        /// Status to answer with.
+        code: u16,
+        /// Reason phrase.
+        reason: &'static str,
+    },
+}
+
+/// Finds where the first message of `buf` ends, reading the Content-Length leniently: the
+/// header section may hold any bytes.
+pub fn frame(buf: &[u8]) -> Frame {
+    if buf.starts_with(b"\r\n\r\n") {
+        return Frame::KeepAlive(4);
+    }
+    if buf.starts_with(b"\r\n") {
+        // Either a keep-alive's answer or the first half of a ping: the stack tells them apart
+        // the same way, by what it has.
+        return match buf.len() {
+            2 | 3 if buf[2..].iter().all(|&b| b == b'\r') => Frame::Partial,
+            _ => Frame::KeepAlive(2),
+        };
+    }
+    if buf.first().is_some_and(u8::is_ascii_whitespace) {
+        return Frame::Skip;
+    }
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if buf.len() > MAX_STREAM_MESSAGE {
+            return Frame::Unframeable {
+                head: None,
+                code: 513,
+                reason: "Message Too Large",
+            };
+        }
+        return Frame::Partial;
+    };
+    let mut length = 0usize;
+    for line in buf[..end].split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let value = line[colon + 1..].trim_ascii();
+            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
+                Some(n) => length = n,
+                None => {
+                    return Frame::Unframeable {
+                        head: Some(end),
+                        code: 400,
+                        reason: "Bad Request - unreadable Content-Length on a stream",
+                    };
+                }
+            }
+            // The stack frames by the first one too.
+            break;
+        }
+    }
+    let total = end.saturating_add(4).saturating_add(length);
+    if total > MAX_STREAM_MESSAGE {
+        return Frame::Unframeable {
+            head: Some(end),
+            code: 513,
+            reason: "Message Too Large - over 64 KiB",
+        };
+    }
+    if buf.len() >= total {
+        Frame::Message(total)
+    } else {
+        Frame::Partial
+    }
+}
+
+/// Open connections, in all and per source address.
+#[derive(Default)]
+struct Census {
+    total: usize,
+    per_source: HashMap<std::net::IpAddr, usize>,
+}
+
+/// One seat among the open connections, given back when the connection ends.
+struct Seat {
+    census: Arc<Mutex<Census>>,
+    source: std::net::IpAddr,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+        census.total -= 1;
+        if let Some(n) = census.per_source.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                census.per_source.remove(&self.source);
+            }
+        }
+    }
+}
+
+/// Why a connection was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refused {
+    Total,
+    Source,
+}
+
+fn seat(census: &Arc<Mutex<Census>>, source: std::net::IpAddr) -> Result<Seat, Refused> {
+    let mut guard = census.lock().unwrap_or_else(|e| e.into_inner());
+    if guard.total >= MAX_CONNECTIONS {
+        return Err(Refused::Total);
+    }
+    let from_source = guard.per_source.entry(source).or_default();
+    if *from_source >= MAX_CONNECTIONS_PER_SOURCE {
+        return Err(Refused::Source);
+    }
+    *from_source += 1;
+    guard.total += 1;
+    Ok(Seat {
+        census: census.clone(),
+        source,
+    })
+}
+
+/// A warning that says how often it happened instead of repeating itself.
+struct Quiet {
+    last: Option<Instant>,
+    unsaid: u64,
+}
+
+impl Quiet {
+    fn new() -> Quiet {
+        Quiet {
+            last: None,
+            unsaid: 0,
+        }
+    }
+
+    /// How many times it happened since it was last said, when it is time to say it again.
+    fn due(&mut self) -> Option<u64> {
+        self.unsaid += 1;
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        Some(std::mem::take(&mut self.unsaid))
+    }
+}
+
+/// Binds `addr` and serves SIP over TCP on it for the stack of `layer`; returns the bound
+/// address.
+pub(crate) async fn listen(
+    addr: SocketAddr,
+    layer: Arc<rsipstack::transaction::endpoint::EndpointInner>,
+    stats: Arc<ScreenStats>,
+    cancel: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    // The stack's side of each loopback pair is accepted here; it never leaves the machine.
+    let pairs = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let local_sip = SipAddr {
+        r#type: Some(Transport::Tcp),
+        addr: local.into(),
+    };
+    tokio::spawn(accept_loop(
+        listener, pairs, local_sip, layer, stats, cancel,
+    ));
+    Ok(local)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    pairs: TcpListener,
+    local: SipAddr,
+    endpoint: Arc<rsipstack::transaction::endpoint::EndpointInner>,
+    stats: Arc<ScreenStats>,
+    cancel: CancellationToken,
+) {
+    let census = Arc::new(Mutex::new(Census::default()));
+    let pairs = Arc::new(tokio::sync::Mutex::new(pairs));
+    let mut accept_failed = Quiet::new();
+    let mut refused_total = Quiet::new();
+    let mut refused_source = Quiet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (peer, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                if let Some(times) = accept_failed.due() {
+                    warn!(error = %e, times, "cannot accept SIP over TCP; pausing");
+                }
+                tokio::time::sleep(ACCEPT_PAUSE).await;
+                continue;
+            }
+        };
+        let seat = match seat(&census, remote.ip()) {
+            Ok(seat) => seat,
+            Err(why) => {
+                let (quiet, what) = match why {
+                    Refused::Total => (&mut refused_total, "too many TCP connections in all"),
+                    Refused::Source => (
+                        &mut refused_source,
+                        "too many TCP connections from one source",
+                    ),
+                };
+                if let Some(times) = quiet.due() {
+                    warn!(%remote, times, "{what}: connection closed");
+                }
+                continue;
+            }
+        };
+        let pairs = pairs.clone();
+        let local = local.clone();
+        let endpoint = endpoint.clone();
+        let stats = stats.clone();
+        let cancel = cancel.child_token();
+        tokio::spawn(async move {
+            let _seat = seat;
+            let (outer, inner) = match pair(&pairs).await {
+                Ok(pair) => pair,
+                Err(e) => {
+                    warn!(%remote, error = %e, "no loopback pair for a TCP connection; closed");
+                    return;
+                }
+            };
+            let remote_sip = SipAddr {
+                r#type: Some(Transport::Tcp),
+                addr: remote.into(),
+            };
+            let (read_half, write_half) = tokio::io::split(inner);
+            let connection = TcpConnection {
+                inner: Arc::new(StreamConnectionInner::new(
+                    local, remote_sip, read_half, write_half,
+                )),
+                cancel_token: Some(cancel.clone()),
+            };
+            endpoint
+                .transport_layer
+                .add_connection(SipConnection::Tcp(connection));
+            debug!(%remote, "SIP over TCP: connection open");
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = relay(peer, remote, outer, &stats) => {}
+            }
+            debug!(%remote, "SIP over TCP: connection closed");
+        });
+    }
+}
+
+/// A connected loopback pair: the end this module writes into, and the stack's end.
+async fn pair(pairs: &tokio::sync::Mutex<TcpListener>) -> std::io::Result<(TcpStream, TcpStream)> {
+    // One pair at a time, so the connection accepted is the one just made.
+    let listener = pairs.lock().await;
+    let addr = listener.local_addr()?;
+    let outer = TcpStream::connect(addr).await?;
+    let ours = outer.local_addr()?;
+    let patience = Duration::from_secs(1);
+    loop {
+        let (inner, from) = tokio::time::timeout(patience, listener.accept())
+            .await
+            .map_err(|_| std::io::Error::other("loopback pair not accepted in 1 s"))??;
+        if from == ours {
+            outer.set_nodelay(true)?;
+            inner.set_nodelay(true)?;
+            return Ok((outer, inner));
+        }
+        // Some other local process found the port: not ours, closed.
+    }
+}
+
+/// Carries one connection until either side closes it: the peer's messages framed, screened
+/// and handed to the stack, refusals answered straight back, the stack's output copied out.
+async fn relay(peer: TcpStream, remote: SocketAddr, outer: TcpStream, stats: &ScreenStats) {
+    let (mut from_peer, to_peer) = peer.into_split();
+    let (mut from_stack, mut to_stack) = outer.into_split();
+    let to_peer = tokio::sync::Mutex::new(to_peer);
+    let outward = async {
+        let mut buf = vec![0u8; 16_384];
+        loop {
+            match from_stack.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if to_peer.lock().await.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let inward = async {
+        let limits = Limits {
+            room: MAX_STREAM_MESSAGE,
+            max: MAX_STREAM_MESSAGE,
+            too_large: "Message Too Large - over 64 KiB",
+        };
+        let mut buf: Vec<u8> = Vec::with_capacity(4_096);
+        let mut chunk = vec![0u8; 16_384];
+        loop {
+            match from_peer.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            loop {
+                match frame(&buf) {
+                    Frame::Partial => break,
+                    Frame::Skip => {
+                        buf.remove(0);
+                    }
+                    Frame::KeepAlive(n) => {
+                        if to_stack.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                        buf.drain(..n);
+                    }
+                    Frame::Message(n) => {
+                        let verdict = match admit(&buf[..n], remote, &limits, stats) {
+                            Admitted::Pass(message) => to_stack.write_all(&message).await,
+                            Admitted::Reply(response) => {
+                                to_peer.lock().await.write_all(&response).await
+                            }
+                            Admitted::Drop => Ok(()),
+                        };
+                        if verdict.is_err() {
+                            return;
+                        }
+                        buf.drain(..n);
+                    }
+                    Frame::Unframeable { head, code, reason } => {
+                        stats
+                            .replied
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        info!(%remote, code, reason, "no message boundary on a TCP connection; closing it");
+                        if let Some(head) = head
+                            && let Verdict::Reply { response, .. } =
+                                reply(&buf[..head], code, reason)
+                        {
+                            let _ = to_peer.lock().await.write_all(&response).await;
+                        }
+                        return;
+                    }
+                }
+            }
+            // Keep a long-lived trunk's buffer from holding on to a burst's memory.
+            if buf.is_empty() && buf.capacity() > 65_536 {
+                buf = Vec::with_capacity(4_096);
+            }
+        }
+    };
+    tokio::select! {
+        () = outward => {}
+        () = inward => {}
+    }
+    let _ = to_peer.lock().await.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const INVITE: &[u8] = b"INVITE sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK-1\r\nSubject: fum\xe9e\r\nContent-Length: 4\r\n\r\nv=0\n";
+
+    #[test]
+    fn a_message_is_framed_by_its_content_length_whatever_bytes_its_headers_hold() {
+        assert_eq!(frame(INVITE), Frame::Message(INVITE.len()));
+        let mut two = INVITE.to_vec();
+        two.extend_from_slice(INVITE);
+        assert_eq!(frame(&two), Frame::Message(INVITE.len()));
+        assert_eq!(frame(&INVITE[..INVITE.len() - 1]), Frame::Partial);
+        assert_eq!(frame(&INVITE[..40]), Frame::Partial);
+    }
+
+    #[test]
+    fn keep_alives_and_stray_bytes() {
+        assert_eq!(frame(b"\r\n\r\nINVITE"), Frame::KeepAlive(4));
+        assert_eq!(frame(b"\r\n"), Frame::Partial);
+        assert_eq!(frame(b"\r\nINVITE"), Frame::KeepAlive(2));
+        assert_eq!(frame(b"\nINVITE"), Frame::Skip);
+        assert_eq!(frame(b""), Frame::Partial);
+    }
+
+    #[test]
+    fn a_compact_or_missing_length_and_an_unreadable_one() {
+        let compact = b"OPTIONS sip:x SIP/2.0\r\nl: 2\r\n\r\nabcd";
+        assert_eq!(frame(compact), Frame::Message(compact.len() - 2));
+        let none = b"OPTIONS sip:x SIP/2.0\r\nVia: x\r\n\r\nabcd";
+        assert_eq!(frame(none), Frame::Message(none.len() - 4));
+        let bad = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: lots\r\n\r\n";
+        assert!(matches!(
+            frame(bad),
+            Frame::Unframeable {
+                head: Some(_),
+                code: 400,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn too_large_is_refused_before_it_is_read() {
+        let huge = b"INVITE sip:18@x SIP/2.0\r\nContent-Length: 10000000\r\n\r\n";
+        assert!(matches!(frame(huge), Frame::Unframeable { code: 513, .. }));
+        let endless = vec![b'a'; MAX_STREAM_MESSAGE + 1];
+        assert!(matches!(
+            frame(&endless),
+            Frame::Unframeable { head: None, .. }
+        ));
+    }
+
+    #[test]
+    fn seats_are_bounded_per_source_and_given_back() {
+        let census = Arc::new(Mutex::new(Census::default()));
+        let one: std::net::IpAddr = "192.0.2.1".parse().expect("addr");
+        let other: std::net::IpAddr = "192.0.2.2".parse().expect("addr");
+        let held: Vec<Seat> = (0..MAX_CONNECTIONS_PER_SOURCE)
+            .map(|_| seat(&census, one).expect("room"))
+            .collect();
+        assert_eq!(seat(&census, one).err(), Some(Refused::Source));
+        let _ = seat(&census, other).expect("another source has room");
+        drop(held);
+        let census = census.lock().expect("census");
+        assert_eq!(census.total, 0);
+        assert!(census.per_source.is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn framing_never_panics_and_never_overruns(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            match frame(&bytes) {
+                Frame::Message(n) | Frame::KeepAlive(n) => prop_assert!(n > 0 && n <= bytes.len()),
+                Frame::Skip => prop_assert!(!bytes.is_empty()),
+                Frame::Unframeable { head: Some(h), .. } => prop_assert!(h <= bytes.len()),
+                _ => {}
+            }
+        }
+    }
+}
