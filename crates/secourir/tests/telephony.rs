@@ -416,6 +416,111 @@ fn latin1_call(platform: &Platform, mut wire: Wire, number: &str) {
     assert_eq!(field(&ended, "outcome"), "abandoned", "{ended}");
 }
 
+/// Opens `count` TCP connections to `port` from 127.1.x.y sources, `per_source` from each,
+/// and holds them open without a word.
+fn silent_connections(
+    runtime: &tokio::runtime::Runtime,
+    port: u16,
+    count: usize,
+    per_source: usize,
+) -> Vec<tokio::net::TcpStream> {
+    // This process holds them all: its descriptor limit must allow it.
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let hard = limit.maximum.unwrap_or(u64::MAX);
+    assert!(
+        hard >= count as u64 + 1_000,
+        "this test holds {count} connections; the descriptor limit is {hard}"
+    );
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(hard),
+            maximum: limit.maximum,
+        },
+    )
+    .expect("raise the descriptor limit");
+    runtime.block_on(async {
+        let mut held = Vec::with_capacity(count);
+        for i in 0..count {
+            let source = i / per_source;
+            let ip =
+                std::net::Ipv4Addr::new(127, 1, (source / 250) as u8, (source % 250 + 1) as u8);
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            socket.bind((ip, 0).into()).expect("bind a loopback source");
+            let stream = socket
+                .connect(([127, 0, 0, 1], port).into())
+                .await
+                .expect("connect");
+            held.push(stream);
+        }
+        held
+    })
+}
+
+/// 20,000 TCP connections that never say a word, from 200 loopback sources, in two waves of
+/// 10,000: a real peer still gets a seat over TCP during the first wave, callers over UDP are
+/// answered during and after, and the log stays small. Prints the process's memory before,
+/// during and after (`-- --nocapture`).
+#[test]
+fn silent_tcp_connections_by_the_thousand_keep_no_caller_out() {
+    let platform = Platform::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let before = platform.rss_kib();
+    let started = Instant::now();
+    let first = silent_connections(&runtime, platform.sip, 10_000, 100);
+    let opened_in = started.elapsed();
+    // A real peer over TCP during the flood: seated in place of the oldest silent connection.
+    latin1_call(&platform, Wire::tcp(platform.sip), "0611223366");
+    // One call-taker per caller: a call-taker stays in wrap-up for 20 s after a call.
+    let answered = |number: &str, login: &str, when: &str| {
+        let phone = free_port();
+        platform.register(login, phone);
+        let answering = platform.call_taker(login, phone, 1);
+        platform.set_state(login, "available");
+        wait_ok(platform.caller(number, 43.2965, 5.3698, 2_000), when);
+        wait_ok(answering, "call-taker phone");
+        let call = platform.wait_call(when, |c| c["caller"] == number && c["outcome"].is_string());
+        assert_eq!(field(&call, "outcome"), "completed", "{call}");
+        assert_eq!(field(&call, "call_taker"), login, "{call}");
+    };
+    answered(
+        "0644444401",
+        "ota-13-1",
+        "a caller during the silent connections",
+    );
+    let during = platform.rss_kib();
+    drop(first);
+    let second = silent_connections(&runtime, platform.sip, 10_000, 100);
+    drop(second);
+    answered(
+        "0644444402",
+        "ota-13-2",
+        "a caller after the silent connections",
+    );
+    // Silent connections are closed 10 s after they opened; wait until every one is gone.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let pid = platform.pid();
+    let open = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    while open() > 200 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = platform.rss_kib();
+    let log = platform.full_log().len();
+    println!(
+        "silent TCP connections: 20000 opened (10000 in {:.2} s); platform RSS {before} KiB before, \
+         {during} KiB during, {after} KiB after ({:+.1}%); {} descriptors left open; log {log} bytes",
+        opened_in.as_secs_f64(),
+        (after as f64 - before as f64) * 100.0 / before as f64,
+        open(),
+    );
+    assert!(open() <= 200, "silent connections still open: {}", open());
+    assert!(log < 1_000_000, "log of {log} bytes");
+}
+
 fn request(
     method: &str,
     uri: &str,

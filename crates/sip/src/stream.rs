@@ -7,10 +7,14 @@
 //! transactions and dialogs answer over it, addressed to the real peer), but it reads the peer
 //! through a loopback pair that only screened messages are written into.
 //!
-//! The accept loop also bounds what connections may take: a total and a per-source count, and
-//! a pause after an accept error (EMFILE) instead of a spinning loop that logs each failure.
+//! The accept loop also bounds what connections may take: a total and a per-source count; a
+//! connection that says nothing within 10 s is closed, and holds only its socket until then
+//! (the stack hears of a connection at its first message); when every seat is taken the oldest
+//! silent connection gives way, so silent connections never keep a real peer out; an accept
+//! error (EMFILE) pauses the loop instead of spinning it, and refusals are logged at most once
+//! per 10 s with a count.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +45,11 @@ pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
 /// How long the accept loop rests after an accept error (descriptors exhausted): the
 /// connections waiting in the backlog stay there instead of spinning the loop.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// A connection must bring its first message within this delay: a peer that connects to
+/// talk does so at once, and one that holds a connection silent only takes a descriptor.
+/// Afterwards the stack closes a connection silent for 5 minutes (its own idle timeout).
+const FIRST_MESSAGE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Warnings of one kind about refused connections, at most one per this period, with a count.
 const WARN_EVERY: Duration = Duration::from_secs(10);
@@ -132,23 +141,38 @@ pub fn frame(buf: &[u8]) -> Frame {
     }
 }
 
-/// Open connections, in all and per source address.
+/// Open connections, in all and per source address, and those that have not spoken yet.
 #[derive(Default)]
 struct Census {
     total: usize,
     per_source: HashMap<std::net::IpAddr, usize>,
+    /// Connections still waiting for their first message, oldest first: when every seat is
+    /// taken, the oldest of them gives its seat to the newcomer, so that silent connections
+    /// can never keep a real peer out.
+    silent: VecDeque<(u64, CancellationToken)>,
+    next: u64,
 }
 
 /// One seat among the open connections, given back when the connection ends.
 struct Seat {
     census: Arc<Mutex<Census>>,
     source: std::net::IpAddr,
+    id: u64,
+}
+
+impl Seat {
+    /// The connection brought its first message: it keeps its seat when the room is full.
+    fn spoke(&self) {
+        let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
+        census.silent.retain(|(id, _)| *id != self.id);
+    }
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
         let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
         census.total -= 1;
+        census.silent.retain(|(id, _)| *id != self.id);
         if let Some(n) = census.per_source.get_mut(&self.source) {
             *n -= 1;
             if *n == 0 {
@@ -165,20 +189,31 @@ enum Refused {
     Source,
 }
 
-fn seat(census: &Arc<Mutex<Census>>, source: std::net::IpAddr) -> Result<Seat, Refused> {
+/// A seat for a connection from `source`, whose task ends when `cancel` fires. When every
+/// seat is taken, the oldest silent connection is told to close and the newcomer is seated
+/// meanwhile (the room holds `MAX_CONNECTIONS` plus those still closing).
+fn seat(
+    census: &Arc<Mutex<Census>>,
+    source: std::net::IpAddr,
+    cancel: &CancellationToken,
+) -> Result<Seat, Refused> {
     let mut guard = census.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.total >= MAX_CONNECTIONS {
-        return Err(Refused::Total);
-    }
-    let from_source = guard.per_source.entry(source).or_default();
-    if *from_source >= MAX_CONNECTIONS_PER_SOURCE {
+    if guard.per_source.get(&source).copied().unwrap_or(0) >= MAX_CONNECTIONS_PER_SOURCE {
         return Err(Refused::Source);
     }
-    *from_source += 1;
+    if guard.total >= MAX_CONNECTIONS {
+        let (_, oldest) = guard.silent.pop_front().ok_or(Refused::Total)?;
+        oldest.cancel();
+    }
+    *guard.per_source.entry(source).or_default() += 1;
     guard.total += 1;
+    let id = guard.next;
+    guard.next += 1;
+    guard.silent.push_back((id, cancel.clone()));
     Ok(Seat {
         census: census.clone(),
         source,
+        id,
     })
 }
 
@@ -227,22 +262,29 @@ pub(crate) async fn listen(
         r#type: Some(Transport::Tcp),
         addr: local.into(),
     };
-    tokio::spawn(accept_loop(
-        listener, pairs, local_sip, layer, stats, cancel,
-    ));
+    let shared = Shared {
+        local: local_sip,
+        endpoint: layer,
+        pairs: tokio::sync::Mutex::new(pairs),
+        stats,
+    };
+    tokio::spawn(accept_loop(listener, shared, cancel));
     Ok(local)
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    pairs: TcpListener,
+/// What every connection of one listener shares.
+struct Shared {
+    /// The listener's address, as the stack names it.
     local: SipAddr,
     endpoint: Arc<rsipstack::transaction::endpoint::EndpointInner>,
+    /// Where the stack's ends of the loopback pairs are accepted.
+    pairs: tokio::sync::Mutex<TcpListener>,
     stats: Arc<ScreenStats>,
-    cancel: CancellationToken,
-) {
+}
+
+async fn accept_loop(listener: TcpListener, shared: Shared, cancel: CancellationToken) {
     let census = Arc::new(Mutex::new(Census::default()));
-    let pairs = Arc::new(tokio::sync::Mutex::new(pairs));
+    let shared = Arc::new(shared);
     let mut accept_failed = Quiet::new();
     let mut refused_total = Quiet::new();
     let mut refused_source = Quiet::new();
@@ -261,7 +303,8 @@ async fn accept_loop(
                 continue;
             }
         };
-        let seat = match seat(&census, remote.ip()) {
+        let cancel = cancel.child_token();
+        let seat = match seat(&census, remote.ip(), &cancel) {
             Ok(seat) => seat,
             Err(why) => {
                 let (quiet, what) = match why {
@@ -277,42 +320,81 @@ async fn accept_loop(
                 continue;
             }
         };
-        let pairs = pairs.clone();
-        let local = local.clone();
-        let endpoint = endpoint.clone();
-        let stats = stats.clone();
-        let cancel = cancel.child_token();
+        let shared = shared.clone();
         tokio::spawn(async move {
-            let _seat = seat;
-            let (outer, inner) = match pair(&pairs).await {
-                Ok(pair) => pair,
-                Err(e) => {
-                    warn!(%remote, error = %e, "no loopback pair for a TCP connection; closed");
-                    return;
-                }
-            };
-            let remote_sip = SipAddr {
-                r#type: Some(Transport::Tcp),
-                addr: remote.into(),
-            };
-            let (read_half, write_half) = tokio::io::split(inner);
-            let connection = TcpConnection {
-                inner: Arc::new(StreamConnectionInner::new(
-                    local, remote_sip, read_half, write_half,
-                )),
-                cancel_token: Some(cancel.clone()),
-            };
-            endpoint
-                .transport_layer
-                .add_connection(SipConnection::Tcp(connection));
-            debug!(%remote, "SIP over TCP: connection open");
             tokio::select! {
                 () = cancel.cancelled() => {}
-                () = relay(peer, remote, outer, &stats) => {}
+                () = serve(peer, remote, &shared, &cancel, &seat) => {}
             }
             debug!(%remote, "SIP over TCP: connection closed");
         });
     }
+}
+
+/// Serves one accepted connection: its first message must come within
+/// [`FIRST_MESSAGE_WITHIN`]; only then does the stack hear of it, so that a connection that
+/// says nothing holds one descriptor and a few bytes.
+async fn serve(
+    peer: TcpStream,
+    remote: SocketAddr,
+    shared: &Shared,
+    cancel: &CancellationToken,
+    seat: &Seat,
+) {
+    let mut buf = Vec::new();
+    let first = async {
+        while frame(&buf) == Frame::Partial {
+            // No buffer before there is something to read: a silent connection costs its
+            // socket and this task, nothing more.
+            if peer.readable().await.is_err() {
+                return false;
+            }
+            buf.reserve(4_096);
+            match peer.try_read_buf(&mut buf) {
+                Ok(0) => return false,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    };
+    match tokio::time::timeout(FIRST_MESSAGE_WITHIN, first).await {
+        Ok(true) => seat.spoke(),
+        Ok(false) => return,
+        Err(_) => {
+            debug!(%remote, "no SIP message within the first seconds: connection closed");
+            return;
+        }
+    }
+    let (outer, inner) = match pair(&shared.pairs).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            warn!(%remote, error = %e, "no loopback pair for a TCP connection; closed");
+            return;
+        }
+    };
+    let remote_sip = SipAddr {
+        r#type: Some(Transport::Tcp),
+        addr: remote.into(),
+    };
+    let (read_half, write_half) = tokio::io::split(inner);
+    let connection = TcpConnection {
+        inner: Arc::new(StreamConnectionInner::new(
+            shared.local.clone(),
+            remote_sip,
+            read_half,
+            write_half,
+        )),
+        cancel_token: Some(cancel.clone()),
+    };
+    shared
+        .endpoint
+        .transport_layer
+        .add_connection(SipConnection::Tcp(connection));
+    debug!(%remote, "SIP over TCP: connection open");
+    // On the heap, so that a silent connection's task stays small.
+    Box::pin(relay(peer, remote, outer, buf, &shared.stats)).await;
 }
 
 /// A connected loopback pair: the end this module writes into, and the stack's end.
@@ -338,17 +420,24 @@ async fn pair(pairs: &tokio::sync::Mutex<TcpListener>) -> std::io::Result<(TcpSt
 
 /// Carries one connection until either side closes it: the peer's messages framed, screened
 /// and handed to the stack, refusals answered straight back, the stack's output copied out.
-async fn relay(peer: TcpStream, remote: SocketAddr, outer: TcpStream, stats: &ScreenStats) {
+async fn relay(
+    peer: TcpStream,
+    remote: SocketAddr,
+    outer: TcpStream,
+    mut buf: Vec<u8>,
+    stats: &ScreenStats,
+) {
     let (mut from_peer, to_peer) = peer.into_split();
     let (mut from_stack, mut to_stack) = outer.into_split();
     let to_peer = tokio::sync::Mutex::new(to_peer);
     let outward = async {
-        let mut buf = vec![0u8; 16_384];
+        let mut out = Vec::with_capacity(16_384);
         loop {
-            match from_stack.read(&mut buf).await {
+            out.clear();
+            match from_stack.read_buf(&mut out).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if to_peer.lock().await.write_all(&buf[..n]).await.is_err() {
+                Ok(_) => {
+                    if to_peer.lock().await.write_all(&out).await.is_err() {
                         break;
                     }
                 }
@@ -361,13 +450,8 @@ async fn relay(peer: TcpStream, remote: SocketAddr, outer: TcpStream, stats: &Sc
             max: MAX_STREAM_MESSAGE,
             too_large: "Message Too Large - over 64 KiB",
         };
-        let mut buf: Vec<u8> = Vec::with_capacity(4_096);
-        let mut chunk = vec![0u8; 16_384];
+        // The first message is already in `buf`: frame before reading more.
         loop {
-            match from_peer.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
             loop {
                 match frame(&buf) {
                     Frame::Partial => break,
@@ -410,7 +494,12 @@ async fn relay(peer: TcpStream, remote: SocketAddr, outer: TcpStream, stats: &Sc
             }
             // Keep a long-lived trunk's buffer from holding on to a burst's memory.
             if buf.is_empty() && buf.capacity() > 65_536 {
-                buf = Vec::with_capacity(4_096);
+                buf = Vec::new();
+            }
+            buf.reserve(4_096);
+            match from_peer.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
             }
         }
     };
@@ -478,17 +567,49 @@ mod tests {
     #[test]
     fn seats_are_bounded_per_source_and_given_back() {
         let census = Arc::new(Mutex::new(Census::default()));
+        let token = CancellationToken::new();
         let one: std::net::IpAddr = "192.0.2.1".parse().expect("addr");
         let other: std::net::IpAddr = "192.0.2.2".parse().expect("addr");
         let held: Vec<Seat> = (0..MAX_CONNECTIONS_PER_SOURCE)
-            .map(|_| seat(&census, one).expect("room"))
+            .map(|_| seat(&census, one, &token).expect("room"))
             .collect();
-        assert_eq!(seat(&census, one).err(), Some(Refused::Source));
-        let _ = seat(&census, other).expect("another source has room");
+        assert_eq!(seat(&census, one, &token).err(), Some(Refused::Source));
+        let _ = seat(&census, other, &token).expect("another source has room");
         drop(held);
         let census = census.lock().expect("census");
         assert_eq!(census.total, 0);
         assert!(census.per_source.is_empty());
+        assert!(census.silent.is_empty());
+    }
+
+    #[test]
+    fn a_full_room_makes_the_oldest_silent_connection_give_way() {
+        let census = Arc::new(Mutex::new(Census::default()));
+        let tokens: Vec<CancellationToken> = (0..=MAX_CONNECTIONS)
+            .map(|_| CancellationToken::new())
+            .collect();
+        let held: Vec<Seat> = (0..MAX_CONNECTIONS)
+            .map(|i| {
+                let source = std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
+                seat(&census, source, &tokens[i]).expect("room")
+            })
+            .collect();
+        // The first one spoke: it keeps its seat, and the second, silent, gives way.
+        held[0].spoke();
+        let newcomer: std::net::IpAddr = "192.0.2.9".parse().expect("addr");
+        let _seated = seat(&census, newcomer, &tokens[MAX_CONNECTIONS]).expect("seated");
+        assert!(!tokens[0].is_cancelled());
+        assert!(tokens[1].is_cancelled());
+        assert!(!tokens[2].is_cancelled());
+        // When every connection has spoken, a newcomer is refused.
+        for seat in &held {
+            seat.spoke();
+        }
+        census.lock().expect("census").silent.clear();
+        assert_eq!(
+            seat(&census, newcomer, &tokens[0]).err(),
+            Some(Refused::Total)
+        );
     }
 
     proptest! {
