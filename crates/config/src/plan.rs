@@ -105,6 +105,49 @@ impl Plan {
         self.trunk_index.get(id).map(|&i| &self.trunks[i])
     }
 
+    /// Whether a running platform may take `next` in place of this plan without a restart:
+    /// the same CTAs with their names and sites, the same zones served by the same CTAs, the
+    /// same accounts, announcements and partner services (the SIP registrar, the consoles and
+    /// the media hold those). Rules, capacity and shares, mutual aid, staffing, timings and
+    /// trunks may change. The error lists what differs.
+    pub fn may_become(&self, next: &Plan) -> Result<(), String> {
+        let mut differs = Vec::new();
+        let ctas = |p: &Plan| {
+            p.ctas
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone(), c.sites.clone()))
+                .collect::<Vec<_>>()
+        };
+        if ctas(self) != ctas(next) {
+            differs.push("the CTAs (their list, names or sites)");
+        }
+        let zones = |p: &Plan| {
+            p.zones
+                .iter()
+                .map(|z| (z.code.clone(), z.cta))
+                .collect::<Vec<_>>()
+        };
+        if zones(self) != zones(next) {
+            differs.push("the départements served by each CTA");
+        }
+        if self.call_takers != next.call_takers {
+            differs.push("the accounts");
+        }
+        if self.announcements != next.announcements {
+            differs.push("the announcements");
+        }
+        if self.partner_services != next.partner_services {
+            differs.push("the partner services");
+        }
+        match differs.as_slice() {
+            [] => Ok(()),
+            _ => Err(format!(
+                "{} changed: that needs a restart",
+                differs.join(", ")
+            )),
+        }
+    }
+
     /// The CTA with this index.
     pub fn cta(&self, id: CtaId) -> &CtaPlan {
         &self.ctas[usize::from(id.0)]
@@ -193,7 +236,7 @@ pub struct CtaPlan {
 }
 
 /// A room where call-takers of a CTA sit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     /// Identifier of the site.
     pub id: String,
@@ -224,7 +267,7 @@ pub struct ZonePlan {
 }
 
 /// A message of the SVI.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Announcement {
     /// Identifier used by rules and CTAs.
     pub id: String,
@@ -240,7 +283,7 @@ pub struct Announcement {
 pub const SIP_REALM: &str = "secourir";
 
 /// A call-taker (OTA) account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallTaker {
     /// Login, also the SIP user name of their phone.
     pub login: String,
@@ -262,7 +305,7 @@ pub struct CallTaker {
 }
 
 /// A partner service that takes calls handed over by a call-taker.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartnerService {
     /// The service.
     pub service: Service,

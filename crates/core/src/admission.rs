@@ -52,10 +52,35 @@ impl Admission {
                 return Err(Refusal::NoCapacity);
             }
             self.committed += 1;
+            // Shares raised by a new plan may leave more spoken for than the capacity while
+            // zones are past their old shares; borrowing then waits until they are back.
+            debug_assert!(self.committed <= self.capacity);
         }
         self.in_use[z] = used + 1;
         self.total += 1;
-        debug_assert!(self.committed <= self.capacity.max(self.guaranteed_total()));
+        Ok(())
+    }
+
+    /// Takes the capacity and shares of `plan` (with the same zones), keeping the calls
+    /// admitted; refused when the new capacity is below the calls admitted now.
+    pub fn reshape(&mut self, plan: &Plan) -> Result<(), String> {
+        if plan.zones.len() != self.in_use.len() {
+            return Err("the zones differ".to_owned());
+        }
+        if u64::from(plan.capacity) < self.total {
+            return Err(format!(
+                "a capacity of {} is below the {} calls admitted now",
+                plan.capacity, self.total
+            ));
+        }
+        self.capacity = u64::from(plan.capacity);
+        self.guaranteed = plan.zones.iter().map(|z| z.guaranteed).collect();
+        self.committed = self
+            .in_use
+            .iter()
+            .zip(&self.guaranteed)
+            .map(|(&u, &g)| u64::from(u.max(g)))
+            .sum();
         Ok(())
     }
 
@@ -91,10 +116,6 @@ impl Admission {
     /// The national capacity.
     pub fn capacity(&self) -> u64 {
         self.capacity
-    }
-
-    fn guaranteed_total(&self) -> u64 {
-        self.guaranteed.iter().map(|&g| u64::from(g)).sum()
     }
 
     /// Checks the bookkeeping against a recount; panics with the broken rule.

@@ -275,19 +275,7 @@ impl Core {
     /// A core with no call and no call-taker, for this plan.
     pub fn new(plan: Arc<Plan>) -> Core {
         let n = plan.ctas.len();
-        let mut may_lend = vec![vec![false; n]; n];
-        for (home, cta) in plan.ctas.iter().enumerate() {
-            for lender in &cta.lenders {
-                may_lend[home][usize::from(lender.0)] = true;
-            }
-        }
-        let population: u64 = plan.zones.iter().map(|z| z.population).sum::<u64>().max(1);
-        let per_ms = plan.expected_calls_per_year / (365.0 * 86_400_000.0);
-        let mut prior_per_ms = vec![0.0; n];
-        for zone in &plan.zones {
-            prior_per_ms[usize::from(zone.cta.0)] +=
-                per_ms * zone.population as f64 / population as f64;
-        }
+        let (may_lend, prior_per_ms) = lending(&plan);
         Core {
             admission: Admission::new(&plan),
             ctas: vec![CtaState::new(plan.mean_handling_ms); n],
@@ -308,6 +296,38 @@ impl Core {
             out: Vec::new(),
             callbacks_unindexed: 0,
         }
+    }
+
+    /// Takes a new plan at `now` without a restart, keeping every call, call-taker and
+    /// call-back: the rules, capacity and shares, mutual aid, staffing and timings change;
+    /// the CTAs, zones and accounts must not ([`Plan::may_become`]). Reserves are sized again
+    /// at once and every CTA may lend what the new plan lets it. Refused, with the reason,
+    /// when the plans differ in shape or the new capacity is below the calls admitted now;
+    /// the core is then unchanged.
+    pub fn change_plan(
+        &mut self,
+        plan: Arc<Plan>,
+        now: Instant,
+    ) -> Result<std::vec::Drain<'_, Command>, String> {
+        self.plan.may_become(&plan)?;
+        self.admission.reshape(&plan)?;
+        self.now = self.now.max(now);
+        (self.may_lend, self.prior_per_ms) = lending(&plan);
+        self.plan = plan;
+        let started = *self.started.get_or_insert(self.now);
+        let plan = Arc::clone(&self.plan);
+        for (i, state) in self.ctas.iter_mut().enumerate() {
+            state
+                .load
+                .size(self.now, started, self.prior_per_ms[i], &plan.ctas[i]);
+            self.spare_grew
+                .push(CtaId(u16::try_from(i).unwrap_or(u16::MAX)));
+        }
+        self.next_sizing = self.now.plus_ms(crate::reserve::REFRESH_MS);
+        self.fire_timers();
+        self.rebalance();
+        self.check_invariants();
+        Ok(self.out.drain(..))
     }
 
     /// Feeds one event at `now` (time never goes backwards: an earlier `now` counts as the latest
@@ -1921,4 +1941,23 @@ impl QueueView for View<'_> {
         let holding = state.load.holding_ms(self.plan.cta(cta));
         (ahead as f64 * holding / f64::from(active)) as u64
     }
+}
+
+/// Which CTAs may lend to which (`may_lend[home][lender]`), and the expected calls per
+/// millisecond of each CTA's zones before any is observed, as `plan` sets them.
+fn lending(plan: &Plan) -> (Vec<Vec<bool>>, Vec<f64>) {
+    let n = plan.ctas.len();
+    let mut may_lend = vec![vec![false; n]; n];
+    for (home, cta) in plan.ctas.iter().enumerate() {
+        for lender in &cta.lenders {
+            may_lend[home][usize::from(lender.0)] = true;
+        }
+    }
+    let population: u64 = plan.zones.iter().map(|z| z.population).sum::<u64>().max(1);
+    let per_ms = plan.expected_calls_per_year / (365.0 * 86_400_000.0);
+    let mut prior_per_ms = vec![0.0; n];
+    for zone in &plan.zones {
+        prior_per_ms[usize::from(zone.cta.0)] += per_ms * zone.population as f64 / population as f64;
+    }
+    (may_lend, prior_per_ms)
 }

@@ -688,6 +688,8 @@ enum Op {
     /// 0 the partner answers, 1 it fails, 2 it hangs up, 3 the caller hangs up, 4 the
     /// call-taker hangs up.
     OnPartnerLeg(u8, u8),
+    /// A new plan is taken live: the test plan, or (false) one where CTA 13 has no lender.
+    ChangePlan(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -722,6 +724,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => any::<u8>().prop_map(Op::AnswerRinging),
         3 => (any::<u8>(), prop::bool::weighted(0.1)).prop_map(|(n, p)| Op::TransferTalking(n, p)),
         3 => (any::<u8>(), prop_oneof![3 => Just(0u8), 1 => 1u8..5]).prop_map(|(n, k)| Op::OnPartnerLeg(n, k)),
+        1 => any::<bool>().prop_map(Op::ChangePlan),
     ]
 }
 
@@ -830,7 +833,7 @@ fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
             cta: CtaId(u16::from(*c)),
             disabled: *d,
         },
-        Op::Advance(_) => return None,
+        Op::Advance(_) | Op::ChangePlan(_) => return None,
         Op::AnswerRinging(n) => {
             let ringing: Vec<(AgentId, CallId)> = (0..8)
                 .map(AgentId)
@@ -1038,6 +1041,22 @@ proptest! {
         for (i, op) in ops.iter().enumerate() {
             if let Op::Advance(ms) = op {
                 now += u64::from(*ms);
+            }
+            if let Op::ChangePlan(aid) = op {
+                let next = if *aid { plan() } else { plan_without_aid_for_13() };
+                // Refused only below the live calls; then nothing changed.
+                let capacity = core.admission().capacity();
+                let changed = core
+                    .change_plan(next, Instant(now))
+                    .map(|out| out.collect::<Vec<Command>>());
+                match changed {
+                    Ok(out) => {
+                        core.check_invariants();
+                        checker.observe(&core, &out);
+                    }
+                    Err(_) => prop_assert_eq!(core.admission().capacity(), capacity),
+                }
+                continue;
             }
             let event = event(op, i as u64, &core).unwrap_or(Event::Tick);
             checker.asked(&event);
@@ -2166,4 +2185,87 @@ fn a_late_call_back_home_in_a_paused_room_is_taken_by_a_lender_that_frees_up() {
         h.core.lendable(C84)
     );
     assert_eq!(h.core.idle_lenders_while_late(), vec![]);
+}
+
+/// The test plan with CTA 13 lending from nobody (no partner, no national aid).
+fn plan_without_aid_for_13() -> Arc<Plan> {
+    let text = PLAN.replacen(
+        r#"partners = ["cta-83", "cta-84"]"#,
+        "partners = []\nnational_aid = false",
+        1,
+    );
+    Arc::new(Plan::from_toml(&text, TERRITORY).expect("valid"))
+}
+
+#[test]
+fn a_new_plan_taken_live_lets_a_partner_answer_a_call_already_waiting() {
+    let mut h = Harness::with(plan_without_aid_for_13());
+    h.login(1, C83, 3);
+    h.offer(10, Z13);
+    // Nobody in CTA 13 and nobody may help it: the call waits, whatever the time.
+    let waited = h.advance(120_000);
+    assert!(rings(&waited).is_empty(), "{waited:?}");
+    assert_eq!(h.core.agent(AgentId(1)), AgentStatus::Available);
+    // The supervisor's new plan gives CTA 13 its partners back: at the call's next
+    // evaluation (within `retry_s`) it goes to the queue of CTA 83, whose call-takers pick,
+    // with nothing restarted.
+    let now = Instant(h.now);
+    let mut out: Vec<Command> = h
+        .core
+        .change_plan(plan(), now)
+        .expect("same shape")
+        .collect();
+    h.core.check_invariants();
+    out.extend(h.advance(10_000));
+    assert!(
+        out.contains(&Command::Trail {
+            call: CallId(10),
+            step: Step::Overflowed { from: C13, to: C83 }
+        }),
+        "{out:?}"
+    );
+    let info = h.core.call(CallId(10)).expect("live");
+    assert_eq!((info.cta, info.status), (C83, CallStatus::Queued));
+    h.ask(1, Ask::Pick(CallId(10)));
+    assert_eq!(
+        h.core.call(CallId(10)).map(|c| c.status),
+        Some(CallStatus::Ringing(AgentId(1)))
+    );
+}
+
+#[test]
+fn a_new_plan_of_another_shape_or_below_the_live_calls_is_refused_and_changes_nothing() {
+    let mut h = Harness::new();
+    for call in 0..4 {
+        h.offer(call, Z13);
+    }
+    let now = Instant(h.now);
+    let fewer_accounts = Arc::new(
+        Plan::from_toml(
+            &PLAN.replacen("[[call_taker]]\nlogin = \"a7\"\ncta = \"cta-83\"\n", "", 1),
+            TERRITORY,
+        )
+        .expect("valid"),
+    );
+    let refused = h.core.change_plan(fewer_accounts, now).err();
+    assert_eq!(
+        refused.as_deref(),
+        Some("the accounts changed: that needs a restart")
+    );
+    let small = Arc::new(
+        Plan::from_toml(
+            &PLAN
+                .replacen("capacity = 12", "capacity = 3", 1),
+            TERRITORY,
+        )
+        .expect("valid"),
+    );
+    let refused = h.core.change_plan(small, now).err();
+    assert_eq!(
+        refused.as_deref(),
+        Some("a capacity of 3 is below the 4 calls admitted now")
+    );
+    assert_eq!(h.core.admission().capacity(), 12);
+    assert_eq!(h.core.live_calls(), 4);
+    h.core.check_invariants();
 }
