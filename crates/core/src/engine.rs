@@ -1957,7 +1957,8 @@ fn lending(plan: &Plan) -> (Vec<Vec<bool>>, Vec<f64>) {
     let per_ms = plan.expected_calls_per_year / (365.0 * 86_400_000.0);
     let mut prior_per_ms = vec![0.0; n];
     for zone in &plan.zones {
-        prior_per_ms[usize::from(zone.cta.0)] += per_ms * zone.population as f64 / population as f64;
+        prior_per_ms[usize::from(zone.cta.0)] +=
+            per_ms * zone.population as f64 / population as f64;
     }
     (may_lend, prior_per_ms)
 }

@@ -2254,8 +2254,7 @@ fn a_new_plan_of_another_shape_or_below_the_live_calls_is_refused_and_changes_no
     );
     let small = Arc::new(
         Plan::from_toml(
-            &PLAN
-                .replacen("capacity = 12", "capacity = 3", 1),
+            &PLAN.replacen("capacity = 12", "capacity = 3", 1),
             TERRITORY,
         )
         .expect("valid"),

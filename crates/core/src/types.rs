@@ -718,3 +718,19 @@ pub enum Command {
         on: bool,
     },
 }
+
+/// One input of a core as a journal or a log keeps it: an event for [`crate::Core::handle`],
+/// or a plan taken live by [`crate::Core::change_plan`].
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// An event.
+    Event(Event),
+    /// A new plan.
+    Plan(std::sync::Arc<secourir_config::Plan>),
+}
+
+impl From<Event> for Input {
+    fn from(event: Event) -> Input {
+        Input::Event(event)
+    }
+}

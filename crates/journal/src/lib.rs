@@ -6,7 +6,9 @@
 //!
 //! A file is a header (the configuration it ran with) and entries, each framed as its length
 //! and CRC-32 (little endian) before its postcard bytes, so that a torn last entry (the process
-//! killed mid-write) is told apart from a damaged file.
+//! killed mid-write) is told apart from a damaged file. Since version 2 each entry's payload
+//! starts with a tag: an input of the core, or a configuration taken live, whose place among
+//! the inputs a replay must keep.
 
 mod applier;
 mod writer;
@@ -21,7 +23,16 @@ pub use applier::{Applier, ReadAgain};
 pub use writer::{Journal, JournalSender};
 
 /// First bytes of every journal file, with the format's version.
-const MAGIC: &[u8; 8] = b"SCRJRN01";
+const MAGIC: &[u8; 8] = b"SCRJRN02";
+
+/// The first version, whose entries are all inputs of the core, untagged: still read.
+const MAGIC_V1: &[u8; 8] = b"SCRJRN01";
+
+/// Tag of an entry that is an input of the core.
+const TAG_INPUT: u8 = 0;
+
+/// Tag of an entry that is a configuration taken live.
+const TAG_CONFIG: u8 = 1;
 
 /// Longest frame accepted when reading: far above any event, so that a damaged length is not
 /// taken for a frame of gigabytes.
@@ -49,13 +60,33 @@ pub struct Entry {
     pub event: Event,
 }
 
+/// A configuration the platform took live, without a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reconfigured {
+    /// When.
+    pub at: Instant,
+    /// The configuration's TOML.
+    pub config: String,
+}
+
+/// A configuration taken live, and its place among the inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// How many of the journal's inputs came before it.
+    pub after: usize,
+    /// The change.
+    pub change: Reconfigured,
+}
+
 /// A journal read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recorded {
     /// Its header.
     pub header: Header,
-    /// Its entries, in order.
+    /// Its inputs of the core, in order.
     pub entries: Vec<Entry>,
+    /// The configurations taken live, in order.
+    pub changes: Vec<Change>,
     /// The last entry was cut short (the process died while writing it) and was left out.
     pub torn_tail: bool,
 }
@@ -98,7 +129,11 @@ pub fn read(path: &Path) -> Result<Recorded, JournalError> {
 
 /// Reads a journal from its bytes.
 pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
-    let body = bytes.strip_prefix(MAGIC).ok_or(JournalError::NotAJournal)?;
+    let (body, tagged) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V1)) {
+        (Some(body), _) => (body, true),
+        (None, Some(body)) => (body, false),
+        (None, None) => return Err(JournalError::NotAJournal),
+    };
     let mut frames = Frames {
         bytes: body,
         offset: MAGIC.len() as u64,
@@ -117,15 +152,29 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
         }
     };
     let mut entries = Vec::new();
+    let mut changes = Vec::new();
     let mut torn_tail = false;
     loop {
-        let index = entries.len() + 1;
+        let index = entries.len() + changes.len() + 1;
         let offset = frames.offset;
         match frames.next_payload() {
             Ok(Some(payload)) => {
-                let entry = postcard::from_bytes(payload)
-                    .map_err(|e| damaged(index, offset, e.to_string()))?;
-                entries.push(entry);
+                let decode_error = |e: postcard::Error| damaged(index, offset, e.to_string());
+                match (tagged, payload.split_first()) {
+                    (false, _) => {
+                        entries.push(postcard::from_bytes(payload).map_err(decode_error)?)
+                    }
+                    (true, Some((&TAG_INPUT, input))) => {
+                        entries.push(postcard::from_bytes(input).map_err(decode_error)?);
+                    }
+                    (true, Some((&TAG_CONFIG, change))) => changes.push(Change {
+                        after: entries.len(),
+                        change: postcard::from_bytes(change).map_err(decode_error)?,
+                    }),
+                    (true, _) => {
+                        return Err(damaged(index, offset, "unknown kind of entry".into()));
+                    }
+                }
             }
             Ok(None) => break,
             Err(Frame::Torn) => {
@@ -138,6 +187,7 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
     Ok(Recorded {
         header,
         entries,
+        changes,
         torn_tail,
     })
 }

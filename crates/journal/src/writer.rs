@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use secourir_core::{Event, Instant};
 
-use crate::{Header, MAGIC, frame};
+use crate::{Header, MAGIC, Reconfigured, TAG_CONFIG, TAG_INPUT, frame};
 
 /// Batches the writer thread's channel holds. A batch is one turn of the driver's loop.
 const QUEUE: usize = 4_096;
@@ -84,12 +84,28 @@ impl JournalSender {
         let entry = EntryRef { at, event };
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
+        scratch.push(TAG_INPUT);
         match postcard::to_extend(&entry, scratch) {
             Ok(payload) => {
                 frame(&payload, &mut self.pending);
                 self.scratch = payload;
             }
             // Every event serializes; should one not, the replay says where the gap is.
+            Err(_) => {
+                self.lost.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Adds a configuration taken live to the current batch, between the inputs before it
+    /// and those after.
+    pub fn record_config(&mut self, at: Instant, config: &str) {
+        let change = Reconfigured {
+            at,
+            config: config.to_owned(),
+        };
+        match postcard::to_extend(&change, vec![TAG_CONFIG]) {
+            Ok(payload) => frame(&payload, &mut self.pending),
             Err(_) => {
                 self.lost.fetch_add(1, Ordering::Relaxed);
             }
@@ -249,5 +265,47 @@ mod tests {
             crate::parse(b"not a journal"),
             Err(crate::JournalError::NotAJournal)
         ));
+    }
+
+    #[test]
+    fn a_configuration_taken_live_keeps_its_place_among_the_inputs() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("j");
+        let entries = events();
+        let mut journal = Journal::start(&path, &header()).expect("start");
+        for (i, entry) in entries.iter().enumerate() {
+            if i == 40 {
+                journal.record_config(entry.at, "[national]\ncapacity = 9\n");
+            }
+            journal.record(entry.at, &entry.event);
+        }
+        journal.finish().expect("finish");
+        let read = crate::read(&path).expect("read");
+        assert_eq!(read.entries, entries);
+        assert_eq!(
+            read.changes,
+            vec![crate::Change {
+                after: 40,
+                change: Reconfigured {
+                    at: entries[40].at,
+                    config: "[national]\ncapacity = 9\n".into(),
+                },
+            }]
+        );
+    }
+
+    #[test]
+    fn a_journal_of_the_first_version_is_still_read() {
+        let mut bytes = crate::MAGIC_V1.to_vec();
+        frame(
+            &postcard::to_allocvec(&header()).expect("header"),
+            &mut bytes,
+        );
+        for entry in events() {
+            frame(&postcard::to_allocvec(&entry).expect("entry"), &mut bytes);
+        }
+        let read = crate::parse(&bytes).expect("read");
+        assert_eq!(read.entries, events());
+        assert!(read.changes.is_empty());
     }
 }

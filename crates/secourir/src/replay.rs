@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use secourir_config::Plan;
-use secourir_core::{Event, Instant, Outcome};
+use secourir_core::{Input, Instant, Outcome};
 
 /// Options of `secourir replay`.
 #[derive(clap::Args)]
@@ -32,32 +32,51 @@ struct Source {
     name: String,
     node: String,
     plan: Plan,
-    inputs: Vec<(Instant, Event)>,
+    inputs: Vec<(Instant, Input)>,
     torn_tail: bool,
 }
 
 fn journal_source(path: &std::path::Path) -> Result<Source, String> {
     let recorded = secourir_journal::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let header = &recorded.header;
-    let mut plan = crate::plan_from_text(&header.config, "journal configuration")?;
-    if header.simulated_call_takers {
-        secourir_server::add_simulated_call_takers(&mut plan);
+    let simulated = header.simulated_call_takers;
+    let read = |text: &str, name: &str| {
+        let mut plan = crate::plan_from_text(text, name)?;
+        if simulated {
+            secourir_server::add_simulated_call_takers(&mut plan);
+        }
+        Ok::<_, String>(plan)
+    };
+    let plan = read(&header.config, "journal configuration")?;
+    // The configurations taken live keep their places among the inputs.
+    let mut inputs = Vec::with_capacity(recorded.entries.len() + recorded.changes.len());
+    let mut changes = recorded.changes.into_iter().peekable();
+    for (i, entry) in recorded.entries.into_iter().enumerate() {
+        while let Some(change) = changes.next_if(|c| c.after <= i) {
+            let plan = read(&change.change.config, "configuration taken live")?;
+            inputs.push((change.change.at, Input::Plan(Arc::new(plan))));
+        }
+        inputs.push((entry.at, Input::Event(entry.event)));
+    }
+    for change in changes {
+        let plan = read(&change.change.config, "configuration taken live")?;
+        inputs.push((change.change.at, Input::Plan(Arc::new(plan))));
     }
     Ok(Source {
         name: format!("journal {}", path.display()),
         node: format!(" of node {}", header.node),
         plan,
         torn_tail: recorded.torn_tail,
-        inputs: recorded
-            .entries
-            .into_iter()
-            .map(|e| (e.at, e.event))
-            .collect(),
+        inputs,
     })
 }
 
 fn cluster_source(urls: &str, config: &std::path::Path) -> Result<Source, String> {
     let plan = crate::load_plan(config)?;
+    let name = config.display().to_string();
+    let read = secourir_server::ConfigReader(Arc::new(move |text: &str| {
+        crate::plan_from_text(text, &name)
+    }));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -66,6 +85,7 @@ fn cluster_source(urls: &str, config: &std::path::Path) -> Result<Source, String
         .block_on(secourir_server::cluster_inputs(
             urls,
             Arc::new(plan.clone()),
+            &read,
         ))
         .map_err(|e| format!("cluster log at {urls}: {e}"))?;
     Ok(Source {
@@ -105,8 +125,20 @@ pub fn run(args: &Args) -> ExitCode {
             }
         },
     };
+    let mut inputs = source.inputs;
+    if args.with.is_some() {
+        // A "what if" runs its own configuration throughout: the ones taken live are left out.
+        let before = inputs.len();
+        inputs.retain(|(_, input)| matches!(input, Input::Event(_)));
+        if inputs.len() < before {
+            println!(
+                "{} configuration(s) taken live left out: --with holds for the whole replay",
+                before - inputs.len()
+            );
+        }
+    }
     let plan = Arc::new(plan);
-    let replayed = secourir_sim::replay::replay(plan.clone(), source.inputs);
+    let replayed = secourir_sim::replay::replay(plan.clone(), inputs);
     let count = |o: Outcome| {
         replayed
             .calls

@@ -248,8 +248,19 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
             site: args.site.clone().unwrap_or_default(),
         }),
     };
+    let name = args.config.display().to_string();
+    let with_simulated = demo.is_some();
+    let read_config = secourir_server::ConfigReader(Arc::new(move |text: &str| {
+        let mut plan = crate::plan_from_text(text, &name)?;
+        if with_simulated {
+            secourir_server::add_simulated_call_takers(&mut plan);
+        }
+        Ok(plan)
+    }));
     let options = ServeOptions {
         cluster,
+        config_text: config_text.clone(),
+        read_config,
         sip: args.sip,
         sip_tcp: (!args.no_tcp).then_some(args.sip),
         http: args.http,
@@ -302,21 +313,48 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
             println!("ATTENTION : --signalling-only, aucun média ancré : pour mesurer, jamais pour de vrais appels.");
         }
         // SIGTERM (systemd, a supervisor) drains exactly like Ctrl-C: callers are told, not cut.
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+        // SIGHUP reads the configuration file again and takes it without a restart.
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut hangup)) =
+            (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+        else {
+            eprintln!("cannot listen for SIGTERM and SIGHUP");
+            platform.stop().await;
+            return ExitCode::FAILURE;
+        };
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break,
+                _ = term.recv() => break,
+                _ = hangup.recv() => reload(&platform, &args.config).await,
             }
         }
         println!("Arrêt : appels en cours raccrochés, enregistrements terminés.");
         platform.stop().await;
         ExitCode::SUCCESS
     })
+}
+
+/// Reads the configuration file again and gives it to the platform, saying what became of it.
+async fn reload(platform: &secourir_server::Platform, path: &std::path::Path) {
+    let text = match crate::read_config(path) {
+        Ok(text) => text,
+        Err(e) => {
+            tracing::warn!(reason = %e, "SIGHUP: configuration not read; the one in force stays");
+            println!("Configuration refusée : {e}");
+            return;
+        }
+    };
+    match platform.reconfigure(text).await {
+        Ok(what) => {
+            tracing::info!(file = %path.display(), "SIGHUP: {what}");
+            println!("Configuration rechargée : {}", path.display());
+        }
+        Err(why) => {
+            tracing::warn!(file = %path.display(), reason = %why, "SIGHUP: configuration refused; the one in force stays");
+            println!("Configuration refusée : {why}");
+        }
+    }
 }
 
 /// Options of `secourir calls`.

@@ -4,6 +4,7 @@
 mod common;
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::Value;
@@ -135,4 +136,123 @@ fn a_journal_replays_the_platforms_calls_exactly() {
         rejected > 0,
         "one call at a time, yet none refused: {what_if}"
     );
+}
+
+/// The shipped configuration with `rule` placed before the last (catch-all) rule.
+fn shipped_with_rule(rule: &str) -> String {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("the shipped configuration");
+    let last = shipped
+        .find("[[rule_set.rule]]\nname = \"par défaut")
+        .expect("the catch-all rule");
+    format!("{}{rule}\n{}", &shipped[..last], &shipped[last..])
+}
+
+/// A CTA evacuated at night: the supervisor routes its calls to a neighbour by editing the
+/// configuration and sending SIGHUP. The next call goes there with nothing restarted; a
+/// broken file or one that changes the accounts is refused with its reason and changes
+/// nothing; the journal replays the change at its place.
+#[test]
+fn a_configuration_taken_on_sighup_reroutes_the_next_call_and_replays() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = dir.path().join("france.toml");
+    let shipped = shipped_with_rule("");
+    std::fs::write(&config, &shipped).expect("config");
+    let mut platform = Platform::with_config(&config);
+    let mut phones = Vec::new();
+    for login in ["ota-13-1", "ota-13-2", "ota-83-1"] {
+        let phone = free_port();
+        platform.register(login, phone);
+        phones.push(Reaped(platform.call_taker(login, phone, 1)));
+        platform.set_state(login, "available");
+    }
+    let health = platform.get("/api/health");
+    let first_sha = health["config"]["sha256"].clone();
+    assert_eq!(health["config"]["changes"], 0, "{health}");
+    let answered = |number: &str| {
+        wait_ok(platform.caller(number, 43.2965, 5.3698, 1_000), number);
+        platform.wait_call(number, |c| {
+            c["caller"] == number && c["outcome"].is_string()
+        })
+    };
+    let before = answered("0611111111");
+    assert_eq!(before["cta"], "cta-13", "{before}");
+
+    // A file that does not read: refused with its line, the configuration in force stays.
+    std::fs::write(
+        &config,
+        shipped_with_rule("[[rule_set.rule]]\nname = \"faux\"\nroute = [\"cta-99\"]\n"),
+    )
+    .expect("config");
+    platform.hang_up();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !platform.full_log().contains("configuration refused") {
+        assert!(Instant::now() < deadline, "{}", platform.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(platform.full_log().contains("cta-99"), "{}", platform.log());
+    // One that changes the accounts needs a restart: refused too.
+    std::fs::write(
+        &config,
+        shipped.replacen("login = \"ota-bspp-2\"", "login = \"ota-x\"", 1),
+    )
+    .expect("config");
+    platform.hang_up();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !platform.full_log().contains("the accounts changed") {
+        assert!(Instant::now() < deadline, "{}", platform.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(platform.get("/api/health")["config"]["changes"], 0);
+
+    // CTA 13 evacuated: its calls go to CTA 83.
+    std::fs::write(
+        &config,
+        shipped_with_rule(
+            "[[rule_set.rule]]\nname = \"CTA 13 évacué : appels au CTA 83\"\nwhen = { zones = [\"13\"] }\nroute = [\"cta-83\"]\n",
+        ),
+    )
+    .expect("config");
+    platform.hang_up();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let health = platform.get("/api/health");
+        if health["config"]["changes"] == 1 {
+            assert_ne!(health["config"]["sha256"], first_sha);
+            break;
+        }
+        assert!(Instant::now() < deadline, "{health}\n{}", platform.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let after = answered("0622222222");
+    assert_eq!(after["cta"], "cta-83", "{after}");
+    assert_eq!(after["call_taker"], "ota-83-1", "{after}");
+    // The new rule is the sixth of the set (the catch-all now comes after it).
+    let trail = platform.trail(&after["call"]);
+    assert!(trail.iter().any(|s| s == "règle 5"), "{trail:?}");
+    assert!(platform.terminate().success());
+    drop(phones);
+
+    let journals: Vec<_> = std::fs::read_dir(platform.dir.path().join("journal"))
+        .expect("journal directory")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    let (_, replayed) = replay(&journals[0], &platform.dir.path().join("replay.json"));
+    for record in [&before, &after] {
+        let call = replayed["calls"]
+            .as_array()
+            .expect("calls")
+            .iter()
+            .find(|c| c["call"] == record["call"])
+            .unwrap_or_else(|| panic!("call {} not replayed: {replayed}", record["call"]));
+        assert_eq!(call["cta"], record["cta"], "{call} vs {record}");
+        assert_eq!(
+            call["call_taker"], record["call_taker"],
+            "{call} vs {record}"
+        );
+    }
 }

@@ -101,6 +101,13 @@ pub(crate) enum Input {
         /// The calls.
         calls: Vec<MergedCall>,
     },
+    /// A configuration to take without a restart, as its text: every node reads it alike.
+    Config {
+        /// When.
+        at: u64,
+        /// The configuration's TOML.
+        text: String,
+    },
     /// The node found `node` silent since its entry `after`: unless `node` gave an entry since,
     /// its calls are over.
     Lost {
@@ -124,6 +131,7 @@ impl Input {
             | Input::Bound { at, .. }
             | Input::Merged { at, .. }
             | Input::Recorded { at, .. }
+            | Input::Config { at, .. }
             | Input::Lost { at, .. } => *at,
         }
     }
@@ -336,6 +344,8 @@ pub(crate) enum Step {
     Core(Event, Option<Box<OfferedRecord>>),
     /// Carry out what concerns this node alone (a binding, a recording to copy, merged rows).
     Local(Input),
+    /// Take this configuration, every node alike.
+    Config(String),
 }
 
 impl Members {
@@ -373,6 +383,7 @@ impl Members {
                 vec![Step::Core(Event::Offered(*offer), Some(record))]
             }
             Input::Core { event, .. } => vec![Step::Core(event, None)],
+            Input::Config { text, .. } => vec![Step::Config(text)],
             Input::Alive { .. } => Vec::new(),
             local @ (Input::Bound { .. } | Input::Recorded { .. } | Input::Merged { .. }) => {
                 vec![Step::Local(local)]
@@ -382,12 +393,14 @@ impl Members {
 }
 
 /// The core's inputs that `batches` (a cluster log, in its order) stand for, each with the
-/// instant every node applied it at: what every node's core was fed, for a replay. A core
-/// with `plan` runs alongside to know, as the nodes do, which calls were still live.
+/// instant every node applied it at: what every node's core was fed, for a replay, the
+/// configurations taken live among them (read by `read`). A core with `plan` runs alongside
+/// to know, as the nodes do, which calls were still live.
 pub(crate) fn core_inputs(
     plan: std::sync::Arc<secourir_config::Plan>,
     batches: impl IntoIterator<Item = (u64, secourir_cluster_log::Batch<Input>)>,
-) -> Vec<(secourir_core::Instant, Event)> {
+    read: &crate::ConfigReader,
+) -> Vec<(secourir_core::Instant, secourir_core::Input)> {
     let mut core = secourir_core::Core::new(plan);
     let mut members = Members::default();
     let mut clock = 0u64;
@@ -398,17 +411,32 @@ pub(crate) fn core_inputs(
             clock = clock.max(input.at());
             let now = secourir_core::Instant(clock);
             for step in members.steps(&batch.node, input) {
-                let Step::Core(event, _) = step else {
-                    continue;
+                let (commands, input): (Vec<secourir_core::Command>, _) = match step {
+                    Step::Core(event, _) => (
+                        core.handle(event.clone(), now).collect(),
+                        secourir_core::Input::Event(event),
+                    ),
+                    Step::Config(text) => {
+                        // Every node read it with the same code: one that failed failed on all.
+                        let Ok(plan) = read.read(&text) else {
+                            continue;
+                        };
+                        let plan = std::sync::Arc::new(plan);
+                        match core.change_plan(plan.clone(), now) {
+                            Ok(out) => (out.collect(), secourir_core::Input::Plan(plan)),
+                            Err(_) => continue,
+                        }
+                    }
+                    Step::Local(_) => continue,
                 };
-                for command in core.handle(event.clone(), now) {
+                for command in commands {
                     if let secourir_core::Command::Ended { call, .. }
                     | secourir_core::Command::Withdrawn { call, .. } = command
                     {
                         members.ended(call);
                     }
                 }
-                inputs.push((now, event));
+                inputs.push((now, input));
             }
         }
     }

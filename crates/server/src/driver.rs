@@ -3,6 +3,9 @@
 //! and the API's waiting requests. One task owns the core, so no lock guards the routing state.
 
 mod in_cluster;
+mod reconfigure;
+
+pub(crate) use reconfigure::Config;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
@@ -99,6 +102,8 @@ pub(crate) struct Driver {
     served_alone: BTreeSet<CallId>,
     /// Where the store is, to read back the island's records.
     pub(crate) data_dir: PathBuf,
+    /// The configuration in force, and how a new one is read.
+    pub(crate) config: Config,
     clock: Clock,
     follow_ups: VecDeque<Event>,
     dirty: bool,
@@ -134,6 +139,7 @@ impl Driver {
             pending: BTreeMap::new(),
             served_alone: BTreeSet::new(),
             data_dir: PathBuf::new(),
+            config: Config::default(),
             clock: Clock::default(),
             follow_ups: VecDeque::new(),
             dirty: true,
@@ -374,43 +380,68 @@ impl Driver {
                 journal.record(now, &event);
             }
             let commands: Vec<Command> = core.handle(event, now).collect();
-            for command in &commands {
-                let alone = !island
-                    && command
-                        .call()
-                        .is_some_and(|call| self.served_alone.contains(&call));
-                if let (Command::Withdrawn { call, .. }, false) = (command, island) {
-                    self.served_alone.remove(call);
-                    if let Some(node) = &mut self.node {
-                        node.members.ended(*call);
-                    }
-                }
-                if alone {
-                    // The island carries this call out, and keeps its records.
-                    continue;
-                }
-                self.legs.execute(command, now, &mut self.follow_ups);
-                let core = match (&self.island, island) {
-                    (Some(island), true) => &island.core,
-                    _ => &self.core,
-                };
-                self.records.command(command, core, now);
-                match command {
-                    Command::Reply { request, result } => self.requests.reply(*request, *result),
-                    Command::Ended { call, .. } if !island => {
-                        if let Some(node) = &mut self.node {
-                            node.members.ended(*call);
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            self.carry_out(island, &commands, now);
             // What this node's legs reported (a phone that cannot be rung) is an input like
             // any other: in a cluster it goes to the log, for every node to apply.
             if let (Some(node), false) = (&mut self.node, island) {
                 for event in self.follow_ups.drain(..) {
                     node.give(Input::Core { at: now.0, event });
                 }
+            }
+        }
+    }
+
+    /// Carries out commands the shared core gave outside an event (a plan taken live), then
+    /// what they lead to.
+    fn carry_out_all(&mut self, commands: Vec<Command>, now: Instant) {
+        self.dirty = true;
+        self.carry_out(false, &commands, now);
+        match &mut self.node {
+            Some(node) => {
+                for event in self.follow_ups.drain(..) {
+                    node.give(Input::Core { at: now.0, event });
+                }
+            }
+            None => {
+                if let Some(event) = self.follow_ups.pop_front() {
+                    self.process(event, now);
+                }
+            }
+        }
+    }
+
+    /// Hands each command of the shared core (or the island's) to the legs, the records and
+    /// the waiting requests, in order; what the legs report back waits in `follow_ups`.
+    fn carry_out(&mut self, island: bool, commands: &[Command], now: Instant) {
+        for command in commands {
+            let alone = !island
+                && command
+                    .call()
+                    .is_some_and(|call| self.served_alone.contains(&call));
+            if let (Command::Withdrawn { call, .. }, false) = (command, island) {
+                self.served_alone.remove(call);
+                if let Some(node) = &mut self.node {
+                    node.members.ended(*call);
+                }
+            }
+            if alone {
+                // The island carries this call out, and keeps its records.
+                continue;
+            }
+            self.legs.execute(command, now, &mut self.follow_ups);
+            let core = match (&self.island, island) {
+                (Some(island), true) => &island.core,
+                _ => &self.core,
+            };
+            self.records.command(command, core, now);
+            match command {
+                Command::Reply { request, result } => self.requests.reply(*request, *result),
+                Command::Ended { call, .. } if !island => {
+                    if let Some(node) = &mut self.node {
+                        node.members.ended(*call);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -577,6 +608,7 @@ impl Driver {
                         .screen_stats()
                         .dropped
                         .load(std::sync::atomic::Ordering::Relaxed),
+                    config: self.config.status(),
                     cluster: self.node.as_ref().map(|node| ClusterStatus {
                         node: node.name.clone(),
                         site: node.site.clone(),
@@ -614,6 +646,7 @@ impl Driver {
                 let now = self.clock.now();
                 self.records.board.note(now, "plateforme", what);
             }
+            ApiCall::Reconfigure { text, reply } => self.reconfigure(text, reply),
             ApiCall::Ask { .. } | ApiCall::Aml { .. } => {}
         }
     }

@@ -41,7 +41,7 @@ use tracing::info;
 
 pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
-pub use protocol::{CallTakerView, ClusterStatus, PlatformStatus, WantedState};
+pub use protocol::{CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState};
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).
@@ -89,6 +89,32 @@ pub struct ServeOptions {
     pub journal: Option<secourir_journal::Header>,
     /// Run as one node of a cluster sharing its core through a replicated log.
     pub cluster: Option<ClusterOptions>,
+    /// The configuration's text the plan was read from.
+    pub config_text: String,
+    /// How a new configuration's text is read, to take it without a restart.
+    pub read_config: ConfigReader,
+}
+
+/// Reads a configuration's text into a plan, as the platform was started (the territory's
+/// zones, the demonstration's call-takers): a configuration taken live, or found in the
+/// cluster's log, is read by it. The error gives `NAME:LINE:COLUMN: reason` lines.
+#[derive(Clone)]
+pub struct ConfigReader(pub Arc<ReadConfig>);
+
+/// What [`ConfigReader`] calls.
+pub type ReadConfig = dyn Fn(&str) -> Result<Plan, String> + Send + Sync;
+
+impl ConfigReader {
+    /// The plan `text` describes, or why it is refused.
+    pub fn read(&self, text: &str) -> Result<Plan, String> {
+        (self.0)(text)
+    }
+}
+
+impl std::fmt::Debug for ConfigReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigReader")
+    }
 }
 
 /// One node of a cluster.
@@ -153,6 +179,8 @@ pub struct Bound {
 pub struct Platform {
     /// Where it listens.
     pub bound: Bound,
+    /// The driver's requests, for [`Platform::reconfigure`].
+    api: mpsc::Sender<protocol::ApiCall>,
     stop: Option<oneshot::Sender<()>>,
     driver: tokio::task::JoinHandle<()>,
     cancel: rsipstack::platform::CancellationToken,
@@ -161,6 +189,19 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// Takes a new configuration's text without a restart (in a cluster, every node takes it
+    /// from the log): what became of it, or why it was refused, in words.
+    pub async fn reconfigure(&self, text: String) -> Result<String, String> {
+        let (reply, answer) = oneshot::channel();
+        self.api
+            .send(protocol::ApiCall::Reconfigure { text, reply })
+            .await
+            .map_err(|_| "the platform is stopping".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the platform is stopping".to_owned())?
+    }
+
     /// Hangs up live calls, finishes recordings, and stops listening.
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -251,13 +292,15 @@ fn open_journal(
 
 /// The core's inputs a cluster's log holds (NATS servers at `urls`), in the log's order and
 /// with the instants every node applied them at, the nodes running `plan`: for
-/// `secourir replay --cluster`.
+/// `secourir replay --cluster`. The configurations the nodes took live come among them,
+/// read by `read`.
 pub async fn cluster_inputs(
     urls: &str,
     plan: Arc<Plan>,
-) -> Result<Vec<(secourir_core::Instant, secourir_core::Event)>, String> {
+    read: &ConfigReader,
+) -> Result<Vec<(secourir_core::Instant, secourir_core::Input)>, String> {
     let entries = node::read_all(urls).await.map_err(|e| e.to_string())?;
-    Ok(cluster::core_inputs(plan, entries))
+    Ok(cluster::core_inputs(plan, entries, read))
 }
 
 /// Starts the platform and returns once it listens.
@@ -367,6 +410,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         source,
     })?;
     let (api_tx, api_rx) = mpsc::channel(limits::API_QUEUE);
+    let api_control = api_tx.clone();
     let (snapshots, snapshot_rx) = tokio::sync::watch::channel(Arc::new(live::Snapshot::default()));
     let web = sessions::Web::new(plan.clone(), snapshot_rx);
     let router = router::router(
@@ -410,6 +454,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     };
     let mut driver = driver::Driver::new(plan, territory, instance, sip, legs, records, snapshots);
     driver.journal = journal;
+    driver.config = driver::Config::new(options.read_config.clone(), &options.config_text);
     driver.data_dir = options.data_dir.clone();
     match joined {
         Some((node, earlier)) => driver.join(node, earlier)?,
@@ -443,6 +488,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     info!(sip = %bound.sip, http = %bound.http, "platform ready");
     Ok(Platform {
         bound,
+        api: api_control,
         stop: Some(stop_tx),
         driver,
         cancel,

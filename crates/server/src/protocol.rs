@@ -52,9 +52,23 @@ pub struct PlatformStatus {
     pub malformed_refused: u64,
     /// Datagrams dropped as not SIP.
     pub datagrams_dropped: u64,
+    /// The configuration in force.
+    pub config: ConfigStatus,
     /// In a cluster: this node's seat.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterStatus>,
+}
+
+/// The configuration in force, so that supervision sees every node run the same one.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ConfigStatus {
+    /// SHA-256 of its text, hex.
+    pub sha256: String,
+    /// Configurations taken live since the start.
+    pub changes: u64,
+    /// When the last one was taken, ms since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_at: Option<u64>,
 }
 
 /// A cluster node's seat, for supervision.
@@ -200,6 +214,11 @@ pub(crate) enum ApiCall {
     },
     /// A line for the supervisors' journal (a lock-out), by the platform itself.
     Note { what: String },
+    /// A new configuration's text, to take without a restart: what became of it, in words.
+    Reconfigure {
+        text: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
 }
 
 impl From<WantedState> for secourir_core::WantedState {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 use secourir_config::{CtaId, Plan};
-use secourir_core::{AgentId, CallId, Command, Core, Event, Instant, Outcome};
+use secourir_core::{AgentId, CallId, Command, Core, Event, Input, Instant, Outcome};
 use sha2::{Digest, Sha256};
 
 /// One call as the replay saw it.
@@ -39,32 +39,51 @@ pub struct Replayed {
     pub calls: Vec<ReplayedCall>,
     /// The first and last instants of the inputs.
     pub span: Option<(Instant, Instant)>,
+    /// Plans among the inputs that the core refused, as the platform did.
+    pub refused_plans: u64,
 }
 
 /// Feeds `inputs` to a fresh core for `plan`.
-pub fn replay(plan: Arc<Plan>, inputs: impl IntoIterator<Item = (Instant, Event)>) -> Replayed {
+pub fn replay<I: Into<Input>>(
+    plan: Arc<Plan>,
+    inputs: impl IntoIterator<Item = (Instant, I)>,
+) -> Replayed {
     let mut core = Core::new(plan);
     let mut hasher = Sha256::new();
     let mut calls: Vec<ReplayedCall> = Vec::new();
     let mut index: FxHashMap<CallId, usize> = FxHashMap::default();
     let (mut events, mut commands) = (0u64, 0u64);
     let mut span: Option<(Instant, Instant)> = None;
-    for (at, event) in inputs {
+    let mut refused_plans = 0u64;
+    for (at, input) in inputs {
         events += 1;
         span = Some(span.map_or((at, at), |(first, _)| (first, at)));
-        if let Event::Offered(offer) = &event
-            && !index.contains_key(&offer.call)
-        {
-            index.insert(offer.call, calls.len());
-            calls.push(ReplayedCall {
-                call: offer.call,
-                offered_at: at,
-                outcome: None,
-                cta: None,
-                answered: None,
-            });
-        }
-        for command in core.handle(event, at) {
+        let out: Vec<Command> = match input.into() {
+            Input::Event(event) => {
+                if let Event::Offered(offer) = &event
+                    && !index.contains_key(&offer.call)
+                {
+                    index.insert(offer.call, calls.len());
+                    calls.push(ReplayedCall {
+                        call: offer.call,
+                        offered_at: at,
+                        outcome: None,
+                        cta: None,
+                        answered: None,
+                    });
+                }
+                core.handle(event, at).collect()
+            }
+            // The platform refused it too (same core, same state): nothing changes.
+            Input::Plan(plan) => match core.change_plan(plan, at) {
+                Ok(out) => out.collect(),
+                Err(_) => {
+                    refused_plans += 1;
+                    continue;
+                }
+            },
+        };
+        for command in out {
             commands += 1;
             hasher.update(format!("{command:?}\n").as_bytes());
             match command {
@@ -98,5 +117,6 @@ pub fn replay(plan: Arc<Plan>, inputs: impl IntoIterator<Item = (Instant, Event)
         digest,
         calls,
         span,
+        refused_plans,
     }
 }

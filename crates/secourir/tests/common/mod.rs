@@ -173,6 +173,12 @@ impl Platform {
         }
     }
 
+    /// Asks the process to read its configuration file again (SIGHUP).
+    pub fn hang_up(&self) {
+        let pid = rustix::process::Pid::from_raw(self.pid() as i32).expect("pid");
+        rustix::process::kill_process(pid, rustix::process::Signal::HUP).expect("SIGHUP");
+    }
+
     /// Asks the process to stop (SIGTERM) and waits for it; its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");

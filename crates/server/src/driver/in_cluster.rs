@@ -113,8 +113,9 @@ impl Driver {
                         }
                         self.process(event, now);
                     }
-                    Step::Local(input) if !mine => self.carry_out(input),
+                    Step::Local(input) if !mine => self.carry_out_local(input),
                     Step::Local(_) => {}
+                    Step::Config(text) => self.apply_config(&text, now),
                 }
             }
         }
@@ -126,7 +127,7 @@ impl Driver {
 
     /// What another node's entry asks of this one alone: ring its phone from here, copy its
     /// recording, keep the rows of the calls it served alone.
-    pub(super) fn carry_out(&mut self, input: Input) {
+    pub(super) fn carry_out_local(&mut self, input: Input) {
         match input {
             Input::Bound {
                 agent,
