@@ -1047,3 +1047,74 @@ fn an_entry_this_version_cannot_read_stops_the_log_here_and_the_node_serves_alon
         a.log()
     );
 }
+
+/// A configuration sent by SIGHUP to node A goes through the log: node B takes it at the same
+/// place among the inputs and routes the next call by it, and node C, started afterwards from
+/// the old file, catches up to it from the log.
+#[test]
+fn a_configuration_sent_to_one_node_reaches_every_node_through_the_log() {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let dir = tempfile::tempdir().expect("dir");
+    let (old, new) = (dir.path().join("old.toml"), dir.path().join("new.toml"));
+    std::fs::write(&old, shipped_with_rule("")).expect("config");
+    std::fs::write(&new, shipped_with_rule("")).expect("config");
+    let config = |path: &std::path::Path| path.to_string_lossy().into_owned();
+    let a = Platform::node(&urls, "node-a", "site-paris", &["--config", &config(&new)]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &["--config", &config(&old)]);
+    let first = a.get("/api/health")["config"]["sha256"].clone();
+    assert_eq!(b.get("/api/health")["config"]["sha256"], first);
+
+    // CTA 13 evacuated: the supervisor edits node A's file and sends it SIGHUP.
+    std::fs::write(&new, shipped_with_rule(EVACUATE_13)).expect("config");
+    a.hang_up();
+    let changed = |node: &Platform| {
+        let health = node.get("/api/health");
+        health["config"]["changes"] == 1 && health["config"]["sha256"] != first
+    };
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        wait_for(
+            &format!("the new configuration on node {name}"),
+            Duration::from_secs(20),
+            || changed(node),
+            || format!("{}\n{}", node.get("/api/health"), node.log()),
+        );
+    }
+    let sha = a.get("/api/health")["config"]["sha256"].clone();
+    assert_eq!(b.get("/api/health")["config"]["sha256"], sha);
+
+    // A call-taker of CTA 13 on node A, one of CTA 83 on node B; a Marseille caller dials
+    // node B: the new rule sends the call to CTA 83.
+    let mut phones = Vec::new();
+    for (node, login) in [(&a, "ota-13-1"), (&b, "ota-83-1")] {
+        let port = free_port();
+        node.register(login, port);
+        phones.push(Reaped(node.phone(login, port, 1)));
+        node.set_state(login, "available");
+    }
+    wait_available(&b, "ota-13-1");
+    wait_available(&a, "ota-83-1");
+    wait_ok(
+        b.caller("0601020304", 43.2965, 5.3698, 1_000),
+        "caller on node B",
+    );
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        let call = wait_call_on(node, &format!("the call on node {name}"), |c| {
+            c["outcome"] == "completed"
+        });
+        assert_eq!(call["cta"], "cta-83", "node {name}: {call}");
+        assert_eq!(call["call_taker"], "ota-83-1", "node {name}: {call}");
+    }
+
+    // Node C starts late, from the old file: it takes the new configuration from the log.
+    let c = Platform::node(&urls, "node-c", "site-lyon", &["--config", &config(&old)]);
+    wait_for(
+        "the new configuration on node C",
+        Duration::from_secs(20),
+        || changed(&c),
+        || format!("{}\n{}", c.get("/api/health"), c.log()),
+    );
+    assert_eq!(c.get("/api/health")["config"]["sha256"], sha);
+    let call = wait_call_on(&c, "the call on node C", |c| c["outcome"] == "completed");
+    assert_eq!(call["cta"], "cta-83");
+}

@@ -138,19 +138,6 @@ fn a_journal_replays_the_platforms_calls_exactly() {
     );
 }
 
-/// The shipped configuration with `rule` placed before the last (catch-all) rule.
-fn shipped_with_rule(rule: &str) -> String {
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/france.toml"
-    ))
-    .expect("the shipped configuration");
-    let last = shipped
-        .find("[[rule_set.rule]]\nname = \"par défaut")
-        .expect("the catch-all rule");
-    format!("{}{rule}\n{}", &shipped[..last], &shipped[last..])
-}
-
 /// A CTA evacuated at night: the supervisor routes its calls to a neighbour by editing the
 /// configuration and sending SIGHUP. The next call goes there with nothing restarted; a
 /// broken file or one that changes the accounts is refused with its reason and changes
@@ -209,13 +196,7 @@ fn a_configuration_taken_on_sighup_reroutes_the_next_call_and_replays() {
     assert_eq!(platform.get("/api/health")["config"]["changes"], 0);
 
     // CTA 13 evacuated: its calls go to CTA 83.
-    std::fs::write(
-        &config,
-        shipped_with_rule(
-            "[[rule_set.rule]]\nname = \"CTA 13 évacué : appels au CTA 83\"\nwhen = { zones = [\"13\"] }\nroute = [\"cta-83\"]\n",
-        ),
-    )
-    .expect("config");
+    std::fs::write(&config, shipped_with_rule(EVACUATE_13)).expect("config");
     platform.hang_up();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -486,3 +486,19 @@ pub fn wait_ok(mut child: Child, what: &str) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// The shipped configuration with `rule` placed before the last (catch-all) rule.
+pub fn shipped_with_rule(rule: &str) -> String {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("the shipped configuration");
+    let last = shipped
+        .find("[[rule_set.rule]]\nname = \"par défaut")
+        .expect("the catch-all rule");
+    format!("{}{rule}\n{}", &shipped[..last], &shipped[last..])
+}
+
+/// The rule that sends CTA 13's calls to CTA 83 (CTA 13 evacuated).
+pub const EVACUATE_13: &str = "[[rule_set.rule]]\nname = \"CTA 13 évacué : appels au CTA 83\"\nwhen = { zones = [\"13\"] }\nroute = [\"cta-83\"]\n";
