@@ -1118,3 +1118,82 @@ fn a_configuration_sent_to_one_node_reaches_every_node_through_the_log() {
     let call = wait_call_on(&c, "the call on node C", |c| c["outcome"] == "completed");
     assert_eq!(call["cta"], "cta-83");
 }
+
+/// A caller talking with a call-taker on node A when the sites are cut apart: node B declares
+/// A lost and ends A's calls in the shared core, but when A hears of it after healing, the
+/// conversation goes on until the caller hangs up, and both nodes record its real end with
+/// its recording.
+#[test]
+fn a_conversation_on_a_node_declared_lost_while_cut_off_goes_on_until_it_ends() {
+    let nats = NatsCluster::start();
+    let ports: Vec<u16> = nats
+        .urls()
+        .split(',')
+        .map(|u| u.rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+    let links: Vec<Link> = ports.iter().map(|p| Link::to(*p)).collect();
+    let via_links = links
+        .iter()
+        .map(|l| format!("nats://127.0.0.1:{}", l.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let a = Platform::node(&via_links, "node-a", "site-paris", &[]);
+    let b = Platform::node(&nats.urls(), "node-b", "site-lyon", &[]);
+    let port = free_port();
+    a.register("ota-13-1", port);
+    let phone = a.phone("ota-13-1", port, 1);
+    a.set_state("ota-13-1", "available");
+    wait_available(&b, "ota-13-1");
+    // The caller talks 20 s from the platform's answer, then hangs up.
+    let caller = a.caller("0600000031", 43.2965, 5.3698, 20_000);
+    let talking = wait_call_on(&a, "the caller talking on node A", |c| {
+        c["caller"] == "0600000031" && c["answered_at"].is_i64()
+    });
+    for link in &links {
+        link.cut();
+    }
+    let ended_on_b = wait_call_on(&b, "node A's call ended by node B", |c| {
+        c["call"] == talking["call"] && c["ended_at"].is_i64()
+    });
+    for link in &links {
+        link.heal();
+    }
+    let carried_on = || {
+        a.trail(&talking["call"])
+            .iter()
+            .any(|s| s.contains("conversation poursuivie"))
+    };
+    wait_for(
+        "node A carrying the conversation on after hearing it was lost",
+        Duration::from_secs(15),
+        carried_on,
+        || a.log(),
+    );
+    // Never cut: SIPp fails on a BYE it did not send first.
+    wait_ok(caller, "the caller, who hung up when they chose to");
+    wait_ok(phone, "the call-taker's phone");
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        let call = wait_call_on(
+            node,
+            &format!("the conversation's end on node {name}"),
+            |c| {
+                c["call"] == talking["call"]
+                    && c["reason"] == "l'appelant a raccroché"
+                    && c["recording_sha256"].is_string()
+            },
+        );
+        assert_eq!(call["outcome"], "completed", "node {name}: {call}");
+        assert_eq!(call["call_taker"], "ota-13-1", "node {name}: {call}");
+        assert!(
+            call["ended_at"].as_i64() > ended_on_b["ended_at"].as_i64(),
+            "node {name}: {call} vs {ended_on_b}"
+        );
+        let trail = node.trail(&call["call"]);
+        assert!(
+            trail
+                .iter()
+                .any(|s| s.contains("fin de la conversation poursuivie")),
+            "node {name}: {trail:?}"
+        );
+    }
+}

@@ -108,6 +108,17 @@ pub(crate) enum Input {
         /// The configuration's TOML.
         text: String,
     },
+    /// A conversation the node carried on after the log had ended its call (the others
+    /// declared the node lost while it was cut off, with the caller and the call-taker still
+    /// talking) ended at `at`: its record says so on every node.
+    Continued {
+        /// When it ended.
+        at: u64,
+        /// The call.
+        call: CallId,
+        /// The caller hung up (else the call-taker did).
+        caller_left: bool,
+    },
     /// The node found `node` silent since its entry `after`: unless `node` gave an entry since,
     /// its calls are over.
     Lost {
@@ -132,6 +143,7 @@ impl Input {
             | Input::Merged { at, .. }
             | Input::Recorded { at, .. }
             | Input::Config { at, .. }
+            | Input::Continued { at, .. }
             | Input::Lost { at, .. } => *at,
         }
     }
@@ -385,9 +397,10 @@ impl Members {
             Input::Core { event, .. } => vec![Step::Core(event, None)],
             Input::Config { text, .. } => vec![Step::Config(text)],
             Input::Alive { .. } => Vec::new(),
-            local @ (Input::Bound { .. } | Input::Recorded { .. } | Input::Merged { .. }) => {
-                vec![Step::Local(local)]
-            }
+            local @ (Input::Bound { .. }
+            | Input::Recorded { .. }
+            | Input::Merged { .. }
+            | Input::Continued { .. }) => vec![Step::Local(local)],
         }
     }
 }

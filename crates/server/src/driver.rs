@@ -100,6 +100,11 @@ pub(crate) struct Driver {
     /// Calls served on the island although their offers reached the log: the shared core's
     /// commands for them are not carried out here, until their withdrawal comes back.
     served_alone: BTreeSet<CallId>,
+    /// Conversations this node carries on although the log ended their calls (the others
+    /// declared it lost while it was cut off, and the caller and the call-taker were still
+    /// talking): the shared core's commands for them are not carried out here, so nobody is
+    /// cut mid-sentence, and their real end goes to the log.
+    carried_on: BTreeSet<CallId>,
     /// Where the store is, to read back the island's records.
     pub(crate) data_dir: PathBuf,
     /// The configuration in force, and how a new one is read.
@@ -138,6 +143,7 @@ impl Driver {
             local_phones: BTreeSet::new(),
             pending: BTreeMap::new(),
             served_alone: BTreeSet::new(),
+            carried_on: BTreeSet::new(),
             data_dir: PathBuf::new(),
             config: Config::default(),
             clock: Clock::default(),
@@ -428,7 +434,13 @@ impl Driver {
                 // The island carries this call out, and keeps its records.
                 continue;
             }
-            self.legs.execute(command, now, &mut self.follow_ups);
+            let carried_on = !island
+                && command
+                    .call()
+                    .is_some_and(|call| self.carried_on.contains(&call));
+            if !carried_on {
+                self.legs.execute(command, now, &mut self.follow_ups);
+            }
             let core = match (&self.island, island) {
                 (Some(island), true) => &island.core,
                 _ => &self.core,
@@ -506,7 +518,15 @@ impl Driver {
             }
             other => {
                 if let Some(event) = self.legs.on_sip(other) {
-                    self.feed(event);
+                    match event {
+                        Event::CallerHungUp { call } if self.carried_on.contains(&call) => {
+                            self.carried_on_ended(call, true);
+                        }
+                        Event::AgentHungUp { call, .. } if self.carried_on.contains(&call) => {
+                            self.carried_on_ended(call, false);
+                        }
+                        event => self.feed(event),
+                    }
                 }
             }
         }

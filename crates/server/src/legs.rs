@@ -30,6 +30,10 @@ struct CallLegs {
     answer_waiting: Option<Instant>,
     /// The call-taker conversation being recorded, from 1.
     conversation: u32,
+    /// The caller and the call-taker are bridged.
+    bridged: bool,
+    /// The caller or the call-taker hung up; the core has yet to say what follows.
+    peer_gone: bool,
 }
 
 /// Which conversation a recording holds.
@@ -90,8 +94,17 @@ impl Legs {
                 recorded: false,
                 answer_waiting: None,
                 conversation: 0,
+                bridged: false,
+                peer_gone: false,
             },
         );
+    }
+
+    /// The call-taker a call's caller is talking with, both still on the line.
+    pub(crate) fn talking(&self, call: CallId) -> Option<AgentId> {
+        let legs = self.calls.get(&call)?;
+        let (agent, _) = legs.agent?;
+        (legs.bridged && !legs.peer_gone).then_some(agent)
     }
 
     /// Calls whose legs are still held.
@@ -145,7 +158,10 @@ impl Legs {
             SipEvent::Invite { .. }
             | SipEvent::Registered { .. }
             | SipEvent::Unregistered { .. } => None,
-            SipEvent::CallerGone { call } => Some(Event::CallerHungUp { call }),
+            SipEvent::CallerGone { call } => {
+                self.peer_gone(call);
+                Some(Event::CallerHungUp { call })
+            }
             SipEvent::PartnerAnswered { call, sdp } => {
                 if let Some(leg) = self.calls.get(&call).and_then(|l| l.partner) {
                     self.set_remote(call, leg, &sdp, "partner");
@@ -189,7 +205,16 @@ impl Legs {
                     reason,
                 })
             }
-            SipEvent::AgentGone { call, agent } => Some(Event::AgentHungUp { agent, call }),
+            SipEvent::AgentGone { call, agent } => {
+                self.peer_gone(call);
+                Some(Event::AgentHungUp { agent, call })
+            }
+        }
+    }
+
+    fn peer_gone(&mut self, call: CallId) {
+        if let Some(legs) = self.calls.get_mut(&call) {
+            legs.peer_gone = true;
         }
     }
 
@@ -349,6 +374,7 @@ impl Legs {
             return;
         };
         legs.conversation = conversation;
+        legs.bridged = legs.agent.is_some();
         if let (Some(caller), Some((_, agent))) = (legs.caller.leg, legs.agent) {
             let name = match conversation {
                 1 => format!("call-{}.wav", call.0),
@@ -475,6 +501,7 @@ impl Legs {
         if legs.agent.is_some_and(|(a, _)| a == agent)
             && let Some((_, leg)) = legs.agent.take()
         {
+            legs.bridged = false;
             self.close_leg(call, leg, talk);
         }
     }

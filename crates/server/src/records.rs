@@ -136,6 +136,26 @@ impl Records {
         self.trail(call, now, step);
     }
 
+    /// A conversation carried on after the log ended its call (its node declared lost while
+    /// cut off) ended at `at`: the record gets its real end.
+    pub(crate) fn continued(&mut self, call: CallId, at: Instant, caller_left: bool) {
+        let reason = match caller_left {
+            true => secourir_core::EndReason::CallerHungUp,
+            false => secourir_core::EndReason::AgentHungUp,
+        };
+        self.write(Write::Ended {
+            call: call.0,
+            at: at.0 as i64,
+            outcome: Outcome::Completed.as_str().to_owned(),
+            reason: reason.french(),
+        });
+        self.trail(
+            call,
+            at,
+            format!("fin de la conversation poursuivie : {}", reason.french()),
+        );
+    }
+
     /// A call another node served alone while it was cut from the cluster: its rows, as that
     /// node's store has them.
     pub(crate) fn merged(&mut self, merged: &MergedCall) {

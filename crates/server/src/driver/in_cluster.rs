@@ -100,8 +100,15 @@ impl Driver {
                 return;
             };
             let now = node.advance(input.at());
+            let about_me = matches!(&input, Input::Lost { node: lost, .. } if *lost == node.name);
             for step in node.members.steps(&from, input) {
                 match step {
+                    Step::Core(Event::Stopped { call }, _)
+                        if about_me && self.legs.talking(call).is_some() =>
+                    {
+                        self.carry_on(call, now);
+                        self.process(Event::Stopped { call }, now);
+                    }
                     Step::Core(event, record) => {
                         if let (Event::Offered(offer), true) = (&event, mine) {
                             self.pending.remove(&offer.call);
@@ -161,7 +168,48 @@ impl Driver {
                     self.records.merged(call);
                 }
             }
+            Input::Continued {
+                at,
+                call,
+                caller_left,
+            } => self.records.continued(call, Instant(at), caller_left),
             _ => {}
+        }
+    }
+
+    /// The others declared this node lost while it was cut off, and the log ends its calls:
+    /// a caller still talking with a call-taker here is not cut; the conversation goes on
+    /// outside the shared core until one of them hangs up.
+    fn carry_on(&mut self, call: CallId, now: Instant) {
+        warn!(
+            ?call,
+            "this node was declared lost while cut off: the conversation goes on until it ends"
+        );
+        self.carried_on.insert(call);
+        self.records.note(
+            call,
+            now,
+            "conversation poursuivie : le nœud, coupé du cluster, a été déclaré perdu".into(),
+        );
+    }
+
+    /// A conversation carried on ended: its legs are released here, and its real end goes to
+    /// the log for every node's record.
+    pub(super) fn carried_on_ended(&mut self, call: CallId, caller_left: bool) {
+        self.carried_on.remove(&call);
+        self.legs.release(call);
+        let now = self.clock.now();
+        info!(
+            ?call,
+            caller_left, "conversation carried on after the log ended its call: over"
+        );
+        self.records.continued(call, now, caller_left);
+        if let Some(node) = &mut self.node {
+            node.give(Input::Continued {
+                at: now.0,
+                call,
+                caller_left,
+            });
         }
     }
 
