@@ -1197,3 +1197,42 @@ fn a_conversation_on_a_node_declared_lost_while_cut_off_goes_on_until_it_ends() 
         );
     }
 }
+
+/// A call-taker talking on node A when A is cut from the log's quorum: when the caller hangs
+/// up, the call-taker's phone is hung up at once, and the next caller of the cut node is
+/// answered by them, although the frozen shared core still has them busy.
+#[test]
+fn a_call_taker_freed_while_the_node_is_cut_off_answers_its_next_caller() {
+    let mut nats = NatsCluster::start();
+    let urls = nats.urls();
+    let a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let _b = Platform::node(&urls, "node-b", "site-lyon", &[]);
+    let port = free_port();
+    a.register("ota-13-1", port);
+    let phone = a.phone("ota-13-1", port, 2);
+    a.set_state("ota-13-1", "available");
+    // The first caller talks 8 s from the platform's answer.
+    let first = a.caller("0600000041", 43.2965, 5.3698, 8_000);
+    let talking = wait_call_on(&a, "the first caller talking on node A", |c| {
+        c["caller"] == "0600000041" && c["answered_at"].is_i64()
+    });
+    assert_eq!(talking["call_taker"], "ota-13-1");
+    // Two servers of three die: node A is cut off while the conversation goes on.
+    nats.kill("n1");
+    nats.kill("n2");
+    wait_cut_off(&a, true);
+    wait_ok(first, "the first caller, who hung up");
+    // The next caller of node A is answered by the call-taker freed meanwhile.
+    wait_ok(
+        a.caller("0600000042", 43.2965, 5.3698, 1_000),
+        "the second caller",
+    );
+    wait_ok(phone, "the call-taker's phone, which answered both");
+    let second = wait_call_on(&a, "the second call answered alone", |c| {
+        c["caller"] == "0600000042" && c["ended_at"].is_i64()
+    });
+    assert_eq!(second["outcome"], "completed", "{second}");
+    assert_eq!(second["call_taker"], "ota-13-1", "{second}");
+    nats.restart("n1");
+    nats.restart("n2");
+}

@@ -105,6 +105,10 @@ pub(crate) struct Driver {
     /// talking): the shared core's commands for them are not carried out here, so nobody is
     /// cut mid-sentence, and their real end goes to the log.
     carried_on: BTreeSet<CallId>,
+    /// Call-takers of this node whose call of the shared core ended here while the node was
+    /// cut off: free, although the shared core, frozen until the log is back, has them busy.
+    /// The island seats them.
+    freed_while_cut: BTreeSet<AgentId>,
     /// Where the store is, to read back the island's records.
     pub(crate) data_dir: PathBuf,
     /// The configuration in force, and how a new one is read.
@@ -144,6 +148,7 @@ impl Driver {
             pending: BTreeMap::new(),
             served_alone: BTreeSet::new(),
             carried_on: BTreeSet::new(),
+            freed_while_cut: BTreeSet::new(),
             data_dir: PathBuf::new(),
             config: Config::default(),
             clock: Clock::default(),
@@ -525,7 +530,13 @@ impl Driver {
                         Event::AgentHungUp { call, .. } if self.carried_on.contains(&call) => {
                             self.carried_on_ended(call, false);
                         }
-                        event => self.feed(event),
+                        event => {
+                            let freed = self.freed_by(&event);
+                            self.feed(event);
+                            if let Some((call, agent)) = freed {
+                                self.freed_while_cut(call, agent);
+                            }
+                        }
                     }
                 }
             }

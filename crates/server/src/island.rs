@@ -25,7 +25,7 @@ pub(crate) struct Island {
     pub(crate) core: Core,
     /// Every call it took in, ended or not, to give to the log once it is over.
     pub(crate) calls: BTreeSet<CallId>,
-    /// Call-takers seated when it started.
+    /// Call-takers seated, when it started and since.
     pub(crate) seated: usize,
 }
 
@@ -46,6 +46,18 @@ impl Island {
             core,
             calls: BTreeSet::new(),
             seated: agents.len(),
+        }
+    }
+
+    /// Seats a call-taker who became free after the island started (their call of the shared
+    /// core ended here): the request to give the island's core.
+    pub(crate) fn seat(&mut self, agent: AgentId) -> Event {
+        let id = RequestId(SEATING_IDS + self.seated as u64);
+        self.seated += 1;
+        Event::Request {
+            id,
+            agent,
+            ask: Ask::State(WantedState::Available),
         }
     }
 

@@ -80,6 +80,47 @@ impl Driver {
             for input in node.beat(now.0) {
                 node.give(input);
             }
+            if !node.cut_off() {
+                // Back on the log: the shared core follows them again.
+                self.freed_while_cut.clear();
+            }
+        }
+    }
+
+    /// The call of the shared core that `event` (a hang-up on this node's legs) ends while
+    /// the node is cut off, and the call-taker of this node it frees.
+    pub(super) fn freed_by(&self, event: &Event) -> Option<(CallId, AgentId)> {
+        if !self.node.as_ref().is_some_and(Node::cut_off)
+            || self.island.as_ref().is_some_and(|i| i.holds(event))
+        {
+            return None;
+        }
+        let call = match event {
+            Event::AgentHungUp { call, .. } | Event::CallerHungUp { call } => *call,
+            _ => return None,
+        };
+        let secourir_core::CallStatus::Talking(agent) = self.core.call(call)?.status else {
+            return None;
+        };
+        self.local_phones.contains(&agent).then_some((call, agent))
+    }
+
+    /// A conversation of the shared core ended here while the node is cut off: the other
+    /// side is hung up now rather than when the log is back (the log has the hang-up, and
+    /// its core ends the call then), and the call-taker, free, is seated on the island now
+    /// or when it starts.
+    pub(super) fn freed_while_cut(&mut self, call: CallId, agent: AgentId) {
+        self.legs.release(call);
+        let now = self.clock.now();
+        match &mut self.island {
+            Some(island) => {
+                info!(?agent, "call-taker free again while cut off: seated here");
+                let seat = island.seat(agent);
+                self.process_on(true, seat, now);
+            }
+            None => {
+                self.freed_while_cut.insert(agent);
+            }
         }
     }
 
@@ -239,16 +280,17 @@ impl Driver {
     }
 
     /// Starts serving alone, if not yet, with the call-takers whose phones registered here
-    /// and who are free.
+    /// and who are free (available in the shared core, or freed here since the cut).
     pub(super) fn start_island(&mut self, now: Instant) {
         if self.island.is_some() {
             return;
         }
+        let freed = std::mem::take(&mut self.freed_while_cut);
         let agents: Vec<AgentId> = self
             .local_phones
             .iter()
             .copied()
-            .filter(|a| self.core.agent(*a) == AgentStatus::Available)
+            .filter(|a| self.core.agent(*a) == AgentStatus::Available || freed.contains(a))
             .collect();
         warn!(
             call_takers = agents.len(),
