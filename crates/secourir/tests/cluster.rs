@@ -1117,6 +1117,40 @@ fn a_configuration_sent_to_one_node_reaches_every_node_through_the_log() {
     assert_eq!(c.get("/api/health")["config"]["sha256"], sha);
     let call = wait_call_on(&c, "the call on node C", |c| c["outcome"] == "completed");
     assert_eq!(call["cta"], "cta-83");
+
+    // Node E starts from the new file: it still applies the log from the configuration the
+    // log began with (the old one), then takes the new one at its place: two changes.
+    let e = Platform::node(&urls, "node-e", "site-lyon", &["--config", &config(&new)]);
+    let health = e.get("/api/health");
+    assert_eq!(health["config"]["sha256"], sha, "{health}");
+    assert_eq!(health["config"]["changes"], 2, "{health}");
+    drop(e);
+
+    // Node D's file has other accounts: it could not apply the log as the others do, and
+    // refuses to start, saying so.
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        shipped_with_rule("").replacen("login = \"ota-bspp-2\"", "login = \"ota-x\"", 1),
+    )
+    .expect("config");
+    let data = tempfile::tempdir().expect("dir");
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_secourir"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(["serve", "--cluster", &urls, "--node", "node-d", "--config"])
+        .arg(&other)
+        .args(["--sip", &format!("127.0.0.1:{}", free_port())])
+        .args(["--http", &format!("127.0.0.1:{}", free_port())])
+        .args(["--api-token", "x", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .expect("secourir serve runs");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("start this node with that configuration") && said.contains("accounts"),
+        "{said}"
+    );
 }
 
 /// A caller talking with a call-taker on node A when the sites are cut apart: node B declares

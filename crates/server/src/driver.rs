@@ -175,11 +175,23 @@ impl Driver {
             .numbered(cluster::SLOTS + node.slot, cluster::SLOTS);
         let (incarnation, slot) = (node.incarnation, node.slot);
         self.node = Some(node);
+        let new_log = earlier.is_empty();
         for (seq, batch) in earlier {
             self.apply(seq, batch, false);
         }
+        if let Some((seq, reason)) = self.config.refused.take() {
+            return Err(JoinError::Config { seq, reason });
+        }
         let now = self.clock.now();
         if let Some(node) = &mut self.node {
+            if new_log {
+                // The log begins with this node's configuration: every node applies it from
+                // there, whatever file it starts from.
+                node.give(Input::Config {
+                    at: now.0,
+                    text: self.config.text.clone(),
+                });
+            }
             if let Some(other) = node.members.slot_taken(&node.name, slot) {
                 return Err(JoinError::Slot {
                     node: node.name.clone(),

@@ -45,6 +45,17 @@ pub enum JoinError {
         /// The slot.
         slot: u64,
     },
+    /// The log holds a configuration this node cannot take: its core would differ from
+    /// the others'.
+    #[error(
+        "the configuration at entry {seq} of the cluster log cannot be taken here ({reason}): start this node with that configuration"
+    )]
+    Config {
+        /// The entry.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Bucket of the replicated recordings.

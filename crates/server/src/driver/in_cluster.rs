@@ -163,7 +163,7 @@ impl Driver {
                     }
                     Step::Local(input) if !mine => self.carry_out_local(input),
                     Step::Local(_) => {}
-                    Step::Config(text) => self.apply_config(&text, now),
+                    Step::Config(text) => self.apply_config(seq, &text, now),
                 }
             }
         }

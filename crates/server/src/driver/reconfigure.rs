@@ -19,9 +19,14 @@ use crate::protocol::ConfigStatus;
 #[derive(Debug, Default)]
 pub(crate) struct Config {
     read: Option<ConfigReader>,
+    /// Its text: the first entry of a new cluster log, so that every node, whatever file it
+    /// starts from, applies the log from the same configuration.
+    pub(crate) text: String,
     sha256: String,
     changes: u64,
     changed_at: Option<u64>,
+    /// The first configuration of the log this node refused, with why.
+    pub(crate) refused: Option<(u64, String)>,
 }
 
 impl Config {
@@ -29,9 +34,11 @@ impl Config {
     pub(crate) fn new(read: ConfigReader, text: &str) -> Config {
         Config {
             read: Some(read),
+            text: text.to_owned(),
             sha256: digest(text),
             changes: 0,
             changed_at: None,
+            refused: None,
         }
     }
 
@@ -90,15 +97,20 @@ impl Driver {
         let _ = reply.send(answer);
     }
 
-    /// A configuration of the cluster's log: every node reads it and takes it alike, or
-    /// refuses it alike (the same code, the same core).
-    pub(super) fn apply_config(&mut self, text: &str, now: Instant) {
+    /// A configuration of the cluster's log (entry `seq`): every node reads it and takes it
+    /// alike, or refuses it alike (the same code, the same core). The one in force already is
+    /// left as it is.
+    pub(super) fn apply_config(&mut self, seq: u64, text: &str, now: Instant) {
+        if digest(text) == self.config.sha256 {
+            return;
+        }
         let taken = self
             .config
             .read(text)
             .and_then(|plan| self.take_plan(Arc::new(plan), text, now));
         if let Err(why) = taken {
-            warn!(reason = %why, "configuration of the cluster log refused, as on every node");
+            warn!(seq, reason = %why, "configuration of the cluster log refused");
+            self.config.refused.get_or_insert((seq, why));
         }
     }
 
@@ -109,6 +121,7 @@ impl Driver {
             journal.record_config(now, text);
         }
         self.plan = plan;
+        text.clone_into(&mut self.config.text);
         self.config.sha256 = digest(text);
         self.config.changes += 1;
         self.config.changed_at = Some(now.0);
