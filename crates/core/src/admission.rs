@@ -9,7 +9,7 @@
 use secourir_config::{Plan, ZoneId};
 
 /// Counts of admitted calls per zone against their guaranteed shares.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Admission {
     capacity: u64,
     guaranteed: Vec<u32>,

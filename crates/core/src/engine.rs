@@ -30,7 +30,9 @@ type OverdueKey = (bool, QueueKey);
 /// Order of an idle call-taker: highest dequeue preference first, then longest idle.
 type IdleKey = (Reverse<u8>, Instant, AgentId);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 enum Timer {
     /// The call waited `no_answer` in its queue: run the rules again.
     NoAnswer(CallId, u32),
@@ -42,14 +44,14 @@ enum Timer {
     WrapUp(AgentId, u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum CallState {
     Queued,
     Ringing(AgentId),
     Talking(AgentId),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Call {
     zone: ZoneId,
     home: CtaId,
@@ -90,14 +92,14 @@ struct Call {
 }
 
 /// What an agent does when their current call ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum AfterCall {
     WrapUp,
     Pause,
     Logout,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Agent {
     cta: CtaId,
     site: u16,
@@ -110,7 +112,7 @@ struct Agent {
     lent: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct CtaState {
     waiting: BTreeMap<QueueKey, CallId>,
     idle: BTreeSet<IdleKey>,
@@ -153,7 +155,7 @@ impl CtaState {
 }
 
 /// A call that ended unanswered and must be called back.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallbackEntry {
     /// Zone of the call.
     pub zone: ZoneId,
@@ -238,6 +240,26 @@ pub struct CtaStatus {
     pub lendable: u32,
 }
 
+/// A core's whole state but its plan, taken between two events: a core restored from it
+/// gives, for the same events after it, the same commands as the core it was taken from. A
+/// cluster node restarting from one applies only the log's entries after it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Snapshot {
+    now: Instant,
+    admission: Admission,
+    calls: Vec<(CallId, Call)>,
+    agents: Vec<(AgentId, Agent)>,
+    ctas: Vec<CtaState>,
+    crisis: Vec<bool>,
+    timers: Vec<(Instant, Timer)>,
+    sequence: u64,
+    callbacks_unindexed: u64,
+    overdue: Vec<(OverdueKey, CallId)>,
+    started: Option<Instant>,
+    next_sizing: Instant,
+    handed_over: Vec<CallId>,
+}
+
 /// The routing brain. Feed it events with [`Core::handle`]; it never reads a clock or does I/O.
 #[derive(Debug)]
 pub struct Core {
@@ -296,6 +318,64 @@ impl Core {
             out: Vec::new(),
             callbacks_unindexed: 0,
         }
+    }
+
+    /// Its state, to restore another core from ([`Core::restore`]).
+    pub fn snapshot(&self) -> Snapshot {
+        // Maps in key order, so that two snapshots of equal states are equal.
+        let mut calls: Vec<(CallId, Call)> =
+            self.calls.iter().map(|(id, c)| (*id, c.clone())).collect();
+        calls.sort_unstable_by_key(|(id, _)| *id);
+        let mut agents: Vec<(AgentId, Agent)> =
+            self.agents.iter().map(|(id, a)| (*id, a.clone())).collect();
+        agents.sort_unstable_by_key(|(id, _)| *id);
+        let mut timers: Vec<(Instant, Timer)> = self.timers.iter().map(|Reverse(t)| *t).collect();
+        timers.sort_unstable();
+        Snapshot {
+            now: self.now,
+            admission: self.admission.clone(),
+            calls,
+            agents,
+            ctas: self.ctas.clone(),
+            crisis: self.crisis.clone(),
+            timers,
+            sequence: self.sequence,
+            callbacks_unindexed: self.callbacks_unindexed,
+            overdue: self.overdue.iter().map(|(k, id)| (*k, *id)).collect(),
+            started: self.started,
+            next_sizing: self.next_sizing,
+            handed_over: self.handed_over.iter().copied().collect(),
+        }
+    }
+
+    /// A core for `plan` in the state `snapshot` was taken in; refused when the snapshot
+    /// does not fit the plan (other CTAs or zones).
+    pub fn restore(plan: Arc<Plan>, snapshot: Snapshot) -> Result<Core, String> {
+        if snapshot.ctas.len() != plan.ctas.len() || snapshot.crisis.len() != plan.zones.len() {
+            return Err(format!(
+                "the snapshot has {} CTAs and {} zones, the configuration {} and {}",
+                snapshot.ctas.len(),
+                snapshot.crisis.len(),
+                plan.ctas.len(),
+                plan.zones.len()
+            ));
+        }
+        let mut core = Core::new(plan);
+        core.now = snapshot.now;
+        core.admission = snapshot.admission;
+        core.calls = snapshot.calls.into_iter().collect();
+        core.agents = snapshot.agents.into_iter().collect();
+        core.ctas = snapshot.ctas;
+        core.crisis = snapshot.crisis;
+        core.timers = snapshot.timers.into_iter().map(Reverse).collect();
+        core.sequence = snapshot.sequence;
+        core.callbacks_unindexed = snapshot.callbacks_unindexed;
+        core.overdue = snapshot.overdue.into_iter().collect();
+        core.started = snapshot.started;
+        core.next_sizing = snapshot.next_sizing;
+        core.handed_over = snapshot.handed_over.into_iter().collect();
+        core.check_invariants();
+        Ok(core)
     }
 
     /// Takes a new plan at `now` without a restart, keeping every call, call-taker and

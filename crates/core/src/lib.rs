@@ -14,7 +14,7 @@ mod reserve;
 mod types;
 
 pub use admission::{Admission, Refusal};
-pub use engine::{CallInfo, CallStatus, CallbackEntry, Core, CtaStatus, national_number};
+pub use engine::{CallInfo, CallStatus, CallbackEntry, Core, CtaStatus, Snapshot, national_number};
 pub use types::*;
 
 pub use secourir_config::{CtaId, FailReason, Plan, QueueState, Service, ZoneId};

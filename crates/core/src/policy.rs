@@ -55,7 +55,7 @@ pub(crate) enum Decision {
 }
 
 /// Per-call memory carried between evaluations.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Memory {
     /// Queues that failed or were left: never routed to again.
     pub tried: Vec<CtaId>,

@@ -20,7 +20,7 @@ const MAX_ARRIVALS: usize = 10_000;
 const HANDLING_WEIGHT: f64 = 1.0 / 32.0;
 
 /// The recent offered load of one CTA's zones and the reserve it implies.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Load {
     arrivals: VecDeque<Instant>,
     /// Mean time a call holds a call-taker (ring and talk), ms.

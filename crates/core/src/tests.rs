@@ -2268,3 +2268,39 @@ fn a_new_plan_of_another_shape_or_below_the_live_calls_is_refused_and_changes_no
     assert_eq!(h.core.live_calls(), 4);
     h.core.check_invariants();
 }
+
+proptest! {
+    /// A core restored from a snapshot (through its bytes) gives the same commands as the
+    /// core it was taken from, for every event after it: a cluster node may start from one.
+    #[test]
+    fn a_core_restored_from_a_snapshot_goes_on_exactly_as_the_original(
+        ops in prop::collection::vec(op(), 1..200),
+        at in 0usize..200,
+    ) {
+        let mut original = Core::new(plan());
+        let mut now = 1_700_000_000_000u64;
+        let at = at.min(ops.len());
+        let mut restored: Option<Core> = None;
+        for (i, op) in ops.iter().enumerate() {
+            if i == at {
+                let bytes = postcard::to_allocvec(&original.snapshot()).expect("encodes");
+                let snapshot: Snapshot = postcard::from_bytes(&bytes).expect("decodes");
+                restored = Some(Core::restore(plan(), snapshot).expect("fits"));
+            }
+            if let Op::Advance(ms) = op {
+                now += u64::from(*ms);
+            }
+            let event = event(op, i as u64, &original).unwrap_or(Event::Tick);
+            let expected: Vec<Command> = original.handle(event.clone(), Instant(now)).collect();
+            if let Some(restored) = &mut restored {
+                let got: Vec<Command> = restored.handle(event, Instant(now)).collect();
+                restored.check_invariants();
+                prop_assert_eq!(got, expected);
+            }
+        }
+        if let Some(restored) = &restored {
+            prop_assert_eq!(restored.live_calls(), original.live_calls());
+            prop_assert_eq!(restored.next_deadline(), original.next_deadline());
+        }
+    }
+}

@@ -483,7 +483,7 @@ pub enum HandBackRefusal {
 }
 
 /// What a call-taker is doing, as the console shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AgentStatus {
     /// Waiting for a call.
     Available,
@@ -500,7 +500,7 @@ pub enum AgentStatus {
 }
 
 /// State of a call-back entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum CallbackState {
     /// Waiting for someone to call back.
     Pending,

@@ -1270,3 +1270,64 @@ fn a_call_taker_freed_while_the_node_is_cut_off_answers_its_next_caller() {
     nats.restart("n1");
     nats.restart("n2");
 }
+
+/// Node B stops cleanly and starts again: it takes its snapshot, applies only the log's
+/// entries after it, and its core holds what the others hold: a caller queued on node A
+/// meanwhile is picked by a call-taker on node B and answered.
+#[test]
+fn a_node_restarted_after_a_clean_stop_starts_from_its_snapshot_and_holds_the_same_state() {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let mut b = Platform::node(&urls, "node-b", "site-lyon", &[]);
+    let first = b.get("/api/health");
+    assert!(first["cluster"]["snapshot_from"].is_null(), "{first}");
+    let _waiting = Reaped(a.caller_until_hung_up("0600000051", 43.2965, 5.3698));
+    let queued = wait_call_on(&b, "the caller queued on node A, seen on node B", |c| {
+        c["caller"] == "0600000051" && c["queued_at"].is_i64()
+    });
+    assert!(b.terminate().success());
+    b.start_again();
+    let health = b.get("/api/health");
+    let from = health["cluster"]["snapshot_from"].as_u64().unwrap_or(0);
+    assert!(from > 0, "{health}\n{}", b.log());
+    println!(
+        "node B restarted from its snapshot at entry {from}: {} entries of the log applied at start",
+        health["cluster"]["applied_seq"].as_u64().unwrap_or(0) - from
+    );
+    // The restored core still has the caller in CTA 13's queue.
+    let port = free_port();
+    b.register("ota-13-2", port);
+    let phone = b.phone("ota-13-2", port, 1);
+    b.set_state("ota-13-2", "paused");
+    wait_for(
+        "node A seeing ota-13-2's phone",
+        Duration::from_secs(10),
+        || {
+            a.get("/api/call-takers").as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|t| t["login"] == "ota-13-2" && t["phone_registered"] == true)
+            })
+        },
+        || a.log(),
+    );
+    let status = console(
+        &b,
+        &session(&b, "ota-13-2"),
+        &format!("/api/console/calls/{}/pick", queued["call"]),
+    );
+    assert_eq!(status, 200, "pick on the restarted node\n{}", b.log());
+    for (node, name) in [(&a, "A"), (&b, "B")] {
+        let call = wait_call_on(node, &format!("the pick answered, on node {name}"), |c| {
+            c["call"] == queued["call"] && c["answered_at"].is_i64()
+        });
+        assert_eq!(call["call_taker"], "ota-13-2", "node {name}: {call}");
+    }
+    let status = console(
+        &b,
+        &session(&b, "ota-13-2"),
+        &format!("/api/console/calls/{}/hangup", queued["call"]),
+    );
+    assert!(matches!(status, 200 | 204), "hang-up: {status}");
+    wait_ok(phone, "the phone on node B");
+}

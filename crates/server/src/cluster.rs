@@ -194,7 +194,7 @@ pub(crate) struct MergedCall {
 }
 
 /// What one node is known to be, from the log.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Member {
     incarnation: u64,
     slot: u64,
@@ -203,7 +203,7 @@ struct Member {
 }
 
 /// Which node holds each live call, from the log alone: every node computes the same.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Members {
     members: HashMap<String, Member>,
     /// The node holding each live call's caller, and in which of its lives.

@@ -109,6 +109,8 @@ pub(crate) struct Driver {
     /// cut off: free, although the shared core, frozen until the log is back, has them busy.
     /// The island seats them.
     freed_while_cut: BTreeSet<AgentId>,
+    /// A cluster snapshot is being written.
+    snapshot_writing: Arc<std::sync::atomic::AtomicBool>,
     /// Where the store is, to read back the island's records.
     pub(crate) data_dir: PathBuf,
     /// The configuration in force, and how a new one is read.
@@ -149,6 +151,7 @@ impl Driver {
             served_alone: BTreeSet::new(),
             carried_on: BTreeSet::new(),
             freed_while_cut: BTreeSet::new(),
+            snapshot_writing: Arc::default(),
             data_dir: PathBuf::new(),
             config: Config::default(),
             clock: Clock::default(),
@@ -175,7 +178,7 @@ impl Driver {
             .numbered(cluster::SLOTS + node.slot, cluster::SLOTS);
         let (incarnation, slot) = (node.incarnation, node.slot);
         self.node = Some(node);
-        let new_log = earlier.is_empty();
+        let new_log = self.node.as_ref().is_some_and(|n| n.new_log);
         for (seq, batch) in earlier {
             self.apply(seq, batch, false);
         }
@@ -314,6 +317,8 @@ impl Driver {
             self.process_on(true, Event::Stopped { call }, now);
         }
         self.drain_to_log().await;
+        // After a clean stop, the next start applies only the entries since.
+        self.take_snapshot(true);
         for call in self.legs.held() {
             self.legs.release(call);
         }
@@ -659,6 +664,7 @@ impl Driver {
                         calls_alone: self.island.as_ref().map_or(0, |i| i.calls.len()),
                         applied_seq: node.applied_seq,
                         unreadable_seq: node.unreadable_at(),
+                        snapshot_from: node.snapshot_from,
                     }),
                 });
             }

@@ -21,6 +21,7 @@ mod router;
 mod sessions;
 mod signalling;
 mod signin;
+mod snapshot;
 mod throttle;
 mod web;
 mod writer;
@@ -290,6 +291,47 @@ fn open_journal(
     secourir_journal::Journal::start(&path, &header).map_err(io)
 }
 
+/// The snapshot kept in `dir`, with its core restored, when it can stand for the log's
+/// entries up to it: the store holds their records (`mark`), and its configuration reads and
+/// fits the one this node started with. Otherwise the node applies the log from its start.
+fn usable_snapshot(
+    dir: &std::path::Path,
+    mark: u64,
+    plan: &Plan,
+    read: &ConfigReader,
+) -> Option<(snapshot::NodeSnapshot, secourir_core::Core)> {
+    let snapshot = match snapshot::read(dir) {
+        Ok(Some(snapshot)) => snapshot,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!(reason = %e, "cluster snapshot unreadable: the log is applied from its start");
+            return None;
+        }
+    };
+    if snapshot.seq > mark {
+        tracing::warn!(
+            seq = snapshot.seq,
+            mark,
+            "cluster snapshot ahead of the store's records: the log is applied from its start"
+        );
+        return None;
+    }
+    let restored = read
+        .read(&snapshot.config)
+        .and_then(|taken| plan.may_become(&taken).map(|()| taken))
+        .and_then(|taken| secourir_core::Core::restore(Arc::new(taken), snapshot.core.clone()));
+    match restored {
+        Ok(core) => {
+            info!(seq = snapshot.seq, "starting from the cluster snapshot");
+            Some((snapshot, core))
+        }
+        Err(e) => {
+            tracing::warn!(reason = %e, "cluster snapshot does not fit: the log is applied from its start");
+            None
+        }
+    }
+}
+
 /// The core's inputs a cluster's log holds (NATS servers at `urls`), in the log's order and
 /// with the instants every node applied them at, the nodes running `plan`: for
 /// `secourir replay --cluster`. The configurations the nodes took live come among them,
@@ -324,25 +366,40 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     // In a cluster the log, not this node's store, says which calls are open and which
     // numbers are taken: the store only keeps what the log led to.
     let mut joined = None;
+    let mut resumed = None;
     let recovered = match &options.cluster {
         Some(cluster) => {
             let mark = secourir_store::Store::open_read_only(&options.data_dir)?.log_applied()?;
-            let (node, earlier) = node::Node::join(
+            let usable = usable_snapshot(&options.data_dir, mark, &plan, &options.read_config);
+            let from = usable.as_ref().map_or(1, |(s, _)| s.seq + 1);
+            let (mut node, earlier) = node::Node::join(
                 &cluster.urls,
                 &cluster.node,
                 &cluster.site,
                 started_at.0,
                 mark,
                 recordings.clone(),
+                from,
             )
             .await?;
-            info!(node = %cluster.node, site = %cluster.site, slot = node.slot, "cluster joined");
-            let calls = earlier.iter().flat_map(|(_, batch)| {
-                batch.items.iter().filter_map(|input| match input {
-                    cluster::Input::Offered { record, .. } => Some(record.call),
-                    _ => None,
+            info!(node = %cluster.node, site = %cluster.site, slot = node.slot, from, "cluster joined");
+            if let Some((snapshot, core)) = usable {
+                node.members = snapshot.members;
+                node.applied = secourir_core::Instant(snapshot.clock);
+                node.applied_seq = snapshot.seq;
+                node.highest_call = snapshot.highest_call;
+                node.snapshot_from = Some(snapshot.seq);
+                resumed = Some((core, snapshot.config));
+            }
+            let calls = earlier
+                .iter()
+                .flat_map(|(_, batch)| {
+                    batch.items.iter().filter_map(|input| match input {
+                        cluster::Input::Offered { record, .. } => Some(record.call),
+                        _ => None,
+                    })
                 })
-            });
+                .chain(node.highest_call.map(secourir_core::CallId));
             let first = cluster::first_call(node.slot, calls);
             joined = Some((node, earlier));
             recovery::Recovered {
@@ -456,6 +513,9 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     driver.journal = journal;
     driver.config = driver::Config::new(options.read_config.clone(), &options.config_text);
     driver.data_dir = options.data_dir.clone();
+    if let Some((core, config)) = resumed {
+        driver.resume(core, &config);
+    }
     match joined {
         Some((node, earlier)) => driver.join(node, earlier)?,
         None => driver.restore(last_call, recovered.events),

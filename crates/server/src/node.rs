@@ -105,6 +105,14 @@ pub(crate) struct Node {
     pub(crate) applied: Instant,
     /// Entries up to this sequence have their writes in the store already.
     pub(crate) mark: u64,
+    /// The log had no entry when the node joined.
+    pub(crate) new_log: bool,
+    /// This node's highest call number in the log.
+    pub(crate) highest_call: Option<u64>,
+    /// The entry of the snapshot this node started from, if it did.
+    pub(crate) snapshot_from: Option<u64>,
+    /// The entry of the last snapshot this node took (or started from).
+    pub(crate) snapshot_taken: u64,
     /// Inputs given since this life started, and those of them applied back.
     given: u64,
     given_applied: u64,
@@ -136,6 +144,7 @@ impl Node {
         incarnation: u64,
         mark: u64,
         recordings: PathBuf,
+        from: u64,
     ) -> Result<(Node, Vec<Entry>), JoinError> {
         let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
         // A cluster that has just started elects its leaders first: ask again meanwhile.
@@ -161,9 +170,9 @@ impl Node {
         let (fetched_tx, fetched) = mpsc::channel(ENTRIES_AHEAD);
         let (tx, mut entries) = mpsc::channel(ENTRIES_AHEAD);
         let unreadable = Arc::new(AtomicU64::new(0));
-        tokio::spawn(follow(log.clone(), tx, unreadable.clone()));
+        tokio::spawn(follow(log.clone(), from, tx, unreadable.clone()));
         let mut earlier = Vec::new();
-        while earlier.last().is_none_or(|(seq, _): &Entry| *seq < last) && last > 0 {
+        while last >= from && earlier.last().is_none_or(|(seq, _): &Entry| *seq < last) {
             match entries.recv().await {
                 Some(entry) => earlier.push(entry),
                 None => {
@@ -195,6 +204,10 @@ impl Node {
             heard: HashMap::new(),
             applied: Instant(0),
             mark,
+            new_log: last == 0,
+            highest_call: None,
+            snapshot_from: None,
+            snapshot_taken: from.saturating_sub(1),
             given: 0,
             given_applied: 0,
             tick_asked: None,
@@ -416,8 +429,12 @@ pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
 const FOLLOW_SILENCE: Duration = Duration::from_millis(1_500);
 
 /// Reads the log from its start into `tx`, again where it stopped if the reading fails.
-async fn follow(log: ClusterLog, tx: mpsc::Sender<Entry>, unreadable: Arc<AtomicU64>) {
-    let mut from = 1;
+async fn follow(
+    log: ClusterLog,
+    mut from: u64,
+    tx: mpsc::Sender<Entry>,
+    unreadable: Arc<AtomicU64>,
+) {
     loop {
         match log.follow::<Batch<Input>>(from).await {
             Ok(stream) => {

@@ -87,6 +87,10 @@ pub struct ClusterStatus {
     /// The first entry this node's version cannot read: it applies the log no further and
     /// serves its calls alone until it runs the version the others run.
     pub unreadable_seq: Option<u64>,
+    /// The entry of the snapshot this node started from: it applied only the log's entries
+    /// after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot_from: Option<u64>,
 }
 
 /// Why an API request failed.

@@ -11,7 +11,9 @@ use tracing::{error, info, warn};
 use super::{Driver, ISLAND_MERGE_AFTER_MS, OFFER_PATIENCE_MS, STOP_LOG_WAIT_S};
 use crate::cluster::{Input, OfferedRecord, Step};
 use crate::island::{self, Island};
+use crate::limits::SNAPSHOT_EVERY;
 use crate::node::Node;
+use crate::snapshot::{self, NodeSnapshot};
 
 impl Driver {
     /// Once the log is back and the island's calls have all ended, their records and the
@@ -154,6 +156,12 @@ impl Driver {
                         if let (Event::Offered(offer), true) = (&event, mine) {
                             self.pending.remove(&offer.call);
                         }
+                        if let Some(node) = &mut self.node
+                            && let Event::Offered(offer) = &event
+                            && offer.call.0 % crate::cluster::SLOTS == node.slot
+                        {
+                            node.highest_call = node.highest_call.max(Some(offer.call.0));
+                        }
                         if let Some(record) = record
                             && !self.served_alone.contains(&record.call)
                         {
@@ -171,6 +179,51 @@ impl Driver {
             self.records.log_applied(seq);
         }
         self.records.muted = false;
+        if self
+            .node
+            .as_ref()
+            .is_some_and(|n| seq >= n.snapshot_taken + SNAPSHOT_EVERY)
+        {
+            self.take_snapshot(false);
+        }
+    }
+
+    /// Keeps this node's state at the last entry applied in its data directory, for a fast
+    /// restart: written off the driver's task (`wait`: on it, at a stop), one at a time.
+    pub(super) fn take_snapshot(&mut self, wait: bool) {
+        let Some(node) = &mut self.node else {
+            return;
+        };
+        if self
+            .snapshot_writing
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            return;
+        }
+        let snapshot = NodeSnapshot {
+            seq: node.applied_seq,
+            clock: node.applied.0,
+            config: self.config.text.clone(),
+            core: self.core.snapshot(),
+            members: node.members.clone(),
+            highest_call: node.highest_call,
+        };
+        node.snapshot_taken = node.applied_seq;
+        let dir = self.data_dir.clone();
+        let writing = self.snapshot_writing.clone();
+        writing.store(true, std::sync::atomic::Ordering::Release);
+        let write = move || {
+            match snapshot::write(&dir, &snapshot) {
+                Ok(()) => info!(seq = snapshot.seq, "cluster snapshot written"),
+                Err(e) => error!(error = %e, "cluster snapshot not written"),
+            }
+            writing.store(false, std::sync::atomic::Ordering::Release);
+        };
+        if wait {
+            write();
+        } else {
+            tokio::task::spawn_blocking(write);
+        }
     }
 
     /// What another node's entry asks of this one alone: ring its phone from here, copy its

@@ -114,6 +114,15 @@ impl Driver {
         }
     }
 
+    /// Starts from a core restored from a cluster snapshot, with the configuration in force
+    /// then (`text`), instead of a fresh core.
+    pub(crate) fn resume(&mut self, core: secourir_core::Core, text: &str) {
+        self.plan = core.plan().clone();
+        self.core = core;
+        text.clone_into(&mut self.config.text);
+        self.config.sha256 = digest(text);
+    }
+
     /// Gives `plan` to the core and carries out what it leads to.
     fn take_plan(&mut self, plan: Arc<Plan>, text: &str, now: Instant) -> Result<(), String> {
         let commands: Vec<Command> = self.core.change_plan(plan.clone(), now)?.collect();
