@@ -7,10 +7,11 @@
 #
 # Prints one line per run and a JSON summary:
 #   {"kill_runs": 20, "records_lost": 0, "next_answer_ms_p50": …, "next_answer_ms_max": …}
-# Environment: RUNS=20.
+# Environment: RUNS=20, RATE=1 (calls a second on each node).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-20}
+RATE=${RATE:-1}
 scripts/setup >&2
-SECOURIR_KILL_RUNS=$RUNS cargo test --locked -p secourir --test cluster \
+SECOURIR_KILL_RUNS=$RUNS SECOURIR_KILL_RATE=$RATE cargo test --locked -p secourir --test cluster \
     a_node_killed_under_load -- --nocapture 2>&1 | grep -E '^(kill run|\{|test result)'

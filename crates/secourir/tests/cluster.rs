@@ -268,7 +268,10 @@ fn slot_of(node: &Platform) -> u64 {
         .find(|l| l.contains("cluster joined"))
         .expect("the node joined its cluster");
     let slot = line.split("slot=").nth(1).expect("a slot");
-    slot.trim().parse().expect("a slot number")
+    slot.split_whitespace()
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("a slot number")
 }
 
 /// The stream's leader among the NATS servers, `n0` to `n2`.
@@ -347,8 +350,9 @@ struct Run {
     next_answer_ms: i64,
 }
 
-/// Load on both nodes, node A SIGKILLed in the middle; what the survivor has afterwards.
-fn kill_under_load() -> Run {
+/// Load on both nodes (`rate` calls a second on each), node A SIGKILLed in the middle; what
+/// the survivor has afterwards.
+fn kill_under_load(rate: u32) -> Run {
     let nats = NatsCluster::start();
     let urls = nats.urls();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -358,8 +362,8 @@ fn kill_under_load() -> Run {
     let _phones = staff(&b);
     let slot = slot_of(&a);
     let slot_a = |c: &Value| c["call"].as_u64().is_some_and(|n| n % 1000 == slot);
-    let _to_a = Reaped(load(&a, "load-a", 1, 1_000, 1_500));
-    let to_b = load(&b, "load-b", 1, 14, 1_500);
+    let _to_a = Reaped(load(&a, "load-a", rate, 1_000 * rate, 1_500));
+    let to_b = load(&b, "load-b", rate, 14 * rate, 1_500);
     // Calls go on for a few seconds, some answered and recorded, some waiting.
     let deadline = Instant::now() + Duration::from_secs(30);
     while a
@@ -439,9 +443,13 @@ fn a_node_killed_under_load_loses_no_record_and_its_callers_are_called_back() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
+    let rate: u32 = std::env::var("SECOURIR_KILL_RATE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let mut answers = Vec::new();
     for i in 0..runs {
-        let run = kill_under_load();
+        let run = kill_under_load(rate);
         println!(
             "kill run {}: {} calls on node A's records, {} of its calls open at its death: {run:?}",
             i + 1,
@@ -462,7 +470,7 @@ fn a_node_killed_under_load_loses_no_record_and_its_callers_are_called_back() {
     }
     answers.sort_unstable();
     println!(
-        "{{\"kill_runs\": {runs}, \"records_lost\": 0, \"next_answer_ms_p50\": {}, \"next_answer_ms_max\": {}}}",
+        "{{\"kill_runs\": {runs}, \"calls_per_second_per_node\": {rate}, \"records_lost\": 0, \"next_answer_ms_p50\": {}, \"next_answer_ms_max\": {}}}",
         answers[answers.len() / 2],
         answers[answers.len() - 1]
     );
