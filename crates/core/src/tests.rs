@@ -2187,14 +2187,17 @@ fn a_late_call_back_home_in_a_paused_room_is_taken_by_a_lender_that_frees_up() {
     assert_eq!(h.core.idle_lenders_while_late(), vec![]);
 }
 
+/// The test plan with `from` replaced by `to`, once.
+fn variant(from: &str, to: &str) -> Arc<Plan> {
+    Arc::new(Plan::from_toml(&PLAN.replacen(from, to, 1), TERRITORY).expect("valid"))
+}
+
 /// The test plan with CTA 13 lending from nobody (no partner, no national aid).
 fn plan_without_aid_for_13() -> Arc<Plan> {
-    let text = PLAN.replacen(
+    variant(
         r#"partners = ["cta-83", "cta-84"]"#,
         "partners = []\nnational_aid = false",
-        1,
-    );
-    Arc::new(Plan::from_toml(&text, TERRITORY).expect("valid"))
+    )
 }
 
 #[test]
@@ -2240,25 +2243,13 @@ fn a_new_plan_of_another_shape_or_below_the_live_calls_is_refused_and_changes_no
         h.offer(call, Z13);
     }
     let now = Instant(h.now);
-    let fewer_accounts = Arc::new(
-        Plan::from_toml(
-            &PLAN.replacen("[[call_taker]]\nlogin = \"a7\"\ncta = \"cta-83\"\n", "", 1),
-            TERRITORY,
-        )
-        .expect("valid"),
-    );
+    let fewer_accounts = variant("[[call_taker]]\nlogin = \"a7\"\ncta = \"cta-83\"\n", "");
     let refused = h.core.change_plan(fewer_accounts, now).err();
     assert_eq!(
         refused.as_deref(),
         Some("the accounts changed: that needs a restart")
     );
-    let small = Arc::new(
-        Plan::from_toml(
-            &PLAN.replacen("capacity = 12", "capacity = 3", 1),
-            TERRITORY,
-        )
-        .expect("valid"),
-    );
+    let small = variant("capacity = 12", "capacity = 3");
     let refused = h.core.change_plan(small, now).err();
     assert_eq!(
         refused.as_deref(),

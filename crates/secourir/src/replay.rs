@@ -25,6 +25,11 @@ pub struct Args {
     /// Write every call's replayed outcome here, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Answer the recorded calls with the simulator's call-takers, as many as the journal's
+    /// configuration staffs (day and night), then as --with's does: the same real traffic,
+    /// another staffing ("what if CTA 13 had had two more call-takers that night").
+    #[arg(long)]
+    pub model: bool,
 }
 
 /// What is replayed: its name, the plan it ran with, and its inputs.
@@ -112,6 +117,9 @@ pub fn run(args: &Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.model {
+        return model(args, source);
+    }
     let plan = match &args.with {
         None => source.plan,
         Some(path) => match crate::load_plan(path) {
@@ -222,6 +230,108 @@ pub fn run(args: &Args) -> ExitCode {
         if let Err(e) = std::fs::write(path, out.to_string()) {
             eprintln!("{}: {e}", path.display());
             return ExitCode::from(2);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `--model`: the calls of the recording offered again at their instants, each with its own
+/// conversation time and, when its caller gave up, their patience; the simulator's
+/// call-takers answer them, as many as each configuration staffs.
+fn model(args: &Args, source: Source) -> ExitCode {
+    let original = Arc::new(source.plan);
+    let recorded = secourir_sim::replay::replay(original.clone(), source.inputs);
+    let demand = secourir_sim::replay::recorded_demand(&recorded);
+    let Some((first, last)) = recorded.span else {
+        eprintln!("{}: no call to model", source.name);
+        return ExitCode::from(2);
+    };
+    let talks: Vec<f64> = demand
+        .iter()
+        .filter_map(|c| c.talk_ms)
+        .map(|ms| ms as f64 / 1000.0)
+        .collect();
+    let (mean_s, sd_s) = match talks.len() {
+        0 | 1 => (90.0, 60.0),
+        n => {
+            let mean = talks.iter().sum::<f64>() / n as f64;
+            let var = talks.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            (mean.max(1.0), var.sqrt())
+        }
+    };
+    let calls = demand.len();
+    let scenario = secourir_sim::Scenario {
+        config: PathBuf::new(),
+        // Room after the last call for those still waiting or talking to end.
+        duration_ms: last.since(first) + 3_600_000,
+        seed: 1,
+        start_ms: first.0,
+        demand: secourir_sim::Demand::Recorded(demand),
+        handling: secourir_sim::Handling {
+            distribution: secourir_sim::Distribution::LogNormal,
+            mean_s,
+            sd_s,
+            patience_mean_s: Some(120.0),
+            ring_no_answer: 0.01,
+            answer_delay_s: 2.0,
+            back_after_pause_s: 30.0,
+            crisis_related_share: 0.8,
+        },
+        staffing: secourir_sim::Staffing::Config,
+        surges: Vec::new(),
+        outages: Vec::new(),
+    };
+    let mut plans = vec![("the recording's configuration".to_owned(), original)];
+    if let Some(path) = &args.with {
+        let plan = match crate::load_plan(path) {
+            Ok(plan) => plan,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        let zones = |p: &Plan| p.zones.iter().map(|z| z.code.clone()).collect::<Vec<_>>();
+        if zones(&plan) != zones(&plans[0].1) {
+            eprintln!(
+                "{}: its départements differ from the recording's",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        plans.push((path.display().to_string(), Arc::new(plan)));
+    }
+    println!(
+        "{}{}: {calls} calls over {} s, answered by the simulator's call-takers as each \
+         configuration staffs them (conversations from the recording, {mean_s:.0} s on average)",
+        source.name,
+        source.node,
+        last.since(first) / 1000
+    );
+    for (label, plan) in plans {
+        let report = match secourir_sim::run_scenario(&scenario, plan, false, &mut |_| {}) {
+            Ok((report, _, _)) => report,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        println!("with {label}:");
+        let line = |z: &secourir_sim::ZoneReport| {
+            println!(
+                "  {:<9} {} offered, {} answered ({:.1}% of offered within 15 s, {:.1}% within 60 s), {} abandoned, {} refused, answer p90 {:.1} s",
+                z.zone,
+                z.offered,
+                z.answered,
+                z.offered_answered_within_15s * 100.0,
+                z.offered_answered_within_60s * 100.0,
+                z.abandoned,
+                z.rejected,
+                z.answer_p90_s
+            );
+        };
+        line(&report.national);
+        for zone in report.zones.iter().filter(|z| z.offered > 0) {
+            line(zone);
         }
     }
     ExitCode::SUCCESS

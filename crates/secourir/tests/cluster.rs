@@ -776,21 +776,26 @@ impl Link {
     }
 }
 
-#[test]
-fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
-    let nats = NatsCluster::start();
-    // Node A reaches the NATS servers through links the test can cut; node B directly.
-    let ports: Vec<u16> = nats
+/// A cuttable link to each NATS server of `nats`, and the servers' URLs through them.
+fn linked(nats: &NatsCluster) -> (Vec<Link>, String) {
+    let links: Vec<Link> = nats
         .urls()
         .split(',')
-        .map(|u| u.rsplit(':').next().unwrap().parse().unwrap())
+        .map(|u| Link::to(u.rsplit(':').next().unwrap().parse().unwrap()))
         .collect();
-    let links: Vec<Link> = ports.iter().map(|p| Link::to(*p)).collect();
-    let via_links = links
+    let urls = links
         .iter()
         .map(|l| format!("nats://127.0.0.1:{}", l.port))
         .collect::<Vec<_>>()
         .join(",");
+    (links, urls)
+}
+
+#[test]
+fn a_partition_between_the_sites_loses_nothing_and_picks_nothing_twice() {
+    let nats = NatsCluster::start();
+    // Node A reaches the NATS servers through links the test can cut; node B directly.
+    let (links, via_links) = linked(&nats);
     let a = Platform::node(&via_links, "node-a", "site-paris", &[]);
     let b = Platform::node(&nats.urls(), "node-b", "site-lyon", &[]);
     let port = free_port();
@@ -1168,17 +1173,7 @@ fn a_configuration_sent_to_one_node_reaches_every_node_through_the_log() {
 #[test]
 fn a_conversation_on_a_node_declared_lost_while_cut_off_goes_on_until_it_ends() {
     let nats = NatsCluster::start();
-    let ports: Vec<u16> = nats
-        .urls()
-        .split(',')
-        .map(|u| u.rsplit(':').next().unwrap().parse().unwrap())
-        .collect();
-    let links: Vec<Link> = ports.iter().map(|p| Link::to(*p)).collect();
-    let via_links = links
-        .iter()
-        .map(|l| format!("nats://127.0.0.1:{}", l.port))
-        .collect::<Vec<_>>()
-        .join(",");
+    let (links, via_links) = linked(&nats);
     let a = Platform::node(&via_links, "node-a", "site-paris", &[]);
     let b = Platform::node(&nats.urls(), "node-b", "site-lyon", &[]);
     let port = free_port();

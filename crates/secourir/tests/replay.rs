@@ -136,6 +136,58 @@ fn a_journal_replays_the_platforms_calls_exactly() {
         rejected > 0,
         "one call at a time, yet none refused: {what_if}"
     );
+
+    // The same three calls, answered by the simulator's call-takers as the recording's
+    // configuration staffs the country: the two who waited are answered, the one who gave up
+    // after a second gives up again; with room for one call per zone, a caller who calls
+    // while another talks is refused.
+    let output = Command::new(env!("CARGO_BIN_EXE_secourir"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .arg("replay")
+        .arg(&journals[0])
+        .arg("--model")
+        .arg("--with")
+        .arg(&with)
+        .output()
+        .expect("secourir replay --model runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let national: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("national"))
+        .collect();
+    assert_eq!(national.len(), 2, "{text}");
+    let count = |line: &str, what: &str| -> u64 {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let at = words
+            .iter()
+            .position(|w| w.trim_end_matches(',') == what)
+            .unwrap_or_else(|| panic!("no {what} in {line}"));
+        words[at - 1].parse().expect("a count")
+    };
+    assert_eq!(count(national[0], "offered"), 3, "{text}");
+    assert_eq!(count(national[0], "answered"), 2, "{text}");
+    assert_eq!(count(national[0], "abandoned"), 1, "{text}");
+    assert_eq!(count(national[1], "offered"), 3, "{text}");
+    assert!(count(national[1], "refused") >= 1, "{text}");
+    assert!(count(national[1], "answered") < 2, "{text}");
+}
+
+/// Waits until the platform's log says `text`.
+fn wait_log(platform: &Platform, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !platform.full_log().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "never said {text:?}\n{}",
+            platform.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A CTA evacuated at night: the supervisor routes its calls to a neighbour by editing the
@@ -175,11 +227,7 @@ fn a_configuration_taken_on_sighup_reroutes_the_next_call_and_replays() {
     )
     .expect("config");
     platform.hang_up();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !platform.full_log().contains("configuration refused") {
-        assert!(Instant::now() < deadline, "{}", platform.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_log(&platform, "configuration refused");
     assert!(platform.full_log().contains("cta-99"), "{}", platform.log());
     // One that changes the accounts needs a restart: refused too.
     std::fs::write(
@@ -188,11 +236,7 @@ fn a_configuration_taken_on_sighup_reroutes_the_next_call_and_replays() {
     )
     .expect("config");
     platform.hang_up();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !platform.full_log().contains("the accounts changed") {
-        assert!(Instant::now() < deadline, "{}", platform.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_log(&platform, "the accounts changed");
     assert_eq!(platform.get("/api/health")["config"]["changes"], 0);
 
     // CTA 13 evacuated: its calls go to CTA 83.

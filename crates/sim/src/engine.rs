@@ -15,7 +15,7 @@ use secourir_core::{
     Service, Step,
 };
 
-use crate::scenario::{Demand, Distribution, Scenario, Staffing};
+use crate::scenario::{Demand, Distribution, RecordedCall, Scenario, Staffing};
 use crate::stats::ZoneStats;
 
 /// A scenario that names things the configuration does not have.
@@ -69,6 +69,8 @@ pub struct Run {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Ev {
     Arrival(u16, u32),
+    /// The n-th call of a recorded demand.
+    Recorded(u32),
     RateChange,
     Abandon(CallId),
     Answer(AgentId, CallId),
@@ -284,6 +286,11 @@ impl<'a> Sim<'a> {
                 Ev::OutageEnd(cta),
             );
         }
+        if let Demand::Recorded(calls) = &self.scenario.demand {
+            for (i, call) in calls.iter().enumerate() {
+                self.at(start + call.offset_ms, Ev::Recorded(i as u32));
+            }
+        }
         self.at(start, Ev::RateChange);
         self.at(start + SAMPLE_MS, Ev::Sample);
         let mut handled: u64 = 0;
@@ -305,8 +312,15 @@ impl<'a> Sim<'a> {
         match ev {
             Ev::Arrival(zone, generation) => {
                 if generation == self.arrival_generation[usize::from(zone)] {
-                    self.arrival(usize::from(zone));
+                    self.arrival(usize::from(zone), None);
                     self.schedule_arrival(usize::from(zone));
+                }
+            }
+            Ev::Recorded(i) => {
+                if let Demand::Recorded(calls) = &self.scenario.demand
+                    && let Some(call) = calls.get(i as usize).copied()
+                {
+                    self.arrival(usize::from(call.zone.0), Some(call));
                 }
             }
             Ev::RateChange => self.rate_change(),
@@ -411,6 +425,8 @@ impl<'a> Sim<'a> {
                 profile[self.local_hour()] / mean
             }
             Demand::Zones(_) => 1.0,
+            // Recorded calls come at their own instants, none drawn.
+            Demand::Recorded(_) => 0.0,
         };
         let mut multiplier = vec![1.0f64; self.base_rate.len()];
         for (i, surge) in self.scenario.surges.iter().enumerate() {
@@ -442,18 +458,26 @@ impl<'a> Sim<'a> {
         }
     }
 
-    fn arrival(&mut self, zone: usize) {
+    /// A call offered in `zone`; a recorded one keeps its own conversation time and, if its
+    /// caller gave up, their patience (the rest is drawn as for any call).
+    fn arrival(&mut self, zone: usize, recorded: Option<RecordedCall>) {
         // Every draw of the call comes from its zone's stream, at arrival, in a fixed order.
         let multiplier = self.current_multiplier(zone);
         let h = &self.scenario.handling;
         let rng = &mut self.zone_rng[zone];
         let related_draw: f64 = rng.random();
         let ring_draw: f64 = rng.random();
-        let patience_ms = self
+        let mut patience_ms = self
             .patience
             .as_ref()
             .map(|p| ((p.sample(rng) * 1000.0) as u64).max(1));
-        let talk_ms = self.handling.sample_ms(rng);
+        let mut talk_ms = self.handling.sample_ms(rng);
+        if let Some(recorded) = recorded {
+            talk_ms = recorded.talk_ms.unwrap_or(talk_ms).max(1);
+            if let Some(waited) = recorded.patience_ms {
+                patience_ms = Some(waited.max(1));
+            }
+        }
         // In a surging zone, the extra calls are about the incident and may say so at the menu.
         let related = multiplier > 1.0
             && related_draw < (multiplier - 1.0) / multiplier * h.crisis_related_share;
@@ -768,6 +792,19 @@ fn base_rates(scenario: &Scenario, plan: &Plan) -> Result<Vec<f64>, SimError> {
             }
             Ok(out)
         }
+        // The calls come at their own instants; the rates say how many per zone, for sizing.
+        Demand::Recorded(calls) => {
+            let mut out = vec![0.0; plan.zones.len()];
+            let span = (scenario.duration_ms as f64).max(1.0);
+            for call in calls {
+                let zone = usize::from(call.zone.0);
+                if zone >= out.len() {
+                    return Err(SimError::UnknownZone(format!("index {zone}")));
+                }
+                out[zone] += 1.0 / span;
+            }
+            Ok(out)
+        }
     }
 }
 
@@ -792,7 +829,7 @@ fn staffing(scenario: &Scenario, plan: &Plan, base_rate: &[f64]) -> Vec<(u32, u3
                         / mean;
                     (day, night)
                 }
-                Demand::Zones(_) => (1.0, 1.0),
+                Demand::Zones(_) | Demand::Recorded(_) => (1.0, 1.0),
             };
             plan.ctas
                 .iter()

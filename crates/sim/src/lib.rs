@@ -19,8 +19,8 @@ use secourir_config::Plan;
 
 pub use engine::{Point, Run, SERIES_POINTS, SimError, simulate};
 pub use scenario::{
-    DAILY_PROFILE, Demand, Distribution, Handling, Outage, Scenario, ScenarioError, Staffing,
-    Surge, parse_duration,
+    DAILY_PROFILE, Demand, Distribution, Handling, Outage, RecordedCall, Scenario, ScenarioError,
+    Staffing, Surge, parse_duration,
 };
 pub use stats::{Goals, Histogram, Report, ZoneReport, ZoneStats};
 pub use svg::write_svg;

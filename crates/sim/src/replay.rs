@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
-use secourir_config::{CtaId, Plan};
+use secourir_config::{CtaId, Plan, ZoneId};
 use secourir_core::{AgentId, CallId, Command, Core, Event, Input, Instant, Outcome};
 use sha2::{Digest, Sha256};
 
@@ -23,6 +23,10 @@ pub struct ReplayedCall {
     pub cta: Option<CtaId>,
     /// The call-taker who first answered it, and how long after its offer.
     pub answered: Option<(AgentId, u64)>,
+    /// Its zone.
+    pub zone: ZoneId,
+    /// When it ended.
+    pub ended_at: Option<Instant>,
 }
 
 /// What a replay produced.
@@ -70,6 +74,8 @@ pub fn replay<I: Into<Input>>(
                         outcome: None,
                         cta: None,
                         answered: None,
+                        zone: offer.zone,
+                        ended_at: None,
                     });
                 }
                 core.handle(event, at).collect()
@@ -100,6 +106,7 @@ pub fn replay<I: Into<Input>>(
                     if let Some(c) = index.get(&call).map(|&i| &mut calls[i]) {
                         c.outcome = Some(outcome);
                         c.cta = cta;
+                        c.ended_at = Some(at);
                     }
                 }
                 _ => {}
@@ -119,4 +126,36 @@ pub fn replay<I: Into<Input>>(
         span,
         refused_plans,
     }
+}
+
+/// The calls of a replay as the simulator offers them again (the traffic of a real day):
+/// each at its instant after the first, with its conversation time when a call-taker
+/// answered it and its caller's patience when the caller gave up waiting. With the
+/// simulator's call-takers in place of the recorded ones, another configuration's staffing
+/// can be tried on it.
+pub fn recorded_demand(replayed: &Replayed) -> Vec<crate::RecordedCall> {
+    let Some((first, _)) = replayed.span else {
+        return Vec::new();
+    };
+    replayed
+        .calls
+        .iter()
+        .map(|c| {
+            let answered_at = c.answered.map(|(_, wait)| c.offered_at.0 + wait);
+            let talk_ms = match (answered_at, c.ended_at) {
+                (Some(answered), Some(ended)) => Some(ended.0.saturating_sub(answered)),
+                _ => None,
+            };
+            let patience_ms = match (c.outcome, answered_at, c.ended_at) {
+                (Some(Outcome::Abandoned), None, Some(ended)) => Some(ended.since(c.offered_at)),
+                _ => None,
+            };
+            crate::RecordedCall {
+                offset_ms: c.offered_at.since(first),
+                zone: c.zone,
+                talk_ms,
+                patience_ms,
+            }
+        })
+        .collect()
 }

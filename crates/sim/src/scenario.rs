@@ -71,6 +71,21 @@ pub enum Demand {
     },
     /// Explicit rates, calls per hour for each zone (département code); others get none.
     Zones(BTreeMap<String, f64>),
+    /// The calls a platform was really offered (a journal or a cluster's log), in order.
+    Recorded(Vec<RecordedCall>),
+}
+
+/// One call a platform was really offered, as the simulator offers it again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordedCall {
+    /// When, milliseconds after the scenario's start.
+    pub offset_ms: u64,
+    /// Its zone.
+    pub zone: secourir_config::ZoneId,
+    /// How long its conversation lasted, when it was answered.
+    pub talk_ms: Option<u64>,
+    /// How long its caller waited before hanging up, when nobody answered.
+    pub patience_ms: Option<u64>,
 }
 
 /// Handling-time distribution of conversations.

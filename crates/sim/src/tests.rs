@@ -146,3 +146,35 @@ patience_mean_s = 40
     assert!(z.answered + z.abandoned + z.rejected <= z.offered);
     assert!(z.offered - (z.answered + z.abandoned + z.rejected) <= u64::from(z.peak_simultaneous));
 }
+
+/// Recorded calls come at their own instants, with their own conversations: one call-taker,
+/// three callers a second apart talking 60 s each, the third of whom gave up after 5 s in
+/// the recording: the first is answered at once, the second waits for the first to end, the
+/// third gives up again; nothing is drawn besides.
+#[test]
+fn recorded_calls_keep_their_instants_conversations_and_patience() {
+    let mut scenario = erlang_scenario(0.0, 1, 7);
+    scenario.handling.patience_mean_s = None;
+    let call = |offset_ms, talk_ms, patience_ms| RecordedCall {
+        offset_ms,
+        zone: secourir_config::ZoneId(0),
+        talk_ms,
+        patience_ms,
+    };
+    scenario.demand = Demand::Recorded(vec![
+        call(0, Some(60_000), None),
+        call(1_000, Some(60_000), None),
+        call(2_000, None, Some(5_000)),
+    ]);
+    let run = simulate(&scenario, one_cta_plan(1), &mut |_| {}).expect("runs");
+    let report = report(&run, &one_cta_plan(1), &scenario, 0.0);
+    assert_eq!(report.national.offered, 3);
+    assert_eq!(report.national.answered, 2);
+    assert_eq!(report.national.abandoned, 1);
+    // The second caller waited for the first conversation to end, about 59 s.
+    assert!(
+        report.national.answer_p90_s >= 55.0,
+        "{:?}",
+        report.national
+    );
+}
