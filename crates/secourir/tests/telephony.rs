@@ -717,6 +717,104 @@ fn a_wrong_password_or_token_is_refused() {
     assert_eq!(ota["phone_registered"], false);
 }
 
+/// A REGISTER from `socket`, with this Call-ID and, if given, an Authorization line.
+fn register(
+    socket: &UdpSocket,
+    sip: u16,
+    login: &str,
+    call_id: &str,
+    auth: Option<&str>,
+) -> String {
+    let port = socket.local_addr().expect("addr").port();
+    let ip = socket.local_addr().expect("addr").ip();
+    let auth = auth.map_or(String::new(), |a| format!("Authorization: {a}\r\n"));
+    format!(
+        "REGISTER sip:127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {ip}:{port};branch=z9hG4bK-{call_id}\r\nFrom: <sip:{login}@127.0.0.1>;tag={call_id}\r\nTo: <sip:{login}@127.0.0.1>\r\nCall-ID: {call_id}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{login}@{ip}:{port}>\r\nExpires: 60\r\nMax-Forwards: 70\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// Phones' digest: an unknown login gets the same challenge as a known one; a right answer
+/// registers once; the same answer sent again (a captured REGISTER with a new Call-ID), from
+/// the same address or from another, is refused.
+#[test]
+fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_apart() {
+    use md5::Digest as _;
+    let platform = Platform::start();
+    let md5 = |text: String| hex::encode(md5::Md5::digest(text.as_bytes()));
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let ask = |socket: &UdpSocket, text: String| {
+        exchange_within(
+            socket,
+            platform.sip,
+            text.as_bytes(),
+            Duration::from_secs(2),
+        )
+        .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
+    };
+    let shape = |answer: &str| {
+        let status = answer.lines().next().unwrap_or("").to_owned();
+        let challenged = answer.contains("WWW-Authenticate: Digest");
+        (status, challenged)
+    };
+    let unknown = ask(
+        &socket,
+        register(&socket, platform.sip, "ota-nobody", "r1", None),
+    );
+    let known = ask(
+        &socket,
+        register(&socket, platform.sip, "ota-13-1", "r2", None),
+    );
+    assert_eq!(shape(&unknown), shape(&known), "{unknown}\n{known}");
+    assert!(known.starts_with("SIP/2.0 401 "), "{known}");
+    let nonce = known
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a nonce")
+        .to_owned();
+    let uri = format!("sip:127.0.0.1:{}", platform.sip);
+    let ha1 = md5("ota-13-1:secourir:secourir".to_owned());
+    let ha2 = md5(format!("REGISTER:{uri}"));
+    let response = md5(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
+    let auth = format!(
+        "Digest username=\"ota-13-1\", realm=\"secourir\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", qop=auth, nc=00000001, cnonce=\"c0ffee\", algorithm=MD5"
+    );
+    let first = ask(
+        &socket,
+        register(&socket, platform.sip, "ota-13-1", "r3", Some(&auth)),
+    );
+    assert!(first.starts_with("SIP/2.0 200 "), "{first}");
+    let again = ask(
+        &socket,
+        register(&socket, platform.sip, "ota-13-1", "r4", Some(&auth)),
+    );
+    assert!(again.starts_with("SIP/2.0 401 "), "replayed: {again}");
+    let elsewhere = UdpSocket::bind("127.0.0.2:0").expect("bind another loopback address");
+    elsewhere
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let response2 = md5(format!("{ha1}:{nonce}:00000002:c0ffee:auth:{ha2}"));
+    let stolen = auth
+        .replace(&response, &response2)
+        .replace("nc=00000001", "nc=00000002");
+    let from_elsewhere = ask(
+        &elsewhere,
+        register(&elsewhere, platform.sip, "ota-13-1", "r5", Some(&stolen)),
+    );
+    assert!(
+        from_elsewhere.starts_with("SIP/2.0 401 "),
+        "{from_elsewhere}"
+    );
+    assert!(
+        platform.full_log().contains("replayed"),
+        "{}",
+        platform.log()
+    );
+}
+
 #[test]
 fn the_api_describes_itself_and_exposes_metrics() {
     let platform = Platform::start();

@@ -1,5 +1,12 @@
 //! Digest authentication of call-takers' phones (RFC 3261 §22, RFC 2617 with qop=auth), checked
 //! against the stored HA1 so that no password is ever kept in clear.
+//!
+//! A nonce is bound to the address it was issued to, and each of its nonce counts is taken
+//! once: a REGISTER captured on the wire and sent again, from elsewhere or from the same
+//! place, proves nothing.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
@@ -31,32 +38,85 @@ impl Nonces {
         Nonces { secret }
     }
 
-    fn sign(&self, issued_s: u64) -> String {
+    fn sign(&self, issued_s: u64, to: IpAddr) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length works");
         mac.update(&issued_s.to_be_bytes());
+        match to {
+            IpAddr::V4(ip) => mac.update(&ip.octets()),
+            IpAddr::V6(ip) => mac.update(&ip.octets()),
+        }
         hex::encode(&mac.finalize().into_bytes()[..12])
     }
 
-    /// A nonce issued at `now_s` (seconds since the epoch).
-    pub fn issue(&self, now_s: u64) -> String {
-        format!("{now_s:x}.{}", self.sign(now_s))
+    /// A nonce issued at `now_s` (seconds since the epoch) to the phone at `to`.
+    pub fn issue(&self, now_s: u64, to: IpAddr) -> String {
+        format!("{now_s:x}.{}", self.sign(now_s, to))
     }
 
-    /// Whether this nonce is ours, and fresh at `now_s`.
-    pub fn check(&self, nonce: &str, now_s: u64) -> NonceCheck {
+    /// Whether this nonce is ours, issued to `from`, and fresh at `now_s`.
+    pub fn check(&self, nonce: &str, now_s: u64, from: IpAddr) -> NonceCheck {
         let Some((issued, signature)) = nonce.split_once('.') else {
             return NonceCheck::Forged;
         };
         let Ok(issued_s) = u64::from_str_radix(issued, 16) else {
             return NonceCheck::Forged;
         };
-        if self.sign(issued_s) != signature {
+        if self.sign(issued_s, from) != signature {
             return NonceCheck::Forged;
         }
         if now_s.saturating_sub(issued_s) > NONCE_LIFETIME_S || issued_s > now_s + 5 {
             NonceCheck::Stale
         } else {
             NonceCheck::Fresh
+        }
+    }
+}
+
+/// Nonce counts already taken, per nonce: an answer is good once. Bounded: nonces past their
+/// lifetime are forgotten (they are refused as stale anyway), and beyond `MAX_NONCES` the
+/// oldest go first.
+#[derive(Debug, Default)]
+pub struct Counts {
+    highest: HashMap<String, (u64, u32)>,
+}
+
+/// Nonces whose counts are kept at once: far beyond the phones registering in 5 minutes.
+const MAX_NONCES: usize = 65_536;
+
+impl Counts {
+    /// Takes nonce count `nc` (hex) of `nonce`, issued at `issued_s`; false when it was
+    /// taken already (or a higher one was), or does not read.
+    pub fn take(&mut self, nonce: &str, nc: &str, now_s: u64) -> bool {
+        let Ok(nc) = u32::from_str_radix(nc, 16) else {
+            return false;
+        };
+        let issued_s = nonce
+            .split_once('.')
+            .and_then(|(issued, _)| u64::from_str_radix(issued, 16).ok())
+            .unwrap_or(now_s);
+        if self.highest.len() >= MAX_NONCES {
+            self.highest
+                .retain(|_, (issued, _)| now_s.saturating_sub(*issued) <= NONCE_LIFETIME_S);
+            if self.highest.len() >= MAX_NONCES
+                && let Some(oldest) = self
+                    .highest
+                    .iter()
+                    .min_by_key(|(_, (issued, _))| *issued)
+                    .map(|(n, _)| n.clone())
+            {
+                self.highest.remove(&oldest);
+            }
+        }
+        match self.highest.get_mut(nonce) {
+            Some((_, highest)) if nc <= *highest => false,
+            Some((_, highest)) => {
+                *highest = nc;
+                true
+            }
+            None => {
+                self.highest.insert(nonce.to_owned(), (issued_s, nc));
+                true
+            }
         }
     }
 }
@@ -163,11 +223,11 @@ pub fn verify(answer: &DigestAnswer, ha1: &str, method: &str) -> bool {
         return false;
     }
     let ha2 = md5_hex(&format!("{method}:{}", answer.uri));
+    // qop=auth only: without a nonce count an answer could be replayed unnoticed.
     let expected = match (&answer.qop, &answer.nc, &answer.cnonce) {
         (Some(qop), Some(nc), Some(cnonce)) if qop.eq_ignore_ascii_case("auth") => {
             md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", answer.nonce))
         }
-        (None, _, _) => md5_hex(&format!("{ha1}:{}:{ha2}", answer.nonce)),
         _ => return false,
     };
     // Equal length hex strings: a plain comparison leaks nothing useful about a 128-bit hash.
@@ -199,21 +259,71 @@ mod tests {
     }
 
     #[test]
-    fn nonces_are_ours_and_expire() {
+    fn nonces_are_ours_bound_to_their_address_and_expire() {
         let nonces = Nonces::new([7; 32]);
-        let n = nonces.issue(1_000_000);
-        assert_eq!(nonces.check(&n, 1_000_010), NonceCheck::Fresh);
+        let phone: IpAddr = "192.0.2.10".parse().expect("addr");
+        let elsewhere: IpAddr = "198.51.100.7".parse().expect("addr");
+        let n = nonces.issue(1_000_000, phone);
+        assert_eq!(nonces.check(&n, 1_000_010, phone), NonceCheck::Fresh);
+        assert_eq!(nonces.check(&n, 1_000_010, elsewhere), NonceCheck::Forged);
         assert_eq!(
-            nonces.check(&n, 1_000_000 + NONCE_LIFETIME_S + 1),
+            nonces.check(&n, 1_000_000 + NONCE_LIFETIME_S + 1, phone),
             NonceCheck::Stale
         );
         assert_eq!(
-            Nonces::new([8; 32]).check(&n, 1_000_010),
+            Nonces::new([8; 32]).check(&n, 1_000_010, phone),
             NonceCheck::Forged
         );
-        assert_eq!(nonces.check("f4240.00", 1_000_010), NonceCheck::Forged);
-        assert_eq!(nonces.check("nonsense", 1_000_010), NonceCheck::Forged);
+        assert_eq!(
+            nonces.check("f4240.00", 1_000_010, phone),
+            NonceCheck::Forged
+        );
+        assert_eq!(
+            nonces.check("nonsense", 1_000_010, phone),
+            NonceCheck::Forged
+        );
     }
+
+    #[test]
+    fn each_nonce_count_is_taken_once() {
+        let mut counts = Counts::default();
+        let nonce = "f4240.abc";
+        assert!(counts.take(nonce, "00000001", 1_000_000));
+        assert!(!counts.take(nonce, "00000001", 1_000_001), "replayed");
+        assert!(counts.take(nonce, "00000002", 1_000_002));
+        assert!(!counts.take(nonce, "00000001", 1_000_003), "older");
+        assert!(
+            counts.take("f4241.def", "00000001", 1_000_003),
+            "another nonce"
+        );
+        assert!(!counts.take(nonce, "zz", 1_000_003), "unreadable");
+    }
+
+    #[test]
+    fn counts_stay_bounded() {
+        let mut counts = Counts::default();
+        for i in 0..(MAX_NONCES as u64 + 10) {
+            assert!(counts.take(&format!("{:x}.n", 1_000_000 + i), "1", 1_000_000 + i));
+        }
+        assert!(counts.highest.len() <= MAX_NONCES);
+    }
+
+    #[test]
+    fn an_answer_without_qop_proves_nothing() {
+        let ha1 = ha1("ota", SIP_REALM_FOR_TESTS, "secourir");
+        let ha2 = md5_hex("REGISTER:sip:x");
+        let answer = DigestAnswer {
+            username: "ota".into(),
+            realm: SIP_REALM_FOR_TESTS.into(),
+            nonce: "n".into(),
+            uri: "sip:x".into(),
+            response: md5_hex(&format!("{ha1}:n:{ha2}")),
+            ..DigestAnswer::default()
+        };
+        assert!(!verify(&answer, &ha1, "REGISTER"));
+    }
+
+    const SIP_REALM_FOR_TESTS: &str = "secourir";
 
     #[test]
     fn basic_and_garbage_are_not_digest() {

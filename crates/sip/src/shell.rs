@@ -161,6 +161,8 @@ struct Inner {
     events: mpsc::Sender<SipEvent>,
     registrar: Mutex<Registrar>,
     nonces: Nonces,
+    /// Nonce counts already taken: each digest answer is good once.
+    counts: Mutex<digest::Counts>,
     legs: Mutex<HashMap<String, Leg>>,
     callers: Mutex<HashMap<CallId, InviteDialog>>,
     agents: Mutex<HashMap<(CallId, Peer), InviteDialog>>,
@@ -281,6 +283,7 @@ impl Sip {
                 events,
                 registrar: Mutex::new(Registrar::default()),
                 nonces: Nonces::new(secret),
+                counts: Mutex::new(digest::Counts::default()),
                 legs: Mutex::new(HashMap::new()),
                 callers: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
@@ -657,12 +660,18 @@ impl Sip {
         let Some(login) = to_user(request) else {
             return tx.reply(status(400, "Bad Request - no user in To")).await;
         };
-        let Some((index, call_taker)) = self.inner.plan.call_taker(&login) else {
-            info!(%login, "REGISTER for an unknown call-taker");
-            return tx
-                .reply(status(404, "Not Found - unknown call-taker"))
-                .await;
-        };
+        let from = tx
+            .connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+            .map_or(self.inner.local.ip(), |a| a.ip());
+        // An unknown login is answered exactly as a wrong password, after the same work: the
+        // answers tell nobody which logins exist.
+        let account = self.inner.plan.call_taker(&login);
+        let ha1 = account
+            .and_then(|(_, t)| t.sip_ha1.clone())
+            .unwrap_or_else(|| digest::ha1(&login, SIP_REALM, "\u{0}no account"));
         let now = now_s();
         let authorization = request
             .headers
@@ -675,25 +684,30 @@ impl Sip {
         let verdict = match &answer {
             None => Err(false),
             Some(a) if a.username != login || a.realm != SIP_REALM => Err(false),
-            Some(a) => match self.inner.nonces.check(&a.nonce, now) {
+            Some(a) => match self.inner.nonces.check(&a.nonce, now, from) {
                 NonceCheck::Forged => Err(false),
                 NonceCheck::Stale => Err(true),
-                NonceCheck::Fresh
-                    if call_taker
-                        .sip_ha1
-                        .as_deref()
-                        .is_some_and(|ha1| digest::verify(a, ha1, "REGISTER")) =>
-                {
-                    Ok(())
-                }
-                NonceCheck::Fresh => {
-                    warn!(%login, "REGISTER with a wrong password");
+                NonceCheck::Fresh if !digest::verify(a, &ha1, "REGISTER") || account.is_none() => {
+                    warn!(%login, "REGISTER refused: unknown login or wrong password");
                     Err(false)
                 }
+                NonceCheck::Fresh
+                    if !lock(&self.inner.counts).take(
+                        &a.nonce,
+                        a.nc.as_deref().unwrap_or(""),
+                        now,
+                    ) =>
+                {
+                    warn!(%login, %from, "REGISTER refused: an answer already used (replayed)");
+                    Err(false)
+                }
+                NonceCheck::Fresh => Ok(()),
             },
         };
-        if let Err(stale) = verdict {
-            let challenge = digest::challenge(SIP_REALM, &self.inner.nonces.issue(now), stale);
+        let (Ok(()), Some((index, _))) = (verdict, account) else {
+            let stale = verdict == Err(true);
+            let challenge =
+                digest::challenge(SIP_REALM, &self.inner.nonces.issue(now, from), stale);
             return tx
                 .reply_with(
                     status(401, "Unauthorized"),
@@ -701,7 +715,7 @@ impl Sip {
                     None,
                 )
                 .await;
-        }
+        };
         let contact = request
             .headers
             .iter()
