@@ -15,10 +15,13 @@ use sha2::Sha256;
 /// How long a nonce stays good, in seconds.
 pub const NONCE_LIFETIME_S: u64 = 300;
 
-/// Issues and checks stateless nonces: the issue time signed with a secret of this process.
+/// Issues and checks stateless nonces: the issue time and a serial number, signed with a
+/// secret of this process and the address the nonce is issued to. The serial number makes
+/// every nonce new, so that its nonce counts are its phone's alone.
 #[derive(Clone)]
 pub struct Nonces {
     secret: [u8; 32],
+    serial: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a nonce check found.
@@ -35,12 +38,16 @@ pub enum NonceCheck {
 impl Nonces {
     /// A nonce source with this secret.
     pub fn new(secret: [u8; 32]) -> Nonces {
-        Nonces { secret }
+        Nonces {
+            secret,
+            serial: Default::default(),
+        }
     }
 
-    fn sign(&self, issued_s: u64, to: IpAddr) -> String {
+    fn sign(&self, issued_s: u64, serial: u64, to: IpAddr) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("any key length works");
         mac.update(&issued_s.to_be_bytes());
+        mac.update(&serial.to_be_bytes());
         match to {
             IpAddr::V4(ip) => mac.update(&ip.octets()),
             IpAddr::V6(ip) => mac.update(&ip.octets()),
@@ -50,18 +57,27 @@ impl Nonces {
 
     /// A nonce issued at `now_s` (seconds since the epoch) to the phone at `to`.
     pub fn issue(&self, now_s: u64, to: IpAddr) -> String {
-        format!("{now_s:x}.{}", self.sign(now_s, to))
+        let serial = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{now_s:x}.{serial:x}.{}", self.sign(now_s, serial, to))
     }
 
     /// Whether this nonce is ours, issued to `from`, and fresh at `now_s`.
     pub fn check(&self, nonce: &str, now_s: u64, from: IpAddr) -> NonceCheck {
-        let Some((issued, signature)) = nonce.split_once('.') else {
+        let mut parts = nonce.splitn(3, '.');
+        let (Some(issued), Some(serial), Some(signature)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
             return NonceCheck::Forged;
         };
-        let Ok(issued_s) = u64::from_str_radix(issued, 16) else {
+        let (Ok(issued_s), Ok(serial)) = (
+            u64::from_str_radix(issued, 16),
+            u64::from_str_radix(serial, 16),
+        ) else {
             return NonceCheck::Forged;
         };
-        if self.sign(issued_s, from) != signature {
+        if self.sign(issued_s, serial, from) != signature {
             return NonceCheck::Forged;
         }
         if now_s.saturating_sub(issued_s) > NONCE_LIFETIME_S || issued_s > now_s + 5 {
@@ -275,8 +291,13 @@ mod tests {
             NonceCheck::Forged
         );
         assert_eq!(
-            nonces.check("f4240.00", 1_000_010, phone),
+            nonces.check("f4240.0.00", 1_000_010, phone),
             NonceCheck::Forged
+        );
+        // Two nonces issued in the same second to the same address differ.
+        assert_ne!(
+            nonces.issue(1_000_000, phone),
+            nonces.issue(1_000_000, phone)
         );
         assert_eq!(
             nonces.check("nonsense", 1_000_010, phone),
