@@ -366,8 +366,8 @@ impl Node {
         }
     }
 
-    /// What the heartbeat gives now: an `Alive` every second, and a `Lost` for each node gone
-    /// silent while this one hears its own entries.
+    /// What the heartbeat gives now: an `Alive` every `ALIVE_EVERY_MS`, and a `Lost` for each
+    /// node gone silent while this one hears its own entries.
     pub(crate) fn beat(&mut self, at: u64) -> Vec<Input> {
         let now = tokio::time::Instant::now();
         let mut inputs = Vec::new();
