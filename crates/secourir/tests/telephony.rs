@@ -815,6 +815,68 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
     );
 }
 
+/// Wrong digest answers: three are checked, the next is held back (503 with Retry-After)
+/// without being checked, for a known login and an unknown one alike.
+#[test]
+fn wrong_register_answers_are_held_back_after_three_for_known_and_unknown_logins() {
+    let platform = Platform::start();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let ask = |text: String| {
+        exchange_within(
+            &socket,
+            platform.sip,
+            text.as_bytes(),
+            Duration::from_secs(2),
+        )
+        .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
+    };
+    let mut seen = Vec::new();
+    for login in ["ota-13-2", "ota-nobody"] {
+        let mut statuses = Vec::new();
+        for attempt in 0..4 {
+            let challenge = ask(register(
+                &socket,
+                platform.sip,
+                login,
+                &format!("{login}-c{attempt}"),
+                None,
+            ));
+            let nonce = challenge
+                .split("nonce=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .expect("a nonce")
+                .to_owned();
+            let wrong = format!(
+                "Digest username=\"{login}\", realm=\"secourir\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1:{}\", response=\"00000000000000000000000000000000\", qop=auth, nc=00000001, cnonce=\"x\", algorithm=MD5",
+                platform.sip
+            );
+            let answer = ask(register(
+                &socket,
+                platform.sip,
+                login,
+                &format!("{login}-a{attempt}"),
+                Some(&wrong),
+            ));
+            let status = answer.lines().next().unwrap_or("").to_owned();
+            if status.starts_with("SIP/2.0 503 ") {
+                assert!(answer.contains("Retry-After: "), "{answer}");
+            }
+            statuses.push(status);
+        }
+        seen.push(statuses);
+    }
+    assert!(
+        seen[0][..3].iter().all(|s| s.starts_with("SIP/2.0 401 ")),
+        "{seen:?}"
+    );
+    assert!(seen[0][3].starts_with("SIP/2.0 503 "), "{seen:?}");
+    assert_eq!(seen[0], seen[1], "known and unknown logins told apart");
+}
+
 #[test]
 fn the_api_describes_itself_and_exposes_metrics() {
     let platform = Platform::start();

@@ -22,7 +22,6 @@ mod sessions;
 mod signalling;
 mod signin;
 mod snapshot;
-mod throttle;
 mod web;
 mod writer;
 

@@ -58,7 +58,7 @@ pub(crate) struct Web {
     /// The territory's outlines, drawn once.
     pub(crate) outlines: Arc<std::sync::OnceLock<String>>,
     /// How often passwords may be tried.
-    pub(crate) throttle: Arc<Mutex<crate::throttle::Throttle>>,
+    pub(crate) throttle: Arc<Mutex<secourir_throttle::Throttle>>,
 }
 
 impl Web {

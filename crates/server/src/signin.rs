@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::protocol::{ApiCall, AppState, problem};
 use crate::sessions::{COOKIE, Session};
-use crate::throttle::{Lockout, Verdict};
+use secourir_throttle::{Lockout, Verdict};
 
 pub(crate) async fn index() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))

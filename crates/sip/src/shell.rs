@@ -20,6 +20,7 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::{EndpointBuilder, platform::CancellationToken};
 use secourir_config::{Plan, SIP_REALM};
 use secourir_core::{AgentId, CallId, RingFailure};
+use secourir_throttle::{Throttle, Verdict};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -163,6 +164,8 @@ struct Inner {
     nonces: Nonces,
     /// Nonce counts already taken: each digest answer is good once.
     counts: Mutex<digest::Counts>,
+    /// How often a phone's digest may be tried, per login and per source.
+    throttle: Mutex<Throttle>,
     legs: Mutex<HashMap<String, Leg>>,
     callers: Mutex<HashMap<CallId, InviteDialog>>,
     agents: Mutex<HashMap<(CallId, Peer), InviteDialog>>,
@@ -284,6 +287,7 @@ impl Sip {
                 registrar: Mutex::new(Registrar::default()),
                 nonces: Nonces::new(secret),
                 counts: Mutex::new(digest::Counts::default()),
+                throttle: Mutex::new(Throttle::default()),
                 legs: Mutex::new(HashMap::new()),
                 callers: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
@@ -681,6 +685,26 @@ impl Sip {
         let answer = authorization
             .as_deref()
             .and_then(digest::parse_authorization);
+        // An answer is only checked at the pace the throttle allows this login and source.
+        let held = match answer {
+            Some(_) => {
+                lock(&self.inner.throttle).check(&login, Some(from), std::time::Instant::now())
+            }
+            None => Verdict::Try,
+        };
+        if let Verdict::Wait(wait) = held {
+            return tx
+                .reply_with(
+                    status(503, "Service Unavailable - too many failed attempts"),
+                    vec![make_header(
+                        "Retry-After",
+                        wait.as_secs().max(1).to_string(),
+                    )],
+                    None,
+                )
+                .await;
+        }
+        let mut failed = false;
         let verdict = match &answer {
             None => Err(false),
             Some(a) if a.username != login || a.realm != SIP_REALM => Err(false),
@@ -689,6 +713,7 @@ impl Sip {
                 NonceCheck::Stale => Err(true),
                 NonceCheck::Fresh if !digest::verify(a, &ha1, "REGISTER") || account.is_none() => {
                     warn!(%login, "REGISTER refused: unknown login or wrong password");
+                    failed = true;
                     Err(false)
                 }
                 NonceCheck::Fresh
@@ -699,11 +724,25 @@ impl Sip {
                     ) =>
                 {
                     warn!(%login, %from, "REGISTER refused: an answer already used (replayed)");
+                    failed = true;
                     Err(false)
                 }
                 NonceCheck::Fresh => Ok(()),
             },
         };
+        {
+            let mut throttle = lock(&self.inner.throttle);
+            if failed {
+                for lockout in throttle.failed(&login, Some(from), std::time::Instant::now()) {
+                    warn!(
+                        ?lockout,
+                        "phone registration locked out after repeated failures"
+                    );
+                }
+            } else if verdict.is_ok() {
+                throttle.succeeded(&login);
+            }
+        }
         let (Ok(()), Some((index, _))) = (verdict, account) else {
             let stale = verdict == Err(true);
             let challenge =

@@ -1,7 +1,8 @@
-//! How often a console password may be tried: per login and per source address, a few free
-//! failures, then a delay that doubles with each further failure, then a lock-out. A refused
-//! attempt is not checked at all, so guessing is bounded by the policy, not by argon2's speed.
-//! The clock is given: the state machine has none of its own.
+//! How often a secret may be tried (a console password, a phone's digest): per login and per
+//! source address, a few free failures, then a delay that doubles with each further failure,
+//! then a lock-out. A refused attempt is not checked at all, so guessing is bounded by the
+//! policy, not by the speed of the check. The clock is given: the state machine has none of
+//! its own.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -114,7 +115,7 @@ impl<K: Hash + Eq + Clone> Keyed<K> {
 
 /// What the throttle says of an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Check the password.
     Try,
     /// Refuse without checking; try again after this long.
@@ -123,16 +124,16 @@ pub(crate) enum Verdict {
 
 /// A lock-out to tell the supervisors of.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Lockout {
+pub enum Lockout {
     /// A login, after its failures.
     Login(String),
     /// A source address, after the failures from it.
     Source(IpAddr),
 }
 
-/// The console's login throttle.
+/// A login throttle.
 #[derive(Debug)]
-pub(crate) struct Throttle {
+pub struct Throttle {
     logins: Keyed<String>,
     sources: Keyed<IpAddr>,
 }
@@ -148,7 +149,7 @@ impl Default for Throttle {
 
 impl Throttle {
     /// Whether an attempt for `login` from `source` may be checked now.
-    pub(crate) fn check(&mut self, login: &str, source: Option<IpAddr>, now: Instant) -> Verdict {
+    pub fn check(&mut self, login: &str, source: Option<IpAddr>, now: Instant) -> Verdict {
         let by_login = self.logins.wait(&login.to_owned(), now);
         let by_source = source.and_then(|s| self.sources.wait(&s, now));
         match by_login.max(by_source) {
@@ -158,12 +159,7 @@ impl Throttle {
     }
 
     /// A wrong password (or an unknown login): the lock-outs it starts.
-    pub(crate) fn failed(
-        &mut self,
-        login: &str,
-        source: Option<IpAddr>,
-        now: Instant,
-    ) -> Vec<Lockout> {
+    pub fn failed(&mut self, login: &str, source: Option<IpAddr>, now: Instant) -> Vec<Lockout> {
         let mut locked = Vec::new();
         if self.logins.fail(&login.to_owned(), now) {
             locked.push(Lockout::Login(login.to_owned()));
@@ -177,7 +173,7 @@ impl Throttle {
     }
 
     /// A right password: the login's failures are forgotten (not its source's).
-    pub(crate) fn succeeded(&mut self, login: &str) {
+    pub fn succeeded(&mut self, login: &str) {
         self.logins.forget(&login.to_owned());
     }
 }
