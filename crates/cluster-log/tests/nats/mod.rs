@@ -24,11 +24,23 @@ pub fn nats_server() -> PathBuf {
     path
 }
 
+/// Ports handed to NATS servers by this test process, below the kernel's ephemeral range, so
+/// that no outgoing connection takes one before its server binds it.
+static NEXT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+/// A TCP port free on 127.0.0.1, from 12,000 to 15,999.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    const FIRST: u16 = 12_000;
+    const COUNT: u16 = 4_000;
+    let offset = (std::process::id() % u32::from(COUNT)) as u16;
+    for _ in 0..COUNT {
+        let next = NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = FIRST + next.wrapping_add(offset) % COUNT;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port");
 }
 
 /// Three NATS servers clustered with JetStream on loopback; all killed when dropped.

@@ -38,12 +38,25 @@ pub fn free_media_port() -> u16 {
     panic!("no four free media ports on loopback");
 }
 
-/// A UDP and TCP port both free on 127.0.0.1.
+/// SIP and HTTP ports handed out by this test process, below the kernel's ephemeral range:
+/// there no outgoing connection takes one between the moment it is chosen and the moment a
+/// platform binds it (a cluster node may wait seconds for its log before it listens).
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A UDP and TCP port both free on 127.0.0.1, from 16,000 to 19,999.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+    const FIRST: u16 = 16_000;
+    const COUNT: u16 = 4_000;
+    let offset = (std::process::id() % u32::from(COUNT)) as u16;
+    for _ in 0..COUNT {
+        let port = FIRST
+            + NEXT_PORT
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_add(offset)
+                % COUNT;
+        if UdpSocket::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok()
+        {
             return port;
         }
     }
