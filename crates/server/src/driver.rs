@@ -538,6 +538,11 @@ impl Driver {
                 info!(login = %self.login(agent), "phone unregistered");
                 self.local_phones.remove(&agent);
             }
+            SipEvent::LockedOut { what } => {
+                metrics::counter!("secourir_register_lockouts_total").increment(1);
+                let now = self.clock.now();
+                self.records.board.note(now, "plateforme", what);
+            }
             other => {
                 if let Some(event) = self.legs.on_sip(other) {
                     match event {

@@ -157,7 +157,8 @@ impl Legs {
         match event {
             SipEvent::Invite { .. }
             | SipEvent::Registered { .. }
-            | SipEvent::Unregistered { .. } => None,
+            | SipEvent::Unregistered { .. }
+            | SipEvent::LockedOut { .. } => None,
             SipEvent::CallerGone { call } => {
                 self.peer_gone(call);
                 Some(Event::CallerHungUp { call })

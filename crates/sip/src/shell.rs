@@ -20,7 +20,7 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::{EndpointBuilder, platform::CancellationToken};
 use secourir_config::{Plan, SIP_REALM};
 use secourir_core::{AgentId, CallId, RingFailure};
-use secourir_throttle::{Throttle, Verdict};
+use secourir_throttle::{Lockout, Throttle, Verdict};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -137,6 +137,12 @@ pub enum SipEvent {
     Unregistered {
         /// The call-taker.
         agent: AgentId,
+    },
+    /// Phone registrations were locked out after repeated wrong answers, for the supervisors'
+    /// journal: what, in their words.
+    LockedOut {
+        /// A login or a source address, said in French.
+        what: String,
     },
 }
 
@@ -730,18 +736,28 @@ impl Sip {
                 NonceCheck::Fresh => Ok(()),
             },
         };
-        {
+        let locked = {
             let mut throttle = lock(&self.inner.throttle);
             if failed {
-                for lockout in throttle.failed(&login, Some(from), std::time::Instant::now()) {
-                    warn!(
-                        ?lockout,
-                        "phone registration locked out after repeated failures"
-                    );
+                throttle.failed(&login, Some(from), std::time::Instant::now())
+            } else {
+                if verdict.is_ok() {
+                    throttle.succeeded(&login);
                 }
-            } else if verdict.is_ok() {
-                throttle.succeeded(&login);
+                Vec::new()
             }
+        };
+        for lockout in locked {
+            let what = match lockout {
+                Lockout::Login(login) => format!(
+                    "enregistrements du téléphone de {login} bloqués 15 min après des réponses fausses"
+                ),
+                Lockout::Source(ip) => format!(
+                    "enregistrements de téléphones depuis {ip} bloqués 15 min après des réponses fausses"
+                ),
+            };
+            warn!(%what, "phone registration locked out");
+            self.notify(SipEvent::LockedOut { what }).await;
         }
         let (Ok(()), Some((index, _))) = (verdict, account) else {
             let stale = verdict == Err(true);
