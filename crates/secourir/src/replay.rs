@@ -251,8 +251,9 @@ fn model(args: &Args, source: Source) -> ExitCode {
         .filter_map(|c| c.talk_ms)
         .map(|ms| ms as f64 / 1000.0)
         .collect();
+    let defaults = secourir_sim::Handling::default();
     let (mean_s, sd_s) = match talks.len() {
-        0 | 1 => (90.0, 60.0),
+        0 | 1 => (defaults.mean_s, defaults.sd_s),
         n => {
             let mean = talks.iter().sum::<f64>() / n as f64;
             let var = talks.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
@@ -268,14 +269,9 @@ fn model(args: &Args, source: Source) -> ExitCode {
         start_ms: first.0,
         demand: secourir_sim::Demand::Recorded(demand),
         handling: secourir_sim::Handling {
-            distribution: secourir_sim::Distribution::LogNormal,
             mean_s,
             sd_s,
-            patience_mean_s: Some(120.0),
-            ring_no_answer: 0.01,
-            answer_delay_s: 2.0,
-            back_after_pause_s: 30.0,
-            crisis_related_share: 0.8,
+            ..defaults
         },
         staffing: secourir_sim::Staffing::Config,
         surges: Vec::new(),

@@ -18,13 +18,21 @@ fn replay_with(
     out: &std::path::Path,
     extra: &[&str],
 ) -> (String, Value) {
+    let out_arg = out.to_str().expect("a UTF-8 path");
+    let mut args = vec!["--json", out_arg];
+    args.extend_from_slice(extra);
+    let text = replay_text(journal, &args);
+    let json = serde_json::from_str(&std::fs::read_to_string(out).expect("json")).expect("json");
+    (text, json)
+}
+
+/// What `secourir replay JOURNAL ARGS` prints; it must succeed.
+fn replay_text(journal: &std::path::Path, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_secourir"))
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
         .arg("replay")
         .arg(journal)
-        .arg("--json")
-        .arg(out)
-        .args(extra)
+        .args(args)
         .output()
         .expect("secourir replay runs");
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -33,8 +41,7 @@ fn replay_with(
         "{text}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let json = serde_json::from_str(&std::fs::read_to_string(out).expect("json")).expect("json");
-    (text, json)
+    text
 }
 
 /// Two answered calls, one abandoned in the queue, then a stop: the replay of the journal gives
@@ -141,20 +148,9 @@ fn a_journal_replays_the_platforms_calls_exactly() {
     // configuration staffs the country: the two who waited are answered, the one who gave up
     // after a second gives up again; with room for one call per zone, a caller who calls
     // while another talks is refused.
-    let output = Command::new(env!("CARGO_BIN_EXE_secourir"))
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-        .arg("replay")
-        .arg(&journals[0])
-        .arg("--model")
-        .arg("--with")
-        .arg(&with)
-        .output()
-        .expect("secourir replay --model runs");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let text = replay_text(
+        &journals[0],
+        &["--model", "--with", with.to_str().expect("a UTF-8 path")],
     );
     let national: Vec<&str> = text
         .lines()

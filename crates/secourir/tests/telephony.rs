@@ -240,6 +240,25 @@ fn exchange_within(
     None
 }
 
+/// A UDP socket on `ip` whose reads give up after 100 ms.
+fn udp_socket(ip: &str) -> UdpSocket {
+    let socket = UdpSocket::bind((ip, 0)).expect("bind a loopback address");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    socket
+}
+
+/// The nonce of a digest challenge.
+fn nonce_of(challenge: &str) -> String {
+    challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no nonce in {challenge}"))
+        .to_owned()
+}
+
 /// One side of a SIP conversation with the platform, over UDP or over one TCP connection.
 enum Wire {
     Udp(UdpSocket),
@@ -248,11 +267,7 @@ enum Wire {
 
 impl Wire {
     fn udp() -> Wire {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
-        Wire::Udp(socket)
+        Wire::Udp(udp_socket("127.0.0.1"))
     }
 
     fn tcp(port: u16) -> Wire {
@@ -539,10 +554,7 @@ fn request(
 #[test]
 fn malformed_input_gets_the_right_error_and_disturbs_nothing() {
     let platform = Platform::start();
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    let socket = udp_socket("127.0.0.1");
     let sip = platform.sip;
     let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
 
@@ -741,10 +753,7 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
     use md5::Digest as _;
     let platform = Platform::start();
     let md5 = |text: String| hex::encode(md5::Md5::digest(text.as_bytes()));
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    let socket = udp_socket("127.0.0.1");
     let ask = |socket: &UdpSocket, text: String| {
         exchange_within(
             socket,
@@ -769,12 +778,7 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
     );
     assert_eq!(shape(&unknown), shape(&known), "{unknown}\n{known}");
     assert!(known.starts_with("SIP/2.0 401 "), "{known}");
-    let nonce = known
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a nonce")
-        .to_owned();
+    let nonce = nonce_of(&known);
     let uri = format!("sip:127.0.0.1:{}", platform.sip);
     let ha1 = md5("ota-13-1:secourir:secourir".to_owned());
     let ha2 = md5(format!("REGISTER:{uri}"));
@@ -792,10 +796,7 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
         register(&socket, platform.sip, "ota-13-1", "r4", Some(&auth)),
     );
     assert!(again.starts_with("SIP/2.0 401 "), "replayed: {again}");
-    let elsewhere = UdpSocket::bind("127.0.0.2:0").expect("bind another loopback address");
-    elsewhere
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    let elsewhere = udp_socket("127.0.0.2");
     let response2 = md5(format!("{ha1}:{nonce}:00000002:c0ffee:auth:{ha2}"));
     let stolen = auth
         .replace(&response, &response2)
@@ -820,10 +821,7 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
 #[test]
 fn wrong_register_answers_are_held_back_after_three_for_known_and_unknown_logins() {
     let platform = Platform::start();
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    let socket = udp_socket("127.0.0.1");
     let ask = |text: String| {
         exchange_within(
             &socket,
@@ -844,12 +842,7 @@ fn wrong_register_answers_are_held_back_after_three_for_known_and_unknown_logins
                 &format!("{login}-c{attempt}"),
                 None,
             ));
-            let nonce = challenge
-                .split("nonce=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .expect("a nonce")
-                .to_owned();
+            let nonce = nonce_of(&challenge);
             let wrong = format!(
                 "Digest username=\"{login}\", realm=\"secourir\", nonce=\"{nonce}\", uri=\"sip:127.0.0.1:{}\", response=\"00000000000000000000000000000000\", qop=auth, nc=00000001, cnonce=\"x\", algorithm=MD5",
                 platform.sip

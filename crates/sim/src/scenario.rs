@@ -120,6 +120,22 @@ pub struct Handling {
     pub crisis_related_share: f64,
 }
 
+impl Default for Handling {
+    /// What a scenario gets for what it does not say.
+    fn default() -> Handling {
+        Handling {
+            distribution: Distribution::LogNormal,
+            mean_s: 90.0,
+            sd_s: 60.0,
+            patience_mean_s: Some(120.0),
+            ring_no_answer: 0.01,
+            answer_delay_s: 2.0,
+            back_after_pause_s: 30.0,
+            crisis_related_share: 0.8,
+        }
+    }
+}
+
 /// How many call-takers are on shift.
 #[derive(Debug, Clone)]
 pub enum Staffing {
@@ -258,19 +274,20 @@ impl Scenario {
                 )));
             }
         };
+        let d = Handling::default();
         let handling = Handling {
             distribution,
-            mean_s: h.mean_s.unwrap_or(90.0),
-            sd_s: h.sd_s.unwrap_or(60.0),
+            mean_s: h.mean_s.unwrap_or(d.mean_s),
+            sd_s: h.sd_s.unwrap_or(d.sd_s),
             patience_mean_s: match h.patience_mean_s {
                 Some(p) if p <= 0.0 => None,
                 Some(p) => Some(p),
-                None => Some(120.0),
+                None => d.patience_mean_s,
             },
-            ring_no_answer: h.ring_no_answer.unwrap_or(0.01),
-            answer_delay_s: h.answer_delay_s.unwrap_or(2.0),
-            back_after_pause_s: h.back_after_pause_s.unwrap_or(30.0),
-            crisis_related_share: h.crisis_related_share.unwrap_or(0.8),
+            ring_no_answer: h.ring_no_answer.unwrap_or(d.ring_no_answer),
+            answer_delay_s: h.answer_delay_s.unwrap_or(d.answer_delay_s),
+            back_after_pause_s: h.back_after_pause_s.unwrap_or(d.back_after_pause_s),
+            crisis_related_share: h.crisis_related_share.unwrap_or(d.crisis_related_share),
         };
         if handling.mean_s.is_nan() || handling.mean_s <= 0.0 || handling.sd_s < 0.0 {
             return Err(invalid(

@@ -277,12 +277,18 @@ fn canonical(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The first Content-Length of a header section (the stack reads the first one too): `None`
+/// when there is none, `Err` when its value is not a number.
+pub(crate) fn content_length(head: &[u8]) -> Option<Result<usize, ()>> {
+    header_lines(head)
+        .find(|(n, _)| canonical(n) == Some("Content-Length"))
+        .map(|(_, v)| v.parse().map_err(|_| ()))
+}
+
 /// How many body bytes are missing, if the Content-Length promises more than arrived.
 fn body_shortfall(datagram: &[u8]) -> Option<usize> {
     let (head, body) = head(datagram);
-    let declared: usize = header_lines(head)
-        .find(|(n, _)| canonical(n) == Some("Content-Length"))
-        .and_then(|(_, v)| v.parse().ok())?;
+    let declared = content_length(head)?.ok()?;
     let received = body.map_or(0, <[u8]>::len);
     (declared > received).then(|| declared - received)
 }

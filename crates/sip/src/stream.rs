@@ -29,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
-use crate::screen::{Admitted, Limits, ScreenStats, Verdict, admit, reply};
+use crate::screen::{Admitted, Limits, ScreenStats, Verdict, admit, content_length, reply};
 
 /// The longest message over TCP: the stack's stream reader gives up on a longer one.
 pub const MAX_STREAM_MESSAGE: usize = 65_535;
@@ -105,28 +105,17 @@ pub fn frame(buf: &[u8]) -> Frame {
         }
         return Frame::Partial;
     };
-    let mut length = 0usize;
-    for line in buf[..end].split(|&b| b == b'\n').skip(1) {
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = line[..colon].trim_ascii();
-        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
-            let value = line[colon + 1..].trim_ascii();
-            match std::str::from_utf8(value).ok().and_then(|v| v.parse().ok()) {
-                Some(n) => length = n,
-                None => {
-                    return Frame::Unframeable {
-                        head: Some(end),
-                        code: 400,
-                        reason: "Bad Request - unreadable Content-Length on a stream",
-                    };
-                }
-            }
-            // The stack frames by the first one too.
-            break;
+    let length = match content_length(&buf[..end]) {
+        None => 0,
+        Some(Ok(length)) => length,
+        Some(Err(())) => {
+            return Frame::Unframeable {
+                head: Some(end),
+                code: 400,
+                reason: "Bad Request - unreadable Content-Length on a stream",
+            };
         }
-    }
+    };
     let total = end.saturating_add(4).saturating_add(length);
     if total > MAX_STREAM_MESSAGE {
         return Frame::Unframeable {

@@ -146,13 +146,12 @@ impl Driver {
             let about_me = matches!(&input, Input::Lost { node: lost, .. } if *lost == node.name);
             for step in node.members.steps(&from, input) {
                 match step {
-                    Step::Core(Event::Stopped { call }, _)
-                        if about_me && self.legs.talking(call).is_some() =>
-                    {
-                        self.carry_on(call, now);
-                        self.process(Event::Stopped { call }, now);
-                    }
                     Step::Core(event, record) => {
+                        if let (Event::Stopped { call }, true) = (&event, about_me)
+                            && self.legs.talking(*call).is_some()
+                        {
+                            self.carry_on(*call, now);
+                        }
                         if let (Event::Offered(offer), true) = (&event, mine) {
                             self.pending.remove(&offer.call);
                         }
