@@ -107,6 +107,62 @@ impl Objects {
             .map_err(|e| LogError::Objects(format!("the copy failed: {e}")))?
     }
 
+    /// Stores `bytes` as `name`, with `description` readable without fetching them.
+    pub async fn put_bytes(
+        &self,
+        name: &str,
+        description: &str,
+        bytes: &[u8],
+    ) -> Result<(), LogError> {
+        let meta = object_store::ObjectMetadata {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            ..Default::default()
+        };
+        let mut reader = bytes;
+        self.store
+            .put(meta, &mut reader)
+            .await
+            .map_err(|e| LogError::Objects(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The objects held, each with its description.
+    pub async fn described(&self) -> Result<Vec<(String, String)>, LogError> {
+        let mut list = self
+            .store
+            .list()
+            .await
+            .map_err(|e| LogError::Objects(e.to_string()))?;
+        let mut found = Vec::new();
+        while let Some(info) = list.next().await {
+            let info = info.map_err(|e| LogError::Objects(e.to_string()))?;
+            if !info.deleted {
+                found.push((info.name, info.description.unwrap_or_default()));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The whole object `name`.
+    pub async fn get_bytes(&self, name: &str) -> Result<Vec<u8>, LogError> {
+        // Off the caller's task for the same reason as `get_file`.
+        let (store, name) = (self.store.clone(), name.to_owned());
+        tokio::spawn(async move {
+            let mut object = store
+                .get(&name)
+                .await
+                .map_err(|e| LogError::Objects(e.to_string()))?;
+            let mut bytes = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut object, &mut bytes)
+                .await
+                .map_err(|e| LogError::Objects(e.to_string()))?;
+            Ok(bytes)
+        })
+        .await
+        .map_err(|e| LogError::Objects(format!("the copy failed: {e}")))?
+    }
+
     async fn copy_to(&self, name: &str, path: &std::path::Path) -> Result<(), LogError> {
         let mut object = self
             .store
@@ -250,6 +306,27 @@ impl ClusterLog {
                 }
             }
         }
+    }
+
+    /// Sequence of the stream's first entry still held (1 until the log is trimmed; the last
+    /// plus one when it holds none).
+    pub async fn first_seq(&self) -> Result<u64, LogError> {
+        Ok(self.info().await?.state.first_sequence)
+    }
+
+    /// Removes every entry below `seq`: the entries every node has in a snapshot.
+    pub async fn trim_below(&self, seq: u64) -> Result<u64, LogError> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        let purged = stream
+            .purge()
+            .sequence(seq)
+            .await
+            .map_err(|e| LogError::Read(e.to_string()))?;
+        Ok(purged.purged)
     }
 
     /// The bucket of files replicated beside the log (the calls' recordings), created on

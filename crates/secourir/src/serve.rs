@@ -53,6 +53,11 @@ pub struct ServeArgs {
     /// The site (datacentre) this node runs in.
     #[arg(long, value_name = "NAME", requires = "cluster")]
     pub site: Option<String>,
+    /// Entries of the cluster log between two snapshots of this node: each is replicated,
+    /// and the log is trimmed below the oldest of the nodes' latest ones.
+    #[arg(long, value_name = "ENTRIES", requires = "cluster", default_value_t = secourir_server::SNAPSHOT_EVERY,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub snapshot_every: u64,
 }
 
 fn parse_ports(text: &str) -> Result<(u16, u16), String> {
@@ -246,6 +251,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
             urls: urls.clone(),
             node: node.clone(),
             site: args.site.clone().unwrap_or_default(),
+            snapshot_every: args.snapshot_every,
         }),
     };
     let name = args.config.display().to_string();

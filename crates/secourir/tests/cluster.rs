@@ -1334,3 +1334,103 @@ fn a_node_restarted_after_a_clean_stop_starts_from_its_snapshot_and_holds_the_sa
     assert!(matches!(status, 200 | 204), "hang-up: {status}");
     wait_ok(phone, "the phone on node B");
 }
+
+/// The first entry the cluster's log still holds.
+fn log_first(urls: &str) -> u64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let log = secourir_cluster_log::ClusterLog::connect(urls, "secourir", 3)
+            .await
+            .expect("the log");
+        log.first_seq().await.expect("stream info")
+    })
+}
+
+#[test]
+fn a_new_node_starts_from_a_shared_snapshot_once_the_log_is_trimmed() {
+    let nats = NatsCluster::start();
+    let urls = nats.urls();
+    let often = ["--snapshot-every", "20"];
+    let a = Platform::node(&urls, "node-a", "site-paris", &often);
+    let _b = Platform::node(&urls, "node-b", "site-lyon", &often);
+    // A caller who gave up (to call back) and one still waiting, both on node A.
+    wait_ok(
+        a.caller("0600000061", 43.2965, 5.3698, 1_000),
+        "the caller who gives up",
+    );
+    let _waiting = Reaped(a.caller_until_hung_up("0600000062", 43.2965, 5.3698));
+    let queued = wait_call_on(&a, "the caller still waiting", |c| {
+        c["caller"] == "0600000062" && c["queued_at"].is_i64()
+    });
+    wait_call_backs(&a, "the caller who gave up, to call back", |l| {
+        l.iter().any(|c| c["caller"] == "0600000061")
+    });
+    let seen_at = a.get("/api/health")["cluster"]["applied_seq"]
+        .as_u64()
+        .expect("applied_seq");
+    // Both nodes snapshot every 20 entries and share them; the log goes below the older.
+    wait_for(
+        "the log trimmed past both calls",
+        Duration::from_secs(60),
+        || log_first(&urls) > seen_at + 1,
+        || format!("{}\n{}", a.get("/api/health"), a.log()),
+    );
+    let first = log_first(&urls);
+
+    let c = Platform::node(&urls, "node-c", "site-lyon", &often);
+    let health = c.get("/api/health");
+    let cluster = &health["cluster"];
+    assert_eq!(cluster["snapshot_shared"], true, "{health}\n{}", c.log());
+    let from = cluster["snapshot_from"].as_u64().expect("snapshot_from");
+    assert!(
+        from + 1 >= first && from > seen_at,
+        "{health}, log from {first}"
+    );
+    println!(
+        "node C started from the snapshot shared at entry {from} (log trimmed below {first}): {} entries applied at start",
+        cluster["applied_seq"].as_u64().unwrap_or(0) - from
+    );
+    // Its store has what it needs of the earlier calls: the waiting caller's record, where
+    // they are, and the caller to call back with their number.
+    let record = wait_call_on(&c, "the waiting caller's record on node C", |call| {
+        call["call"] == queued["call"]
+    });
+    assert_eq!(record["caller"], "0600000062", "{record}");
+    assert_eq!(record["departement"], "13", "{record}");
+    assert!(record["lat"].is_f64(), "{record}");
+    wait_call_backs(&c, "the caller to call back, on node C", |l| {
+        l.iter()
+            .any(|e| e["caller"] == "0600000061" && e["state"] == "pending")
+    });
+    // A call-taker whose phone registers on node C picks the caller node A holds.
+    let port = free_port();
+    c.register("ota-13-2", port);
+    let phone = c.phone("ota-13-2", port, 1);
+    c.set_state("ota-13-2", "paused");
+    wait_for(
+        "node A seeing ota-13-2's phone",
+        Duration::from_secs(10),
+        || {
+            a.get("/api/call-takers").as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|t| t["login"] == "ota-13-2" && t["phone_registered"] == true)
+            })
+        },
+        || a.log(),
+    );
+    let cookie = session(&c, "ota-13-2");
+    let pick = format!("/api/console/calls/{}/pick", queued["call"]);
+    assert_eq!(console(&c, &cookie, &pick), 200, "pick\n{}", c.log());
+    for (node, name) in [(&a, "A"), (&c, "C")] {
+        let call = wait_call_on(node, &format!("the pick answered, on node {name}"), |x| {
+            x["call"] == queued["call"] && x["answered_at"].is_i64()
+        });
+        assert_eq!(call["call_taker"], "ota-13-2", "node {name}: {call}");
+    }
+    let hangup = format!("/api/console/calls/{}/hangup", queued["call"]);
+    assert!(matches!(console(&c, &cookie, &hangup), 200 | 204));
+    wait_ok(phone, "the phone on node C");
+}

@@ -119,6 +119,14 @@ pub(crate) enum Input {
         /// The caller hung up (else the call-taker did).
         caller_left: bool,
     },
+    /// The node's snapshot at entry `seq` is in the replicated files and its store holds the
+    /// records up to it: the log below the entry every node has kept can go.
+    Kept {
+        /// When.
+        at: u64,
+        /// The snapshot's entry.
+        seq: u64,
+    },
     /// The node found `node` silent since its entry `after`: unless `node` gave an entry since,
     /// its calls are over.
     Lost {
@@ -144,6 +152,7 @@ impl Input {
             | Input::Recorded { at, .. }
             | Input::Config { at, .. }
             | Input::Continued { at, .. }
+            | Input::Kept { at, .. }
             | Input::Lost { at, .. } => *at,
         }
     }
@@ -193,6 +202,11 @@ pub(crate) struct MergedCall {
     pub(crate) call_back: bool,
 }
 
+/// A node declared lost this long ago (by the log's clock) no longer holds the log's trimming
+/// back: a node gone for good must not keep the log growing for ever. Back after that, it
+/// starts from the others' snapshot.
+pub(crate) const LOST_HOLDS_LOG_MS: u64 = 24 * 3_600_000;
+
 /// What one node is known to be, from the log.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Member {
@@ -200,6 +214,12 @@ struct Member {
     slot: u64,
     /// Sequence of its last entry.
     last_seq: u64,
+    /// The entry of its last snapshot kept (0: none yet).
+    kept: u64,
+    /// When it was declared lost, while it has said nothing since.
+    lost_at: Option<u64>,
+    /// Its highest call number.
+    highest_call: Option<u64>,
 }
 
 /// Which node holds each live call, from the log alone: every node computes the same.
@@ -213,7 +233,35 @@ pub(crate) struct Members {
 impl Members {
     /// An entry of `node` at `seq`.
     pub(crate) fn seen(&mut self, node: &str, seq: u64) {
-        self.members.entry(node.to_owned()).or_default().last_seq = seq;
+        let member = self.members.entry(node.to_owned()).or_default();
+        member.last_seq = seq;
+        member.lost_at = None;
+    }
+
+    /// `node` kept a snapshot at entry `seq`.
+    pub(crate) fn kept(&mut self, node: &str, seq: u64) {
+        let member = self.members.entry(node.to_owned()).or_default();
+        member.kept = member.kept.max(seq);
+    }
+
+    /// The entry below which the log may go at `now`: every node that holds it back has a
+    /// snapshot at that entry or after, with its records. 0 while one of them has none.
+    pub(crate) fn trim_floor(&self, now: u64) -> u64 {
+        self.members
+            .values()
+            .filter(|m| m.incarnation > 0)
+            .filter(|m| {
+                m.lost_at
+                    .is_none_or(|at| now.saturating_sub(at) < LOST_HOLDS_LOG_MS)
+            })
+            .map(|m| m.kept)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// `node`'s highest call number in the log.
+    pub(crate) fn highest_call(&self, node: &str) -> Option<u64> {
+        self.members.get(node).and_then(|m| m.highest_call)
     }
 
     /// `node` started again: the calls of its earlier lives, to end. Refuses (with the other
@@ -242,7 +290,9 @@ impl Members {
 
     /// A new call, held by `node`.
     pub(crate) fn offered(&mut self, call: CallId, node: &str) {
-        let life = self.members.get(node).map_or(0, |m| m.incarnation);
+        let member = self.members.entry(node.to_owned()).or_default();
+        member.highest_call = member.highest_call.max(Some(call.0));
+        let life = member.incarnation;
         self.owners.insert(call, (node.to_owned(), life));
     }
 
@@ -251,11 +301,14 @@ impl Members {
         self.owners.remove(&call);
     }
 
-    /// Another node found `node` silent since `after`: its calls, to end, unless it gave an
-    /// entry since.
-    pub(crate) fn lost(&mut self, node: &str, after: u64) -> Vec<CallId> {
-        match self.members.get(node) {
-            Some(m) if m.last_seq == after => self.calls_of(node, |_| true),
+    /// Another node found `node` silent since `after` (at `at`): its calls, to end, unless it
+    /// gave an entry since.
+    pub(crate) fn lost(&mut self, node: &str, after: u64, at: u64) -> Vec<CallId> {
+        match self.members.get_mut(node) {
+            Some(m) if m.last_seq == after => {
+                m.lost_at.get_or_insert(at);
+                self.calls_of(node, |_| true)
+            }
             _ => Vec::new(),
         }
     }
@@ -383,8 +436,8 @@ impl Members {
                 }
                 stopped(over)
             }
-            Input::Lost { node, after, .. } => {
-                let over = self.lost(&node, after);
+            Input::Lost { node, after, at } => {
+                let over = self.lost(&node, after, at);
                 if !over.is_empty() {
                     tracing::warn!(node = %node, calls = over.len(), "node lost: its callers go to the call-back lists");
                 }
@@ -396,6 +449,10 @@ impl Members {
             }
             Input::Core { event, .. } => vec![Step::Core(event, None)],
             Input::Config { text, .. } => vec![Step::Config(text)],
+            Input::Kept { seq, .. } => {
+                self.kept(from, seq);
+                Vec::new()
+            }
             Input::Alive { .. } => Vec::new(),
             local @ (Input::Bound { .. }
             | Input::Recorded { .. }
@@ -488,8 +545,33 @@ mod tests {
         m.offered(CallId(2_007), "a");
         m.seen("a", 5);
         // Declared lost after entry 4, but it spoke at 5: nothing ends.
-        assert_eq!(m.lost("a", 4), vec![]);
-        assert_eq!(m.lost("a", 5), vec![CallId(1_007), CallId(2_007)]);
+        assert_eq!(m.lost("a", 4, 10), vec![]);
+        assert_eq!(m.lost("a", 5, 10), vec![CallId(1_007), CallId(2_007)]);
+    }
+
+    #[test]
+    fn the_log_goes_below_the_oldest_snapshot_of_the_nodes_that_hold_it_back() {
+        let mut m = Members::default();
+        m.seen("a", 1);
+        m.hello("a", 1, 7);
+        m.seen("b", 2);
+        m.hello("b", 2, 8);
+        m.kept("a", 40);
+        // Node B has no snapshot yet: nothing may go.
+        assert_eq!(m.trim_floor(100), 0);
+        m.kept("b", 20);
+        assert_eq!(m.trim_floor(100), 20);
+        m.kept("b", 60);
+        assert_eq!(m.trim_floor(100), 40);
+        // A is declared lost: it holds the log back for a day, then no more.
+        m.offered(CallId(1_007), "a");
+        assert_eq!(m.highest_call("a"), Some(1_007));
+        assert_eq!(m.lost("a", 1, 1_000), vec![CallId(1_007)]);
+        assert_eq!(m.trim_floor(1_000 + LOST_HOLDS_LOG_MS - 1), 40);
+        assert_eq!(m.trim_floor(1_000 + LOST_HOLDS_LOG_MS), 60);
+        // Back, it holds the log back again.
+        m.seen("a", 70);
+        assert_eq!(m.trim_floor(1_000 + LOST_HOLDS_LOG_MS), 40);
     }
 
     #[test]

@@ -670,6 +670,8 @@ impl Driver {
                         applied_seq: node.applied_seq,
                         unreadable_seq: node.unreadable_at(),
                         snapshot_from: node.snapshot_from,
+                        snapshot_shared: node.shared_from,
+                        kept_by_all: node.members.trim_floor(node.applied.0),
                     }),
                 });
             }

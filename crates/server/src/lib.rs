@@ -40,6 +40,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 pub use demo::{DemoOptions, add_simulated_call_takers};
+pub use limits::SNAPSHOT_EVERY;
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
 pub use protocol::{CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState};
 
@@ -126,6 +127,8 @@ pub struct ClusterOptions {
     pub node: String,
     /// Its site (datacentre).
     pub site: String,
+    /// Entries of the log between two snapshots.
+    pub snapshot_every: u64,
 }
 
 /// Errors that stop the platform from starting.
@@ -315,11 +318,7 @@ fn usable_snapshot(
         );
         return None;
     }
-    let restored = read
-        .read(&snapshot.config)
-        .and_then(|taken| plan.may_become(&taken).map(|()| taken))
-        .and_then(|taken| secourir_core::Core::restore(Arc::new(taken), snapshot.core.clone()));
-    match restored {
+    match restore(&snapshot, plan, read) {
         Ok(core) => {
             info!(seq = snapshot.seq, "starting from the cluster snapshot");
             Some((snapshot, core))
@@ -329,6 +328,57 @@ fn usable_snapshot(
             None
         }
     }
+}
+
+/// The core `snapshot` holds, with its configuration read by `read`, if that configuration
+/// may follow `plan` (the one this node started with) without a restart.
+fn restore(
+    snapshot: &snapshot::NodeSnapshot,
+    plan: &Plan,
+    read: &ConfigReader,
+) -> Result<secourir_core::Core, String> {
+    read.read(&snapshot.config)
+        .and_then(|taken| plan.may_become(&taken).map(|()| taken))
+        .and_then(|taken| secourir_core::Core::restore(Arc::new(taken), snapshot.core.clone()))
+}
+
+/// Where a node starts applying the log, from what it has and what the log still holds:
+/// its own snapshot if the entries after it are all there, else the newest snapshot a node
+/// shared when the log no longer holds the entries it needs (`shared` is then true).
+async fn starting_point(
+    reached: &node::Reached,
+    local: Option<(snapshot::NodeSnapshot, secourir_core::Core)>,
+    plan: &Plan,
+    read: &ConfigReader,
+) -> Result<(Option<(snapshot::NodeSnapshot, secourir_core::Core)>, bool), node::JoinError> {
+    let from = local.as_ref().map_or(1, |(s, _)| s.seq + 1);
+    if reached.last == 0 || from >= reached.first {
+        return Ok((local, false));
+    }
+    // The log was trimmed below what this node has: a brand-new node, or one away for long.
+    let trimmed = |reason: String| node::JoinError::Trimmed {
+        first: reached.first,
+        reason,
+    };
+    let Some(shared) = reached.shared_snapshot().await? else {
+        return Err(trimmed("no node shared a snapshot".into()));
+    };
+    if shared.seq + 1 < reached.first {
+        return Err(trimmed(format!(
+            "the newest snapshot shared is at entry {}",
+            shared.seq
+        )));
+    }
+    let core = restore(&shared, plan, read).map_err(|reason| node::JoinError::Config {
+        seq: shared.seq,
+        reason,
+    })?;
+    info!(
+        seq = shared.seq,
+        first = reached.first,
+        "starting from the snapshot another node shared: the log no longer holds the entries before it"
+    );
+    Ok((Some((shared, core)), true))
 }
 
 /// The core's inputs a cluster's log holds (NATS servers at `urls`), in the log's order and
@@ -366,13 +416,17 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     // numbers are taken: the store only keeps what the log led to.
     let mut joined = None;
     let mut resumed = None;
+    let mut seeded = None;
     let recovered = match &options.cluster {
         Some(cluster) => {
             let mark = secourir_store::Store::open_read_only(&options.data_dir)?.log_applied()?;
-            let usable = usable_snapshot(&options.data_dir, mark, &plan, &options.read_config);
+            let local = usable_snapshot(&options.data_dir, mark, &plan, &options.read_config);
+            let reached = node::Reached::reach(&cluster.urls).await?;
+            let (usable, shared) =
+                starting_point(&reached, local, &plan, &options.read_config).await?;
             let from = usable.as_ref().map_or(1, |(s, _)| s.seq + 1);
             let (mut node, earlier) = node::Node::join(
-                &cluster.urls,
+                reached,
                 &cluster.node,
                 &cluster.site,
                 started_at.0,
@@ -382,12 +436,26 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
             )
             .await?;
             info!(node = %cluster.node, site = %cluster.site, slot = node.slot, from, "cluster joined");
+            node.snapshot_every = cluster.snapshot_every;
             if let Some((snapshot, core)) = usable {
-                node.members = snapshot.members;
+                node.members = snapshot.members.clone();
                 node.applied = secourir_core::Instant(snapshot.clock);
                 node.applied_seq = snapshot.seq;
-                node.highest_call = snapshot.highest_call;
+                node.highest_call = match shared {
+                    // Another node's snapshot: this node's numbers are in the membership.
+                    true => snapshot.members.highest_call(&cluster.node),
+                    false => snapshot.highest_call,
+                };
                 node.snapshot_from = Some(snapshot.seq);
+                node.shared_from = shared;
+                if shared {
+                    seeded = Some((snapshot.records.clone(), snapshot.seq));
+                }
+                node.records = snapshot
+                    .records
+                    .iter()
+                    .map(|(at, r)| (r.call, (*at, r.clone())))
+                    .collect();
                 resumed = Some((core, snapshot.config));
             }
             let calls = earlier
@@ -514,6 +582,9 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     driver.data_dir = options.data_dir.clone();
     if let Some((core, config)) = resumed {
         driver.resume(core, &config);
+    }
+    if let Some((records, seq)) = seeded {
+        driver.seed(&records, seq);
     }
     match joined {
         Some((node, earlier)) => driver.join(node, earlier)?,

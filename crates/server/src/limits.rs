@@ -75,4 +75,4 @@ pub(crate) const ISLAND_MERGE_AFTER_MS: u64 = 1_000;
 /// heartbeats alone give 2 entries a second per node, so an idle two-node cluster snapshots
 /// every 20 minutes, a busy one more often; each snapshot copies the core on the driver's
 /// task and is written off it.
-pub(crate) const SNAPSHOT_EVERY: u64 = 5_000;
+pub const SNAPSHOT_EVERY: u64 = 5_000;

@@ -15,7 +15,8 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::cluster::{ALIVE_EVERY_MS, Input, Members, STREAM, Watch, slot_of};
+use crate::cluster::{ALIVE_EVERY_MS, Input, Members, OfferedRecord, STREAM, Watch, slot_of};
+use crate::snapshot::{self, NodeSnapshot};
 
 /// How long a starting node waits for the cluster's log.
 const JOIN_PATIENCE: Duration = Duration::from_secs(30);
@@ -45,6 +46,14 @@ pub enum JoinError {
         /// The slot.
         slot: u64,
     },
+    /// The log no longer holds the entries this node needs, and no snapshot stands for them.
+    #[error("the cluster log was trimmed below entry {first} and cannot be applied here: {reason}")]
+    Trimmed {
+        /// The log's first entry.
+        first: u64,
+        /// Why no shared snapshot stands for the entries before it.
+        reason: String,
+    },
     /// The log holds a configuration this node cannot take: its core would differ from
     /// the others'.
     #[error(
@@ -60,6 +69,12 @@ pub enum JoinError {
 
 /// Bucket of the replicated recordings.
 const RECORDINGS: &str = "secourir-recordings";
+
+/// Bucket of the nodes' snapshots, one per node, named after it.
+const SNAPSHOTS: &str = "secourir-snapshots";
+
+/// How long a snapshot waits for the store to hold its records before it is said kept.
+const KEPT_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How long a node keeps trying to copy a recording another node announced.
 const FETCH_PATIENCE: Duration = Duration::from_secs(120);
@@ -94,6 +109,17 @@ pub(crate) struct Node {
     /// This life of the node.
     pub(crate) incarnation: u64,
     appender: Appender<Input>,
+    log: ClusterLog,
+    /// The snapshots' bucket, if it could be had.
+    snapshots: Option<Objects>,
+    /// The records of the calls offered, and when: a snapshot carries those still of use.
+    pub(crate) records: HashMap<CallId, (u64, OfferedRecord)>,
+    /// The entry of the last snapshot kept here and replicated, set off the driver's task.
+    kept: Arc<AtomicU64>,
+    /// The entry of the last snapshot said kept in the log.
+    kept_said: u64,
+    /// The log is trimmed (or being trimmed) below this entry.
+    trimmed: u64,
     /// Entries of the log, in its order (taken by the driver's loop while it runs).
     pub(crate) entries: Option<mpsc::Receiver<Entry>>,
     /// Who holds which call, from the log.
@@ -111,6 +137,10 @@ pub(crate) struct Node {
     pub(crate) highest_call: Option<u64>,
     /// The entry of the snapshot this node started from, if it did.
     pub(crate) snapshot_from: Option<u64>,
+    /// That snapshot was another node's (the log no longer held what this node needed).
+    pub(crate) shared_from: bool,
+    /// Entries between two snapshots.
+    pub(crate) snapshot_every: u64,
     /// The entry of the last snapshot this node took (or started from).
     pub(crate) snapshot_taken: u64,
     /// Inputs given since this life started, and those of them applied back.
@@ -134,23 +164,29 @@ pub(crate) struct Node {
     unreadable: Arc<AtomicU64>,
 }
 
-impl Node {
-    /// Joins the cluster at `urls` as `name`: the entries already in the log come back, to be
-    /// applied before serving; those after follow on `entries`.
-    pub(crate) async fn join(
-        urls: &str,
-        name: &str,
-        site: &str,
-        incarnation: u64,
-        mark: u64,
-        recordings: PathBuf,
-        from: u64,
-    ) -> Result<(Node, Vec<Entry>), JoinError> {
+/// The cluster's log and replicated files, reached: what a starting node reads before it
+/// decides where to start applying the log.
+pub(crate) struct Reached {
+    log: ClusterLog,
+    /// The recordings' bucket, if it could be had.
+    objects: Option<Objects>,
+    /// The snapshots' bucket, if it could be had.
+    snapshots: Option<Objects>,
+    /// The log's first entry still held, and its last (0 when it never had any).
+    pub(crate) first: u64,
+    /// The log's last entry.
+    pub(crate) last: u64,
+}
+
+impl Reached {
+    /// Reaches the cluster at `urls`, asking again while it elects its leaders.
+    pub(crate) async fn reach(urls: &str) -> Result<Reached, JoinError> {
         let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
+        let replicas = servers.clamp(1, 3);
         // A cluster that has just started elects its leaders first: ask again meanwhile.
         let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
         let log = loop {
-            match ClusterLog::connect(urls, STREAM, servers.clamp(1, 3)).await {
+            match ClusterLog::connect(urls, STREAM, replicas).await {
                 Ok(log) => break log,
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
                 Err(e) => {
@@ -160,13 +196,85 @@ impl Node {
             }
         };
         let last = log.last_seq().await?;
-        let objects = match log.objects(RECORDINGS, servers.clamp(1, 3)).await {
-            Ok(objects) => Some(objects),
-            Err(e) => {
-                error!(error = %e, "recordings will not be replicated");
-                None
+        let first = log.first_seq().await?;
+        let bucket = |name: &'static str| {
+            let log = log.clone();
+            async move {
+                match log.objects(name, replicas).await {
+                    Ok(objects) => Some(objects),
+                    Err(e) => {
+                        error!(bucket = name, error = %e, "replicated files unavailable");
+                        None
+                    }
+                }
             }
         };
+        let objects = bucket(RECORDINGS).await;
+        let snapshots = bucket(SNAPSHOTS).await;
+        Ok(Reached {
+            log,
+            objects,
+            snapshots,
+            first,
+            last,
+        })
+    }
+
+    /// The newest snapshot a node of the cluster kept, if any can be read.
+    pub(crate) async fn shared_snapshot(&self) -> Result<Option<NodeSnapshot>, JoinError> {
+        let Some(snapshots) = &self.snapshots else {
+            return Ok(None);
+        };
+        let deadline = tokio::time::Instant::now() + JOIN_PATIENCE;
+        loop {
+            match newest(snapshots).await {
+                Ok(found) => return Ok(found),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e.into()),
+                Err(e) => {
+                    warn!(error = %e, "snapshots not readable yet: asking again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The snapshot of highest entry among those in `snapshots` (one per node, its entry as its
+/// description), read and checked.
+async fn newest(snapshots: &Objects) -> Result<Option<NodeSnapshot>, LogError> {
+    let mut described = snapshots.described().await?;
+    described.sort_by_key(|(_, seq)| std::cmp::Reverse(seq.parse::<u64>().unwrap_or(0)));
+    for (name, _) in described {
+        let bytes = snapshots.get_bytes(&name).await?;
+        match snapshot::decode(&bytes) {
+            Ok(snapshot) => return Ok(Some(snapshot)),
+            // Another version's, or damaged: the next one may do.
+            Err(reason) => warn!(%name, %reason, "replicated snapshot unusable"),
+        }
+    }
+    Ok(None)
+}
+
+impl Node {
+    /// Joins the cluster `reached` as `name`, applying the log from entry `from`: the entries
+    /// already in the log come back, to be applied before serving; those after follow on
+    /// `entries`.
+    pub(crate) async fn join(
+        reached: Reached,
+        name: &str,
+        site: &str,
+        incarnation: u64,
+        mark: u64,
+        recordings: PathBuf,
+        from: u64,
+    ) -> Result<(Node, Vec<Entry>), JoinError> {
+        let Reached {
+            log,
+            objects,
+            snapshots,
+            last,
+            ..
+        } = reached;
         let (fetched_tx, fetched) = mpsc::channel(ENTRIES_AHEAD);
         let (tx, mut entries) = mpsc::channel(ENTRIES_AHEAD);
         let unreadable = Arc::new(AtomicU64::new(0));
@@ -197,7 +305,13 @@ impl Node {
             slot,
             applied_seq: 0,
             incarnation,
-            appender: Appender::start(log, name, incarnation),
+            appender: Appender::start(log.clone(), name, incarnation),
+            log,
+            snapshots,
+            records: HashMap::new(),
+            kept: Arc::new(AtomicU64::new(0)),
+            kept_said: from.saturating_sub(1),
+            trimmed: 0,
             entries: Some(entries),
             members: Members::default(),
             watch: Watch::default(),
@@ -207,7 +321,9 @@ impl Node {
             new_log: last == 0,
             highest_call: None,
             snapshot_from: None,
+            shared_from: false,
             snapshot_taken: from.saturating_sub(1),
+            snapshot_every: crate::limits::SNAPSHOT_EVERY,
             given: 0,
             given_applied: 0,
             tick_asked: None,
@@ -301,6 +417,33 @@ impl Node {
         });
     }
 
+    /// What replicates this node's snapshots, off the driver's task.
+    pub(crate) fn sharer(&self) -> Sharer {
+        Sharer {
+            snapshots: self.snapshots.clone(),
+            name: self.name.clone(),
+            kept: self.kept.clone(),
+        }
+    }
+
+    /// Trims the log below the entry every node has kept, once per new floor.
+    pub(crate) fn trim(&mut self) {
+        let floor = self.members.trim_floor(self.applied.0);
+        if floor <= self.trimmed {
+            return;
+        }
+        self.trimmed = floor;
+        let log = self.log.clone();
+        tokio::spawn(async move {
+            // The entries after the floor stay: a node starting from its snapshot applies
+            // from the one after it.
+            match log.trim_below(floor + 1).await {
+                Ok(purged) => info!(below = floor + 1, purged, "cluster log trimmed"),
+                Err(e) => warn!(error = %e, "cluster log not trimmed"),
+            }
+        });
+    }
+
     /// Whether this node's inputs have not reached the log for a while, or the log can no
     /// longer be applied here.
     pub(crate) fn cut_off(&self) -> bool {
@@ -375,6 +518,11 @@ impl Node {
             self.last_alive = now;
             inputs.push(Input::Alive { at });
         }
+        let kept = self.kept.load(Ordering::Acquire);
+        if kept > self.kept_said {
+            self.kept_said = kept;
+            inputs.push(Input::Kept { at, seq: kept });
+        }
         let own_echo = self
             .heard
             .get(&self.name)
@@ -402,6 +550,52 @@ impl Node {
     }
 }
 
+/// Replicates a node's snapshots.
+pub(crate) struct Sharer {
+    snapshots: Option<Objects>,
+    name: String,
+    kept: Arc<AtomicU64>,
+}
+
+impl Sharer {
+    /// Replicates the snapshot at entry `seq` (its encoded `bytes`) once the store in
+    /// `data_dir` holds the records up to it, and then has it said kept in the log.
+    pub(crate) fn share(self, seq: u64, bytes: Vec<u8>, data_dir: PathBuf) {
+        let Sharer {
+            snapshots,
+            name,
+            kept,
+        } = self;
+        let Some(snapshots) = snapshots else {
+            return;
+        };
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + KEPT_PATIENCE;
+            loop {
+                let dir = data_dir.clone();
+                let mark = tokio::task::spawn_blocking(move || {
+                    secourir_store::Store::open_read_only(&dir).and_then(|s| s.log_applied())
+                })
+                .await;
+                match mark {
+                    Ok(Ok(mark)) if mark >= seq => break,
+                    _ if tokio::time::Instant::now() >= deadline => {
+                        return warn!(seq, "snapshot not shared: the store is behind it");
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+            match snapshots.put_bytes(&name, &seq.to_string(), &bytes).await {
+                Ok(()) => {
+                    info!(seq, "cluster snapshot replicated");
+                    kept.fetch_max(seq, Ordering::AcqRel);
+                }
+                Err(e) => warn!(seq, error = %e, "cluster snapshot not replicated"),
+            }
+        });
+    }
+}
+
 /// Every entry a cluster's log holds now, from its start, in its order.
 pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
     let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
@@ -410,6 +604,13 @@ pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
     let mut entries = Vec::new();
     if last == 0 {
         return Ok(entries);
+    }
+    let first = log.first_seq().await?;
+    if first > 1 {
+        // Applying the rest from an empty core would not be what the nodes did.
+        return Err(LogError::Read(format!(
+            "the log was trimmed below entry {first} (every node had a snapshot there): replay a node's journal instead"
+        )));
     }
     let stream = log.follow::<Batch<Input>>(1).await?;
     let mut stream = std::pin::pin!(stream);

@@ -91,6 +91,11 @@ pub struct ClusterStatus {
     /// after it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot_from: Option<u64>,
+    /// That snapshot was another node's, replicated: the log no longer held the entries this
+    /// node needed (a new node, or one away for long).
+    pub snapshot_shared: bool,
+    /// Every node has a snapshot at this entry or after: the log is trimmed below it.
+    pub kept_by_all: u64,
 }
 
 /// Why an API request failed.

@@ -19,6 +19,25 @@ use crate::live::Board;
 use crate::protocol::service_name;
 use crate::writer::StoreSender;
 
+/// The store's write of a new call's record, offered at `now`.
+fn offered_write(arrival: &OfferedRecord, now: Instant) -> Write {
+    Write::Offered {
+        call: arrival.call.0,
+        emergency_call_id: arrival.emergency_call_id.clone(),
+        caller: arrival.caller.clone().map(Personal::new),
+        service: arrival.service.clone(),
+        at: now.0 as i64,
+        lat: arrival.point.map(|p| Personal::new(p.0)),
+        lon: arrival.point.map(|p| Personal::new(p.1)),
+        radius_m: arrival.radius_m,
+        location_source: arrival.location_source.clone(),
+        departement: arrival.departement.clone(),
+        commune: arrival.commune.clone(),
+        insee: arrival.insee.clone(),
+        trunk: arrival.trunk.clone(),
+    }
+}
+
 /// The records side of the driver.
 pub(crate) struct Records {
     pub(crate) store: StoreSender,
@@ -76,21 +95,7 @@ impl Records {
     pub(crate) fn offered(&mut self, arrival: &OfferedRecord, now: Instant) {
         let call = arrival.call;
         self.reserve_numbers(call);
-        self.write(Write::Offered {
-            call: call.0,
-            emergency_call_id: arrival.emergency_call_id.clone(),
-            caller: arrival.caller.clone().map(Personal::new),
-            service: arrival.service.clone(),
-            at: now.0 as i64,
-            lat: arrival.point.map(|p| Personal::new(p.0)),
-            lon: arrival.point.map(|p| Personal::new(p.1)),
-            radius_m: arrival.radius_m,
-            location_source: arrival.location_source.clone(),
-            departement: arrival.departement.clone(),
-            commune: arrival.commune.clone(),
-            insee: arrival.insee.clone(),
-            trunk: arrival.trunk.clone(),
-        });
+        self.write(offered_write(arrival, now));
         if let Some(repaired) = &arrival.repaired_headers {
             info!(?call, %repaired, "call served with header lines repaired");
             self.trail(
@@ -128,6 +133,59 @@ impl Records {
                 sha256,
                 duration_ms,
             });
+        }
+    }
+
+    /// The store of a node starting from another node's snapshot at entry `seq`: the records
+    /// of the calls still of use then (live, or to call back) and the call-back lists, as the
+    /// snapshot has them. Their earlier steps stay in the stores of the nodes that applied them.
+    pub(crate) fn seed(&mut self, records: &[(u64, OfferedRecord)], core: &Core, seq: u64) {
+        let mut written = std::collections::HashSet::new();
+        for (at, record) in records {
+            self.write(offered_write(record, Instant(*at)));
+            self.trail(
+                record.call,
+                Instant(*at),
+                format!(
+                    "fiche reprise de l'instantané du cluster (entrée {seq}) : les étapes antérieures sont dans les registres des autres nœuds"
+                ),
+            );
+            written.insert(record.call);
+        }
+        for (index, cta) in self.plan.ctas.clone().iter().enumerate() {
+            for (call, entry) in core.callbacks(secourir_config::CtaId(index as u16)) {
+                let (state, by) = match entry.state {
+                    CallbackState::Pending => ("pending", None),
+                    CallbackState::Taken(agent) => ("taken", Some(self.login(agent))),
+                    CallbackState::Done(_) => continue,
+                };
+                if written.insert(call) {
+                    // A caller merged from a node's time alone: the list needs its number.
+                    let departement = self.plan.zone(entry.zone).code.clone();
+                    self.write(Write::Offered {
+                        call: call.0,
+                        emergency_call_id: String::new(),
+                        caller: entry.caller.as_deref().map(|c| Personal::new(c.to_owned())),
+                        service: String::new(),
+                        at: entry.at.0 as i64,
+                        lat: None,
+                        lon: None,
+                        radius_m: None,
+                        location_source: "unknown".into(),
+                        departement,
+                        commune: None,
+                        insee: None,
+                        trunk: None,
+                    });
+                }
+                self.write(Write::Callback {
+                    call: call.0,
+                    cta: cta.id.clone(),
+                    state: state.to_owned(),
+                    by,
+                    at: entry.at.0 as i64,
+                });
+            }
         }
     }
 

@@ -13,13 +13,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cluster::Members;
+use crate::cluster::{Members, OfferedRecord};
 
 /// The file, in the data directory.
 const FILE: &str = "cluster-snapshot.bin";
 
 /// First bytes of the file, with the format's version.
-const MAGIC: &[u8; 8] = b"SCRSNP01";
+const MAGIC: &[u8; 8] = b"SCRSNP02";
 
 /// A node's state after applying entry `seq`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,21 +36,44 @@ pub(crate) struct NodeSnapshot {
     pub(crate) members: Members,
     /// This node's highest call number in the log so far.
     pub(crate) highest_call: Option<u64>,
+    /// The records of the calls still of use (live, or to call back), with when they were
+    /// offered: a node starting from another node's snapshot writes them in its store.
+    pub(crate) records: Vec<(u64, OfferedRecord)>,
 }
 
 fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
 }
 
-/// Writes `snapshot` for `dir`, whole or not at all (a crash mid-write leaves the previous
-/// one): a temporary file, synced, renamed over the old.
-pub(crate) fn write(dir: &Path, snapshot: &NodeSnapshot) -> std::io::Result<()> {
+/// The snapshot's bytes, as the file and the replicated copy hold them: the format's
+/// version, a CRC-32 of the rest, the rest.
+pub(crate) fn encode(snapshot: &NodeSnapshot) -> std::io::Result<Vec<u8>> {
     let payload = postcard::to_allocvec(snapshot).map_err(std::io::Error::other)?;
+    let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    Ok(bytes)
+}
+
+/// The snapshot `bytes` hold, if they are sound.
+pub(crate) fn decode(bytes: &[u8]) -> Result<NodeSnapshot, String> {
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or("not a snapshot of this version")?;
+    let (crc, payload) = rest.split_first_chunk::<4>().ok_or("cut short")?;
+    if crc32fast::hash(payload) != u32::from_le_bytes(*crc) {
+        return Err("checksum does not match".into());
+    }
+    postcard::from_bytes(payload).map_err(|e| e.to_string())
+}
+
+/// Writes `bytes` (an encoded snapshot) for `dir`, whole or not at all (a crash mid-write
+/// leaves the previous one): a temporary file, synced, renamed over the old.
+pub(crate) fn write(dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = dir.join(format!("{FILE}.new"));
     let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(MAGIC)?;
-    file.write_all(&crc32fast::hash(&payload).to_le_bytes())?;
-    file.write_all(&payload)?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     std::fs::rename(&temporary, path(dir))?;
     std::fs::File::open(dir)?.sync_all()
@@ -59,21 +82,11 @@ pub(crate) fn write(dir: &Path, snapshot: &NodeSnapshot) -> std::io::Result<()> 
 /// The snapshot kept in `dir`, if there is a sound one; why not, otherwise (`Ok(None)`: none
 /// was ever written).
 pub(crate) fn read(dir: &Path) -> Result<Option<NodeSnapshot>, String> {
-    let bytes = match std::fs::read(path(dir)) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
-    };
-    let rest = bytes
-        .strip_prefix(MAGIC)
-        .ok_or("not a snapshot of this version")?;
-    let (crc, payload) = rest.split_first_chunk::<4>().ok_or("cut short")?;
-    if crc32fast::hash(payload) != u32::from_le_bytes(*crc) {
-        return Err("checksum does not match".into());
+    match std::fs::read(path(dir)) {
+        Ok(bytes) => decode(&bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
     }
-    postcard::from_bytes(payload)
-        .map(Some)
-        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -89,6 +102,7 @@ mod tests {
             core: secourir_core::Core::new(plan).snapshot(),
             members: Members::default(),
             highest_call: Some(42_007),
+            records: Vec::new(),
         }
     }
 
@@ -96,8 +110,9 @@ mod tests {
     fn a_snapshot_reads_back_and_a_damaged_one_is_refused() {
         let dir = tempfile::tempdir().expect("dir");
         assert!(read(dir.path()).expect("none yet").is_none());
-        write(dir.path(), &snapshot(10)).expect("written");
-        write(dir.path(), &snapshot(20)).expect("written again");
+        let bytes = |seq| encode(&snapshot(seq)).expect("encoded");
+        write(dir.path(), &bytes(10)).expect("written");
+        write(dir.path(), &bytes(20)).expect("written again");
         let back = read(dir.path()).expect("sound").expect("there");
         assert_eq!(back.seq, 20);
         assert_eq!(back.highest_call, Some(42_007));

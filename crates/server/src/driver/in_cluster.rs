@@ -4,14 +4,16 @@
 use std::time::Duration;
 
 use secourir_cluster_log::Batch;
-use secourir_core::{AgentId, AgentStatus, CallId, Event, Instant, Offer};
+use std::collections::HashSet;
+
+use secourir_config::CtaId;
+use secourir_core::{AgentId, AgentStatus, CallId, CallbackState, Event, Instant, Offer};
 use secourir_sip::Binding;
 use tracing::{error, info, warn};
 
 use super::{Driver, ISLAND_MERGE_AFTER_MS, OFFER_PATIENCE_MS, STOP_LOG_WAIT_S};
 use crate::cluster::{Input, OfferedRecord, Step};
 use crate::island::{self, Island};
-use crate::limits::SNAPSHOT_EVERY;
 use crate::node::Node;
 use crate::snapshot::{self, NodeSnapshot};
 
@@ -137,12 +139,14 @@ impl Driver {
         node.members.seen(&from, seq);
         node.heard(&from, batch.items.len(), live);
         let mine = from == node.name;
+        let mut kept = false;
         self.records.muted = seq <= node.mark;
         for input in batch.items {
             let Some(node) = &mut self.node else {
                 return;
             };
             let now = node.advance(input.at());
+            kept |= matches!(input, Input::Kept { .. });
             let about_me = matches!(&input, Input::Lost { node: lost, .. } if *lost == node.name);
             for step in node.members.steps(&from, input) {
                 match step {
@@ -161,10 +165,13 @@ impl Driver {
                         {
                             node.highest_call = node.highest_call.max(Some(offer.call.0));
                         }
-                        if let Some(record) = record
-                            && !self.served_alone.contains(&record.call)
-                        {
-                            self.records.offered(&record, now);
+                        if let Some(record) = record {
+                            if !self.served_alone.contains(&record.call) {
+                                self.records.offered(&record, now);
+                            }
+                            if let Some(node) = &mut self.node {
+                                node.records.insert(record.call, (now.0, *record));
+                            }
                         }
                         self.process(event, now);
                     }
@@ -177,11 +184,15 @@ impl Driver {
         if !self.records.muted {
             self.records.log_applied(seq);
         }
+        if let (true, true, Some(node)) = (kept, mine, &mut self.node) {
+            // This node's snapshot may be the last every node had to keep.
+            node.trim();
+        }
         self.records.muted = false;
         if self
             .node
             .as_ref()
-            .is_some_and(|n| seq >= n.snapshot_taken + SNAPSHOT_EVERY)
+            .is_some_and(|n| seq >= n.snapshot_taken + n.snapshot_every)
         {
             self.take_snapshot(false);
         }
@@ -199,29 +210,61 @@ impl Driver {
         {
             return;
         }
+        // A record is of use to a node starting from this snapshot while its call is live or
+        // its caller is still to be called back.
+        let core = &self.core;
+        let mut useful: HashSet<CallId> = core.live_call_ids().collect();
+        for cta in 0..self.plan.ctas.len() {
+            useful.extend(
+                core.callbacks(CtaId(cta as u16))
+                    .filter(|(_, e)| !matches!(e.state, CallbackState::Done(_)))
+                    .map(|(call, _)| call),
+            );
+        }
+        node.records.retain(|call, _| useful.contains(call));
+        let mut records: Vec<(u64, OfferedRecord)> = node.records.values().cloned().collect();
+        records.sort_by_key(|(_, r)| r.call);
         let snapshot = NodeSnapshot {
             seq: node.applied_seq,
             clock: node.applied.0,
             config: self.config.text.clone(),
-            core: self.core.snapshot(),
+            core: core.snapshot(),
             members: node.members.clone(),
             highest_call: node.highest_call,
+            records,
         };
-        node.snapshot_taken = node.applied_seq;
+        let seq = snapshot.seq;
+        node.snapshot_taken = seq;
         let dir = self.data_dir.clone();
         let writing = self.snapshot_writing.clone();
         writing.store(true, std::sync::atomic::Ordering::Release);
         let write = move || {
-            match snapshot::write(&dir, &snapshot) {
-                Ok(()) => info!(seq = snapshot.seq, "cluster snapshot written"),
-                Err(e) => error!(error = %e, "cluster snapshot not written"),
-            }
+            let written = snapshot::encode(&snapshot).and_then(|bytes| {
+                snapshot::write(&dir, &bytes)?;
+                Ok(bytes)
+            });
             writing.store(false, std::sync::atomic::Ordering::Release);
+            match written {
+                Ok(bytes) => {
+                    info!(seq, "cluster snapshot written");
+                    Some(bytes)
+                }
+                Err(e) => {
+                    error!(error = %e, "cluster snapshot not written");
+                    None
+                }
+            }
         };
         if wait {
             write();
         } else {
-            tokio::task::spawn_blocking(write);
+            let share = node.sharer();
+            let dir = self.data_dir.clone();
+            tokio::spawn(async move {
+                if let Ok(Some(bytes)) = tokio::task::spawn_blocking(write).await {
+                    share.share(seq, bytes, dir);
+                }
+            });
         }
     }
 

@@ -123,6 +123,12 @@ impl Driver {
         self.config.sha256 = digest(text);
     }
 
+    /// Writes in the store what a snapshot of another node at entry `seq` says of the calls
+    /// still of use: a node starting from it has none of their earlier records.
+    pub(crate) fn seed(&mut self, records: &[(u64, crate::cluster::OfferedRecord)], seq: u64) {
+        self.records.seed(records, &self.core, seq);
+    }
+
     /// Gives `plan` to the core and carries out what it leads to.
     fn take_plan(&mut self, plan: Arc<Plan>, text: &str, now: Instant) -> Result<(), String> {
         let commands: Vec<Command> = self.core.change_plan(plan.clone(), now)?.collect();
