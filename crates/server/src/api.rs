@@ -1,6 +1,7 @@
 //! The machine API: call-takers' availability, the call list, the call-back list, AML reports
 //! and the platform's health. Every route but `/api/health` wants `Authorization: Bearer <token>`
-//! or a console session.
+//! or a console session, as `access` says: the routes that act are the token's alone, and a
+//! call-taker's session reads its own CTA only.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -13,8 +14,9 @@ use tracing::info;
 
 use secourir_core::{Ask, CallId, Granted};
 
+use crate::access;
 use crate::protocol::{
-    ApiCall, AppState, CallTakerView, PlatformStatus, StateBody, ask, ask_core, problem, refused,
+    ApiCall, AppState, CallTakerView, PlatformStatus, StateBody, ask, ask_core, problem,
     status_name, stopping,
 };
 
@@ -26,8 +28,8 @@ pub(crate) async fn aml(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
+    if let Err(r) = access::machine(&state, &headers) {
+        return r.into_response();
     }
     let form = headers
         .get(axum::http::header::CONTENT_TYPE)
@@ -82,8 +84,8 @@ pub(crate) async fn aml(
 #[utoipa::path(get, path = "/metrics", tag = "supervision", security(("token" = []), ("session" = [])), responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"), (status = 401, description = "Wrong or missing token")))]
 pub(crate) async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // The figures say how loaded each CTA is, and when: for supervision, not for anyone.
-    if let Some(r) = refused(&state, &headers) {
-        return r;
+    if let Err(r) = access::supervision(&state, &headers) {
+        return r.into_response();
     }
     match crate::prometheus::handle() {
         Some(handle) => (
@@ -111,11 +113,17 @@ pub(crate) async fn health(State(state): State<AppState>) -> Response {
 
 #[utoipa::path(get, path = "/api/call-takers", tag = "call-takers", security(("token" = []), ("session" = [])), responses((status = 200, body = Vec<CallTakerView>), (status = 401, description = "Wrong or missing token")))]
 pub(crate) async fn call_takers(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
-    }
+    let asker = match access::asker(&state, &headers) {
+        Ok(asker) => asker,
+        Err(r) => return r.into_response(),
+    };
     match ask(&state, |reply| ApiCall::CallTakers { reply }).await {
-        Some(list) => Json(list).into_response(),
+        Some(mut list) => {
+            if let Some(cta) = asker.ctas() {
+                list.retain(|t| t.cta == cta);
+            }
+            Json(list).into_response()
+        }
         None => stopping(),
     }
 }
@@ -127,8 +135,8 @@ pub(crate) async fn set_state(
     Path(login): Path<String>,
     body: Result<Json<StateBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
+    if let Err(r) = access::machine(&state, &headers) {
+        return r.into_response();
     }
     let Ok(Json(body)) = body else {
         return problem(
@@ -164,9 +172,10 @@ pub(crate) async fn calls(
     headers: HeaderMap,
     Query(q): Query<CallsQuery>,
 ) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
-    }
+    let asker = match access::asker(&state, &headers) {
+        Ok(asker) => asker,
+        Err(r) => return r.into_response(),
+    };
     let since = match secourir_store::parse_since(q.since.as_deref().unwrap_or("1h")) {
         Ok(d) => d,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
@@ -181,8 +190,19 @@ pub(crate) async fn calls(
         secourir_store::Store::open_read_only(&dir).and_then(|s| s.calls_since(from, limit))
     })
     .await;
+    let plan = &state.web.plan;
     match result {
-        Ok(Ok(calls)) => Json(calls).into_response(),
+        Ok(Ok(mut calls)) => {
+            calls.retain(|c| {
+                asker.reads_call(
+                    plan,
+                    c.cta.as_deref(),
+                    c.call_taker.as_deref(),
+                    &c.departement,
+                )
+            });
+            Json(calls).into_response()
+        }
         Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
     }
@@ -194,9 +214,10 @@ pub(crate) async fn call_detail(
     headers: HeaderMap,
     Path(call): Path<u64>,
 ) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
-    }
+    let asker = match access::asker(&state, &headers) {
+        Ok(asker) => asker,
+        Err(r) => return r.into_response(),
+    };
     let dir = state.data_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
         let store = secourir_store::Store::open_read_only(&dir)?;
@@ -204,10 +225,18 @@ pub(crate) async fn call_detail(
     })
     .await;
     match result {
-        Ok(Ok((Some(record), trail))) => {
+        Ok(Ok((Some(record), trail)))
+            if asker.reads_call(
+                &state.web.plan,
+                record.cta.as_deref(),
+                record.call_taker.as_deref(),
+                &record.departement,
+            ) =>
+        {
             Json(serde_json::json!({ "call": record, "trail": trail })).into_response()
         }
-        Ok(Ok((None, _))) => problem(StatusCode::NOT_FOUND, "no such call"),
+        // Another CTA's call is answered as no call at all: its existence is not theirs.
+        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such call"),
         Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
     }
@@ -224,12 +253,21 @@ pub(crate) async fn callbacks(
     headers: HeaderMap,
     Query(q): Query<CallbacksQuery>,
 ) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
-    }
+    let asker = match access::asker(&state, &headers) {
+        Ok(asker) => asker,
+        Err(r) => return r.into_response(),
+    };
+    let cta = match (asker.ctas(), q.cta) {
+        (None, asked) => asked,
+        (Some(own), None) => Some(own.to_owned()),
+        (Some(own), Some(asked)) if asked == own => Some(asked),
+        (Some(_), Some(_)) => {
+            return problem(StatusCode::FORBIDDEN, "liste de rappel d'un autre CTA");
+        }
+    };
     let dir = state.data_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
-        secourir_store::Store::open_read_only(&dir).and_then(|s| s.callbacks(q.cta.as_deref()))
+        secourir_store::Store::open_read_only(&dir).and_then(|s| s.callbacks(cta.as_deref()))
     })
     .await;
     match result {
@@ -252,8 +290,8 @@ async fn callback_change(
     body: Option<Json<CallbackBody>>,
     done: bool,
 ) -> Response {
-    if let Some(r) = refused(&state, &headers) {
-        return r;
+    if let Err(r) = access::machine(&state, &headers) {
+        return r.into_response();
     }
     let Some(Json(body)) = body else {
         return problem(

@@ -1,6 +1,7 @@
 //! The Secourir platform process: the SIP shell, the RTP media anchor, the embedded store and the
 //! HTTP API around one routing core, which a single driver task owns.
 
+mod access;
 mod api;
 mod arrival;
 mod cluster;

@@ -5,12 +5,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use secourir_core::{Ask, Denied, Granted};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
-use tracing::info;
 
 use crate::sessions::Web;
 
@@ -287,31 +286,6 @@ pub(crate) fn problem(status: StatusCode, message: &str) -> Response {
         body.to_string(),
     )
         .into_response()
-}
-
-/// The refusal to send when the request lacks the right token.
-pub(crate) fn refused(state: &AppState, headers: &HeaderMap) -> Option<Response> {
-    if state.web.session(headers).is_some() {
-        return None;
-    }
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // Compare without an early exit so the time taken says nothing about the token.
-    let expected = state.token.as_bytes();
-    let given = given.as_bytes();
-    let mut diff = expected.len() ^ given.len();
-    for (i, &b) in expected.iter().enumerate() {
-        diff |= usize::from(b ^ given.get(i).copied().unwrap_or(0));
-    }
-    if diff == 0 {
-        None
-    } else {
-        info!("API request with a wrong or missing token");
-        Some(problem(StatusCode::UNAUTHORIZED, "unauthorised"))
-    }
 }
 
 /// Asks the driver; None when the platform is stopping.
