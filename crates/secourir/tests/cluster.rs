@@ -244,22 +244,6 @@ fn a_killed_node_s_callers_land_on_the_survivor_s_call_back_list_and_new_calls_a
     drop(phone);
 }
 
-/// A SIPp caller placing `calls` calls at `rate` per second to `node`, each held `hold_ms`
-/// after the answer; its statistics go to `name.csv` in the node's directory.
-fn load(node: &Platform, name: &str, rate: u32, calls: u32, hold_ms: u32) -> Child {
-    let port = free_port();
-    let media = free_media_port();
-    sipp(&node.dir.path().join(name))
-        .args(["-sf", &format!("{SIPP_DIR}/../bench/sipp/caller-load.xml")])
-        .args(["-r", &rate.to_string(), "-m", &calls.to_string()])
-        .args(["-d", &hold_ms.to_string(), "-l", "1000"])
-        .args(["-p", &port.to_string(), "-mi", "127.0.0.1"])
-        .args(["-mp", &media.to_string()])
-        .arg(format!("127.0.0.1:{}", node.sip))
-        .spawn()
-        .expect("sipp runs")
-}
-
 /// The slot node's call numbers end with, as its log says.
 fn slot_of(node: &Platform) -> u64 {
     let log = node.full_log();
@@ -290,47 +274,6 @@ fn log_leader(urls: &str) -> String {
             .0
             .expect("a leader")
     })
-}
-
-/// The three call-takers of the test, their phones one SIPp answerer registered on `node`.
-fn staff(node: &Platform) -> Reaped {
-    staff_with(node, &["ota-13-1", "ota-13-2", "ota-83-1"])
-}
-
-/// These call-takers, their phones one SIPp answerer registered on `node`.
-fn staff_with(node: &Platform, logins: &[&str]) -> Reaped {
-    let port = free_port();
-    for &login in logins {
-        node.register(login, port);
-    }
-    let phones = Reaped(node.phone(&format!("phones-{port}"), port, 10_000));
-    for &login in logins {
-        node.set_state(login, "available");
-    }
-    phones
-}
-
-/// The shipped configuration without the pause after each call, so that three call-takers
-/// keep up with the load; its path.
-fn no_wrap_up(dir: &std::path::Path) -> String {
-    let config = dir.join("no-wrap-up.toml");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/france.toml"
-    ))
-    .expect("the shipped configuration");
-    let text: Vec<&str> = shipped
-        .lines()
-        .map(|l| {
-            if l.starts_with("wrap_up_s = ") {
-                "wrap_up_s = 0"
-            } else {
-                l
-            }
-        })
-        .collect();
-    std::fs::write(&config, text.join("\n")).expect("config written");
-    config.to_string_lossy().into_owned()
 }
 
 /// What one run under load measured.

@@ -181,3 +181,209 @@ fn a_call_answered_just_before_a_crash_is_on_record() {
     });
     assert_eq!(call["outcome"], "abandoned", "{call}");
 }
+
+/// What one SIGKILL under load left, once the platform started again.
+#[derive(Debug, Default)]
+struct Crash {
+    /// Callers SIPp saw answered (a 200 OK to their INVITE) before the kill.
+    answered: usize,
+    /// Of those, the ones with no call record after the restart.
+    without_record: usize,
+    /// Records of before the kill whose number a later call took.
+    reused: usize,
+    /// Records with a recording after the restart.
+    recordings: usize,
+    /// Recordings that do not play, or whose SHA-256 is not their record's.
+    unplayable: usize,
+    /// Calls the restart closed as interrupted.
+    interrupted: usize,
+    /// Of those, the ones missing from the call-back list.
+    not_called_back: usize,
+}
+
+/// The callers whose INVITE got a 200 OK, from SIPp's message log in `dir`.
+fn answered_callers(dir: &std::path::Path) -> std::collections::HashSet<String> {
+    let mut callers = std::collections::HashSet::new();
+    for entry in std::fs::read_dir(dir).expect("SIPp's directory").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with("_messages.log") {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for block in text.split("----------------------------------------------- ") {
+            let received = block.contains("message received");
+            let ok = block
+                .lines()
+                .any(|l| l.trim_start().starts_with("SIP/2.0 200"));
+            let invite = block.lines().any(|l| l.trim() == "CSeq: 1 INVITE");
+            if !(received && ok && invite) {
+                continue;
+            }
+            let from = block
+                .lines()
+                .find(|l| l.trim_start().starts_with("From:"))
+                .and_then(|l| l.split("sip:").nth(1))
+                .and_then(|l| l.split('@').next());
+            if let Some(caller) = from {
+                callers.insert(caller.to_owned());
+            }
+        }
+    }
+    callers
+}
+
+/// The platform SIGKILLed under `rate` calls a second, with three call-takers answering;
+/// what its records say after it started again.
+fn crash_under_load(rate: u32) -> Crash {
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let config = no_wrap_up(config_dir.path());
+    let mut platform = Platform::with_config(std::path::Path::new(&config));
+    let phones = staff(&platform);
+    let sipp_dir = platform.dir.path().join("load");
+    let mut callers = Reaped(
+        load_command(&platform, "load", rate, 1_000 * rate, 1_500)
+            .arg("-trace_msg")
+            .spawn()
+            .expect("sipp runs"),
+    );
+    // The kill lands at a different point of the load each run: once 3 calls are completed
+    // and the records reach a number drawn between 20 and 99.
+    let target = 20
+        + std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as usize)
+            % 80;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let calls = platform.calls();
+        let completed = calls.iter().filter(|c| c["outcome"] == "completed").count();
+        if completed >= 3 && calls.len() >= target {
+            break calls;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{completed} calls completed\n{}",
+            platform.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    platform.kill();
+    // SIPp writes its message log out when it quits on SIGINT.
+    let pid = rustix::process::Pid::from_raw(callers.0.id() as i32).expect("pid");
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while callers.0.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < deadline, "SIPp did not quit on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(phones);
+    let answered = answered_callers(&sipp_dir);
+
+    platform.start_again();
+    let after = platform.calls();
+    let mut crash = Crash {
+        answered: answered.len(),
+        ..Crash::default()
+    };
+    crash.without_record = answered
+        .iter()
+        .filter(|caller| !after.iter().any(|c| c["caller"] == caller.as_str()))
+        .count();
+    // A later call taking an earlier number would overwrite its record.
+    let _next = Reaped(platform.caller_until_hung_up("0799999991", 43.2965, 5.3698));
+    let next = platform.wait_call("a call after the restart", |c| c["caller"] == "0799999991");
+    let highest_before = after.iter().filter_map(|c| c["call"].as_u64()).max();
+    let now = platform.calls();
+    crash.reused = before
+        .iter()
+        .filter(|b| {
+            !now.iter()
+                .any(|c| c["call"] == b["call"] && c["caller"] == b["caller"])
+        })
+        .count()
+        + usize::from(next["call"].as_u64() <= highest_before);
+    for call in &after {
+        let Some(path) = call["recording_path"].as_str() else {
+            continue;
+        };
+        crash.recordings += 1;
+        let sound = std::fs::read(path).ok().filter(|bytes| {
+            use sha2::Digest;
+            call["recording_sha256"] == hex::encode(sha2::Sha256::digest(bytes)).as_str()
+                && hound::WavReader::new(std::io::Cursor::new(bytes.as_slice())).is_ok()
+        });
+        if sound.is_none() {
+            eprintln!("unplayable recording: {call}");
+            crash.unplayable += 1;
+        }
+    }
+    let callbacks = platform.get("/api/callbacks");
+    let interrupted: Vec<&serde_json::Value> = after
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("interrompu"))
+        })
+        .collect();
+    crash.interrupted = interrupted.len();
+    crash.not_called_back = interrupted
+        .iter()
+        .filter(|c| {
+            !callbacks
+                .as_array()
+                .is_some_and(|l| l.iter().any(|e| e["call"] == c["call"]))
+        })
+        .count();
+    crash
+}
+
+/// SIGKILL under load (20 calls a second by default; `SECOURIR_CRASH_RUNS` runs, 1 by
+/// default, `bench/crash_kill.sh` runs 20): every caller answered has a record, no number is
+/// given twice, every recording plays with its hash, every interrupted caller is to be called
+/// back.
+#[test]
+fn a_platform_killed_under_load_answers_no_one_without_a_record() {
+    let runs: usize = std::env::var("SECOURIR_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let rate: u32 = std::env::var("SECOURIR_CRASH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut failed = Vec::new();
+    let mut totals = Crash::default();
+    for run in 1..=runs {
+        let crash = crash_under_load(rate);
+        println!("crash run {run}: {crash:?}");
+        assert!(
+            crash.answered > 0,
+            "run {run}: no caller answered: {crash:?}"
+        );
+        if crash.without_record + crash.reused + crash.unplayable + crash.not_called_back > 0 {
+            failed.push(run);
+        }
+        totals.answered += crash.answered;
+        totals.without_record += crash.without_record;
+        totals.reused += crash.reused;
+        totals.recordings += crash.recordings;
+        totals.unplayable += crash.unplayable;
+        totals.interrupted += crash.interrupted;
+        totals.not_called_back += crash.not_called_back;
+    }
+    println!(
+        "{{\"crash_runs\": {runs}, \"rate\": {rate}, \"answered\": {}, \"answered_without_record\": {}, \"reused_numbers\": {}, \"recordings\": {}, \"unplayable_recordings\": {}, \"interrupted\": {}, \"interrupted_not_called_back\": {}}}",
+        totals.answered,
+        totals.without_record,
+        totals.reused,
+        totals.recordings,
+        totals.unplayable,
+        totals.interrupted,
+        totals.not_called_back
+    );
+    assert!(
+        failed.is_empty(),
+        "runs {failed:?} lost something: {totals:?}"
+    );
+}

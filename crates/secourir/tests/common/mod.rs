@@ -515,3 +515,68 @@ pub fn shipped_with_rule(rule: &str) -> String {
 
 /// The rule that sends CTA 13's calls to CTA 83 (CTA 13 evacuated).
 pub const EVACUATE_13: &str = "[[rule_set.rule]]\nname = \"CTA 13 évacué : appels au CTA 83\"\nwhen = { zones = [\"13\"] }\nroute = [\"cta-83\"]\n";
+
+/// A SIPp caller placing `calls` calls at `rate` per second to `node`, each held `hold_ms`
+/// after the answer, its logs in `name` under the node's directory; each caller's number is
+/// `06` and the call's number in the run.
+pub fn load(node: &Platform, name: &str, rate: u32, calls: u32, hold_ms: u32) -> Child {
+    load_command(node, name, rate, calls, hold_ms)
+        .spawn()
+        .expect("sipp runs")
+}
+
+/// The command `load` runs, to add to.
+pub fn load_command(node: &Platform, name: &str, rate: u32, calls: u32, hold_ms: u32) -> Command {
+    let port = free_port();
+    let media = free_media_port();
+    let mut command = sipp(&node.dir.path().join(name));
+    command
+        .args(["-sf", &format!("{SIPP_DIR}/../bench/sipp/caller-load.xml")])
+        .args(["-r", &rate.to_string(), "-m", &calls.to_string()])
+        .args(["-d", &hold_ms.to_string(), "-l", "1000"])
+        .args(["-p", &port.to_string(), "-mi", "127.0.0.1"])
+        .args(["-mp", &media.to_string()])
+        .arg(format!("127.0.0.1:{}", node.sip));
+    command
+}
+
+/// The three call-takers of the test, their phones one SIPp answerer registered on `node`.
+pub fn staff(node: &Platform) -> Reaped {
+    staff_with(node, &["ota-13-1", "ota-13-2", "ota-83-1"])
+}
+
+/// These call-takers, their phones one SIPp answerer registered on `node`.
+pub fn staff_with(node: &Platform, logins: &[&str]) -> Reaped {
+    let port = free_port();
+    for &login in logins {
+        node.register(login, port);
+    }
+    let phones = Reaped(node.phone(&format!("phones-{port}"), port, 10_000));
+    for &login in logins {
+        node.set_state(login, "available");
+    }
+    phones
+}
+
+/// The shipped configuration without the pause after each call, so that three call-takers
+/// keep up with the load; its path.
+pub fn no_wrap_up(dir: &std::path::Path) -> String {
+    let config = dir.join("no-wrap-up.toml");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("the shipped configuration");
+    let text: Vec<&str> = shipped
+        .lines()
+        .map(|l| {
+            if l.starts_with("wrap_up_s = ") {
+                "wrap_up_s = 0"
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&config, text.join("\n")).expect("config written");
+    config.to_string_lossy().into_owned()
+}
