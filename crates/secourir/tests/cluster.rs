@@ -8,7 +8,6 @@ mod common;
 mod nats;
 
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
