@@ -124,6 +124,7 @@ async fn exactly_one_of_two_simultaneous_picks_wins_on_every_node() {
             caller: None,
             source: None,
             place: None,
+            suspected: false,
         });
         a.append("a", call * 10, &entry(offer), GIVE_UP)
             .await

@@ -29,6 +29,8 @@ pub struct RuleSetId(pub u16);
 pub struct Plan {
     /// Simultaneous calls the platform carries nationally (admitted, not yet ended).
     pub capacity: u32,
+    /// Of it, the most calls suspected of a flood may hold (they never take a zone's share).
+    pub suspected_capacity: u32,
     /// Time zone in which rule periods are read.
     pub timezone: chrono_tz::Tz,
     /// Zone used when a call's location and trunk say nothing.

@@ -59,6 +59,8 @@ pub struct RawNational {
     pub capacity: Spanned<u32>,
     #[serde(default = "default_reserved_share")]
     pub reserved_share: Spanned<f64>,
+    #[serde(default = "default_suspected_share")]
+    pub suspected_share: Spanned<f64>,
     #[serde(default = "default_timezone")]
     pub timezone: Spanned<String>,
     pub rule_set: Spanned<String>,
@@ -73,6 +75,10 @@ pub struct RawNational {
 
 fn default_reserved_share() -> Spanned<f64> {
     Spanned::new(0..0, 0.5)
+}
+
+fn default_suspected_share() -> Spanned<f64> {
+    Spanned::new(0..0, 0.1)
 }
 
 fn default_timezone() -> Spanned<String> {

@@ -95,6 +95,13 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
             format!("reserved_share must be between 0 and 1, not {share}"),
         );
     }
+    let suspected = *national.suspected_share.get_ref();
+    if !(0.0..=1.0).contains(&suspected) {
+        c.at(
+            national.suspected_share.span(),
+            format!("suspected_share must be between 0 and 1, not {suspected}"),
+        );
+    }
     let expected_calls_per_year = match &national.expected_calls_per_year {
         Some(n) if !(n.get_ref().is_finite() && *n.get_ref() >= 0.0) => {
             c.at(
@@ -385,6 +392,9 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
 
     Plan {
         capacity: *national.capacity.get_ref(),
+        suspected_capacity: (f64::from(*national.capacity.get_ref())
+            * national.suspected_share.get_ref().clamp(0.0, 1.0))
+        .floor() as u32,
         timezone,
         default_zone,
         callback_max: national.callback_max.unwrap_or(CALLBACK_MAX),

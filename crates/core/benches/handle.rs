@@ -91,6 +91,7 @@ fn run(plan: &Arc<Plan>, calls: u64) -> u64 {
             caller: None,
             source: None,
             place: None,
+            suspected: false,
         });
         driver.feed(&mut core, offer, now, next());
         if next() % 10 == 0

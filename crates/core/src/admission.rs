@@ -18,6 +18,12 @@ pub struct Admission {
     committed: u64,
     /// Sum of `in_use`, kept so that the production checks cost nothing.
     total: u64,
+    /// Calls suspected of a flood: counted in `total` and `committed`, in no zone's share.
+    #[serde(default)]
+    suspected: u64,
+    /// The most of them at once.
+    #[serde(default)]
+    suspected_max: u64,
 }
 
 /// Why a call was refused at admission.
@@ -38,7 +44,34 @@ impl Admission {
             guaranteed,
             committed,
             total: 0,
+            suspected: 0,
+            suspected_max: u64::from(plan.suspected_capacity),
         }
+    }
+
+    /// Admits a call suspected of a flood: from the pool only (never a zone's share, which
+    /// stays for its real callers), and within the suspects' capacity.
+    pub fn admit_suspected(&mut self) -> Result<(), Refusal> {
+        if self.suspected >= self.suspected_max || self.committed >= self.capacity {
+            return Err(Refusal::NoCapacity);
+        }
+        self.committed += 1;
+        self.suspected += 1;
+        self.total += 1;
+        Ok(())
+    }
+
+    /// Gives back the channel of an ended suspected call.
+    pub fn release_suspected(&mut self) {
+        assert!(self.suspected > 0, "released more suspects than admitted");
+        self.committed -= 1;
+        self.suspected -= 1;
+        self.total -= 1;
+    }
+
+    /// Suspected calls admitted and not yet ended.
+    pub fn suspected_in_use(&self) -> u64 {
+        self.suspected
     }
 
     /// Admits one call of `zone`, or says why not.
@@ -74,13 +107,15 @@ impl Admission {
             ));
         }
         self.capacity = u64::from(plan.capacity);
+        self.suspected_max = u64::from(plan.suspected_capacity);
         self.guaranteed = plan.zones.iter().map(|z| z.guaranteed).collect();
         self.committed = self
             .in_use
             .iter()
             .zip(&self.guaranteed)
             .map(|(&u, &g)| u64::from(u.max(g)))
-            .sum();
+            .sum::<u64>()
+            + self.suspected;
         Ok(())
     }
 
@@ -125,9 +160,10 @@ impl Admission {
             .iter()
             .zip(&self.guaranteed)
             .map(|(&u, &g)| u64::from(u.max(g)))
-            .sum();
+            .sum::<u64>()
+            + self.suspected;
         assert_eq!(recount, self.committed, "committed capacity drifted");
-        let admitted: u64 = self.in_use.iter().map(|&u| u64::from(u)).sum();
+        let admitted: u64 = self.in_use.iter().map(|&u| u64::from(u)).sum::<u64>() + self.suspected;
         assert_eq!(admitted, self.total, "admitted total drifted");
         assert!(
             self.total_in_use() <= self.capacity,
@@ -149,6 +185,8 @@ mod tests {
             guaranteed: guaranteed.to_vec(),
             committed: guaranteed.iter().map(|&g| u64::from(g)).sum(),
             total: 0,
+            suspected: 0,
+            suspected_max: capacity / 10,
         }
     }
 
@@ -205,6 +243,8 @@ mod properties {
                 committed: shares.iter().map(|&g| u64::from(g)).sum(),
                 guaranteed: shares.clone(),
                 total: 0,
+                suspected: 0,
+                suspected_max: capacity / 2,
             };
             for (admit, zone) in ops {
                 let zone = zone % shares.len();

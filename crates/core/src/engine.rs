@@ -89,6 +89,10 @@ struct Call {
     no_answer_at: Instant,
     /// Bumped whenever the call changes queue or state, so that older timers are ignored.
     generation: u32,
+    /// Suspected of a flood: behind every other caller, within the suspects' capacity, never
+    /// lent to another CTA.
+    #[serde(default)]
+    suspected: bool,
 }
 
 /// What an agent does when their current call ends.
@@ -200,6 +204,8 @@ pub struct CallInfo {
     pub summary: Option<Box<str>>,
     /// The partner service being rung for a transfer, if any.
     pub transferring: Option<Service>,
+    /// Suspected of a flood: behind every other caller.
+    pub suspected: bool,
     /// Waiting, ringing or talking, and with whom.
     pub status: CallStatus,
 }
@@ -633,11 +639,18 @@ impl Core {
         };
         let home = zone_plan.cta;
         self.note_arrival(home);
-        if self.admission.admit(offer.zone).is_err() {
+        let admitted = match offer.suspected {
+            true => self.admission.admit_suspected(),
+            false => self.admission.admit(offer.zone),
+        };
+        if admitted.is_err() {
             self.reject(id, offer.zone, EndReason::NoCapacity);
             return;
         }
-        let priority = priority_of(offer.resource_priority);
+        let priority = match offer.suspected {
+            true => PRIORITY_SUSPECTED,
+            false => priority_of(offer.resource_priority),
+        };
         // Answer is placed before whatever the rules emit, once we know they do not refuse.
         let answer_at = self.out.len();
         self.trail(id, Step::Admitted);
@@ -668,6 +681,7 @@ impl Core {
             memory: Memory::default(),
             no_answer_at: self.now,
             generation: 0,
+            suspected: offer.suspected,
         };
         self.calls.insert(id, call);
         let target = match self.evaluate(id, None) {
@@ -1159,7 +1173,9 @@ impl Core {
             self.timers.pop();
             match timer {
                 Timer::NoAnswer(id, generation) => {
-                    if self.current(id, generation, CallState::Queued) {
+                    // A suspect waits at home, behind everyone, however long.
+                    if self.current(id, generation, CallState::Queued) && !self.calls[&id].suspected
+                    {
                         let cta = self.calls[&id].cta;
                         let reason =
                             route_failure(self.queue_state(cta)).unwrap_or(FailReason::NoAnswer);
@@ -1256,7 +1272,8 @@ impl Core {
         );
         if let Some(call) = self.calls.get_mut(&id) {
             call.memory = memory;
-            call.wants_aid = wants_aid;
+            // Suspects are never lent: a flood must not reach other CTAs' call-takers.
+            call.wants_aid = wants_aid && !call.suspected;
         }
         decision
     }
@@ -1507,12 +1524,18 @@ impl Core {
             else {
                 return;
             };
+            if state.idle.len() < 2 && self.calls.get(&call).is_some_and(|c| c.suspected) {
+                // Only suspects wait: one call-taker stays free for the next real caller.
+                return;
+            }
             if mode == DequeueMode::Mixed {
                 // In mixed mode the ACD offers only calls nobody picked in time, oldest first.
                 let due = state
                     .waiting
                     .values()
-                    .filter_map(|id| self.calls.get(id).map(|c| (*id, c.entered_at)))
+                    .filter_map(|id| self.calls.get(id).map(|c| (*id, c)))
+                    .filter(|(_, c)| !c.suspected || state.idle.len() >= 2)
+                    .map(|(id, c)| (id, c.entered_at))
                     .find(|(_, entered)| self.now.since(*entered) >= acd_after_ms);
                 let Some((call, _)) = due else {
                     return;
@@ -1732,7 +1755,10 @@ impl Core {
     fn take_out(&mut self, id: CallId) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         self.overdue.remove(&(self.in_crisis(call.zone), call.key));
-        self.admission.release(call.zone);
+        match call.suspected {
+            true => self.admission.release_suspected(),
+            false => self.admission.release(call.zone),
+        }
         Some(call)
     }
 
@@ -1957,6 +1983,7 @@ fn info(id: CallId, c: &Call) -> CallInfo {
         place: c.place.clone(),
         summary: c.summary.clone(),
         transferring: c.transfer.map(|(_, _, to)| to),
+        suspected: c.suspected,
         status: match c.state {
             CallState::Queued => CallStatus::Queued,
             CallState::Ringing(a) => CallStatus::Ringing(a),

@@ -194,6 +194,7 @@ impl Harness {
             caller: Some(caller.into()),
             source: None,
             place: None,
+            suspected: false,
         }))
     }
 
@@ -749,6 +750,8 @@ fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
             caller: Some(format!("06000000{c:02}").into()),
             source: None,
             place: None,
+            // Some callers are suspected of a flood: no invariant may bend for them.
+            suspected: *c % 5 == 3,
         }),
         Op::CallerHangUp(c) => Event::CallerHungUp { call: call(c) },
         Op::Login(a, c, p) => Event::AgentLogin {
@@ -1242,7 +1245,16 @@ fn check_mutual_aid(core: &Core, event: &Event, out: &[Command]) {
                 reason: EndReason::NoCapacity,
                 ..
             } => {
-                if let Event::Offered(offer) = event {
+                if let Event::Offered(offer) = event
+                    && offer.suspected
+                {
+                    let admission = core.admission();
+                    assert!(
+                        admission.pool_free() == 0
+                            || admission.suspected_in_use() >= u64::from(plan.suspected_capacity),
+                        "suspect refused with room for suspects"
+                    );
+                } else if let Event::Offered(offer) = event {
                     let zone = plan.zone(offer.zone);
                     assert_eq!(
                         core.admission().pool_free(),
@@ -1435,6 +1447,19 @@ impl Harness {
         self.last_request()
     }
 
+    fn offer_suspected(&mut self, call: u64, zone: ZoneId) -> Vec<Command> {
+        self.send(Event::Offered(Offer {
+            call: CallId(call),
+            zone,
+            service: Service::Fire,
+            resource_priority: None,
+            caller: Some("+33699999999".into()),
+            source: None,
+            place: None,
+            suspected: true,
+        }))
+    }
+
     fn offer_with_priority(&mut self, call: u64, zone: ZoneId, level: Option<u8>) -> Vec<Command> {
         self.send(Event::Offered(Offer {
             call: CallId(call),
@@ -1444,6 +1469,7 @@ impl Harness {
             caller: Some("+33612345678".into()),
             source: None,
             place: None,
+            suspected: false,
         }))
     }
 
@@ -2294,4 +2320,51 @@ proptest! {
             prop_assert_eq!(restored.next_deadline(), original.next_deadline());
         }
     }
+}
+
+#[test]
+fn a_suspect_waits_behind_real_callers_leaves_a_call_taker_free_and_keeps_to_its_capacity() {
+    let mut h = Harness::new();
+    assert_eq!(h.core.plan().suspected_capacity, 1, "a tenth of 12");
+    h.login(1, C13, 3);
+    h.login(2, C13, 3);
+    // With two call-takers free, a suspect is answered like anyone (a real caller may be one).
+    let out = h.offer_suspected(10, Z13);
+    assert_eq!(rings(&out).len(), 1, "{out:?}");
+    let agent = rings(&out)[0].1;
+    h.send(Event::AgentAnswered {
+        agent: AgentId(agent),
+        call: CallId(10),
+    });
+    h.send(Event::CallerHungUp { call: CallId(10) });
+    h.advance(60_000);
+    // The one free longest takes the next real caller; the other is the last one free.
+    let other = 3 - agent;
+    h.talk(other, 11, Z13);
+    // The last call-taker free is not rung for a suspect: it waits, answered by an announcement.
+    let out = h.offer_suspected(12, Z13);
+    assert!(rings(&out).is_empty(), "{out:?}");
+    assert!(
+        out.contains(&Command::Answer { call: CallId(12) }),
+        "{out:?}"
+    );
+    // The suspects' capacity is taken: the next suspect is refused, a real caller is not.
+    let out = h.offer_suspected(13, Z13);
+    assert!(
+        out.contains(&Command::Reject {
+            call: CallId(13),
+            reason: EndReason::NoCapacity
+        }),
+        "{out:?}"
+    );
+    // A real caller goes ahead of the waiting suspect, to the call-taker kept free.
+    let out = h.offer(14, Z13);
+    assert_eq!(rings(&out), vec![(14, agent)]);
+    // However long the suspect waits, it is never offered to another CTA.
+    let out = h.advance(600_000);
+    assert!(rings(&out).is_empty(), "{out:?}");
+    let info = h.core.call(CallId(12)).expect("still waiting");
+    assert!(info.suspected);
+    assert_eq!(info.cta, C13);
+    assert!(!info.mutual_aid);
 }

@@ -49,6 +49,9 @@ pub type Priority = u8;
 
 /// Priority of an ordinary emergency call.
 pub const PRIORITY_NORMAL: Priority = 5;
+
+/// Priority of a call suspected of a flood: behind every other.
+pub const PRIORITY_SUSPECTED: Priority = 0;
 /// Priority of a call whose caller said, in the crisis menu, that it is about the known incident.
 pub const PRIORITY_CRISIS_RELATED: Priority = 2;
 
@@ -70,6 +73,9 @@ pub struct Offer {
     pub source: Option<Box<str>>,
     /// Where the caller is, as located by the shell: shown to call-takers, replaced by AML.
     pub place: Option<Arc<Whereabouts>>,
+    /// The shell suspects the call of being part of a flood (telephony denial of service).
+    #[serde(default)]
+    pub suspected: bool,
 }
 
 /// Where a caller is, as the console shows it: the shell locates, the core keeps it with the

@@ -83,6 +83,7 @@ impl Arrival {
             caller: self.caller.as_deref().map(Into::into),
             source: self.trunk.as_deref().map(Into::into),
             place: Some(Arc::new(whereabouts(place))),
+            suspected: false,
         }
     }
 }

@@ -111,6 +111,8 @@ pub(crate) struct Driver {
     freed_while_cut: BTreeSet<AgentId>,
     /// A cluster snapshot is being written.
     snapshot_writing: Arc<std::sync::atomic::AtomicBool>,
+    /// The calls followed to tell a flood from real callers.
+    suspects: crate::suspects::Suspects,
     /// Where the store is, to read back the island's records.
     pub(crate) data_dir: PathBuf,
     /// The configuration in force, and how a new one is read.
@@ -152,6 +154,7 @@ impl Driver {
             carried_on: BTreeSet::new(),
             freed_while_cut: BTreeSet::new(),
             snapshot_writing: Arc::default(),
+            suspects: crate::suspects::Suspects::new(),
             data_dir: PathBuf::new(),
             config: Config::default(),
             clock: Clock::default(),
@@ -264,7 +267,7 @@ impl Driver {
                 _ = beats.tick(), if self.node.is_some() => self.beat(),
                 Some(event) = inputs.sip.recv() => self.on_sip(event),
                 Some(event) = inputs.peers.recv() => self.on_sip(event),
-                Some(arrival) = inputs.arrivals.recv() => self.arrive(arrival),
+                Some(arrival) = inputs.arrivals.recv() => self.arrive(arrival, false),
                 Some(event) = inputs.media.recv() => self.on_media(event),
                 Some(call) = inputs.api.recv() => self.on_api(call),
                 Some(calls) = inputs.settled.recv() => self.legs.settled(&calls),
@@ -469,6 +472,13 @@ impl Driver {
             };
             self.records.command(command, core, now);
             match command {
+                Command::Bridge { call, .. } => self.suspects.reached(*call),
+                Command::Ended { call, .. } | Command::Withdrawn { call, .. } => {
+                    self.suspects.ended(*call, now);
+                }
+                _ => {}
+            }
+            match command {
                 Command::Reply { request, result } => self.requests.reply(*request, *result),
                 Command::Ended { call, .. } if !island => {
                     if let Some(node) = &mut self.node {
@@ -506,6 +516,8 @@ impl Driver {
             } => {
                 let now = self.clock.now();
                 let media = &self.legs.media;
+                let number = ingress.caller.clone();
+                let trunk = ingress.trunk.clone();
                 if let Some(arrival) = arrival::from_invite(
                     call,
                     *ingress,
@@ -517,7 +529,27 @@ impl Driver {
                     &self.instance,
                     now,
                 ) {
-                    self.arrive(arrival);
+                    let (reason, note) = self.suspects.arrived(
+                        call,
+                        source.ip(),
+                        number.as_deref(),
+                        trunk.as_deref(),
+                        now,
+                    );
+                    if let Some(note) = note {
+                        self.records.board.note(now, "plateforme", note);
+                    }
+                    if let Some(reason) = reason {
+                        self.records.note(
+                            call,
+                            now,
+                            format!(
+                                "appel suspect ({}) : en attente derrière tous les autres appels",
+                                reason.french()
+                            ),
+                        );
+                    }
+                    self.arrive(arrival, reason.is_some());
                 }
             }
             SipEvent::Registered { agent, binding } => {
@@ -573,10 +605,12 @@ impl Driver {
     }
 
     /// A new call: on record first, then its legs, then the core decides.
-    fn arrive(&mut self, arrival: Arrival) {
+    /// A new call, `suspected` of being part of a flood or not.
+    fn arrive(&mut self, arrival: Arrival, suspected: bool) {
         let now = self.clock.now();
         let record = arrival.record();
-        let offer = arrival.offer();
+        let mut offer = arrival.offer();
+        offer.suspected = suspected;
         self.legs.adopt(arrival.call, arrival.side);
         match &mut self.node {
             // Cut from the log's quorum: the call is served here, never refused.

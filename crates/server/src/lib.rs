@@ -23,6 +23,7 @@ mod sessions;
 mod signalling;
 mod signin;
 mod snapshot;
+mod suspects;
 mod web;
 mod writer;
 

@@ -511,6 +511,7 @@ impl<'a> Sim<'a> {
             caller: None,
             source: None,
             place: None,
+            suspected: false,
         }));
     }
 

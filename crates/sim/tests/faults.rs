@@ -69,6 +69,7 @@ fn offer(call: u64) -> Event {
         caller: None,
         source: None,
         place: None,
+        suspected: false,
     })
 }
 

@@ -157,6 +157,7 @@ mod tests {
             caller: None,
             source: None,
             place: None,
+            suspected: false,
         };
         let _ = core.handle(Event::Offered(offer), Instant(1_000)).count();
         core

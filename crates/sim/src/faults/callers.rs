@@ -60,6 +60,8 @@ impl Driver<'_, '_> {
             })
         });
         let source = self.rng.random_bool(0.5).then(|| "trunk-orange".into());
+        // Some callers come suspected of a flood: they must be served, never lost, all the same.
+        let suspected = self.rng.random_bool(0.15);
         self.feed(Event::Offered(Offer {
             call: CallId(call),
             zone,
@@ -68,6 +70,7 @@ impl Driver<'_, '_> {
             caller,
             source,
             place,
+            suspected,
         }))
     }
 

@@ -50,6 +50,8 @@ struct Live {
     bridged: bool,
     conversations: u32,
     partner_rung: bool,
+    /// Admitted as a suspect of a flood: from the pool, in no zone's share.
+    suspected: bool,
 }
 
 /// Follows the events fed and the commands out, and refuses any stream a correct core could
@@ -62,6 +64,11 @@ pub struct Checker {
     offered: FxHashMap<CallId, ZoneId>,
     live: FxHashMap<CallId, Live>,
     live_in_zone: Vec<u32>,
+    /// Calls offered as suspects of a flood.
+    suspected: FxHashSet<CallId>,
+    /// Suspects admitted and not ended, and the most there may be.
+    live_suspected: u64,
+    suspected_max: u64,
     answered: FxHashSet<CallId>,
     ended: FxHashSet<CallId>,
     abandoned: FxHashSet<CallId>,
@@ -83,6 +90,7 @@ impl Checker {
             capacity: u64::from(plan.capacity),
             guaranteed: plan.zones.iter().map(|z| z.guaranteed).collect(),
             live_in_zone: vec![0; plan.zones.len()],
+            suspected_max: u64::from(plan.suspected_capacity),
             ..Checker::default()
         }
     }
@@ -111,6 +119,9 @@ impl Checker {
                     self.offered.entry(offer.call)
                 {
                     entry.insert(offer.zone);
+                    if offer.suspected {
+                        self.suspected.insert(offer.call);
+                    }
                     self.first_offer = true;
                 }
             }

@@ -13,6 +13,7 @@ pub const FAULT_PLAN: &str = r#"
 [national]
 capacity = 20
 reserved_share = 0.5
+suspected_share = 0.25
 rule_set = "national"
 default_departement = "13"
 callback_max = 8

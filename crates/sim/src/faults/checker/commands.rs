@@ -26,16 +26,29 @@ impl Checker {
                 let z = usize::from(zone.0);
                 let share = self.guaranteed.get(z).copied().unwrap_or(0);
                 let used = self.live_in_zone.get(z).copied().unwrap_or(0);
-                let from_pool = used >= share;
-                let pool_empty = committed(&self.live_in_zone, &self.guaranteed) >= self.capacity;
-                ensure(c, !(from_pool && pool_empty), || {
-                    format!(
-                        "call {} admitted beyond its zone's share with the pool empty",
-                        call.0
-                    )
-                })?;
-                if let Some(n) = self.live_in_zone.get_mut(z) {
-                    *n += 1;
+                let suspected = self.suspected.contains(call);
+                let pool_empty = committed(&self.live_in_zone, &self.guaranteed)
+                    + self.live_suspected
+                    >= self.capacity;
+                if suspected {
+                    let (n, max) = (self.live_suspected, self.suspected_max);
+                    ensure(c, !pool_empty && n < max, || {
+                        format!(
+                            "suspect {} admitted with the pool empty or {n} of {max} suspects in",
+                            call.0
+                        )
+                    })?;
+                    self.live_suspected += 1;
+                } else {
+                    ensure(c, !(used >= share && pool_empty), || {
+                        format!(
+                            "call {} admitted beyond its zone's share with the pool empty",
+                            call.0
+                        )
+                    })?;
+                    if let Some(n) = self.live_in_zone.get_mut(z) {
+                        *n += 1;
+                    }
                 }
                 self.live.insert(
                     *call,
@@ -45,6 +58,7 @@ impl Checker {
                         bridged: false,
                         conversations: 0,
                         partner_rung: false,
+                        suspected,
                     },
                 );
                 let total = self.live.len() as u64;
@@ -65,9 +79,18 @@ impl Checker {
                     let z = usize::from(zone.0);
                     let share = self.guaranteed.get(z).copied().unwrap_or(0);
                     let used = self.live_in_zone.get(z).copied().unwrap_or(0);
-                    let pool_empty =
-                        committed(&self.live_in_zone, &self.guaranteed) >= self.capacity;
-                    ensure(c, used >= share && pool_empty, || {
+                    let pool_empty = committed(&self.live_in_zone, &self.guaranteed)
+                        + self.live_suspected
+                        >= self.capacity;
+                    let suspects_full = self.live_suspected >= self.suspected_max;
+                    let suspected = self.suspected.contains(call);
+                    ensure(c, !suspected || pool_empty || suspects_full, || {
+                        format!(
+                            "suspect {} refused for capacity with room for suspects",
+                            call.0
+                        )
+                    })?;
+                    ensure(c, suspected || (used >= share && pool_empty), || {
                         format!(
                             "call {} refused for capacity while zone {} used {used} of its \
                              share {share} or the pool had room",
@@ -97,7 +120,12 @@ impl Checker {
                         call.0
                     )));
                 };
-                release(&mut self.live_in_zone, &mut self.holds, &live);
+                release(
+                    &mut self.live_in_zone,
+                    &mut self.live_suspected,
+                    &mut self.holds,
+                    &live,
+                );
                 match outcome {
                     Outcome::Transferred => ensure(c, self.handed_over.contains(call), || {
                         format!("call {} ended as transferred without a handover", call.0)
@@ -121,7 +149,12 @@ impl Checker {
                         call.0
                     )));
                 };
-                release(&mut self.live_in_zone, &mut self.holds, &live);
+                release(
+                    &mut self.live_in_zone,
+                    &mut self.live_suspected,
+                    &mut self.holds,
+                    &live,
+                );
             }
             Command::Ring { call, agent } => {
                 let live = self.live.get_mut(call);
@@ -306,10 +339,13 @@ impl Checker {
 /// A live call gone: its zone's count and its call-taker are free again.
 fn release(
     live_in_zone: &mut [u32],
+    live_suspected: &mut u64,
     holds: &mut rustc_hash::FxHashMap<secourir_core::AgentId, CallId>,
     live: &Live,
 ) {
-    if let Some(n) = live_in_zone.get_mut(usize::from(live.zone.0)) {
+    if live.suspected {
+        *live_suspected -= 1;
+    } else if let Some(n) = live_in_zone.get_mut(usize::from(live.zone.0)) {
         *n -= 1;
     }
     if let Some(agent) = live.holder {
