@@ -89,10 +89,12 @@ struct Call {
     no_answer_at: Instant,
     /// Bumped whenever the call changes queue or state, so that older timers are ignored.
     generation: u32,
-    /// Suspected of a flood: behind every other caller, within the suspects' capacity, never
-    /// lent to another CTA.
+    /// Suspected of a flood: behind every other caller, never lent to another CTA.
     #[serde(default)]
     suspected: bool,
+    /// Admitted as a suspect: within the suspects' capacity, in no zone's share.
+    #[serde(default)]
+    admitted_suspected: bool,
 }
 
 /// What an agent does when their current call ends.
@@ -460,6 +462,7 @@ impl Core {
             Event::PartnerHungUp { call } => self.on_partner_hung_up(call),
             Event::Located { id, caller, place } => self.on_located(id, &caller, place),
             Event::Tick => {}
+            Event::Suspected { call } => self.on_suspected(call),
         }
         self.fire_timers();
         self.rebalance();
@@ -682,6 +685,7 @@ impl Core {
             no_answer_at: self.now,
             generation: 0,
             suspected: offer.suspected,
+            admitted_suspected: offer.suspected,
         };
         self.calls.insert(id, call);
         let target = match self.evaluate(id, None) {
@@ -723,6 +727,37 @@ impl Core {
         }
         self.enqueue(id, target);
         self.mark_overdue(id);
+    }
+
+    /// A waiting call suspected after its arrival moves behind every other caller, keeping
+    /// its seniority among the suspects; one already with a call-taker is left alone. It keeps
+    /// the capacity it was admitted with.
+    fn on_suspected(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.suspected || call.state != CallState::Queued {
+            return;
+        }
+        let cta = call.cta;
+        self.leave_queue(id);
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.suspected = true;
+        call.priority = PRIORITY_SUSPECTED;
+        call.key.0 = Reverse(PRIORITY_SUSPECTED);
+        call.wants_aid = false;
+        call.mutual_aid = false;
+        let (key, generation, entered_at) = (call.key, call.generation, call.entered_at);
+        self.ctas[usize::from(cta.0)].waiting.insert(key, id);
+        let cta_plan = self.plan.cta(cta);
+        if cta_plan.mode == DequeueMode::Mixed {
+            let due = entered_at.plus_ms(cta_plan.acd_after_ms).max(now);
+            self.set_timer(due, Timer::Acd(id, generation));
+        }
+        self.dispatch(cta);
     }
 
     fn on_caller_hung_up(&mut self, id: CallId) {
@@ -1755,7 +1790,7 @@ impl Core {
     fn take_out(&mut self, id: CallId) -> Option<Call> {
         let call = self.calls.remove(&id)?;
         self.overdue.remove(&(self.in_crisis(call.zone), call.key));
-        match call.suspected {
+        match call.admitted_suspected {
             true => self.admission.release_suspected(),
             false => self.admission.release(call.zone),
         }

@@ -655,6 +655,7 @@ fn the_same_events_give_the_same_commands() {
 #[derive(Debug, Clone)]
 enum Op {
     Offer(u8, u8),
+    Suspect(u8),
     CallerHangUp(u8),
     Login(u8, u8, u8),
     Logout(u8),
@@ -717,6 +718,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..40).prop_map(Op::Located),
         1 => (0u8..40).prop_map(Op::Stopped),
         1 => (0u8..40).prop_map(Op::Withdrawn),
+        1 => (0u8..40).prop_map(Op::Suspect),
         1 => (0u8..40).prop_map(Op::Dtmf),
         1 => (0u8..3, any::<bool>()).prop_map(|(z, on)| Op::Crisis(z, on)),
         1 => (0u8..3, any::<bool>()).prop_map(|(c, d)| Op::Disable(c, d)),
@@ -824,6 +826,7 @@ fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
         },
         Op::Stopped(c) => Event::Stopped { call: call(c) },
         Op::Withdrawn(c) => Event::Withdrawn { call: call(c) },
+        Op::Suspect(c) => Event::Suspected { call: call(c) },
         Op::Dtmf(c) => Event::Dtmf {
             call: call(c),
             digit: b'1',
@@ -2367,4 +2370,31 @@ fn a_suspect_waits_behind_real_callers_leaves_a_call_taker_free_and_keeps_to_its
     assert!(info.suspected);
     assert_eq!(info.cta, C13);
     assert!(!info.mutual_aid);
+}
+
+#[test]
+fn a_waiting_call_suspected_later_moves_behind_the_others_and_keeps_its_capacity() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    h.offer(11, Z13);
+    h.offer(12, Z13);
+    let in_use = h.core.admission().in_use(Z13);
+    // Call 11 came from a source seen flooding afterwards: call 12 now goes first.
+    h.send(Event::Suspected { call: CallId(11) });
+    assert!(h.core.call(CallId(11)).expect("waits").suspected);
+    assert_eq!(
+        h.core.admission().in_use(Z13),
+        in_use,
+        "its capacity unchanged"
+    );
+    h.send(Event::AgentHungUp {
+        agent: AgentId(1),
+        call: CallId(10),
+    });
+    let out = h.advance(60_000);
+    assert_eq!(rings(&out), vec![(12, 1)], "{out:?}");
+    // A call with a call-taker already is left alone.
+    h.send(Event::Suspected { call: CallId(12) });
+    assert!(!h.core.call(CallId(12)).expect("ringing").suspected);
 }

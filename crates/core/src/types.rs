@@ -341,6 +341,13 @@ pub enum Event {
     },
     /// Time passed: fire the timers due.
     Tick,
+    /// The shell came to suspect a call already offered of being part of a flood (its source
+    /// was seen flooding after it arrived): if it still waits, it moves behind every other
+    /// caller.
+    Suspected {
+        /// The call.
+        call: CallId,
+    },
 }
 
 impl Command {

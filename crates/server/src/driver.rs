@@ -529,27 +529,31 @@ impl Driver {
                     &self.instance,
                     now,
                 ) {
-                    let (reason, note) = self.suspects.arrived(
+                    let verdict = self.suspects.arrived(
                         call,
                         source.ip(),
                         number.as_deref(),
                         trunk.as_deref(),
                         now,
                     );
-                    if let Some(note) = note {
+                    if let Some(note) = verdict.note {
                         self.records.board.note(now, "plateforme", note);
                     }
-                    if let Some(reason) = reason {
-                        self.records.note(
-                            call,
-                            now,
-                            format!(
-                                "appel suspect ({}) : en attente derrière tous les autres appels",
-                                reason.french()
-                            ),
+                    let suspected = verdict.reason.is_some();
+                    if let Some(reason) = verdict.reason {
+                        let step = format!(
+                            "appel suspect ({}) : en attente derrière tous les autres appels",
+                            reason.french()
                         );
+                        for earlier in &verdict.earlier {
+                            self.records.note(*earlier, now, step.clone());
+                        }
+                        self.records.note(call, now, step);
                     }
-                    self.arrive(arrival, reason.is_some());
+                    self.arrive(arrival, suspected);
+                    for earlier in verdict.earlier {
+                        self.feed(Event::Suspected { call: earlier });
+                    }
                 }
             }
             SipEvent::Registered { agent, binding } => {

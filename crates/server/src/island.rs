@@ -104,6 +104,7 @@ pub(crate) fn call_of(event: &Event) -> Option<CallId> {
         | Event::Stopped { call }
         | Event::PartnerAnswered { call }
         | Event::PartnerFailed { call, .. }
+        | Event::Suspected { call }
         | Event::PartnerHungUp { call } => Some(*call),
         Event::Request {
             ask: Ask::Pick(call) | Ask::HangUp(call),

@@ -19,6 +19,19 @@ struct Followed {
     trunk: Option<String>,
     at: u64,
     reached: bool,
+    suspected: bool,
+}
+
+/// What the detector says of a call that arrives.
+#[derive(Debug, Default)]
+pub(crate) struct Verdict {
+    /// Why it is suspected, if it is.
+    pub(crate) reason: Option<Reason>,
+    /// Earlier calls, still live and not yet with a call-taker, suspected now for the same
+    /// reason.
+    pub(crate) earlier: Vec<CallId>,
+    /// What the supervisors' journal says, the first time in a while for this source.
+    pub(crate) note: Option<String>,
 }
 
 /// Calls followed for the detector, and the floods already told to supervisors.
@@ -38,8 +51,9 @@ impl Suspects {
         }
     }
 
-    /// A SIP call arrived: why it is suspected, if it is; `note` is set when the supervisors
-    /// should be told (the first suspect of a source in a while).
+    /// A SIP call arrived: why it is suspected, if it is, with the earlier calls still live
+    /// that the same signal now points at (the first of a burst arrive before it shows), and a
+    /// note for the supervisors (the first suspect of a source in a while).
     pub(crate) fn arrived(
         &mut self,
         call: CallId,
@@ -47,7 +61,7 @@ impl Suspects {
         number: Option<&str>,
         trunk: Option<&str>,
         now: Instant,
-    ) -> (Option<Reason>, Option<String>) {
+    ) -> Verdict {
         let arrival = Arrival {
             source,
             number,
@@ -62,17 +76,38 @@ impl Suspects {
                 trunk: trunk.map(str::to_owned),
                 at: now.0,
                 reached: false,
+                suspected: reason.is_some(),
             },
         );
         let Some(reason) = reason else {
-            return (None, None);
+            return Verdict::default();
         };
+        let same = |f: &Followed| match reason {
+            Reason::NewSourceBurst | Reason::ShortCallsBurst => f.source == source,
+            Reason::TrunkBurst => trunk.is_some() && f.trunk.as_deref() == trunk,
+            Reason::RepeatedNumber => number.is_some() && f.number.as_deref() == number,
+        };
+        let mut earlier: Vec<CallId> = self
+            .calls
+            .iter_mut()
+            .filter(|(_, f)| !f.suspected && !f.reached && same(f))
+            .map(|(id, f)| {
+                f.suspected = true;
+                *id
+            })
+            .collect();
+        earlier.sort();
         metrics::counter!("secourir_calls_suspected_total", "reason" => reason.as_str())
-            .increment(1);
+            .increment(1 + earlier.len() as u64);
         let last = self.noted.get(&source).copied();
         let note = last.is_none_or(|at| now.0.saturating_sub(at) >= NOTE_EVERY_MS);
+        let mut verdict = Verdict {
+            reason: Some(reason),
+            earlier,
+            note: None,
+        };
         if !note {
-            return (Some(reason), None);
+            return verdict;
         }
         if self.noted.len() > 10_000 {
             self.noted
@@ -80,11 +115,11 @@ impl Suspects {
         }
         self.noted.insert(source, now.0);
         warn!(%source, reason = reason.as_str(), "calls suspected of a flood: queued behind every other caller");
-        let text = format!(
+        verdict.note = Some(format!(
             "afflux suspect ({}) depuis {source} : ses appels attendent derrière tous les autres",
             reason.french()
-        );
-        (Some(reason), Some(text))
+        ));
+        verdict
     }
 
     /// A call-taker answered `call`.
@@ -105,5 +140,34 @@ impl Suspects {
             trunk: f.trunk.as_deref(),
         };
         self.detector.ended(arrival, f.at, f.reached, now.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_calls_of_a_burst_before_it_showed_are_suspected_with_it_once() {
+        let mut suspects = Suspects::new();
+        let flood: IpAddr = "127.0.0.2".parse().expect("address");
+        let other: IpAddr = "127.0.0.1".parse().expect("address");
+        let real = suspects.arrived(CallId(100), other, Some("0611111111"), None, Instant(0));
+        assert!(real.reason.is_none());
+        let mut first = None;
+        for n in 1..=11u64 {
+            let verdict = suspects.arrived(CallId(n), flood, None, None, Instant(n * 50));
+            if verdict.reason.is_some() && first.is_none() {
+                first = Some((n, verdict));
+            }
+        }
+        let (n, verdict) = first.expect("the burst shows");
+        assert!(verdict.note.is_some());
+        // Every earlier call of the source, none of another source's.
+        assert_eq!(verdict.earlier, (1..n).map(CallId).collect::<Vec<_>>());
+        let next = suspects.arrived(CallId(12), flood, None, None, Instant(600));
+        assert!(next.reason.is_some());
+        assert!(next.earlier.is_empty(), "said once");
+        assert!(next.note.is_none(), "noted once a minute");
     }
 }

@@ -18,6 +18,7 @@ impl Core {
             | Event::PartnerAnswered { call }
             | Event::PartnerFailed { call, .. }
             | Event::PartnerHungUp { call }
+            | Event::Suspected { call }
             | Event::CallbackRestored { call, .. } => (Some(*call), None),
             Event::AgentLogin { agent, .. }
             | Event::AgentLogout { agent }

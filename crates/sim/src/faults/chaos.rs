@@ -38,6 +38,8 @@ enum Move {
     LateAnswer,
     Stray,
     Tick,
+    /// A call suspected of a flood after its arrival.
+    Suspect,
 }
 
 const MOVES: &[(u32, Move)] = &[
@@ -59,6 +61,7 @@ const MOVES: &[(u32, Move)] = &[
     (2, Move::Crisis),
     (2, Move::Disable),
     (2, Move::Stop),
+    (2, Move::Suspect),
     (1, Move::CallbackRestored),
     (6, Move::Duplicate),
     (2, Move::LateAnswer),
@@ -201,6 +204,10 @@ impl Driver<'_, '_> {
                     self.live_call().unwrap_or(CallId(u64::MAX))
                 };
                 self.feed(Event::Stopped { call })
+            }
+            Move::Suspect => {
+                let call = self.live_call().unwrap_or(CallId(u64::MAX));
+                self.feed(Event::Suspected { call })
             }
             Move::CallbackRestored => {
                 let call = self.ended_call().unwrap_or(CallId(1 << 40));
