@@ -191,6 +191,34 @@ staffing = { day = 5"#,
     }
 
     #[test]
+    fn a_supervisor_without_a_second_factor_or_with_a_bad_secret_is_refused_with_its_line() {
+        let account = |extra: &str| {
+            format!(
+                "{GOOD}\n[[call_taker]]\nlogin = \"chef-13\"\ncta = \"cta-13\"\nrole = \"chef_de_salle\"\nweb_password = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA\"\n{extra}"
+            )
+        };
+        let without = account("");
+        let p = problems(&without);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].message.contains("totp_secret"), "{}", p[0].message);
+        assert_eq!(p[0].line, line_of(&without, "login = \"chef-13\""));
+        let short = account("totp_secret = \"ONSWG33V\"\n");
+        let p = problems(&short);
+        assert!(p[0].message.contains("128 bits"), "{p:?}");
+        let not_base32 = account("totp_secret = \"ONSWG33VOJUXELLEMVWW6LLDNBSWMLJ1GM\"\n");
+        let p = problems(&not_base32);
+        assert!(p[0].message.contains("base32"), "{p:?}");
+        assert_eq!(p[0].line, line_of(&not_base32, "totp_secret"));
+        let good = account("totp_secret = \"onswg33vojuxelle mvww6lldnbswmljrgm\"\n");
+        let plan = Plan::from_toml(&good, TERRITORY).expect("valid");
+        let (_, chef) = plan.call_taker("chef-13").expect("chef");
+        assert_eq!(
+            chef.totp_secret.as_deref(),
+            Some(&b"secourir-demo-chef-13"[..])
+        );
+    }
+
+    #[test]
     fn unknown_route_target_is_refused() {
         let bad = GOOD.replace(r#"route = "home""#, r#"route = "cta-2b""#);
         let p = problems(&bad);

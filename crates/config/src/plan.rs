@@ -304,6 +304,9 @@ pub struct CallTaker {
     pub web_password: Option<String>,
     /// What the account may do in the console.
     pub role: Role,
+    /// Secret of the console's second factor (RFC 6238 codes); required for the roles that
+    /// supervise.
+    pub totp_secret: Option<Vec<u8>>,
 }
 
 /// A partner service that takes calls handed over by a call-taker.

@@ -50,6 +50,8 @@ pub struct RawCallTaker {
     #[serde(default)]
     pub role: Option<Spanned<String>>,
     #[serde(default)]
+    pub totp_secret: Option<Spanned<String>>,
+    #[serde(default)]
     pub name: Option<String>,
 }
 

@@ -526,6 +526,40 @@ fn call_takers(
                 continue;
             }
         };
+        let totp_secret = match &t.totp_secret {
+            Some(secret) => {
+                let text: String = secret
+                    .get_ref()
+                    .chars()
+                    .filter(|c| !c.is_whitespace() && *c != '=')
+                    .collect::<String>()
+                    .to_ascii_uppercase();
+                match data_encoding::BASE32_NOPAD.decode(text.as_bytes()) {
+                    Ok(bytes) if bytes.len() >= 16 => Some(bytes),
+                    Ok(_) => {
+                        c.at(
+                            secret.span(),
+                            "totp_secret must hold at least 128 bits (26 base32 characters)",
+                        );
+                        continue;
+                    }
+                    Err(_) => {
+                        c.at(secret.span(), "totp_secret must be base32 (A-Z, 2-7)");
+                        continue;
+                    }
+                }
+            }
+            None => None,
+        };
+        if role.supervises() && totp_secret.is_none() && web_password.is_some() {
+            c.at(
+                t.login.span(),
+                format!(
+                    "{login}: a {} signs in with a second factor: give it a totp_secret",
+                    role.as_str()
+                ),
+            );
+        }
         let preference = t.dequeue_preference.unwrap_or(3);
         if !(1..=5).contains(&preference) {
             c.at(t.login.span(), "dequeue_preference goes from 1 to 5");
@@ -539,6 +573,7 @@ fn call_takers(
             sip_ha1: ha1,
             web_password,
             role,
+            totp_secret,
         });
     }
     out

@@ -45,6 +45,15 @@ enum Command {
     /// The platform with simulated callers across France and simulated call-takers, so that
     /// the console and the national map come alive at once.
     Demo(serve::DemoArgs),
+    /// Print the console's one-time code of now for an account with a `totp_secret` (what an
+    /// authenticator application shows): for the demonstration accounts.
+    Totp {
+        /// The account's login.
+        login: String,
+        /// The configuration holding it.
+        #[arg(long, default_value = "config/france.toml")]
+        config: PathBuf,
+    },
 }
 
 /// The national configuration shipped in the repository, built into the binary.
@@ -87,11 +96,37 @@ fn main() -> ExitCode {
         Command::Calls(args) => serve::calls(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Demo(args) => serve::demo(&args),
+        Command::Totp { login, config } => totp(&login, &config),
         Command::GenerateConfig => {
             print!("{}", national::generate(Territory::france()));
             ExitCode::SUCCESS
         }
     }
+}
+
+fn totp(login: &str, config: &std::path::Path) -> ExitCode {
+    let plan = match load_plan(config) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let secret = plan
+        .call_taker(login)
+        .and_then(|(_, t)| t.totp_secret.clone());
+    let Some(secret) = secret else {
+        eprintln!(
+            "{login}: no such account with a totp_secret in {}",
+            config.display()
+        );
+        return ExitCode::from(2);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    println!("{}", secourir_server::totp_code(&secret, now));
+    ExitCode::SUCCESS
 }
 
 fn check_config(file: &std::path::Path) -> ExitCode {

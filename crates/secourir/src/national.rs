@@ -324,8 +324,10 @@ route = "home"
 const DEMO_CALL_TAKERS: &str = r#"
 # Demonstration accounts, password "secourir" everywhere. Phones register with digest
 # authentication (realm "secourir"): `sip_ha1` is MD5("login:secourir:password"). The console
-# login checks `web_password`, an argon2id hash. No password is stored in clear.
-# Replace these accounts before any real service.
+# login checks `web_password`, an argon2id hash. No password is stored in clear. Room
+# supervisors and administrators also give a one-time code (RFC 6238) from `totp_secret`, in
+# base32: any authenticator application takes it, and `secourir totp LOGIN` prints the code of
+# now. Replace these accounts and secrets before any real service.
 
 [[call_taker]]
 login = "ota-13-1"
@@ -367,6 +369,7 @@ login = "chef-13"
 name = "Chef de salle démo 13"
 cta = "cta-13"
 role = "chef_de_salle"
+totp_secret = "ONSWG33VOJUXELLEMVWW6LLDNBSWMLJRGM"
 web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1jaGVmLTEz$wgEZuu7edARje25YW3xJUEoNRoYlck0IwKs+NXzZQZ4"
 
 [[call_taker]]
@@ -374,5 +377,6 @@ login = "chef-bspp"
 name = "Chef de salle démo BSPP"
 cta = "bspp"
 role = "chef_de_salle"
+totp_secret = "ONSWG33VOJUXELLEMVWW6LLDNBSWMLLCONYHA"
 web_password = "$argon2id$v=19$m=19456,t=2,p=1$c2Vjb3VyaXItZGVtby1jaGVmLWJzcHA$nCvBwgUbeIQoPDpqm8wy6d0D2HpY0DUJZBnzufVsgYU"
 "#;

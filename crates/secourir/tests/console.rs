@@ -84,6 +84,15 @@ async fn log_in(browser: &Client, platform: &Platform, login: &str) {
         .await
         .expect("login form");
     field.send_keys(login).await.expect("type");
+    if let Some(code) = one_time_code(login) {
+        browser
+            .find(Locator::Css("#code"))
+            .await
+            .expect("code field")
+            .send_keys(&code)
+            .await
+            .expect("type the code");
+    }
     browser
         .find(Locator::Css("#password"))
         .await

@@ -70,6 +70,7 @@ pub fn add_simulated_call_takers(plan: &mut Plan) -> usize {
                 sip_ha1: None,
                 web_password: None,
                 role: Role::Ota,
+                totp_secret: None,
             });
         }
     }

@@ -24,6 +24,7 @@ mod signalling;
 mod signin;
 mod snapshot;
 mod suspects;
+mod totp;
 mod web;
 mod writer;
 
@@ -45,6 +46,7 @@ pub use demo::{DemoOptions, add_simulated_call_takers};
 pub use limits::SNAPSHOT_EVERY;
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
 pub use protocol::{CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState};
+pub use totp::code_at as totp_code;
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).

@@ -59,6 +59,8 @@ pub(crate) struct Web {
     pub(crate) outlines: Arc<std::sync::OnceLock<String>>,
     /// How often passwords may be tried.
     pub(crate) throttle: Arc<Mutex<secourir_throttle::Throttle>>,
+    /// The last step of one-time code used by each login: a code is good once.
+    pub(crate) codes_used: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Web {
@@ -69,6 +71,7 @@ impl Web {
             snapshots,
             outlines: Arc::new(std::sync::OnceLock::new()),
             throttle: Arc::default(),
+            codes_used: Arc::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use secourir_config::Plan;
+use secourir_config::{CallTaker, Plan};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -39,6 +39,9 @@ pub(crate) async fn style() -> Response {
 pub(crate) struct Credentials {
     login: String,
     password: String,
+    /// One-time code of the second factor (RFC 6238), for the accounts that have one.
+    #[serde(default)]
+    code: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -81,6 +84,33 @@ pub(crate) fn decoy_hash() -> &'static str {
     })
 }
 
+/// Whether `taker` needs no second factor, or `code` is a good one of theirs not used before
+/// (it is then used).
+fn second_factor(state: &AppState, taker: &CallTaker, code: Option<&str>) -> bool {
+    let Some(secret) = &taker.totp_secret else {
+        return true;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut used = state
+        .web
+        .codes_used
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let last = used.get(&taker.login).copied();
+    match code.and_then(|code| crate::totp::step_of(secret, code, now, last)) {
+        Some(step) => {
+            used.insert(taker.login.clone(), step);
+            true
+        }
+        None => {
+            warn!(login = %taker.login, "console login refused: one-time code missing or wrong");
+            false
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/login", tag = "console", request_body = Credentials, responses((status = 200, description = "Logged in; sets the session cookie"), (status = 401, description = "identifiants invalides (no hint which part)"), (status = 429, description = "trop de tentatives: try again after Retry-After seconds")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
@@ -121,11 +151,16 @@ pub(crate) async fn login(
         Argon2::default()
             .verify_password(credentials.password.as_bytes(), &hash)
             .ok()?;
-        taker.filter(|_| stored.is_some()).cloned()
+        let taker = taker.filter(|_| stored.is_some())?;
+        Some((taker.clone(), credentials.code))
     })
     .await
     .ok()
-    .flatten();
+    .flatten()
+    // The second factor, where the account has one: a missing or wrong code is answered as a
+    // wrong password, so that nobody learns the password was right.
+    .filter(|(taker, code)| second_factor(&state, taker, code.as_deref()))
+    .map(|(taker, _)| taker);
     let Some(taker) = verified else {
         warn!(%login, ?source, "console login refused");
         let locked = {

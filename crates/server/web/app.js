@@ -335,8 +335,9 @@ async function refreshCallbacks() {
 
 $("login-form").onsubmit = async (event) => {
   event.preventDefault();
-  const { status } = await api("POST", "/api/login", { login: $("login").value, password: $("password").value });
-  if (status === 200) { $("login-error").textContent = ""; $("password").value = ""; start(); }
+  const code = $("code").value.trim();
+  const { status } = await api("POST", "/api/login", { login: $("login").value, password: $("password").value, code: code || null });
+  if (status === 200) { $("login-error").textContent = ""; $("password").value = ""; $("code").value = ""; start(); }
   else $("login-error").textContent = "Identifiants invalides.";
 };
 

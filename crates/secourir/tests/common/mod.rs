@@ -462,7 +462,7 @@ pub fn console_post(platform: &Platform, login: &str, path: &str, body: Value) -
 /// Logs in to the console API and returns the session cookie.
 pub fn session(platform: &Platform, login: &str) -> String {
     let response = ureq::post(&platform.url("/api/login"))
-        .send_json(json!({ "login": login, "password": "secourir" }))
+        .send_json(json!({ "login": login, "password": "secourir", "code": one_time_code(login) }))
         .expect("login");
     let cookie = response
         .headers()
@@ -470,6 +470,20 @@ pub fn session(platform: &Platform, login: &str) -> String {
         .and_then(|v| v.to_str().ok())
         .expect("a session cookie");
     cookie.split(';').next().unwrap_or_default().to_owned()
+}
+
+/// The console's one-time code of now for `login`, as `secourir totp` prints it from the shipped
+/// configuration; None for an account without a second factor.
+pub fn one_time_code(login: &str) -> Option<String> {
+    let output = Command::new(env!("CARGO_BIN_EXE_secourir"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(["totp", login])
+        .output()
+        .expect("secourir totp runs");
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// SIPp on loopback, bounded in time, writing its logs into `dir`.

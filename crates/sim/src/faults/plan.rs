@@ -286,6 +286,7 @@ pub fn prepare(mut plan: Plan) -> (Arc<Plan>, Cast) {
                 sip_ha1: None,
                 web_password: None,
                 role: Role::Ota,
+                totp_secret: None,
             });
         }
     }
