@@ -49,6 +49,8 @@ pub struct CallView {
     pub overflowed_from: Option<String>,
     /// Partners may pick it.
     pub mutual_aid: bool,
+    /// Suspected of a flood: behind every other caller.
+    pub suspected: bool,
     /// Milliseconds since the epoch when it joined a queue.
     pub queued_at: u64,
 }
@@ -324,6 +326,7 @@ impl Board {
                     crisis_related: info.crisis_related,
                     overflowed_from: info.overflowed_from.map(|c| plan.cta(c).id.clone()),
                     mutual_aid: info.mutual_aid,
+                    suspected: info.suspected,
                     queued_at: info.queued_at.0,
                 });
             }
@@ -369,6 +372,7 @@ impl Board {
                     crisis_related: info.crisis_related,
                     overflowed_from: info.overflowed_from.map(|c| plan.cta(c).id.clone()),
                     mutual_aid: info.mutual_aid,
+                    suspected: info.suspected,
                     queued_at: info.queued_at.0,
                 });
             }

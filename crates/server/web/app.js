@@ -138,6 +138,7 @@ function renderConsole() {
     const tr = queueRow(c.call);
     tr.classList.toggle("selected", i === selected);
     tr.classList.toggle("crisis", !!c.crisis_related);
+    tr.classList.toggle("suspect", !!c.suspected);
     const wait = snapshot.at - c.queued_at;
     tr.classList.toggle("long", wait > 30000);
     [
