@@ -104,7 +104,7 @@ sipp_stat() {
 # run_step TARGET_PORT RATE NAME: RATE calls per second for STEP_S seconds; prints "ok failed".
 run_step() {
     local port=$1 rate=$2 name=$3 calls=$(( $2 * STEP_S ))
-    (cd "$OUT" && sipp -sf "$BENCH"/sipp/caller-load.xml -i 127.0.0.1 -p "$CALLER_PORT" \
+    (cd "$OUT" && sipp -sf "$BENCH"/sipp/caller-load.xml -key trunk ";trunk=ingress-13" -i 127.0.0.1 -p "$CALLER_PORT" \
         -mi 127.0.0.1 -mp 26000 -r "$rate" -rp 1000 -m "$calls" -d "$HOLD_MS" \
         -l 100000 -timeout $(( STEP_S + 60 ))s -recv_timeout 20000 -nostdin -trace_stat -fd 1 \
         -stf "$name.csv" "127.0.0.1:$port" > "$name.log" 2>&1) || true
@@ -235,7 +235,7 @@ if [ "$QUEUED" -gt 0 ]; then
         sleep 0.1
     done
     hold_s=$(( QUEUED / 500 + 20 ))
-    (cd "$OUT" && exec sipp -sf "$BENCH"/sipp/caller-load.xml -i 127.0.0.1 -p "$CALLER_PORT" \
+    (cd "$OUT" && exec sipp -sf "$BENCH"/sipp/caller-load.xml -key trunk ";trunk=ingress-13" -i 127.0.0.1 -p "$CALLER_PORT" \
         -mi 127.0.0.1 -mp 26000 -r 500 -m "$QUEUED" -d $(( hold_s * 1000 )) \
         -l $(( QUEUED + 1000 )) -timeout $(( hold_s + 120 ))s -nostdin -trace_stat -fd 1 \
         -stf queued.csv "127.0.0.1:$SIP_PORT" > queued-sipp.log 2>&1) &

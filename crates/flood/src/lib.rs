@@ -6,7 +6,8 @@
 //! that a real surge (a storm, a fire seen by a whole town) is not suspected, and a flood is:
 //! - a source address (or trunk) **bursting**: more calls a second than any real one sends
 //!   ([`Policy::burst_per_s`]), and either **new** (first heard within
-//!   [`Policy::new_for_ms`]: an operator's SBC has a history) or sending **short calls**
+//!   [`Policy::new_for_ms`], and its calls naming no operator trunk of the configuration: an
+//!   operator's SBC is known, even when a standby one takes over) or sending **short calls**
 //!   (most of its last calls ended within [`Policy::short_ms`] without reaching a call-taker:
 //!   silent callers who hang up, or who are hung up on);
 //! - a caller number **repeating** far beyond a worried caller's redials
@@ -96,6 +97,9 @@ impl Reason {
 pub struct Arrival<'a> {
     /// Address it came from.
     pub source: IpAddr,
+    /// It names an operator trunk of the configuration: its source is never judged new (a
+    /// standby SBC taking over in a storm is first heard then), only by its calls.
+    pub trusted: bool,
     /// Caller's number, if any.
     pub number: Option<&'a str>,
     /// Ingress trunk, if named.
@@ -216,7 +220,7 @@ impl Detector {
         let source = self.sources.entry(&call.source, p.keys_max);
         source.arrived(now, keep_ms, keep_max);
         if bursting(source) {
-            if now.saturating_sub(source.first_at) < p.new_for_ms {
+            if !call.trusted && now.saturating_sub(source.first_at) < p.new_for_ms {
                 return Some(Reason::NewSourceBurst);
             }
             if short(source) {
@@ -266,6 +270,7 @@ mod tests {
     fn from(source: &str) -> Arrival<'_> {
         Arrival {
             source: source.parse().expect("address"),
+            trusted: false,
             number: None,
             trunk: None,
         }
@@ -329,10 +334,29 @@ mod tests {
     }
 
     #[test]
+    fn a_new_source_naming_an_operator_trunk_is_judged_by_its_calls_only() {
+        let mut d = Detector::new(Policy::default());
+        let standby = |d: &mut Detector, at| {
+            d.arrived(
+                Arrival {
+                    source: "10.0.0.2".parse().expect("address"),
+                    trusted: true,
+                    number: None,
+                    trunk: Some("ingress-13"),
+                },
+                at,
+            )
+        };
+        // A standby SBC taking over in a storm: 20 calls a second, at once.
+        assert!((0..40u64).all(|i| standby(&mut d, i * 50).is_none()));
+    }
+
+    #[test]
     fn a_worried_caller_redialing_is_not_suspected_but_a_number_hammering_is() {
         let mut d = Detector::new(Policy::default());
         let call = |n| Arrival {
             source: "10.0.0.1".parse().expect("address"),
+            trusted: false,
             number: Some(n),
             trunk: None,
         };
@@ -357,6 +381,7 @@ mod tests {
             d.arrived(
                 Arrival {
                     source,
+                    trusted: false,
                     number: None,
                     trunk: None,
                 },

@@ -81,6 +81,8 @@ fn run(flood: bool) -> Run {
                         FLOOD_PER_S,
                         100_000,
                         FLOOD_HOLD_MS,
+                        // Naming no operator trunk of the configuration.
+                        ";via=unknown",
                     )
                     .args(["-i", source])
                     .spawn()

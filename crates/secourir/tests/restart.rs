@@ -241,7 +241,7 @@ fn crash_under_load(rate: u32) -> Crash {
     let phones = staff(&platform);
     let sipp_dir = platform.dir.path().join("load");
     let mut callers = Reaped(
-        load_command(&platform, "load", rate, 1_000 * rate, 1_500)
+        load_command(&platform, "load", rate, 1_000 * rate, 1_500, OPERATOR_TRUNK)
             .arg("-trace_msg")
             .spawn()
             .expect("sipp runs"),

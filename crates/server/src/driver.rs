@@ -529,11 +529,15 @@ impl Driver {
                     &self.instance,
                     now,
                 ) {
+                    let trusted = trunk
+                        .as_deref()
+                        .is_some_and(|t| self.plan.trunk(t).is_some());
                     let verdict = self.suspects.arrived(
                         call,
                         source.ip(),
                         number.as_deref(),
                         trunk.as_deref(),
+                        trusted,
                         now,
                     );
                     if let Some(note) = verdict.note {

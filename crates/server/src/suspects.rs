@@ -20,6 +20,7 @@ struct Followed {
     at: u64,
     reached: bool,
     suspected: bool,
+    trusted: bool,
 }
 
 /// What the detector says of a call that arrives.
@@ -51,19 +52,22 @@ impl Suspects {
         }
     }
 
-    /// A SIP call arrived: why it is suspected, if it is, with the earlier calls still live
-    /// that the same signal now points at (the first of a burst arrive before it shows), and a
-    /// note for the supervisors (the first suspect of a source in a while).
+    /// A SIP call arrived (`trusted`: naming an operator trunk of the configuration): why it is
+    /// suspected, if it is, with the earlier calls still live that the same signal now points
+    /// at (the first of a burst arrive before it shows), and a note for the supervisors (the
+    /// first suspect of a source in a while).
     pub(crate) fn arrived(
         &mut self,
         call: CallId,
         source: IpAddr,
         number: Option<&str>,
         trunk: Option<&str>,
+        trusted: bool,
         now: Instant,
     ) -> Verdict {
         let arrival = Arrival {
             source,
+            trusted,
             number,
             trunk,
         };
@@ -77,6 +81,7 @@ impl Suspects {
                 at: now.0,
                 reached: false,
                 suspected: reason.is_some(),
+                trusted,
             },
         );
         let Some(reason) = reason else {
@@ -136,6 +141,7 @@ impl Suspects {
         };
         let arrival = Arrival {
             source: f.source,
+            trusted: f.trusted,
             number: f.number.as_deref(),
             trunk: f.trunk.as_deref(),
         };
@@ -152,11 +158,18 @@ mod tests {
         let mut suspects = Suspects::new();
         let flood: IpAddr = "127.0.0.2".parse().expect("address");
         let other: IpAddr = "127.0.0.1".parse().expect("address");
-        let real = suspects.arrived(CallId(100), other, Some("0611111111"), None, Instant(0));
+        let real = suspects.arrived(
+            CallId(100),
+            other,
+            Some("0611111111"),
+            None,
+            false,
+            Instant(0),
+        );
         assert!(real.reason.is_none());
         let mut first = None;
         for n in 1..=11u64 {
-            let verdict = suspects.arrived(CallId(n), flood, None, None, Instant(n * 50));
+            let verdict = suspects.arrived(CallId(n), flood, None, None, false, Instant(n * 50));
             if verdict.reason.is_some() && first.is_none() {
                 first = Some((n, verdict));
             }
@@ -165,7 +178,7 @@ mod tests {
         assert!(verdict.note.is_some());
         // Every earlier call of the source, none of another source's.
         assert_eq!(verdict.earlier, (1..n).map(CallId).collect::<Vec<_>>());
-        let next = suspects.arrived(CallId(12), flood, None, None, Instant(600));
+        let next = suspects.arrived(CallId(12), flood, None, None, false, Instant(600));
         assert!(next.reason.is_some());
         assert!(next.earlier.is_empty(), "said once");
         assert!(next.note.is_none(), "noted once a minute");

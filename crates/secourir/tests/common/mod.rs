@@ -534,18 +534,31 @@ pub const EVACUATE_13: &str = "[[rule_set.rule]]\nname = \"CTA 13 évacué : app
 /// after the answer, its logs in `name` under the node's directory; each caller's number is
 /// `06` and the call's number in the run.
 pub fn load(node: &Platform, name: &str, rate: u32, calls: u32, hold_ms: u32) -> Child {
-    load_command(node, name, rate, calls, hold_ms)
+    // An operator's traffic: through a trunk of the configuration.
+    load_command(node, name, rate, calls, hold_ms, OPERATOR_TRUNK)
         .spawn()
         .expect("sipp runs")
 }
 
-/// The command `load` runs, to add to.
-pub fn load_command(node: &Platform, name: &str, rate: u32, calls: u32, hold_ms: u32) -> Command {
+/// The Request-URI parameter of calls through an operator trunk of the shipped configuration.
+pub const OPERATOR_TRUNK: &str = ";trunk=ingress-13";
+
+/// The command `load` runs, to add to, its calls naming `trunk` in their Request-URI
+/// ([`OPERATOR_TRUNK`], or a parameter naming no trunk).
+pub fn load_command(
+    node: &Platform,
+    name: &str,
+    rate: u32,
+    calls: u32,
+    hold_ms: u32,
+    trunk: &str,
+) -> Command {
     let port = free_port();
     let media = free_media_port();
     let mut command = sipp(&node.dir.path().join(name));
     command
         .args(["-sf", &format!("{SIPP_DIR}/../bench/sipp/caller-load.xml")])
+        .args(["-key", "trunk", trunk])
         .args(["-r", &rate.to_string(), "-m", &calls.to_string()])
         .args(["-d", &hold_ms.to_string(), "-l", "1000"])
         .args(["-p", &port.to_string(), "-mi", "127.0.0.1"])
