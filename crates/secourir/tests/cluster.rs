@@ -1241,21 +1241,7 @@ fn a_node_restarted_after_a_clean_stop_starts_from_its_snapshot_and_holds_the_sa
         health["cluster"]["applied_seq"].as_u64().unwrap_or(0) - from
     );
     // The restored core still has the caller in CTA 13's queue.
-    let port = free_port();
-    b.register("ota-13-2", port);
-    let phone = b.phone("ota-13-2", port, 1);
-    b.set_state("ota-13-2", "paused");
-    wait_for(
-        "node A seeing ota-13-2's phone",
-        Duration::from_secs(10),
-        || {
-            a.get("/api/call-takers").as_array().is_some_and(|l| {
-                l.iter()
-                    .any(|t| t["login"] == "ota-13-2" && t["phone_registered"] == true)
-            })
-        },
-        || a.log(),
-    );
+    let phone = paused_phone(&b, &a, "ota-13-2");
     let status = console(
         &b,
         &session(&b, "ota-13-2"),
@@ -1275,6 +1261,27 @@ fn a_node_restarted_after_a_clean_stop_starts_from_its_snapshot_and_holds_the_sa
     );
     assert!(matches!(status, 200 | 204), "hang-up: {status}");
     wait_ok(phone, "the phone on node B");
+}
+
+/// `login`'s phone registered on `node`, answering one call, the call-taker paused there; once
+/// `other` sees the phone too.
+fn paused_phone(node: &Platform, other: &Platform, login: &str) -> std::process::Child {
+    let port = free_port();
+    node.register(login, port);
+    let phone = node.phone(login, port, 1);
+    node.set_state(login, "paused");
+    wait_for(
+        &format!("the other node seeing {login}'s phone"),
+        Duration::from_secs(10),
+        || {
+            other.get("/api/call-takers").as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|t| t["login"] == login && t["phone_registered"] == true)
+            })
+        },
+        || other.log(),
+    );
+    phone
 }
 
 /// The first entry the cluster's log still holds.
@@ -1348,21 +1355,7 @@ fn a_new_node_starts_from_a_shared_snapshot_once_the_log_is_trimmed() {
             .any(|e| e["caller"] == "0600000061" && e["state"] == "pending")
     });
     // A call-taker whose phone registers on node C picks the caller node A holds.
-    let port = free_port();
-    c.register("ota-13-2", port);
-    let phone = c.phone("ota-13-2", port, 1);
-    c.set_state("ota-13-2", "paused");
-    wait_for(
-        "node A seeing ota-13-2's phone",
-        Duration::from_secs(10),
-        || {
-            a.get("/api/call-takers").as_array().is_some_and(|l| {
-                l.iter()
-                    .any(|t| t["login"] == "ota-13-2" && t["phone_registered"] == true)
-            })
-        },
-        || a.log(),
-    );
+    let phone = paused_phone(&c, &a, "ota-13-2");
     let cookie = session(&c, "ota-13-2");
     let pick = format!("/api/console/calls/{}/pick", queued["call"]);
     assert_eq!(console(&c, &cookie, &pick), 200, "pick\n{}", c.log());

@@ -130,13 +130,7 @@ fn run(flood: bool) -> Run {
         .iter()
         .filter_map(|c| Some(c["answered_at"].as_i64()? - c["offered_at"].as_i64()?))
         .collect();
-    let metrics = ureq::get(&platform.url("/metrics"))
-        .header("Authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .expect("metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("text");
+    let metrics = platform.metrics();
     let suspected = metrics
         .lines()
         .filter(|l| l.starts_with("secourir_calls_suspected_total"))

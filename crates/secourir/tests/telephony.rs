@@ -916,13 +916,7 @@ fn the_api_describes_itself_and_exposes_metrics() {
         .call()
         .expect("an answer");
     assert_eq!(anonymous.status().as_u16(), 401, "/metrics open to anyone");
-    let metrics = ureq::get(&platform.url("/metrics"))
-        .header("Authorization", &format!("Bearer {TOKEN}"))
-        .call()
-        .expect("metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("text");
+    let metrics = platform.metrics();
     for line in [
         "secourir_calls_offered_total{cta=\"cta-13\"} 1",
         "secourir_calls_answered_total{cta=\"cta-13\"} 1",

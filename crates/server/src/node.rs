@@ -172,9 +172,9 @@ pub(crate) struct Reached {
     objects: Option<Objects>,
     /// The snapshots' bucket, if it could be had.
     snapshots: Option<Objects>,
-    /// The log's first entry still held, and its last (0 when it never had any).
+    /// The log's first entry still held (the last plus one once trimmed whole).
     pub(crate) first: u64,
-    /// The log's last entry.
+    /// The log's last entry (0 when it never had any).
     pub(crate) last: u64,
 }
 

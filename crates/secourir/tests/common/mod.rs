@@ -242,6 +242,17 @@ impl Platform {
         response.body_mut().read_json().expect("json")
     }
 
+    /// The Prometheus exposition, read with the API token.
+    pub fn metrics(&self) -> String {
+        ureq::get(&self.url("/metrics"))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .expect("metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("text")
+    }
+
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = ureq::post(&self.url(path))
             .header("Authorization", &format!("Bearer {TOKEN}"))
