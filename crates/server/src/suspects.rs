@@ -2,7 +2,7 @@
 //! whether a call-taker reached it, when it ended) and what the supervision room and the
 //! metrics see of a flood.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use secourir_core::{CallId, Instant};
@@ -19,8 +19,24 @@ struct Followed {
     trunk: Option<String>,
     at: u64,
     reached: bool,
-    suspected: bool,
     trusted: bool,
+}
+
+impl Followed {
+    /// What the call is known by, each a signal may point at.
+    fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        std::iter::once(Key::Source(self.source))
+            .chain(self.trunk.clone().map(Key::Trunk))
+            .chain(self.number.clone().map(Key::Number))
+    }
+}
+
+/// A source address, trunk or number, as a signal of the detector names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Source(IpAddr),
+    Trunk(String),
+    Number(String),
 }
 
 /// What the detector says of a call that arrives.
@@ -39,6 +55,10 @@ pub(crate) struct Verdict {
 pub(crate) struct Suspects {
     detector: Detector,
     calls: HashMap<CallId, Followed>,
+    /// The calls followed that are neither suspected nor with a call-taker, by what they are
+    /// known by: a signal finds the earlier calls it points at without a scan of every call,
+    /// which a flood makes many.
+    open: HashMap<Key, HashSet<CallId>>,
     noted: HashMap<IpAddr, u64>,
 }
 
@@ -48,6 +68,7 @@ impl Suspects {
         Suspects {
             detector: Detector::new(Policy::default()),
             calls: HashMap::new(),
+            open: HashMap::new(),
             noted: HashMap::new(),
         }
     }
@@ -72,36 +93,37 @@ impl Suspects {
             trunk,
         };
         let reason = self.detector.arrived(arrival, now.0);
-        self.calls.insert(
-            call,
-            Followed {
-                source,
-                number: number.map(str::to_owned),
-                trunk: trunk.map(str::to_owned),
-                at: now.0,
-                reached: false,
-                suspected: reason.is_some(),
-                trusted,
-            },
-        );
+        let followed = Followed {
+            source,
+            number: number.map(str::to_owned),
+            trunk: trunk.map(str::to_owned),
+            at: now.0,
+            reached: false,
+            trusted,
+        };
+        if reason.is_none() {
+            for key in followed.keys() {
+                self.open.entry(key).or_default().insert(call);
+            }
+        }
+        self.calls.insert(call, followed);
         let Some(reason) = reason else {
             return Verdict::default();
         };
-        let same = |f: &Followed| match reason {
-            Reason::NewSourceBurst | Reason::ShortCallsBurst => f.source == source,
-            Reason::TrunkBurst => trunk.is_some() && f.trunk.as_deref() == trunk,
-            Reason::RepeatedNumber => number.is_some() && f.number.as_deref() == number,
+        let pointed = match reason {
+            Reason::NewSourceBurst | Reason::ShortCallsBurst => Some(Key::Source(source)),
+            Reason::TrunkBurst => trunk.map(|t| Key::Trunk(t.to_owned())),
+            Reason::RepeatedNumber => number.map(|n| Key::Number(n.to_owned())),
         };
-        let mut earlier: Vec<CallId> = self
-            .calls
-            .iter_mut()
-            .filter(|(_, f)| !f.suspected && !f.reached && same(f))
-            .map(|(id, f)| {
-                f.suspected = true;
-                *id
-            })
+        let mut earlier: Vec<CallId> = pointed
+            .and_then(|key| self.open.remove(&key))
+            .into_iter()
+            .flatten()
             .collect();
         earlier.sort();
+        for id in &earlier {
+            self.close(*id);
+        }
         metrics::counter!("secourir_calls_suspected_total", "reason" => reason.as_str())
             .increment(1 + earlier.len() as u64);
         let last = self.noted.get(&source).copied();
@@ -132,10 +154,27 @@ impl Suspects {
         if let Some(followed) = self.calls.get_mut(&call) {
             followed.reached = true;
         }
+        self.close(call);
+    }
+
+    /// `call` is no longer one a signal may point at.
+    fn close(&mut self, call: CallId) {
+        let Some(f) = self.calls.get(&call) else {
+            return;
+        };
+        for key in f.keys() {
+            if let Some(set) = self.open.get_mut(&key) {
+                set.remove(&call);
+                if set.is_empty() {
+                    self.open.remove(&key);
+                }
+            }
+        }
     }
 
     /// `call` ended at `now`.
     pub(crate) fn ended(&mut self, call: CallId, now: Instant) {
+        self.close(call);
         let Some(f) = self.calls.remove(&call) else {
             return;
         };
@@ -167,8 +206,11 @@ mod tests {
             Instant(0),
         );
         assert!(real.reason.is_none());
+        // Call 1 of the source reaches a call-taker before the burst shows: not suspected.
+        suspects.arrived(CallId(1), flood, None, None, false, Instant(50));
+        suspects.reached(CallId(1));
         let mut first = None;
-        for n in 1..=11u64 {
+        for n in 2..=11u64 {
             let verdict = suspects.arrived(CallId(n), flood, None, None, false, Instant(n * 50));
             if verdict.reason.is_some() && first.is_none() {
                 first = Some((n, verdict));
@@ -177,10 +219,16 @@ mod tests {
         let (n, verdict) = first.expect("the burst shows");
         assert!(verdict.note.is_some());
         // Every earlier call of the source, none of another source's.
-        assert_eq!(verdict.earlier, (1..n).map(CallId).collect::<Vec<_>>());
+        assert_eq!(verdict.earlier, (2..n).map(CallId).collect::<Vec<_>>());
         let next = suspects.arrived(CallId(12), flood, None, None, false, Instant(600));
         assert!(next.reason.is_some());
         assert!(next.earlier.is_empty(), "said once");
         assert!(next.note.is_none(), "noted once a minute");
+        // Once every call ended, nothing is kept for them.
+        for n in 1..=12u64 {
+            suspects.ended(CallId(n), Instant(10_000));
+        }
+        suspects.ended(CallId(100), Instant(10_000));
+        assert!(suspects.calls.is_empty() && suspects.open.is_empty());
     }
 }
