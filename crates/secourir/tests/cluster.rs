@@ -257,8 +257,8 @@ fn slot_of(node: &Platform) -> u64 {
         .expect("a slot number")
 }
 
-/// The stream's leader among the NATS servers, `n0` to `n2`.
-fn log_leader(urls: &str) -> String {
+/// What `ask` gets from the cluster's log on the NATS servers at `urls`.
+fn on_log<T>(urls: &str, ask: impl AsyncFnOnce(secourir_cluster_log::ClusterLog) -> T) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -267,6 +267,13 @@ fn log_leader(urls: &str) -> String {
         let log = secourir_cluster_log::ClusterLog::connect(urls, "secourir", 3)
             .await
             .expect("the log");
+        ask(log).await
+    })
+}
+
+/// The stream's leader among the NATS servers, `n0` to `n2`.
+fn log_leader(urls: &str) -> String {
+    on_log(urls, async |log| {
         log.leader()
             .await
             .expect("stream info")
@@ -381,14 +388,8 @@ fn kill_under_load(rate: u32) -> Run {
 #[test]
 fn a_node_killed_under_load_loses_no_record_and_its_callers_are_called_back() {
     // The suite runs once; bench/cluster_kill.sh runs it 20 times and more.
-    let runs: usize = std::env::var("SECOURIR_KILL_RUNS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
-    let rate: u32 = std::env::var("SECOURIR_KILL_RATE")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let runs: usize = env_number("SECOURIR_KILL_RUNS", 1);
+    let rate: u32 = env_number("SECOURIR_KILL_RATE", 1);
     let mut answers = Vec::new();
     for i in 0..runs {
         let run = kill_under_load(rate);
@@ -1286,14 +1287,7 @@ fn paused_phone(node: &Platform, other: &Platform, login: &str) -> std::process:
 
 /// The first entry the cluster's log still holds.
 fn log_first(urls: &str) -> u64 {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let log = secourir_cluster_log::ClusterLog::connect(urls, "secourir", 3)
-            .await
-            .expect("the log");
+    on_log(urls, async |log| {
         log.first_seq().await.expect("stream info")
     })
 }

@@ -109,23 +109,12 @@ fn a_journal_replays_the_platforms_calls_exactly() {
 
     // What if the country had room for one call per zone (every share guaranteed, no pool):
     // the same inputs, another plan.
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/france.toml"
-    ))
-    .expect("the shipped configuration");
-    let narrow: Vec<&str> = shipped
-        .lines()
-        .map(|l| {
-            if l.starts_with("capacity = ") {
-                "capacity = 101"
-            } else {
-                l
-            }
-        })
-        .collect();
-    let with = platform.dir.path().join("narrow.toml");
-    std::fs::write(&with, narrow.join("\n")).expect("config written");
+    let with = shipped_with_line(
+        platform.dir.path(),
+        "narrow.toml",
+        "capacity = ",
+        "capacity = 101",
+    );
     let (text, what_if) = replay_with(
         &journals[0],
         &platform.dir.path().join("what-if.json"),

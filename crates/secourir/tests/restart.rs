@@ -344,14 +344,8 @@ fn crash_under_load(rate: u32) -> Crash {
 /// back.
 #[test]
 fn a_platform_killed_under_load_answers_no_one_without_a_record() {
-    let runs: usize = std::env::var("SECOURIR_CRASH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
-    let rate: u32 = std::env::var("SECOURIR_CRASH_RATE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let runs: usize = env_number("SECOURIR_CRASH_RUNS", 1);
+    let rate: u32 = env_number("SECOURIR_CRASH_RATE", 20);
     let mut failed = Vec::new();
     let mut totals = Crash::default();
     for run in 1..=runs {

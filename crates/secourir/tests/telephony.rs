@@ -936,11 +936,7 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     let samu = free_port();
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("france-with-samu.toml");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/france.toml"
-    ))
-    .expect("shipped config");
+    let shipped = shipped();
     std::fs::write(
         &config,
         format!("{shipped}\n[[partner_service]]\nservice = \"15\"\nname = \"SAMU 13\"\nuri = \"sip:15@127.0.0.1:{samu}\"\n"),
@@ -1155,11 +1151,7 @@ fn a_burst_beyond_its_staff_is_answered_by_a_lender_that_keeps_its_reserve() {
     // The shipped configuration, with short wrap-ups so that the burst drains within the test,
     // and a national call volume that each CTA's reserve reads before it has seen 30 minutes
     // of traffic: 500,000 calls a year make the BSPP's share (10%) need one call-taker.
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/france.toml"
-    ))
-    .expect("config");
+    let shipped = shipped();
     let dir = tempfile::tempdir().expect("dir");
     let config = dir.path().join("france.toml");
     let changed = shipped

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
@@ -525,13 +525,39 @@ pub fn wait_ok(mut child: Child, what: &str) {
     }
 }
 
-/// The shipped configuration with `rule` placed before the last (catch-all) rule.
-pub fn shipped_with_rule(rule: &str) -> String {
-    let shipped = std::fs::read_to_string(concat!(
+/// The shipped national configuration's text.
+pub fn shipped() -> String {
+    std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../config/france.toml"
     ))
-    .expect("the shipped configuration");
+    .expect("the shipped configuration")
+}
+
+/// The shipped configuration with every line starting with `prefix` replaced by `line`,
+/// written in `dir` as `name`; its path.
+pub fn shipped_with_line(dir: &Path, name: &str, prefix: &str, line: &str) -> PathBuf {
+    let shipped = shipped();
+    let text: Vec<&str> = shipped
+        .lines()
+        .map(|l| if l.starts_with(prefix) { line } else { l })
+        .collect();
+    let path = dir.join(name);
+    std::fs::write(&path, text.join("\n")).expect("config written");
+    path
+}
+
+/// A number from the environment variable `name`, else `default` (the benchmarks set them).
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The shipped configuration with `rule` placed before the last (catch-all) rule.
+pub fn shipped_with_rule(rule: &str) -> String {
+    let shipped = shipped();
     let last = shipped
         .find("[[rule_set.rule]]\nname = \"par défaut")
         .expect("the catch-all rule");
@@ -599,22 +625,7 @@ pub fn staff_with(node: &Platform, logins: &[&str]) -> Reaped {
 /// The shipped configuration without the pause after each call, so that three call-takers
 /// keep up with the load; its path.
 pub fn no_wrap_up(dir: &std::path::Path) -> String {
-    let config = dir.join("no-wrap-up.toml");
-    let shipped = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../config/france.toml"
-    ))
-    .expect("the shipped configuration");
-    let text: Vec<&str> = shipped
-        .lines()
-        .map(|l| {
-            if l.starts_with("wrap_up_s = ") {
-                "wrap_up_s = 0"
-            } else {
-                l
-            }
-        })
-        .collect();
-    std::fs::write(&config, text.join("\n")).expect("config written");
-    config.to_string_lossy().into_owned()
+    shipped_with_line(dir, "no-wrap-up.toml", "wrap_up_s = ", "wrap_up_s = 0")
+        .to_string_lossy()
+        .into_owned()
 }
