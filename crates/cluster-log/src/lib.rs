@@ -271,11 +271,7 @@ impl ClusterLog {
     }
 
     async fn consumer(&self, from: u64) -> Result<jetstream::consumer::push::Ordered, LogError> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
+        let stream = self.stream().await?;
         let consumer = stream
             .create_consumer(jetstream::consumer::push::OrderedConfig {
                 deliver_subject: self.client.new_inbox(),
@@ -292,13 +288,15 @@ impl ClusterLog {
             .map_err(|e| LogError::Read(e.to_string()))
     }
 
-    /// Sequence of the stream's last entry, zero when it is empty: what a starting node must
-    /// apply before it serves.
-    pub async fn last_seq(&self) -> Result<u64, LogError> {
+    /// The stream's first entry still held and its last, asking again while the cluster
+    /// elects its leaders: what a starting node must apply before it serves. The last is zero
+    /// while the stream never had an entry; the first is the last plus one once it was trimmed
+    /// of every entry.
+    pub async fn bounds(&self) -> Result<(u64, u64), LogError> {
         let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;
         loop {
             match self.info().await {
-                Ok(info) => return Ok(info.state.last_sequence),
+                Ok(info) => return Ok((info.state.first_sequence, info.state.last_sequence)),
                 Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
                 Err(e) => {
                     tracing::debug!(error = %e, "stream state asked again");
@@ -308,19 +306,9 @@ impl ClusterLog {
         }
     }
 
-    /// Sequence of the stream's first entry still held (1 until the log is trimmed; the last
-    /// plus one when it holds none).
-    pub async fn first_seq(&self) -> Result<u64, LogError> {
-        Ok(self.info().await?.state.first_sequence)
-    }
-
     /// Removes every entry below `seq`: the entries every node has in a snapshot.
     pub async fn trim_below(&self, seq: u64) -> Result<u64, LogError> {
-        let stream = self
-            .js
-            .get_stream(&self.stream)
-            .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
+        let stream = self.stream().await?;
         let purged = stream
             .purge()
             .sequence(seq)
@@ -348,13 +336,17 @@ impl ClusterLog {
         Ok(Objects { store })
     }
 
-    /// The stream's state and cluster, as its leader says.
-    async fn info(&self) -> Result<stream::Info, LogError> {
-        let mut stream = self
-            .js
+    /// The stream's handle.
+    async fn stream(&self) -> Result<jetstream::stream::Stream, LogError> {
+        self.js
             .get_stream(&self.stream)
             .await
-            .map_err(|e| LogError::Read(e.to_string()))?;
+            .map_err(|e| LogError::Read(e.to_string()))
+    }
+
+    /// The stream's state and cluster, as its leader says.
+    async fn info(&self) -> Result<stream::Info, LogError> {
+        let mut stream = self.stream().await?;
         let info = stream
             .info()
             .await

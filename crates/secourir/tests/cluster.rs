@@ -1287,9 +1287,7 @@ fn paused_phone(node: &Platform, other: &Platform, login: &str) -> std::process:
 
 /// The first entry the cluster's log still holds.
 fn log_first(urls: &str) -> u64 {
-    on_log(urls, async |log| {
-        log.first_seq().await.expect("stream info")
-    })
+    on_log(urls, async |log| log.bounds().await.expect("stream info").0)
 }
 
 #[test]

@@ -31,8 +31,8 @@ pub(crate) enum Asker {
 }
 
 impl Asker {
-    /// The CTAs whose records this asker may read; `None`: every CTA.
-    pub(crate) fn ctas(&self) -> Option<&str> {
+    /// The one CTA whose records this asker may read; `None`: every CTA.
+    pub(crate) fn scope(&self) -> Option<&str> {
         match self {
             Asker::Machine => None,
             Asker::Person(s) if s.role.supervises() => None,
@@ -50,7 +50,7 @@ impl Asker {
         call_taker: Option<&str>,
         departement: &str,
     ) -> bool {
-        let (Some(own), Asker::Person(session)) = (self.ctas(), self) else {
+        let (Some(own), Asker::Person(session)) = (self.scope(), self) else {
             return true;
         };
         cta == Some(own)

@@ -119,7 +119,7 @@ pub(crate) async fn call_takers(State(state): State<AppState>, headers: HeaderMa
     };
     match ask(&state, |reply| ApiCall::CallTakers { reply }).await {
         Some(mut list) => {
-            if let Some(cta) = asker.ctas() {
+            if let Some(cta) = asker.scope() {
                 list.retain(|t| t.cta == cta);
             }
             Json(list).into_response()
@@ -257,7 +257,7 @@ pub(crate) async fn callbacks(
         Ok(asker) => asker,
         Err(r) => return r.into_response(),
     };
-    let cta = match (asker.ctas(), q.cta) {
+    let cta = match (asker.scope(), q.cta) {
         (None, asked) => asked,
         (Some(own), None) => Some(own.to_owned()),
         (Some(own), Some(asked)) if asked == own => Some(asked),

@@ -445,11 +445,6 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
                 node.members = snapshot.members.clone();
                 node.applied = secourir_core::Instant(snapshot.clock);
                 node.applied_seq = snapshot.seq;
-                node.highest_call = match shared {
-                    // Another node's snapshot: this node's numbers are in the membership.
-                    true => snapshot.members.highest_call(&cluster.node),
-                    false => snapshot.highest_call,
-                };
                 node.snapshot_from = Some(snapshot.seq);
                 node.shared_from = shared;
                 if shared {
@@ -470,7 +465,11 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
                         _ => None,
                     })
                 })
-                .chain(node.highest_call.map(secourir_core::CallId));
+                .chain(
+                    node.members
+                        .highest_call(&cluster.node)
+                        .map(secourir_core::CallId),
+                );
             let first = cluster::first_call(node.slot, calls);
             joined = Some((node, earlier));
             recovery::Recovered {

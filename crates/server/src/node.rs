@@ -133,8 +133,6 @@ pub(crate) struct Node {
     pub(crate) mark: u64,
     /// The log had no entry when the node joined.
     pub(crate) new_log: bool,
-    /// This node's highest call number in the log.
-    pub(crate) highest_call: Option<u64>,
     /// The entry of the snapshot this node started from, if it did.
     pub(crate) snapshot_from: Option<u64>,
     /// That snapshot was another node's (the log no longer held what this node needed).
@@ -195,8 +193,7 @@ impl Reached {
                 }
             }
         };
-        let last = log.last_seq().await?;
-        let first = log.first_seq().await?;
+        let (first, last) = log.bounds().await?;
         let bucket = |name: &'static str| {
             let log = log.clone();
             async move {
@@ -319,7 +316,6 @@ impl Node {
             applied: Instant(0),
             mark,
             new_log: last == 0,
-            highest_call: None,
             snapshot_from: None,
             shared_from: false,
             snapshot_taken: from.saturating_sub(1),
@@ -600,12 +596,11 @@ impl Sharer {
 pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
     let servers = urls.split(',').filter(|u| !u.trim().is_empty()).count();
     let log = ClusterLog::connect(urls, STREAM, servers.clamp(1, 3)).await?;
-    let last = log.last_seq().await?;
+    let (first, last) = log.bounds().await?;
     let mut entries = Vec::new();
     if last == 0 {
         return Ok(entries);
     }
-    let first = log.first_seq().await?;
     if first > 1 {
         // Applying the rest from an empty core would not be what the nodes did.
         return Err(LogError::Read(format!(

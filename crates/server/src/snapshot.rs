@@ -1,12 +1,13 @@
-//! A cluster node's state at one entry of the log, kept in its data directory: a restarting
-//! node takes it and applies only the entries after it, instead of the whole log from its
-//! first entry, so that catching up stays fast however long the log grows.
+//! A cluster node's state at one entry of the log, kept in its data directory and replicated
+//! for the others: a restarting node takes its own and applies only the entries after it, and
+//! a node whose entries the log no longer holds takes the newest of any node's, so that
+//! catching up stays fast however long the log grows.
 //!
-//! It holds what every node computes alike from the log (the core, the membership, the
-//! configuration in force, the log's clock) and this node's highest call number, so that a
-//! restart never numbers a call twice. It is only taken when the node's store already holds
-//! the records of every entry up to it (its `log_applied` mark): otherwise the node applies
-//! the log from the start, as without it.
+//! It holds what every node computes alike from the log (the core, the membership with each
+//! node's highest call number, so that a restart never numbers a call twice, the
+//! configuration in force, the log's clock) and the records of the calls still of use. A node
+//! takes its own only when its store already holds the records of every entry up to it (its
+//! `log_applied` mark): otherwise the node applies the log from the start, as without it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,8 +35,6 @@ pub(crate) struct NodeSnapshot {
     pub(crate) core: secourir_core::Snapshot,
     /// Who holds which call.
     pub(crate) members: Members,
-    /// This node's highest call number in the log so far.
-    pub(crate) highest_call: Option<u64>,
     /// The records of the calls still of use (live, or to call back), with when they were
     /// offered: a node starting from another node's snapshot writes them in its store.
     pub(crate) records: Vec<(u64, OfferedRecord)>,
@@ -101,7 +100,6 @@ mod tests {
             config: "[national]\n".into(),
             core: secourir_core::Core::new(plan).snapshot(),
             members: Members::default(),
-            highest_call: Some(42_007),
             records: Vec::new(),
         }
     }
@@ -115,7 +113,6 @@ mod tests {
         write(dir.path(), &bytes(20)).expect("written again");
         let back = read(dir.path()).expect("sound").expect("there");
         assert_eq!(back.seq, 20);
-        assert_eq!(back.highest_call, Some(42_007));
         let mut bytes = std::fs::read(path(dir.path())).expect("bytes");
         let last = bytes.len() - 1;
         bytes[last] ^= 0x40;

@@ -159,12 +159,6 @@ impl Driver {
                         if let (Event::Offered(offer), true) = (&event, mine) {
                             self.pending.remove(&offer.call);
                         }
-                        if let Some(node) = &mut self.node
-                            && let Event::Offered(offer) = &event
-                            && offer.call.0 % crate::cluster::SLOTS == node.slot
-                        {
-                            node.highest_call = node.highest_call.max(Some(offer.call.0));
-                        }
                         if let Some(record) = record {
                             if !self.served_alone.contains(&record.call) {
                                 self.records.offered(&record, now);
@@ -230,7 +224,6 @@ impl Driver {
             config: self.config.text.clone(),
             core: core.snapshot(),
             members: node.members.clone(),
-            highest_call: node.highest_call,
             records,
         };
         let seq = snapshot.seq;
