@@ -219,6 +219,33 @@ staffing = { day = 5"#,
     }
 
     #[test]
+    fn a_sha_256_ha1_and_a_tls_table_are_read_and_checked_with_their_line() {
+        let sha = "a".repeat(64);
+        let text = format!(
+            "{GOOD}\n[tls]\ncertificate = \"certs/platform.pem\"\nprivate_key = \"certs/platform.key\"\n\n[[call_taker]]\nlogin = \"ota-13-1\"\ncta = \"cta-13\"\nsip_ha1_sha256 = \"{}\"\n",
+            sha.to_ascii_uppercase()
+        );
+        let plan = Plan::from_toml(&text, TERRITORY).expect("valid");
+        let tls = plan.tls.as_ref().expect("tls");
+        assert_eq!(tls.certificate, "certs/platform.pem");
+        assert_eq!(tls.line, line_of(&text, "[tls]"));
+        let (_, ota) = plan.call_taker("ota-13-1").expect("ota");
+        assert_eq!(ota.sip_ha1_sha256.as_deref(), Some(sha.as_str()));
+        assert_eq!(ota.sip_ha1, None);
+
+        let short = text.replace(&sha.to_ascii_uppercase(), "abc");
+        let p = problems(&short);
+        assert!(p[0].message.contains("64 hexadecimal"), "{p:?}");
+        assert_eq!(p[0].line, line_of(&short, "sip_ha1_sha256"));
+        let empty = text.replace("certs/platform.key", " ");
+        let p = problems(&empty);
+        assert!(p[0].message.contains("private_key"), "{p:?}");
+        assert_eq!(p[0].line, line_of(&empty, "private_key"));
+        let unknown = text.replace("private_key =", "key =");
+        assert!(!problems(&unknown).is_empty());
+    }
+
+    #[test]
     fn unknown_route_target_is_refused() {
         let bad = GOOD.replace(r#"route = "home""#, r#"route = "cta-2b""#);
         let p = problems(&bad);

@@ -56,6 +56,8 @@ pub struct Plan {
     pub call_takers: Vec<CallTaker>,
     /// Partner services calls are handed to (SAMU 15, police 17), by SIP URI.
     pub partner_services: Vec<PartnerService>,
+    /// Certificate and key for SIP over TLS and HTTPS; None: SIP over UDP and TCP, plain HTTP.
+    pub tls: Option<TlsFiles>,
     pub(crate) cta_index: HashMap<String, CtaId>,
     pub(crate) zone_index: HashMap<String, ZoneId>,
     pub(crate) announcement_index: HashMap<String, AnnouncementId>,
@@ -300,6 +302,9 @@ pub struct CallTaker {
     /// MD5 of `login:secourir:password` (RFC 2617 HA1), so the password itself is never
     /// stored; None for an account without a phone (a room supervisor, say).
     pub sip_ha1: Option<String>,
+    /// SHA-256 of `login:secourir:password` (RFC 7616 and RFC 8760 HA1), for phones that
+    /// answer a SHA-256 challenge.
+    pub sip_ha1_sha256: Option<String>,
     /// Argon2 hash (PHC string) of the console password; None: no console login.
     pub web_password: Option<String>,
     /// What the account may do in the console.
@@ -307,6 +312,17 @@ pub struct CallTaker {
     /// Secret of the console's second factor (RFC 6238 codes); required for the roles that
     /// supervise.
     pub totp_secret: Option<Vec<u8>>,
+}
+
+/// Where the platform's certificate and private key are, as the `[tls]` table names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain, the platform's own first; relative to the configuration file.
+    pub certificate: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the configuration file.
+    pub private_key: String,
+    /// Line of the `[tls]` table, so that an unreadable file is reported where it is named.
+    pub line: usize,
 }
 
 /// A partner service that takes calls handed over by a call-taker.

@@ -23,6 +23,15 @@ pub struct RawConfig {
     pub call_takers: Vec<Spanned<RawCallTaker>>,
     #[serde(default, rename = "partner_service")]
     pub partner_services: Vec<Spanned<RawPartnerService>>,
+    #[serde(default)]
+    pub tls: Option<Spanned<RawTls>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub certificate: Spanned<String>,
+    pub private_key: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +54,8 @@ pub struct RawCallTaker {
     pub dequeue_preference: Option<u8>,
     #[serde(default)]
     pub sip_ha1: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sip_ha1_sha256: Option<Spanned<String>>,
     #[serde(default)]
     pub web_password: Option<Spanned<String>>,
     #[serde(default)]

@@ -412,6 +412,7 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         trunks,
         call_takers,
         partner_services,
+        tls: raw.tls.as_ref().map(|t| tls_files(t, c)),
         cta_index,
         zone_index,
         announcement_index,
@@ -502,6 +503,18 @@ fn call_takers(
             }
             ha1 = Some(text.to_ascii_lowercase());
         }
+        let mut ha1_sha256 = None;
+        if let Some(h) = &t.sip_ha1_sha256 {
+            let text = h.get_ref();
+            if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+                c.at(
+                    h.span(),
+                    "sip_ha1_sha256 must be 64 hexadecimal digits: SHA-256 of \"login:secourir:password\"",
+                );
+                continue;
+            }
+            ha1_sha256 = Some(text.to_ascii_lowercase());
+        }
         let mut web_password = None;
         if let Some(w) = &t.web_password {
             if !w.get_ref().starts_with("$argon2") {
@@ -571,12 +584,30 @@ fn call_takers(
             site: t.site,
             dequeue_preference: preference.clamp(1, 5),
             sip_ha1: ha1,
+            sip_ha1_sha256: ha1_sha256,
             web_password,
             role,
             totp_secret,
         });
     }
     out
+}
+
+fn tls_files(raw: &Spanned<RawTls>, c: &mut Checker<'_>) -> TlsFiles {
+    let tls = raw.get_ref();
+    for (field, path) in [
+        ("certificate", &tls.certificate),
+        ("private_key", &tls.private_key),
+    ] {
+        if path.get_ref().trim().is_empty() {
+            c.at(path.span(), format!("{field} must name a PEM file"));
+        }
+    }
+    TlsFiles {
+        certificate: tls.certificate.get_ref().clone(),
+        private_key: tls.private_key.get_ref().clone(),
+        line: line_column(c.source, raw.span().start).0,
+    }
 }
 
 fn index_u16(i: usize) -> u16 {

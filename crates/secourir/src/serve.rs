@@ -15,9 +15,13 @@ pub struct ServeArgs {
     /// SIP address, UDP and TCP.
     #[arg(long, default_value = "127.0.0.1:5060")]
     pub sip: SocketAddr,
-    /// HTTP API address.
+    /// HTTP API address; HTTPS when the configuration has a `[tls]` table.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// SIP over TLS address, when the configuration has a `[tls]` table (default: the SIP
+    /// address's port plus one, 5061 beside 5060).
+    #[arg(long)]
+    pub sips: Option<SocketAddr>,
     /// Where the store (secourir.sqlite) and the recordings live.
     #[arg(long, default_value = "var")]
     pub data_dir: PathBuf,
@@ -254,6 +258,43 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
             snapshot_every: args.snapshot_every,
         }),
     };
+    let tls = match &plan.tls {
+        Some(files) => {
+            // Paths are read from where the configuration file is, as a person writing it means.
+            let dir = args
+                .config
+                .parent()
+                .filter(|_| args.config.exists())
+                .unwrap_or(std::path::Path::new("."));
+            match secourir_server::tls::server_config(
+                &dir.join(&files.certificate),
+                &dir.join(&files.private_key),
+            ) {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    eprintln!("{}: line {}: {e}", args.config.display(), files.line);
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None if args.sips.is_some() => {
+            eprintln!(
+                "--sips: the configuration {} has no [tls] table naming the certificate and key",
+                args.config.display()
+            );
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
+    let sips = tls.as_ref().map(|_| {
+        args.sips.unwrap_or_else(|| {
+            let port = match args.sip.port() {
+                0 => 0,
+                p => p.saturating_add(1),
+            };
+            SocketAddr::new(args.sip.ip(), port)
+        })
+    });
     let name = args.config.display().to_string();
     let with_simulated = demo.is_some();
     let read_config = secourir_server::ConfigReader(Arc::new(move |text: &str| {
@@ -270,6 +311,8 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
         sip: args.sip,
         sip_tcp: (!args.no_tcp).then_some(args.sip),
         http: args.http,
+        tls,
+        sips,
         data_dir: args.data_dir.clone(),
         media_ip: args.media_ip.unwrap_or(args.sip.ip()),
         media_ports,
@@ -301,8 +344,14 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
                 return ExitCode::FAILURE;
             }
         };
+        let scheme = if platform.bound.https { "https" } else { "http" };
+        let sips = platform
+            .bound
+            .sips
+            .map(|a| format!(", SIP sur TLS {a}"))
+            .unwrap_or_default();
         println!(
-            "Secourir écoute : SIP {} (UDP et TCP), API http://{} — données dans {}",
+            "Secourir écoute : SIP {} (UDP et TCP){sips}, API {scheme}://{} — données dans {}",
             platform.bound.sip,
             platform.bound.http,
             args.data_dir.display()
@@ -310,7 +359,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
         if let Some(simulated) = simulated {
             println!(
                 "Démonstration : appels simulés dans toute la France, {simulated} opérateurs simulés.\n\
-                 Ouvrez http://{} — salle : chef-13 / secourir ; opératrice : ota-13-1 / secourir \
+                 Ouvrez {scheme}://{} — salle : chef-13 / secourir ; opératrice : ota-13-1 / secourir \
                  (son téléphone : voir le README).",
                 platform.bound.http
             );

@@ -43,19 +43,33 @@ impl Driver {
     }
 
     async fn browser(&self, name: &str) -> Client {
+        self.browser_trusting(name, None).await
+    }
+
+    /// A browser that also trusts the certificate whose key has this SPKI hash, and no other
+    /// that its own roots do not vouch for.
+    async fn browser_trusting(&self, name: &str, spki_sha256: Option<&str>) -> Client {
         let profile = self._profiles.path().join(name);
+        let mut args = vec![
+            "--headless".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--disable-dev-shm-usage".into(),
+            "--window-size=1366,768".into(),
+            format!("--user-data-dir={}", profile.display()),
+        ];
+        if let Some(spki) = spki_sha256 {
+            args.push(format!("--ignore-certificate-errors-spki-list={spki}"));
+        }
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    "--window-size=1366,768", format!("--user-data-dir={}", profile.display()),
-                ]
-            }),
+            json!({ "binary": "/usr/bin/chromium", "args": args }),
         );
         // Plain HTTP to the local chromedriver: no TLS stack needed.
         ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -518,5 +532,39 @@ async fn an_abandoned_caller_is_called_back_from_the_console() {
     for step in ["rappel pris par ota-13-2", "rappel fait par ota-13-2"] {
         assert!(trail.iter().any(|s| s == step), "no {step:?} in {trail:?}");
     }
+    browser.close().await.unwrap();
+}
+
+/// Over HTTPS the console works as in clear: the call-taker logs in, the live view (a `wss:`
+/// WebSocket) shows a caller, and the session cookie never reaches the page's scripts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_over_https() {
+    let pki = TestPki::new();
+    let platform = Platform::over_tls(&pki, &[]);
+    let driver = Driver::start();
+    let browser = driver
+        .browser_trusting("https", Some(&pki.spki_sha256))
+        .await;
+    log_in(&browser, &platform, "ota-13-1").await;
+    wait_text(&browser, "#who", "CTA-CODIS Bouches-du-Rhône").await;
+    let scheme = browser
+        .execute("return location.protocol + ' ' + document.cookie;", vec![])
+        .await
+        .expect("script");
+    assert_eq!(
+        scheme,
+        json!("https: "),
+        "the page or its cookie is not as it should be"
+    );
+
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let _answering = Reaped(platform.call_taker("ota-13-1", phone, 1));
+    click(&browser, "#pause").await;
+    wait_text(&browser, "#my-status", "en pause").await;
+    let _caller = Reaped(platform.caller_until_hung_up("0655555556", 43.2965, 5.3698));
+    let row = wait_text(&browser, "#queue tbody tr", "Marseille").await;
+    assert!(row.contains("0655555556"), "{row}");
+    screenshot(&browser, "console-https").await;
     browser.close().await.unwrap();
 }

@@ -816,6 +816,99 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
     );
 }
 
+/// RFC 8760: an account that also keeps a SHA-256 HA1 registers with SHA-256. Once any account
+/// has one, every challenge offers SHA-256 first and MD5 after, for known and unknown logins
+/// alike; an answer proves nothing against a hash the account does not have.
+#[test]
+fn a_phone_answers_a_sha_256_challenge_offered_first_to_every_login() {
+    use md5::Digest as _;
+    let md5 = |text: &str| hex::encode(md5::Md5::digest(text.as_bytes()));
+    let sha256 = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let dir = tempfile::tempdir().expect("dir");
+    let ha1_md5 = md5("ota-13-1:secourir:secourir");
+    let ha1_sha = sha256("ota-13-1:secourir:secourir");
+    let config = shipped_with_line(
+        dir.path(),
+        "sha.toml",
+        &format!("sip_ha1 = \"{ha1_md5}\""),
+        &format!("sip_ha1 = \"{ha1_md5}\"\nsip_ha1_sha256 = \"{ha1_sha}\""),
+    );
+    let platform = Platform::with_config(&config);
+    let socket = udp_socket("127.0.0.1");
+    let ask = |text: String| {
+        exchange_within(
+            &socket,
+            platform.sip,
+            text.as_bytes(),
+            Duration::from_secs(2),
+        )
+        .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
+    };
+    let offers = |answer: &str| {
+        answer
+            .lines()
+            .filter(|l| l.starts_with("WWW-Authenticate:"))
+            .map(|l| {
+                l.split("algorithm=")
+                    .nth(1)
+                    .and_then(|a| a.split(',').next())
+                    .unwrap_or("")
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    let unknown = ask(register(&socket, platform.sip, "ota-nobody", "s1", None));
+    let known = ask(register(&socket, platform.sip, "ota-13-1", "s2", None));
+    assert_eq!(offers(&known), ["SHA-256", "MD5"], "{known}");
+    assert_eq!(offers(&unknown), offers(&known), "{unknown}");
+
+    let uri = format!("sip:127.0.0.1:{}", platform.sip);
+    let answer = |login: &str, algorithm: &str, nonce: &str, nc: &str| {
+        let hash = |text: &str| match algorithm {
+            "SHA-256" => sha256(text),
+            _ => md5(text),
+        };
+        let ha1 = hash(&format!("{login}:secourir:secourir"));
+        let ha2 = hash(&format!("REGISTER:{uri}"));
+        let response = hash(&format!("{ha1}:{nonce}:{nc}:c0ffee:auth:{ha2}"));
+        format!(
+            "Digest username=\"{login}\", realm=\"secourir\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", qop=auth, nc={nc}, cnonce=\"c0ffee\", algorithm={algorithm}"
+        )
+    };
+    let nonce = nonce_of(&known);
+    let auth = answer("ota-13-1", "SHA-256", &nonce, "00000001");
+    let registered = ask(register(
+        &socket,
+        platform.sip,
+        "ota-13-1",
+        "s3",
+        Some(&auth),
+    ));
+    assert!(registered.starts_with("SIP/2.0 200 "), "{registered}");
+
+    // ota-13-2 keeps an MD5 hash only: a SHA-256 answer with its right password fails, MD5 passes.
+    let challenge = ask(register(&socket, platform.sip, "ota-13-2", "s4", None));
+    let nonce = nonce_of(&challenge);
+    let auth = answer("ota-13-2", "SHA-256", &nonce, "00000001");
+    let refused = ask(register(
+        &socket,
+        platform.sip,
+        "ota-13-2",
+        "s5",
+        Some(&auth),
+    ));
+    assert!(refused.starts_with("SIP/2.0 401 "), "{refused}");
+    let auth = answer("ota-13-2", "MD5", &nonce, "00000002");
+    let registered = ask(register(
+        &socket,
+        platform.sip,
+        "ota-13-2",
+        "s6",
+        Some(&auth),
+    ));
+    assert!(registered.starts_with("SIP/2.0 200 "), "{registered}");
+}
+
 /// Wrong digest answers: three are checked, the next is held back (503 with Retry-After)
 /// without being checked, for a known login and an unknown one alike.
 #[test]

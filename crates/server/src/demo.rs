@@ -68,6 +68,7 @@ pub fn add_simulated_call_takers(plan: &mut Plan) -> usize {
                 site: 0,
                 dequeue_preference: 3,
                 sip_ha1: None,
+                sip_ha1_sha256: None,
                 web_password: None,
                 role: Role::Ota,
                 totp_secret: None,

@@ -24,6 +24,7 @@ mod signalling;
 mod signin;
 mod snapshot;
 mod suspects;
+pub mod tls;
 mod totp;
 mod web;
 mod writer;
@@ -72,8 +73,12 @@ pub struct ServeOptions {
     pub sip: SocketAddr,
     /// SIP over TCP; the same address as UDP when None is not wanted.
     pub sip_tcp: Option<SocketAddr>,
-    /// HTTP API.
+    /// HTTP API; served over HTTPS when `tls` is set.
     pub http: SocketAddr,
+    /// The certificate for SIP over TLS and HTTPS, from the configuration's `[tls]`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// SIP over TLS (SIPS), when `tls` is set.
+    pub sips: Option<SocketAddr>,
     /// Where the store and the recordings live.
     pub data_dir: PathBuf,
     /// Address the media sockets bind to and announce in SDP.
@@ -178,8 +183,56 @@ pub enum ServeError {
 pub struct Bound {
     /// SIP UDP.
     pub sip: SocketAddr,
-    /// HTTP.
+    /// SIP over TLS.
+    pub sips: Option<SocketAddr>,
+    /// HTTP or HTTPS.
     pub http: SocketAddr,
+    /// Whether the API and the console are served over HTTPS.
+    pub https: bool,
+}
+
+/// Serves the API and the console on `listener`, over TLS when a certificate is given, until
+/// `cancel`.
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    cancel: rsipstack::platform::CancellationToken,
+) -> Result<(), ServeError> {
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let Some(tls) = tls else {
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, service)
+                .with_graceful_shutdown(async move { cancel.cancelled().await })
+                .await;
+        });
+        return Ok(());
+    };
+    // HTTP/1.1 only: the console's WebSocket opens over it, and nothing here gains from h2.
+    let mut config = (*tls).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let addr = listener.local_addr().ok();
+    let http_error = |source| ServeError::Http {
+        addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
+        source,
+    };
+    let server = axum_server::from_tcp_rustls(
+        listener.into_std().map_err(http_error)?,
+        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
+    )
+    .map_err(http_error)?;
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        cancel.cancelled().await;
+        stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+    });
+    tokio::spawn(async move {
+        if let Err(e) = server.handle(handle).serve(service).await {
+            tracing::error!(error = %e, "HTTPS server stopped");
+        }
+    });
+    Ok(())
 }
 
 /// A running platform; dropping it does not stop it, [`Platform::stop`] does.
@@ -502,6 +555,7 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         &SipConfig {
             udp: options.sip,
             tcp: options.sip_tcp,
+            tls: options.sips.zip(options.tls.clone()),
             events: limits::SIP_EVENTS,
         },
         plan.clone(),
@@ -545,17 +599,14 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
         options.api_token.clone(),
         options.data_dir.clone(),
         web,
+        options.tls.is_some(),
     );
-    let http_cancel = cancel.clone();
-    tokio::spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let _ = axum::serve(listener, service)
-            .with_graceful_shutdown(async move { http_cancel.cancelled().await })
-            .await;
-    });
+    serve_http(listener, router, options.tls.clone(), cancel.clone())?;
     let bound = Bound {
         sip: sip.local_addr(),
+        sips: sip.tls_addr(),
         http,
+        https: options.tls.is_some(),
     };
     let instance = format!("secourir-{}", &seed.simple().to_string()[..8]);
     // Without the demonstration the peer inputs stay empty; their senders live as long as the

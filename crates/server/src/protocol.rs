@@ -258,6 +258,8 @@ pub(crate) struct AppState {
     pub(crate) token: Arc<str>,
     pub(crate) data_dir: Arc<PathBuf>,
     pub(crate) web: Web,
+    /// Served over HTTPS: the session cookie is `Secure` and browsers are told to stay on HTTPS.
+    pub(crate) https: bool,
 }
 
 /// Asks the core on behalf of a call-taker; None when the platform is stopping.

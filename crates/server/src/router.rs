@@ -24,6 +24,7 @@ pub(crate) fn router(
     token: String,
     data_dir: PathBuf,
     web: Web,
+    https: bool,
 ) -> Router {
     // Made now, so that the first unknown login costs no more than a wrong password.
     signin::decoy_hash();
@@ -32,6 +33,7 @@ pub(crate) fn router(
         token: token.into(),
         data_dir: Arc::new(data_dir),
         web,
+        https,
     };
     Router::new()
         .route("/", get(signin::index))
@@ -65,7 +67,10 @@ pub(crate) fn router(
             state.clone(),
             log_refusals,
         ))
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .with_state(state)
 }
 
@@ -100,8 +105,10 @@ async fn same_origin(request: axum::extract::Request, next: axum::middleware::Ne
 }
 
 /// Headers every answer carries: the pages load nothing but their own files and are never
-/// framed by another site, and no answer is sniffed into another type.
+/// framed by another site, no answer is sniffed into another type, and under HTTPS the browser
+/// never comes back over plain HTTP.
 async fn security_headers(
+    State(state): State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
@@ -121,6 +128,12 @@ async fn security_headers(
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if state.https {
+        headers.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     response
 }
 

@@ -203,7 +203,8 @@ pub(crate) async fn login(
     let me = me_of(plan, &session);
     let token = state.web.open(session);
     info!(login = %taker.login, role = taker.role.as_str(), "console login");
-    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let secure = if state.https { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}");
     let mut response = Json(me).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);

@@ -1,5 +1,6 @@
-//! Digest authentication of call-takers' phones (RFC 3261 §22, RFC 2617 with qop=auth), checked
-//! against the stored HA1 so that no password is ever kept in clear.
+//! Digest authentication of call-takers' phones (RFC 3261 §22, RFC 7616 with qop=auth, SHA-256
+//! as RFC 8760 brings it to SIP, MD5 for the phones that know nothing else), checked against the
+//! stored HA1 so that no password is ever kept in clear.
 //!
 //! A nonce is bound to the address it was issued to, and each of its nonce counts is taken
 //! once: a REGISTER captured on the wire and sent again, from elsewhere or from the same
@@ -222,38 +223,99 @@ pub fn parse_authorization(value: &str) -> Option<DigestAnswer> {
     Some(answer)
 }
 
-fn md5_hex(text: &str) -> String {
-    hex::encode(Md5::digest(text.as_bytes()))
+/// A digest algorithm the platform checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    /// RFC 2617's, which every SIP phone knows.
+    Md5,
+    /// RFC 7616's SHA-256, for SIP by RFC 8760.
+    Sha256,
+}
+
+impl Algorithm {
+    /// The name in the `algorithm` parameter.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Sha256 => "SHA-256",
+        }
+    }
+
+    fn hex(self, text: &str) -> String {
+        match self {
+            Algorithm::Md5 => hex::encode(Md5::digest(text.as_bytes())),
+            Algorithm::Sha256 => hex::encode(Sha256::digest(text.as_bytes())),
+        }
+    }
+}
+
+impl DigestAnswer {
+    /// The algorithm the answer was computed with: MD5 when it names none, None when it names
+    /// one the platform does not check (the `-sess` variants, SHA-512-256).
+    pub fn algorithm(&self) -> Option<Algorithm> {
+        match self.algorithm.as_deref() {
+            None => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("md5") => Some(Algorithm::Md5),
+            Some(a) if a.eq_ignore_ascii_case("sha-256") => Some(Algorithm::Sha256),
+            Some(_) => None,
+        }
+    }
 }
 
 /// HA1 as the configuration stores it: MD5 of `user:realm:password`.
 pub fn ha1(user: &str, realm: &str, password: &str) -> String {
-    md5_hex(&format!("{user}:{realm}:{password}"))
+    ha1_with(Algorithm::Md5, user, realm, password)
 }
 
-/// Whether the phone's response proves it knows the password behind `ha1`.
+/// HA1 with `algorithm`: its hash of `user:realm:password`, in lowercase hexadecimal.
+pub fn ha1_with(algorithm: Algorithm, user: &str, realm: &str, password: &str) -> String {
+    algorithm.hex(&format!("{user}:{realm}:{password}"))
+}
+
+/// Whether the phone's response proves it knows the password behind `ha1`, an HA1 of the
+/// algorithm the answer names.
 pub fn verify(answer: &DigestAnswer, ha1: &str, method: &str) -> bool {
-    if let Some(algorithm) = &answer.algorithm
-        && !algorithm.eq_ignore_ascii_case("md5")
-    {
+    let Some(algorithm) = answer.algorithm() else {
         return false;
-    }
-    let ha2 = md5_hex(&format!("{method}:{}", answer.uri));
+    };
+    let ha2 = algorithm.hex(&format!("{method}:{}", answer.uri));
     // qop=auth only: without a nonce count an answer could be replayed unnoticed.
     let expected = match (&answer.qop, &answer.nc, &answer.cnonce) {
         (Some(qop), Some(nc), Some(cnonce)) if qop.eq_ignore_ascii_case("auth") => {
-            md5_hex(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", answer.nonce))
+            algorithm.hex(&format!("{ha1}:{}:{nc}:{cnonce}:auth:{ha2}", answer.nonce))
         }
         _ => return false,
     };
-    // Equal length hex strings: a plain comparison leaks nothing useful about a 128-bit hash.
-    expected == answer.response
+    // Equal length hex strings: a plain comparison leaks nothing useful about a hash.
+    expected.eq_ignore_ascii_case(&answer.response)
 }
 
-/// The `WWW-Authenticate` value of a challenge.
-pub fn challenge(realm: &str, nonce: &str, stale: bool) -> String {
+/// The `WWW-Authenticate` value of a challenge with `algorithm`.
+pub fn challenge(algorithm: Algorithm, realm: &str, nonce: &str, stale: bool) -> String {
     let stale = if stale { ", stale=true" } else { "" };
-    format!("Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\"{stale}")
+    format!(
+        "Digest realm=\"{realm}\", nonce=\"{nonce}\", algorithm={}, qop=\"auth\"{stale}",
+        algorithm.name()
+    )
+}
+
+/// The algorithms every challenge offers, most preferred first (RFC 8760 §2.4): SHA-256 if
+/// any account has its hash, MD5 if any has that one. Decided for the whole platform, never per
+/// login, so that a challenge tells nobody which logins exist or how they are kept.
+pub fn offered(hashes: impl IntoIterator<Item = (bool, bool)>) -> Vec<Algorithm> {
+    let (mut md5, mut sha256) = (false, false);
+    for (has_md5, has_sha256) in hashes {
+        md5 |= has_md5;
+        sha256 |= has_sha256;
+    }
+    let mut offered = Vec::new();
+    if sha256 {
+        offered.push(Algorithm::Sha256);
+    }
+    if md5 || !sha256 {
+        offered.push(Algorithm::Md5);
+    }
+    offered
 }
 
 #[cfg(test)]
@@ -272,6 +334,51 @@ mod tests {
         assert!(!verify(&answer, &ha1, "POST"));
         let wrong = super::ha1("Mufasa", "testrealm@host.com", "circle of life");
         assert!(!verify(&answer, &wrong, "GET"));
+    }
+
+    #[test]
+    fn rfc_7616_examples_verify_with_sha_256_and_md5() {
+        // RFC 7616 §3.9.1: the same request answered with SHA-256, then with MD5.
+        let common = r#"username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html", qop=auth, nc=00000001, cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS""#;
+        let sha = parse_authorization(&format!(
+            r#"Digest {common}, algorithm=SHA-256, response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1""#
+        ))
+        .expect("digest");
+        let md5 = parse_authorization(&format!(
+            r#"Digest {common}, algorithm=MD5, response="8ca523f5e9506fed4657c9700eebdbec""#
+        ))
+        .expect("digest");
+        let realm = "http-auth@example.org";
+        let sha_ha1 = ha1_with(Algorithm::Sha256, "Mufasa", realm, "Circle of Life");
+        let md5_ha1 = ha1_with(Algorithm::Md5, "Mufasa", realm, "Circle of Life");
+        assert_eq!(sha.algorithm(), Some(Algorithm::Sha256));
+        assert!(verify(&sha, &sha_ha1, "GET"));
+        assert!(verify(&md5, &md5_ha1, "GET"));
+        // Each answer proves nothing against the other algorithm's HA1.
+        assert!(!verify(&sha, &md5_ha1, "GET"));
+        assert!(!verify(&md5, &sha_ha1, "GET"));
+        let sess = parse_authorization(&format!(
+            r#"Digest {common}, algorithm=SHA-256-sess, response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1""#
+        ))
+        .expect("digest");
+        assert_eq!(sess.algorithm(), None);
+        assert!(!verify(&sess, &sha_ha1, "GET"));
+    }
+
+    #[test]
+    fn challenges_offer_sha_256_first_and_the_same_for_every_login() {
+        assert_eq!(offered([(true, false)]), [Algorithm::Md5]);
+        assert_eq!(offered([(false, true)]), [Algorithm::Sha256]);
+        assert_eq!(
+            offered([(true, false), (false, true)]),
+            [Algorithm::Sha256, Algorithm::Md5]
+        );
+        assert_eq!(offered([]), [Algorithm::Md5]);
+        let c = challenge(Algorithm::Sha256, "secourir", "n", false);
+        assert!(
+            c.contains("algorithm=SHA-256") && c.contains(r#"qop="auth""#),
+            "{c}"
+        );
     }
 
     #[test]
@@ -332,13 +439,13 @@ mod tests {
     #[test]
     fn an_answer_without_qop_proves_nothing() {
         let ha1 = ha1("ota", SIP_REALM_FOR_TESTS, "secourir");
-        let ha2 = md5_hex("REGISTER:sip:x");
+        let ha2 = Algorithm::Md5.hex("REGISTER:sip:x");
         let answer = DigestAnswer {
             username: "ota".into(),
             realm: SIP_REALM_FOR_TESTS.into(),
             nonce: "n".into(),
             uri: "sip:x".into(),
-            response: md5_hex(&format!("{ha1}:n:{ha2}")),
+            response: Algorithm::Md5.hex(&format!("{ha1}:n:{ha2}")),
             ..DigestAnswer::default()
         };
         assert!(!verify(&answer, &ha1, "REGISTER"));

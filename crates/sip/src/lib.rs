@@ -11,5 +11,5 @@ mod shell;
 pub mod stream;
 
 pub use ingress::{Ingress, Refusal};
-pub use registrar::Binding;
+pub use registrar::{Binding, Over};
 pub use shell::{Decision, Numbering, Sip, SipConfig, SipError, SipEvent};

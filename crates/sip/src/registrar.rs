@@ -8,6 +8,18 @@ pub const MIN_EXPIRES_S: u64 = 30;
 /// Longest registration granted, in seconds.
 pub const MAX_EXPIRES_S: u64 = 3600;
 
+/// The transport a phone registered over. Over TLS, requests go back on the phone's own
+/// connection (the platform dials no TLS connection to a phone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    /// Datagrams.
+    Udp,
+    /// SIP over TCP.
+    Tcp,
+    /// SIP over TLS.
+    Tls,
+}
+
 /// A registered phone.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
@@ -15,8 +27,8 @@ pub struct Binding {
     pub contact: String,
     /// Address the REGISTER came from: where to send requests when the phone is behind NAT.
     pub source: SocketAddr,
-    /// Whether it registered over TCP.
-    pub tcp: bool,
+    /// The transport its REGISTER came over.
+    pub over: Over,
     /// Seconds since the epoch at which the binding lapses.
     pub expires_at_s: u64,
 }
@@ -34,7 +46,7 @@ impl Registrar {
         call_taker: usize,
         contact: String,
         source: SocketAddr,
-        tcp: bool,
+        over: Over,
         expires_s: u64,
         now_s: u64,
     ) -> u64 {
@@ -48,7 +60,7 @@ impl Registrar {
             Binding {
                 contact,
                 source,
-                tcp,
+                over,
                 expires_at_s: now_s + granted,
             },
         );
@@ -80,17 +92,20 @@ mod tests {
         let mut r = Registrar::default();
         let source: SocketAddr = "127.0.0.1:5070".parse().unwrap();
         assert_eq!(
-            r.register(3, "sip:a@x".into(), source, false, 5, 100),
+            r.register(3, "sip:a@x".into(), source, Over::Udp, 5, 100),
             MIN_EXPIRES_S
         );
         assert!(r.lookup(3, 100 + MIN_EXPIRES_S - 1).is_some());
         assert!(r.lookup(3, 100 + MIN_EXPIRES_S).is_none());
         assert_eq!(
-            r.register(3, "sip:a@x".into(), source, false, 99_999, 100),
+            r.register(3, "sip:a@x".into(), source, Over::Udp, 99_999, 100),
             MAX_EXPIRES_S
         );
         assert_eq!(r.live(101), 1);
-        assert_eq!(r.register(3, "sip:a@x".into(), source, false, 0, 101), 0);
+        assert_eq!(
+            r.register(3, "sip:a@x".into(), source, Over::Udp, 0, 101),
+            0
+        );
         assert!(r.lookup(3, 101).is_none());
     }
 }

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::digest::{self, NonceCheck, Nonces};
 use crate::ingress::{Ingress, read_invite};
-use crate::registrar::{Binding, Registrar};
+use crate::registrar::{Binding, Over, Registrar};
 use crate::screen::{ScreenStats, ScreenedUdp};
 
 /// Where the shell listens.
@@ -36,6 +36,8 @@ pub struct SipConfig {
     pub udp: SocketAddr,
     /// TCP address, if any.
     pub tcp: Option<SocketAddr>,
+    /// SIP over TLS: its address and the platform's certificate.
+    pub tls: Option<(SocketAddr, Arc<tokio_rustls::rustls::ServerConfig>)>,
     /// Happenings the platform has not taken yet; at the bound the SIP tasks wait.
     pub events: usize,
 }
@@ -168,6 +170,8 @@ struct Inner {
     events: mpsc::Sender<SipEvent>,
     registrar: Mutex<Registrar>,
     nonces: Nonces,
+    /// The digest algorithms each challenge offers, most preferred first.
+    offered: Vec<digest::Algorithm>,
     /// Nonce counts already taken: each digest answer is good once.
     counts: Mutex<digest::Counts>,
     /// How often a phone's digest may be tried, per login and per source.
@@ -178,7 +182,10 @@ struct Inner {
     next_call: AtomicU64,
     call_step: u64,
     contact: Uri,
+    /// Contact of the platform on its SIP over TLS listener.
+    tls_contact: Option<Uri>,
     local: SocketAddr,
+    tls_local: Option<SocketAddr>,
     screen: Arc<ScreenStats>,
 }
 
@@ -264,10 +271,28 @@ impl Sip {
                 endpoint.inner.clone(),
                 screen.clone(),
                 cancel.child_token(),
+                None,
             )
             .await
             .map_err(|source| SipError::Bind { addr: tcp, source })?;
         }
+        let tls_local = match &config.tls {
+            Some((addr, server)) => Some(
+                crate::stream::listen(
+                    *addr,
+                    endpoint.inner.clone(),
+                    screen.clone(),
+                    cancel.child_token(),
+                    Some(tokio_rustls::TlsAcceptor::from(server.clone())),
+                )
+                .await
+                .map_err(|source| SipError::Bind {
+                    addr: *addr,
+                    source,
+                })?,
+            ),
+            None => None,
+        };
         let incoming = endpoint
             .incoming_transactions()
             .map_err(|e| SipError::Stack(e.to_string()))?;
@@ -284,6 +309,16 @@ impl Sip {
             params: vec![],
             headers: vec![],
         };
+        let tls_contact = tls_local.map(|addr| Uri {
+            host_with_port: HostWithPort::from(addr),
+            params: vec![rsipstack::sip::Param::Transport(Transport::Tls)],
+            ..contact.clone()
+        });
+        let offered = digest::offered(
+            plan.call_takers
+                .iter()
+                .map(|t| (t.sip_ha1.is_some(), t.sip_ha1_sha256.is_some())),
+        );
         let sip = Sip {
             inner: Arc::new(Inner {
                 plan,
@@ -292,6 +327,7 @@ impl Sip {
                 events,
                 registrar: Mutex::new(Registrar::default()),
                 nonces: Nonces::new(secret),
+                offered,
                 counts: Mutex::new(digest::Counts::default()),
                 throttle: Mutex::new(Throttle::default()),
                 legs: Mutex::new(HashMap::new()),
@@ -300,14 +336,16 @@ impl Sip {
                 next_call: AtomicU64::new(numbering.first),
                 call_step: numbering.step.max(1),
                 contact,
+                tls_contact,
                 local,
+                tls_local,
                 screen,
             }),
         };
         tokio::spawn(async move { endpoint.serve().await });
         tokio::spawn(sip.clone().serve_transactions(incoming));
         tokio::spawn(sip.clone().follow_dialogs(state_receiver));
-        info!(%local, tcp = ?config.tcp, "SIP listening");
+        info!(%local, tcp = ?config.tcp, tls = ?tls_local, "SIP listening");
         Ok((sip, events_rx))
     }
 
@@ -326,15 +364,21 @@ impl Sip {
         let mut registrar = lock(&self.inner.registrar);
         let now = now_s();
         let expires = binding.expires_at_s.saturating_sub(now);
-        // Another node's TCP connection cannot be borrowed: the phone is reached over UDP.
+        // Another node's TCP or TLS connection cannot be borrowed: the phone is reached at its
+        // Contact.
         registrar.register(
             agent.0 as usize,
             binding.contact,
             binding.source,
-            false,
+            Over::Udp,
             expires,
             now,
         );
+    }
+
+    /// The SIP over TLS address the shell listens on, if any.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.inner.tls_local
     }
 
     /// The UDP address the shell listens on.
@@ -378,7 +422,14 @@ impl Sip {
             warn!(contact = %binding.contact, "unusable contact in a registration");
             return false;
         };
-        self.invite(call, Peer::Agent(agent), callee, offer, headers)
+        // A phone registered over TLS is reached on its own connection (RFC 5923 reuse): the
+        // platform's certificate proves who it is to the phone; the other way round, only the
+        // phone's digest does.
+        let flow = (binding.over == Over::Tls).then(|| rsipstack::transport::SipAddr {
+            r#type: Some(Transport::Tls),
+            addr: binding.source.into(),
+        });
+        self.invite(call, Peer::Agent(agent), callee, flow, offer, headers)
     }
 
     /// Hands a call to a partner service (SAMU 15, police 17): an INVITE to its URI with the
@@ -391,7 +442,7 @@ impl Sip {
         headers: Vec<(String, String)>,
     ) -> bool {
         match Uri::try_from(uri) {
-            Ok(callee) => self.invite(call, Peer::Partner, callee, offer, headers),
+            Ok(callee) => self.invite(call, Peer::Partner, callee, None, offer, headers),
             Err(_) => {
                 warn!(%uri, "unusable partner URI");
                 false
@@ -409,9 +460,14 @@ impl Sip {
         call: CallId,
         peer: Peer,
         callee: Uri,
+        flow: Option<rsipstack::transport::SipAddr>,
         offer: String,
         headers: Vec<(String, String)>,
     ) -> bool {
+        let contact = match (&flow, &self.inner.tls_contact) {
+            (Some(_), Some(tls)) => tls.clone(),
+            _ => self.inner.contact.clone(),
+        };
         let mut caller = self.inner.contact.clone();
         caller.auth = Some(rsipstack::sip::Auth {
             user: "18".into(),
@@ -421,11 +477,12 @@ impl Sip {
             callee,
             caller,
             // RFC 3261 §8.1.2: requests go to the registered Contact (phones on the CTA's own
-            // network register their real address; no NAT sits between them and the platform).
-            destination: None,
+            // network register their real address; no NAT sits between them and the platform),
+            // or over TLS on the phone's own connection.
+            destination: flow,
             content_type: Some("application/sdp".into()),
             offer: Some(offer.into_bytes()),
-            contact: self.inner.contact.clone(),
+            contact,
             headers: Some(
                 headers
                     .into_iter()
@@ -679,9 +736,6 @@ impl Sip {
         // An unknown login is answered exactly as a wrong password, after the same work: the
         // answers tell nobody which logins exist.
         let account = self.inner.plan.call_taker(&login);
-        let ha1 = account
-            .and_then(|(_, t)| t.sip_ha1.clone())
-            .unwrap_or_else(|| digest::ha1(&login, SIP_REALM, "\u{0}no account"));
         let now = now_s();
         let authorization = request
             .headers
@@ -691,6 +745,17 @@ impl Sip {
         let answer = authorization
             .as_deref()
             .and_then(digest::parse_authorization);
+        let algorithm = answer
+            .as_ref()
+            .and_then(|a| a.algorithm())
+            .unwrap_or(digest::Algorithm::Md5);
+        let stored = account.and_then(|(_, t)| match algorithm {
+            digest::Algorithm::Md5 => t.sip_ha1.clone(),
+            digest::Algorithm::Sha256 => t.sip_ha1_sha256.clone(),
+        });
+        let known = stored.is_some();
+        let ha1 = stored
+            .unwrap_or_else(|| digest::ha1_with(algorithm, &login, SIP_REALM, "\u{0}no account"));
         // An answer is only checked at the pace the throttle allows this login and source.
         let held = match answer {
             Some(_) => {
@@ -717,7 +782,7 @@ impl Sip {
             Some(a) => match self.inner.nonces.check(&a.nonce, now, from) {
                 NonceCheck::Forged => Err(false),
                 NonceCheck::Stale => Err(true),
-                NonceCheck::Fresh if !digest::verify(a, &ha1, "REGISTER") || account.is_none() => {
+                NonceCheck::Fresh if !digest::verify(a, &ha1, "REGISTER") || !known => {
                     warn!(%login, "REGISTER refused: unknown login or wrong password");
                     failed = true;
                     Err(false)
@@ -761,14 +826,20 @@ impl Sip {
         }
         let (Ok(()), Some((index, _))) = (verdict, account) else {
             let stale = verdict == Err(true);
-            let challenge =
-                digest::challenge(SIP_REALM, &self.inner.nonces.issue(now, from), stale);
+            let nonce = self.inner.nonces.issue(now, from);
+            let challenges = self
+                .inner
+                .offered
+                .iter()
+                .map(|a| {
+                    make_header(
+                        "WWW-Authenticate",
+                        digest::challenge(*a, SIP_REALM, &nonce, stale),
+                    )
+                })
+                .collect();
             return tx
-                .reply_with(
-                    status(401, "Unauthorized"),
-                    vec![make_header("WWW-Authenticate", challenge)],
-                    None,
-                )
+                .reply_with(status(401, "Unauthorized"), challenges, None)
                 .await;
         };
         let contact = request
@@ -796,17 +867,18 @@ impl Sip {
             .as_ref()
             .and_then(|c| c.get_remote_addr())
             .and_then(|a| a.get_socketaddr().ok());
-        let tcp = tx
-            .connection
-            .as_ref()
-            .is_some_and(|c| c.transport() == Transport::Tcp);
+        let over = match tx.connection.as_ref().map(|c| c.get_addr().r#type) {
+            Some(Some(Transport::Tls)) => Over::Tls,
+            Some(Some(Transport::Tcp)) => Over::Tcp,
+            _ => Over::Udp,
+        };
         let (Some(uri), Some(source)) = (uri, source) else {
             if wildcard {
                 lock(&self.inner.registrar).register(
                     index,
                     String::new(),
                     self.inner.local,
-                    false,
+                    Over::Udp,
                     0,
                     now,
                 );
@@ -821,7 +893,7 @@ impl Sip {
                 .await;
         };
         let granted =
-            lock(&self.inner.registrar).register(index, uri.clone(), source, tcp, expires, now);
+            lock(&self.inner.registrar).register(index, uri.clone(), source, over, expires, now);
         let agent = AgentId(index as u32);
         if granted == 0 {
             info!(%login, "phone unregistered");

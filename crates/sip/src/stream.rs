@@ -1,11 +1,13 @@
-//! SIP over TCP, framed and screened by Secourir before the stack reads it.
+//! SIP over TCP and over TLS, framed and screened by Secourir before the stack reads it.
 //!
 //! The stack's own TCP reader closes the whole connection at the first message it cannot parse,
 //! so one Latin-1 byte from an operator's SBC cut every call of its trunk, and the screen that
 //! repairs such bytes on UDP never saw them. Here each message is framed by its Content-Length
 //! and passes the same [`admit`] as a datagram. The stack still owns the connection (its
 //! transactions and dialogs answer over it, addressed to the real peer), but it reads the peer
-//! through a loopback pair that only screened messages are written into.
+//! through a loopback pair that only screened messages are written into. Over TLS the handshake
+//! is made here (rustls) and the stack sees the connection as TLS, so a phone registered over it
+//! is rung over it.
 //!
 //! The accept loop also bounds what connections may take: a total and a per-source count; a
 //! connection that says nothing within 10 s is closed, and holds only its socket until then
@@ -267,13 +269,17 @@ pub(crate) async fn listen(
     layer: Arc<rsipstack::transaction::endpoint::EndpointInner>,
     stats: Arc<ScreenStats>,
     cancel: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    // The stack's side of each loopback pair is accepted here; it never leaves the machine.
     let pairs = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let local_sip = SipAddr {
-        r#type: Some(Transport::Tcp),
+        r#type: Some(if tls.is_some() {
+            Transport::Tls
+        } else {
+            Transport::Tcp
+        }),
         addr: local.into(),
     };
     let shared = Shared {
@@ -281,12 +287,12 @@ pub(crate) async fn listen(
         endpoint: layer,
         pairs: tokio::sync::Mutex::new(pairs),
         stats,
+        tls,
     };
     tokio::spawn(accept_loop(listener, shared, cancel));
     Ok(local)
 }
 
-/// What every connection of one listener shares.
 struct Shared {
     /// The listener's address, as the stack names it.
     local: SipAddr,
@@ -294,6 +300,8 @@ struct Shared {
     /// Where the stack's ends of the loopback pairs are accepted.
     pairs: tokio::sync::Mutex<TcpListener>,
     stats: Arc<ScreenStats>,
+    /// Set on the SIP over TLS listener: each connection's handshake comes first.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 async fn accept_loop(listener: TcpListener, shared: Shared, cancel: CancellationToken) {
@@ -340,7 +348,7 @@ async fn accept_loop(listener: TcpListener, shared: Shared, cancel: Cancellation
                 () = cancel.cancelled() => {}
                 () = serve(peer, remote, &shared, &cancel, &seat) => {}
             }
-            debug!(%remote, "SIP over TCP: connection closed");
+            debug!(%remote, "SIP connection closed");
         });
     }
 }
@@ -355,6 +363,10 @@ async fn serve(
     cancel: &CancellationToken,
     seat: &Seat,
 ) {
+    if let Some(acceptor) = &shared.tls {
+        serve_tls(acceptor.clone(), peer, remote, shared, cancel, seat).await;
+        return;
+    }
     let mut buf = Vec::new();
     let first = async {
         while frame(&buf) == Frame::Partial {
@@ -381,15 +393,68 @@ async fn serve(
             return;
         }
     }
+    hand_to_stack(peer, remote, buf, shared, cancel).await;
+}
+
+/// Serves one connection to the SIP over TLS listener: the handshake and the first message
+/// must both come within [`FIRST_MESSAGE_WITHIN`].
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    peer: TcpStream,
+    remote: SocketAddr,
+    shared: &Shared,
+    cancel: &CancellationToken,
+    seat: &Seat,
+) {
+    let first = async {
+        let mut peer = match acceptor.accept(peer).await {
+            Ok(peer) => peer,
+            Err(e) => {
+                debug!(%remote, error = %e, "TLS handshake failed");
+                return None;
+            }
+        };
+        let mut buf = Vec::new();
+        while frame(&buf) == Frame::Partial {
+            buf.reserve(4_096);
+            match peer.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+        Some((peer, buf))
+    };
+    match tokio::time::timeout(FIRST_MESSAGE_WITHIN, first).await {
+        Ok(Some((peer, buf))) => {
+            seat.spoke();
+            hand_to_stack(peer, remote, buf, shared, cancel).await;
+        }
+        Ok(None) => {}
+        Err(_) => {
+            debug!(%remote, "no TLS handshake and SIP message within the first seconds: connection closed")
+        }
+    }
+}
+
+/// Makes the stack's end of a connection whose first message is in `buf`, then relays.
+async fn hand_to_stack<S>(
+    peer: S,
+    remote: SocketAddr,
+    buf: Vec<u8>,
+    shared: &Shared,
+    cancel: &CancellationToken,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin,
+{
     let (outer, inner) = match pair(&shared.pairs).await {
         Ok(pair) => pair,
         Err(e) => {
-            warn!(%remote, error = %e, "no loopback pair for a TCP connection; closed");
+            warn!(%remote, error = %e, "no loopback pair for a SIP connection; closed");
             return;
         }
     };
     let remote_sip = SipAddr {
-        r#type: Some(Transport::Tcp),
+        r#type: shared.local.r#type,
         addr: remote.into(),
     };
     let (read_half, write_half) = tokio::io::split(inner);
@@ -406,7 +471,7 @@ async fn serve(
         .endpoint
         .transport_layer
         .add_connection(SipConnection::Tcp(connection));
-    debug!(%remote, "SIP over TCP: connection open");
+    debug!(%remote, transport = ?shared.local.r#type, "SIP connection open");
     // On the heap, so that a silent connection's task stays small.
     Box::pin(relay(peer, remote, outer, buf, &shared.stats)).await;
 }
@@ -434,14 +499,16 @@ async fn pair(pairs: &tokio::sync::Mutex<TcpListener>) -> std::io::Result<(TcpSt
 
 /// Carries one connection until either side closes it: the peer's messages framed, screened
 /// and handed to the stack, refusals answered straight back, the stack's output copied out.
-async fn relay(
-    peer: TcpStream,
+async fn relay<S>(
+    peer: S,
     remote: SocketAddr,
     outer: TcpStream,
     mut buf: Vec<u8>,
     stats: &ScreenStats,
-) {
-    let (mut from_peer, to_peer) = peer.into_split();
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin,
+{
+    let (mut from_peer, to_peer) = tokio::io::split(peer);
     let (mut from_stack, mut to_stack) = outer.into_split();
     let to_peer = tokio::sync::Mutex::new(to_peer);
     let outward = async {

@@ -67,6 +67,11 @@ pub struct Platform {
     child: Option<Child>,
     pub sip: u16,
     pub http: u16,
+    /// SIP over TLS port, 0 without TLS.
+    pub sips: u16,
+    /// The HTTP client of the API; over TLS it trusts the test CA.
+    pub agent: ureq::Agent,
+    https: bool,
     pub dir: tempfile::TempDir,
     command: String,
     extra: Vec<String>,
@@ -93,6 +98,36 @@ impl Platform {
         Platform::start_with("serve", &args)
     }
 
+    /// `secourir serve` with the shipped configuration and a `[tls]` table naming `pki`'s
+    /// certificate: SIP over TLS on `sips`, the API over HTTPS only.
+    pub fn over_tls(pki: &TestPki, extra: &[&str]) -> Platform {
+        let config = pki.dir.join("tls.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "{}\n[tls]\ncertificate = {:?}\nprivate_key = {:?}\n",
+                shipped(),
+                pki.certificate,
+                pki.private_key
+            ),
+        )
+        .expect("config written");
+        let sips = free_port();
+        let mut args = vec![
+            "--config".to_owned(),
+            config.display().to_string(),
+            "--sips".to_owned(),
+            format!("127.0.0.1:{sips}"),
+        ];
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut platform = Platform::start_with("serve", &args);
+        platform.sips = sips;
+        platform.https = true;
+        platform.agent = pki.agent();
+        platform
+    }
+
     /// `secourir serve` logging with this RUST_LOG.
     pub fn logging(filter: &str) -> Platform {
         let mut platform = Platform::start();
@@ -113,6 +148,9 @@ impl Platform {
             child: None,
             sip: free_port(),
             http: free_port(),
+            sips: 0,
+            agent: ureq::Agent::new_with_defaults(),
+            https: false,
             dir,
             command: command.to_owned(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
@@ -231,11 +269,14 @@ impl Platform {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.http)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}{path}", self.http)
     }
 
     pub fn get(&self, path: &str) -> Value {
-        let mut response = ureq::get(&self.url(path))
+        let mut response = self
+            .agent
+            .get(&self.url(path))
             .header("Authorization", &format!("Bearer {TOKEN}"))
             .call()
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -244,7 +285,8 @@ impl Platform {
 
     /// The Prometheus exposition, read with the API token.
     pub fn metrics(&self) -> String {
-        ureq::get(&self.url("/metrics"))
+        self.agent
+            .get(&self.url("/metrics"))
             .header("Authorization", &format!("Bearer {TOKEN}"))
             .call()
             .expect("metrics")
@@ -254,7 +296,9 @@ impl Platform {
     }
 
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = ureq::post(&self.url(path))
+        let response = self
+            .agent
+            .post(&self.url(path))
             .header("Authorization", &format!("Bearer {TOKEN}"))
             .config()
             .http_status_as_error(false)
@@ -461,7 +505,9 @@ pub fn status_and_body(
 
 /// POSTs to the console API as `login`, logged in afresh.
 pub fn console_post(platform: &Platform, login: &str, path: &str, body: Value) -> (u16, String) {
-    let response = ureq::post(&platform.url(path))
+    let response = platform
+        .agent
+        .post(&platform.url(path))
         .header("Cookie", &session(platform, login))
         .config()
         .http_status_as_error(false)
@@ -472,7 +518,9 @@ pub fn console_post(platform: &Platform, login: &str, path: &str, body: Value) -
 
 /// Logs in to the console API and returns the session cookie.
 pub fn session(platform: &Platform, login: &str) -> String {
-    let response = ureq::post(&platform.url("/api/login"))
+    let response = platform
+        .agent
+        .post(&platform.url("/api/login"))
         .send_json(json!({ "login": login, "password": "secourir", "code": one_time_code(login) }))
         .expect("login");
     let cookie = response
@@ -522,6 +570,78 @@ pub fn wait_ok(mut child: Child, what: &str) {
             panic!("{what} did not finish");
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A test certificate authority and the platform's certificate for 127.0.0.1 and localhost,
+/// signed by it, written as PEM files in a directory of their own.
+pub struct TestPki {
+    pub dir: PathBuf,
+    _dir: tempfile::TempDir,
+    /// The CA's certificate, PEM, for peers that verify the platform.
+    pub ca: PathBuf,
+    ca_der: Vec<u8>,
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    /// Base64 of the SHA-256 of the platform key's SubjectPublicKeyInfo: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` trusts, and nothing else.
+    pub spki_sha256: String,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, PublicKeyData,
+        };
+        use sha2::Digest;
+        let dir = tempfile::tempdir().expect("pki dir");
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Secourir test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("platform key");
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("platform params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "secourir.test");
+        let certificate = params
+            .signed_by(&key, &issuer)
+            .expect("platform certificate");
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("pem written");
+            path
+        };
+        let spki = sha2::Sha256::digest(key.subject_public_key_info());
+        TestPki {
+            dir: dir.path().to_owned(),
+            ca: write("ca.pem", ca.pem()),
+            ca_der: ca.der().to_vec(),
+            certificate: write("platform.pem", format!("{}{}", certificate.pem(), ca.pem())),
+            private_key: write("platform.key", key.serialize_pem()),
+            spki_sha256: data_encoding::BASE64.encode(&spki),
+            _dir: dir,
+        }
+    }
+
+    /// An HTTP client that trusts this CA alone.
+    pub fn agent(&self) -> ureq::Agent {
+        use ureq::tls::{Certificate, RootCerts, TlsConfig};
+        let roots = vec![Certificate::from_der(&self.ca_der).to_owned()];
+        ureq::Agent::config_builder()
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::Specific(std::sync::Arc::new(roots)))
+                    .build(),
+            )
+            .build()
+            .into()
     }
 }
 

@@ -275,7 +275,7 @@ impl Driver {
                 let binding = Binding {
                     contact,
                     source,
-                    tcp: false,
+                    over: secourir_sip::Over::Udp,
                     expires_at_s,
                 };
                 self.sip.bind(AgentId(agent), binding);

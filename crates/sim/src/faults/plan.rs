@@ -284,6 +284,7 @@ pub fn prepare(mut plan: Plan) -> (Arc<Plan>, Cast) {
                 site: u16::try_from(k % plan.cta(cta).sites.len().max(1)).unwrap_or(0),
                 dequeue_preference: 3,
                 sip_ha1: None,
+                sip_ha1_sha256: None,
                 web_password: None,
                 role: Role::Ota,
                 totp_secret: None,
