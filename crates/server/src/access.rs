@@ -92,15 +92,16 @@ pub(crate) fn asker(state: &AppState, headers: &HeaderMap) -> Result<Asker, Refu
     }
 }
 
-/// A machine's route: the API token only. A person's session gets 403: people act through
-/// the console's routes, which the core checks against their CTA.
+/// A machine's route: the API token only. A person's session is no credential here, so it gets
+/// 401 as no credential does (RFC 9110 §15.5.2): people act through the console's routes,
+/// which the core checks against their CTA.
 pub(crate) fn machine(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
     match asker(state, headers)? {
         Asker::Machine => Ok(()),
         Asker::Person(session) => {
             warn!(login = %session.login, "machine route asked with a console session");
             Err(Refusal(
-                StatusCode::FORBIDDEN,
+                StatusCode::UNAUTHORIZED,
                 "réservé aux équipements (jeton d'API)",
             ))
         }

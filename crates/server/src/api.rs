@@ -166,7 +166,25 @@ pub(crate) struct CallsQuery {
     limit: Option<usize>,
 }
 
-#[utoipa::path(get, path = "/api/calls", tag = "calls", security(("token" = []), ("session" = [])), params(("since" = Option<String>, Query, description = "90s, 15m, 1h, 2d; default 1h"), ("limit" = Option<usize>, Query, description = "At most; default 1000")), responses((status = 200, description = "Call detail records, newest first"), (status = 400, description = "Bad duration"), (status = 401, description = "Wrong or missing token")))]
+/// Whether `since` is what the OpenAPI document says it is, `^([0-9]{1,6}[smhd]){1,4}$`:
+/// the API takes exactly what it documents, no more.
+fn documented_span(text: &str) -> bool {
+    let mut groups = 0;
+    let mut digits = 0;
+    for c in text.chars() {
+        match c {
+            '0'..='9' if digits < 6 => digits += 1,
+            's' | 'm' | 'h' | 'd' if digits > 0 && groups < 4 => {
+                groups += 1;
+                digits = 0;
+            }
+            _ => return false,
+        }
+    }
+    groups > 0 && digits == 0
+}
+
+#[utoipa::path(get, path = "/api/calls", tag = "calls", security(("token" = []), ("session" = [])), params(("since" = Option<String>, Query, description = "90s, 15m, 1h, 2d, 1h30m; default 1h", pattern = "^([0-9]{1,6}[smhd]){1,4}$"), ("limit" = Option<usize>, Query, description = "At most; default 1000")), responses((status = 200, description = "Call detail records, newest first"), (status = 400, description = "Bad duration"), (status = 401, description = "Wrong or missing token")))]
 pub(crate) async fn calls(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -176,7 +194,14 @@ pub(crate) async fn calls(
         Ok(asker) => asker,
         Err(r) => return r.into_response(),
     };
-    let since = match secourir_store::parse_since(q.since.as_deref().unwrap_or("1h")) {
+    let since = q.since.as_deref().unwrap_or("1h");
+    if !documented_span(since) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "since: up to four spans of up to six digits and a unit, such as 90s, 15m, 1h, 2d or 1h30m",
+        );
+    }
+    let since = match secourir_store::parse_since(since) {
         Ok(d) => d,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
     };
@@ -332,4 +357,29 @@ pub(crate) async fn callback_done(
     body: Option<Json<CallbackBody>>,
 ) -> Response {
     callback_change(state, headers, call, body, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_taken_exactly_as_documented() {
+        for good in ["1h", "90s", "1h30m", "999999d", "1d2h3m4s"] {
+            assert!(documented_span(good), "{good}");
+        }
+        for bad in [
+            "",
+            " 1h",
+            "1h ",
+            "h",
+            "1",
+            "1234567s",
+            "1d2h3m4s5s",
+            "1x",
+            "1H",
+        ] {
+            assert!(!documented_span(bad), "{bad}");
+        }
+    }
 }

@@ -62,6 +62,8 @@ pub(crate) fn router(
         .route("/api/callbacks", get(api::callbacks))
         .route("/api/callbacks/{call}/taken", post(api::callback_taken))
         .route("/api/callbacks/{call}/done", post(api::callback_done))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(plain_errors_as_problems))
         .layer(axum::middleware::from_fn(same_origin))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -72,6 +74,47 @@ pub(crate) fn router(
             security_headers,
         ))
         .with_state(state)
+}
+
+async fn not_found() -> Response {
+    problem(StatusCode::NOT_FOUND, "aucune ressource à cette adresse")
+}
+
+/// Turns the framework's own refusals (a path that does not parse, a body that is not the JSON
+/// expected, a WebSocket opening without its headers, a method not allowed) into problem
+/// details: their plain texts name Rust types and are not for the API's users.
+async fn plain_errors_as_problems(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let detail = match status {
+        StatusCode::BAD_REQUEST => "requête mal formée",
+        StatusCode::NOT_FOUND => "aucune ressource à cette adresse",
+        StatusCode::METHOD_NOT_ALLOWED => "méthode non permise sur cette adresse",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "type de contenu non pris en charge",
+        StatusCode::PAYLOAD_TOO_LARGE => "contenu trop grand",
+        StatusCode::UNPROCESSABLE_ENTITY => "contenu illisible",
+        s if s.is_server_error() => "erreur de la plateforme",
+        _ => "requête refusée",
+    };
+    let mut problem = problem(status, detail);
+    // What the framework said about the method stays said: the methods allowed.
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        problem
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    problem
 }
 
 /// Refuses a state-changing request, or the WebSocket's opening, sent by a page of another
@@ -181,7 +224,7 @@ async fn log_refusals(
         web::hand_back, web::call_back, web::crisis, web::outlines, web::live
     ),
     components(schemas(PlatformStatus, ClusterStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody)),
-    modifiers(&Security)
+    modifiers(&Security, &Refusals)
 )]
 struct ApiDoc;
 
@@ -201,6 +244,64 @@ impl utoipa::Modify for Security {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("secourir_session"))),
         );
+    }
+}
+
+/// The refusals every route may give, documented once for all of them as the access layer and
+/// the extractors give them: who may not ask, and what does not parse.
+struct Refusals;
+
+impl utoipa::Modify for Refusals {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::ResponseBuilder;
+        use utoipa::openapi::path::ParameterIn;
+        let refusal = |text: &str| {
+            ResponseBuilder::new()
+                .description(text)
+                .content(
+                    "application/problem+json",
+                    utoipa::openapi::ContentBuilder::new().build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut operation.responses.responses;
+                let mut add = |code: &str, text: &str| {
+                    responses
+                        .entry(code.to_owned())
+                        .or_insert_with(|| refusal(text).into());
+                };
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    add("401", "Not signed in, or a wrong or missing token");
+                    add("403", "Not for this role, or not for this CTA");
+                }
+                let parsed =
+                    operation.request_body.is_some()
+                        || operation.parameters.iter().flatten().any(|p| {
+                            matches!(p.parameter_in, ParameterIn::Path | ParameterIn::Query)
+                        })
+                        || path == "/api/ws";
+                if parsed {
+                    add("400", "A path, query or body that does not parse");
+                }
+                if operation.request_body.is_some() {
+                    add("422", "A JSON body of another shape than documented");
+                }
+                if path != "/api/openapi.json" {
+                    add("503", "The platform is stopping");
+                }
+            }
+        }
     }
 }
 

@@ -97,7 +97,7 @@ pub(crate) struct TransferBody {
     summary: String,
 }
 
-#[utoipa::path(post, path = "/api/console/calls/{call}/transfer", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = TransferBody, responses((status = 200, description = "The partner answered: the caller is with them"), (status = 403, description = "Not this call-taker's call"), (status = 409, description = "No partner configured for this service, or a transfer is under way"), (status = 502, description = "The partner did not answer")))]
+#[utoipa::path(post, path = "/api/console/calls/{call}/transfer", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = TransferBody, responses((status = 200, description = "The partner answered: the caller is with them"), (status = 404, description = "Not a service a call is handed to (15, 17, urn:service:sos.*)"), (status = 403, description = "Not this call-taker's call"), (status = 409, description = "No partner configured for this service, or a transfer is under way"), (status = 502, description = "The partner did not answer")))]
 pub(crate) async fn transfer(
     State(state): State<AppState>,
     headers: HeaderMap,
