@@ -5,6 +5,7 @@
 
 pub mod digest;
 pub mod ingress;
+pub mod overload;
 pub mod registrar;
 pub mod screen;
 mod shell;

@@ -170,6 +170,8 @@ struct Inner {
     events: mpsc::Sender<SipEvent>,
     registrar: Mutex<Registrar>,
     nonces: Nonces,
+    /// RFC 7339: the share of new calls peers are asked to send elsewhere.
+    overload: Mutex<crate::overload::Overload>,
     /// The digest algorithms each challenge offers, most preferred first.
     offered: Vec<digest::Algorithm>,
     /// Nonce counts already taken: each digest answer is good once.
@@ -203,6 +205,12 @@ pub struct Numbering {
 #[derive(Clone)]
 pub struct Sip {
     inner: Arc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn now_s() -> u64 {
@@ -328,6 +336,7 @@ impl Sip {
                 registrar: Mutex::new(Registrar::default()),
                 nonces: Nonces::new(secret),
                 offered,
+                overload: Mutex::new(Default::default()),
                 counts: Mutex::new(digest::Counts::default()),
                 throttle: Mutex::new(Throttle::default()),
                 legs: Mutex::new(HashMap::new()),
@@ -374,6 +383,36 @@ impl Sip {
             expires,
             now,
         );
+    }
+
+    /// How many calls the platform carries now: with the national capacity, how full it is,
+    /// which the answers' RFC 7339 advice follows.
+    pub fn carrying(&self, live: usize) {
+        lock(&self.inner.overload).carrying(now_ms(), live, self.inner.plan.capacity);
+    }
+
+    /// The share of new calls peers are asked to send elsewhere now, percent.
+    pub fn overload_loss(&self) -> u8 {
+        lock(&self.inner.overload).advice().loss
+    }
+
+    /// RFC 7339: the answer to a peer whose Via asks for overload control carries the share of
+    /// new calls it should send elsewhere, in that Via.
+    fn advise_overload(&self, tx: &mut Transaction) {
+        let Some(via) = tx
+            .original
+            .headers
+            .iter_mut()
+            .find(|h| matches!(h, Header::Via(_)))
+        else {
+            return;
+        };
+        let value = via.value().to_owned();
+        if !crate::overload::asked(&value) {
+            return;
+        }
+        let advice = lock(&self.inner.overload).advice();
+        *via = make_header("Via", crate::overload::answered(&value, advice));
     }
 
     /// The SIP over TLS address the shell listens on, if any.
@@ -672,7 +711,11 @@ impl Sip {
                 )
                 .await;
         }
-        match decision.await {
+        let decision = decision.await;
+        let refused = matches!(decision, Ok(Decision::Reject { code: 503, .. }));
+        lock(&self.inner.overload).offered(now_ms(), refused);
+        self.advise_overload(&mut tx);
+        match decision {
             Ok(Decision::Accept { sdp, headers }) => {
                 let dialog = match self.inner.dialog_layer.get_or_create_server_invite(
                     &tx,
