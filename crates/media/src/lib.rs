@@ -330,6 +330,58 @@ struct LegState {
     peer: Option<Arc<Port>>,
     recorder: Option<(Arc<Mutex<Recorder>>, usize)>,
     last_dtmf: Option<u32>,
+    /// SRTP (RFC 3711) with the keys the offer and the answer exchanged; None: RTP.
+    srtp: Option<Srtp>,
+}
+
+/// The two SRTP contexts of a leg: the peer's key reads what it sends, the anchor's protects
+/// what the anchor sends.
+struct Srtp {
+    inbound: webrtc_srtp::context::Context,
+    outbound: webrtc_srtp::context::Context,
+}
+
+/// The keys of an SRTP leg, master key then master salt each.
+pub struct SrtpKeys {
+    /// The suite both keys are for.
+    pub suite: sdp::CryptoSuite,
+    /// The peer's, from its offer.
+    pub theirs: [u8; 30],
+    /// The anchor's, in its answer.
+    pub ours: [u8; 30],
+}
+
+impl std::fmt::Debug for SrtpKeys {
+    // Media keys never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpKeys")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+fn srtp_context(
+    suite: sdp::CryptoSuite,
+    key_salt: &[u8; 30],
+) -> Result<webrtc_srtp::context::Context, MediaError> {
+    use webrtc_srtp::protection_profile::ProtectionProfile;
+    let profile = match suite {
+        sdp::CryptoSuite::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
+        sdp::CryptoSuite::AesCm128HmacSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
+    };
+    webrtc_srtp::context::Context::new(&key_salt[..16], &key_salt[16..], profile, None, None)
+        .map_err(|e| MediaError::Sdp(format!("SRTP key refused: {e}")))
+}
+
+impl LegState {
+    /// The packet as it goes on the wire: protected when the leg is SRTP; None when it cannot
+    /// be (it is then not sent).
+    fn seal(&mut self, packet: Vec<u8>) -> Option<Vec<u8>> {
+        match &mut self.srtp {
+            None => Some(packet),
+            Some(srtp) => srtp.outbound.encrypt_rtp(&packet).ok().map(|b| b.to_vec()),
+        }
+    }
 }
 
 impl LegState {
@@ -355,6 +407,7 @@ impl LegState {
             peer: None,
             recorder: None,
             last_dtmf: None,
+            srtp: None,
         }
     }
 }
@@ -549,6 +602,19 @@ impl Media {
         }
     }
 
+    /// Protects the leg with SRTP from now on: what it receives is read with the peer's key
+    /// (and dropped when it does not authenticate), what it sends is protected with ours.
+    pub fn set_srtp(&self, id: LegId, keys: &SrtpKeys) -> Result<(), MediaError> {
+        let srtp = Srtp {
+            inbound: srtp_context(keys.suite, &keys.theirs)?,
+            outbound: srtp_context(keys.suite, &keys.ours)?,
+        };
+        if let Some(port) = self.port(id) {
+            lock(&port.state).srtp = Some(srtp);
+        }
+        Ok(())
+    }
+
     /// Plays audio to a leg in 20 ms packets, looping if asked, until bridged, closed or replaced.
     pub fn play(&self, id: LegId, audio: Arc<Audio>, looped: bool) {
         let Some(port) = self.port(id) else {
@@ -684,7 +750,9 @@ async fn play_all(inner: Weak<Inner>) {
                     let packet = state
                         .out
                         .packet(codec.payload_type(), &payload, FRAME as u32);
-                    due.push((p.port.clone(), packet, remote));
+                    if let Some(packet) = state.seal(packet) {
+                        due.push((p.port.clone(), packet, remote));
+                    }
                     p.at += FRAME;
                 }
                 true
@@ -882,12 +950,27 @@ async fn receive(port: Arc<Port>, events: mpsc::Sender<MediaEvent>) {
             }
         };
         let mut dtmf = None;
+        let decrypted;
         let forward = {
             let mut state = lock(&port.state);
             let Some(leg) = state.leg else {
                 continue;
             };
-            let incoming = classify(&buf[..len], state.dtmf_pt);
+            let datagram: &[u8] = match state.srtp.as_mut() {
+                None => &buf[..len],
+                // What does not authenticate (plain RTP, another key, a replay) is not heard.
+                Some(srtp) => match srtp.inbound.decrypt_rtp(&buf[..len]) {
+                    Ok(plain) => {
+                        decrypted = plain;
+                        &decrypted
+                    }
+                    Err(e) => {
+                        debug!(port = %port.local, error = %e, "SRTP packet refused");
+                        continue;
+                    }
+                },
+            };
+            let incoming = classify(datagram, state.dtmf_pt);
             if incoming == Incoming::Garbage {
                 continue;
             }
@@ -945,9 +1028,10 @@ async fn receive(port: Arc<Port>, events: mpsc::Sender<MediaEvent>) {
                         transcoded.len() as u32,
                     )
                 };
-                (packet, remote)
+                state.seal(packet).map(|packet| (packet, remote))
             })
-        };
+        }
+        .flatten();
         if let Some((packet, remote)) = sent {
             let _ = peer.rtp.send_to(&packet, remote).await;
         }

@@ -1,7 +1,8 @@
 //! SIP over TLS and HTTPS with real peers. Debian's SIPp is built without TLS, so SIPp's phone
 //! and caller reach the platform through stunnel (Debian's `stunnel4`, OpenSSL), which checks
 //! the platform's certificate against a test CA; the platform sees TLS connections and nothing
-//! else. The API is read over HTTPS and is not served in clear.
+//! else. The API is read over HTTPS and is not served in clear. A caller's device that insists on
+//! SRTP (Debian's baresip) calls over SIP over TLS.
 
 mod common;
 
@@ -196,5 +197,137 @@ fn a_certificate_that_cannot_be_read_is_refused_at_start_with_the_line_of_the_ta
     assert!(
         stderr.contains(&format!("line {line}: certificate ")) && stderr.contains("absent.pem"),
         "{stderr}"
+    );
+}
+
+/// Zero crossings per second of one channel of interleaved samples, and its RMS: a 440 Hz tone
+/// crosses 880 times a second; SRTP read as RTP (noise) about 4,000.
+fn crossings_and_rms(samples: &[i16], channels: usize, channel: usize) -> (f64, f64) {
+    let side: Vec<f64> = samples
+        .iter()
+        .skip(channel)
+        .step_by(channels)
+        .map(|&s| f64::from(s))
+        .collect();
+    let crossings = side
+        .windows(2)
+        .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+        .count();
+    let seconds = side.len().max(1) as f64 / 8_000.0;
+    let rms = (side.iter().map(|v| v * v).sum::<f64>() / side.len().max(1) as f64).sqrt();
+    (crossings as f64 / seconds, rms)
+}
+
+/// A caller's device that insists on SRTP (baresip, `mediaenc=srtp-mand`) calls over SIP over
+/// TLS: the platform answers RTP/SAVP with its own SDES key, the call-taker hears the caller
+/// (the recording holds the caller's 440 Hz tone, not noise) and the caller hears the platform.
+#[test]
+fn a_caller_insisting_on_srtp_over_tls_is_heard_and_hears_the_platform() {
+    let pki = TestPki::new();
+    let platform = Platform::over_tls(&pki, &[]);
+    let phone = free_port();
+    platform.register("ota-bspp-1", phone);
+    let _answering = Reaped(platform.call_taker("ota-bspp-1", phone, 1));
+    platform.set_state("ota-bspp-1", "available");
+
+    let dir = platform.dir.path().join("baresip");
+    std::fs::create_dir_all(dir.join("snd")).expect("baresip dir");
+    let tone = dir.join("tone.wav");
+    let mut wav = hound::WavWriter::create(
+        &tone,
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 8_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .expect("tone");
+    for i in 0..8_000 * 30 {
+        let t = f64::from(i) / 8_000.0;
+        wav.write_sample((8_000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16)
+            .expect("sample");
+    }
+    wav.finalize().expect("tone written");
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            // net_interface keeps its media on loopback too (by default it takes the address
+            // of the default route's interface).
+            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{}\nsip_cafile {}\n\
+             audio_player alsa,null\naudio_alert alsa,null\naudio_source aufile,{}\n\
+             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
+             module alsa.so\nmodule srtp.so\nmodule sndfile.so\nmodule_app account.so\n\
+             module_app menu.so\nsnd_path {}\n",
+            free_port(),
+            pki.ca.display(),
+            tone.display(),
+            dir.join("snd").display()
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        dir.join("accounts"),
+        "<sip:0611223344@127.0.0.1>;regint=0;mediaenc=srtp-mand;audio_codecs=PCMA\n",
+    )
+    .expect("accounts");
+    std::fs::write(dir.join("contacts"), "").expect("contacts");
+    let caller = Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .args([
+            "-e",
+            &format!("/dial sip:18@127.0.0.1:{};transport=tls", platform.sips),
+            "-t",
+            "12",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("baresip runs (scripts/setup installs baresip-core)");
+    let said = String::from_utf8_lossy(&caller.stdout).replace('\r', "\n");
+    assert!(
+        said.contains("SRTP is Enabled (cryptosuite=AES_CM_128_HMAC_SHA1_80)"),
+        "{said}"
+    );
+
+    let call = platform.wait_call("the SRTP call completed", |c| {
+        c["outcome"] == "completed" && c["recording_path"].is_string()
+    });
+    assert_eq!(call["call_taker"], "ota-bspp-1", "{call}");
+    let path = call["recording_path"].as_str().expect("recording");
+    let samples: Vec<i16> = hound::WavReader::open(path)
+        .expect("recording")
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let (crossings, rms) = crossings_and_rms(&samples, 2, 0);
+    println!("srtp: the caller's side recorded at {crossings:.0} crossings/s, RMS {rms:.0}");
+    assert!(
+        (700.0..1_100.0).contains(&crossings) && rms > 1_000.0,
+        "the caller's side is not their tone: {crossings:.0} crossings/s, RMS {rms:.0}; {} samples, the other side {:?}\n{said}",
+        samples.len(),
+        crossings_and_rms(&samples, 2, 1)
+    );
+
+    // What the caller's device decrypted: the platform's announcement and the call-taker.
+    let heard = std::fs::read_dir(dir.join("snd"))
+        .expect("dumps")
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip's dump of what it heard");
+    let samples: Vec<i16> = hound::WavReader::open(heard.path())
+        .expect("dump")
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let (crossings, rms) = crossings_and_rms(&samples, 1, 0);
+    println!("srtp: the caller heard {crossings:.0} crossings/s, RMS {rms:.0}");
+    assert!(
+        rms > 100.0 && crossings < 3_000.0,
+        "the caller heard silence or noise: {crossings:.0} crossings/s, RMS {rms:.0}"
+    );
+    assert!(
+        !platform.full_log().contains("inline:"),
+        "a media key in the log"
     );
 }

@@ -165,6 +165,36 @@ pub(crate) fn from_invite(
         }
     };
     media.set_remote(leg, offer.addr, codec, offer.dtmf_pt);
+    // A peer that offers SRTP (SDES) gets it: our own key for what we send, theirs read.
+    let our_key = offer.crypto.as_ref().map(|theirs| {
+        let mut key_salt = [0u8; 30];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut key_salt);
+        sdp::SdesKey {
+            tag: theirs.tag,
+            suite: theirs.suite,
+            key_salt,
+        }
+    });
+    if let (Some(theirs), Some(ours)) = (&offer.crypto, &our_key) {
+        let keys = secourir_media::SrtpKeys {
+            suite: theirs.suite,
+            theirs: theirs.key_salt,
+            ours: ours.key_salt,
+        };
+        if let Err(e) = media.set_srtp(leg, &keys) {
+            warn!(?call, error = %e, "SRTP could not be set up for a new call");
+            media.close(leg);
+            refuse(decide, 488, "Not Acceptable Here - unusable SRTP key", None);
+            return None;
+        }
+    }
+    let protection = match &our_key {
+        Some(key) => sdp::Protection::Srtp {
+            key,
+            secure: offer.secure,
+        },
+        None => sdp::Protection::Clear,
+    };
     let place = locate_call(
         territory,
         plan,
@@ -198,7 +228,7 @@ pub(crate) fn from_invite(
         side: CallerSide {
             leg: Some(leg),
             decide: Some(decide),
-            answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101)),
+            answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101), protection),
             call_info,
         },
     })

@@ -147,7 +147,14 @@ impl Phones {
 /// listens to a simulated call-taker.
 fn phone_answer(call: CallId) -> Vec<u8> {
     let discard = std::net::SocketAddr::from(([127, 0, 0, 1], 9));
-    secourir_media::sdp::answer(discard, call.0, secourir_media::Codec::Pcma, None).into_bytes()
+    secourir_media::sdp::answer(
+        discard,
+        call.0,
+        secourir_media::Codec::Pcma,
+        None,
+        secourir_media::sdp::Protection::Clear,
+    )
+    .into_bytes()
 }
 
 impl Signalling for Phones {
