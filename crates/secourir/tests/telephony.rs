@@ -476,6 +476,52 @@ fn silent_connections(
 /// 10,000: a real peer still gets a seat over TCP during the first wave, callers over UDP are
 /// answered during and after, and the log stays small. Prints the process's memory before,
 /// during and after (`-- --nocapture`).
+/// Silent HTTP connections, and a keep-alive one left idle after a request, are closed by
+/// the platform 10 s on: held open, they would take the descriptors the SIP connections and
+/// the media ports need. The API answers meanwhile.
+#[test]
+fn silent_http_connections_are_closed_and_the_api_answers_meanwhile() {
+    let platform = Platform::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let pid = platform.pid();
+    let open = || {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = open();
+    let held = silent_connections(&runtime, platform.http, 2_000, 100);
+    let mut idle = TcpStream::connect(("127.0.0.1", platform.http)).expect("connect");
+    idle.write_all(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("request");
+    let mut answer = [0u8; 12];
+    idle.read_exact(&mut answer).expect("answer");
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let during = Instant::now();
+    assert!(platform.get("/api/health").is_object());
+    let answered_in = during.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while open() > before + 10 {
+        assert!(
+            Instant::now() < deadline,
+            "{} descriptors still open 30 s on ({before} before)",
+            open()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    idle.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut rest = Vec::new();
+    assert!(
+        idle.read_to_end(&mut rest).is_ok(),
+        "the idle keep-alive connection is still open"
+    );
+    println!(
+        "silent HTTP connections: 2,000 closed by the platform, the API answered in {answered_in:?} meanwhile"
+    );
+    drop(held);
+}
+
 #[test]
 fn silent_tcp_connections_by_the_thousand_keep_no_caller_out() {
     let platform = Platform::start();

@@ -192,7 +192,10 @@ pub struct Bound {
 }
 
 /// Serves the API and the console on `listener`, over TLS when a certificate is given, until
-/// `cancel`.
+/// `cancel`. A connection must bring its first request, and each request its headers, within
+/// `limits::HTTP_HEADERS_WITHIN_MS` (over TLS, the handshake its own 10 s): connections held open
+/// and silent would otherwise keep their descriptors for ever, and the process's descriptors are
+/// the SIP connections' and the media ports' too.
 fn serve_http(
     listener: tokio::net::TcpListener,
     router: axum::Router,
@@ -200,38 +203,58 @@ fn serve_http(
     cancel: rsipstack::platform::CancellationToken,
 ) -> Result<(), ServeError> {
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let Some(tls) = tls else {
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, service)
-                .with_graceful_shutdown(async move { cancel.cancelled().await })
-                .await;
-        });
-        return Ok(());
-    };
-    // HTTP/1.1 only: the console's WebSocket opens over it, and nothing here gains from h2.
-    let mut config = (*tls).clone();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let addr = listener.local_addr().ok();
     let http_error = |source| ServeError::Http {
         addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
         source,
     };
-    let server = axum_server::from_tcp_rustls(
-        listener.into_std().map_err(http_error)?,
-        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
-    )
-    .map_err(http_error)?;
+    let listener = listener.into_std().map_err(http_error)?;
     let handle = axum_server::Handle::new();
     let stopping = handle.clone();
     tokio::spawn(async move {
         cancel.cancelled().await;
         stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     });
-    tokio::spawn(async move {
-        if let Err(e) = server.handle(handle).serve(service).await {
-            tracing::error!(error = %e, "HTTPS server stopped");
+    let headers_within = Some(std::time::Duration::from_millis(
+        limits::HTTP_HEADERS_WITHIN_MS,
+    ));
+    match tls {
+        None => {
+            let mut server = axum_server::from_tcp(listener)
+                .map_err(http_error)?
+                .first_request_timeout(headers_within);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(headers_within);
+            tokio::spawn(async move {
+                if let Err(e) = server.handle(handle).serve(service).await {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
         }
-    });
+        Some(tls) => {
+            // HTTP/1.1 only: the console's WebSocket opens over it, and nothing here gains
+            // from h2.
+            let mut config = (*tls).clone();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let mut server = axum_server::from_tcp_rustls(
+                listener,
+                axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
+            )
+            .map_err(http_error)?
+            .first_request_timeout(headers_within);
+            server
+                .http_builder()
+                .http1()
+                .header_read_timeout(headers_within);
+            tokio::spawn(async move {
+                if let Err(e) = server.handle(handle).serve(service).await {
+                    tracing::error!(error = %e, "HTTPS server stopped");
+                }
+            });
+        }
+    }
     Ok(())
 }
 

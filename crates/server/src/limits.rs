@@ -58,6 +58,10 @@ pub(crate) const STOP_RECORDINGS_WAIT_S: u64 = 10;
 /// at: four times a second is live to a person and cheap for the driver.
 pub(crate) const PAGES_EVERY_MS: u64 = 250;
 
+/// An HTTP connection must bring a request's headers within this delay, ms: a browser or a
+/// machine sends them at once, and a connection held silent only takes a descriptor.
+pub(crate) const HTTP_HEADERS_WITHIN_MS: u64 = 10_000;
+
 /// How often a cluster node says it is alive and looks for silent nodes: often enough that a
 /// dead node's calls go to the call-back lists within a second of `LOST_AFTER_MS`.
 pub(crate) const HEARTBEAT_CHECK_MS: u64 = 250;
