@@ -214,9 +214,7 @@ fn now_ms() -> u64 {
 }
 
 fn now_s() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    now_ms() / 1000
 }
 
 fn status(code: u16, reason: &str) -> StatusCode {
