@@ -491,30 +491,18 @@ fn call_takers(
             c.at(t.cta.span(), format!("unknown CTA {:?}", t.cta.get_ref()));
             continue;
         };
-        let mut ha1 = None;
-        if let Some(h) = &t.sip_ha1 {
-            let text = h.get_ref();
-            if text.len() != 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                c.at(
-                    h.span(),
-                    "sip_ha1 must be 32 hexadecimal digits: MD5 of \"login:secourir:password\"",
-                );
-                continue;
-            }
-            ha1 = Some(text.to_ascii_lowercase());
-        }
-        let mut ha1_sha256 = None;
-        if let Some(h) = &t.sip_ha1_sha256 {
-            let text = h.get_ref();
-            if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-                c.at(
-                    h.span(),
-                    "sip_ha1_sha256 must be 64 hexadecimal digits: SHA-256 of \"login:secourir:password\"",
-                );
-                continue;
-            }
-            ha1_sha256 = Some(text.to_ascii_lowercase());
-        }
+        let Ok(ha1) = hex_hash(t.sip_ha1.as_ref(), 32, "sip_ha1", "MD5", c) else {
+            continue;
+        };
+        let Ok(ha1_sha256) = hex_hash(
+            t.sip_ha1_sha256.as_ref(),
+            64,
+            "sip_ha1_sha256",
+            "SHA-256",
+            c,
+        ) else {
+            continue;
+        };
         let mut web_password = None;
         if let Some(w) = &t.web_password {
             if !w.get_ref().starts_with("$argon2") {
@@ -591,6 +579,31 @@ fn call_takers(
         });
     }
     out
+}
+
+/// A digest HA1 as the configuration holds it: `digits` hexadecimal digits of the `algorithm`
+/// hash of `login:secourir:password`, kept in lowercase; Err once the problem is noted.
+fn hex_hash(
+    value: Option<&Spanned<String>>,
+    digits: usize,
+    field: &str,
+    algorithm: &str,
+    c: &mut Checker<'_>,
+) -> Result<Option<String>, ()> {
+    let Some(h) = value else {
+        return Ok(None);
+    };
+    let text = h.get_ref();
+    if text.len() != digits || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        c.at(
+            h.span(),
+            format!(
+                "{field} must be {digits} hexadecimal digits: {algorithm} of \"login:secourir:password\""
+            ),
+        );
+        return Err(());
+    }
+    Ok(Some(text.to_ascii_lowercase()))
 }
 
 fn tls_files(raw: &Spanned<RawTls>, c: &mut Checker<'_>) -> TlsFiles {

@@ -775,6 +775,18 @@ fn a_wrong_password_or_token_is_refused() {
     assert_eq!(ota["phone_registered"], false);
 }
 
+/// The platform's answer to one request sent from `socket`; fails the test, with the platform's
+/// log, when none comes within 2 s.
+fn answer_to(platform: &Platform, socket: &UdpSocket, text: &str) -> String {
+    exchange_within(
+        socket,
+        platform.sip,
+        text.as_bytes(),
+        Duration::from_secs(2),
+    )
+    .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
+}
+
 /// A REGISTER from `socket`, with this Call-ID and, if given, an Authorization line.
 fn register(
     socket: &UdpSocket,
@@ -800,15 +812,7 @@ fn a_register_answer_is_good_once_from_its_own_address_and_logins_are_not_told_a
     let platform = Platform::start();
     let md5 = |text: String| hex::encode(md5::Md5::digest(text.as_bytes()));
     let socket = udp_socket("127.0.0.1");
-    let ask = |socket: &UdpSocket, text: String| {
-        exchange_within(
-            socket,
-            platform.sip,
-            text.as_bytes(),
-            Duration::from_secs(2),
-        )
-        .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
-    };
+    let ask = |socket: &UdpSocket, text: String| answer_to(&platform, socket, &text);
     let shape = |answer: &str| {
         let status = answer.lines().next().unwrap_or("").to_owned();
         let challenged = answer.contains("WWW-Authenticate: Digest");
@@ -881,15 +885,7 @@ fn a_phone_answers_a_sha_256_challenge_offered_first_to_every_login() {
     );
     let platform = Platform::with_config(&config);
     let socket = udp_socket("127.0.0.1");
-    let ask = |text: String| {
-        exchange_within(
-            &socket,
-            platform.sip,
-            text.as_bytes(),
-            Duration::from_secs(2),
-        )
-        .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
-    };
+    let ask = |text: String| answer_to(&platform, &socket, &text);
     let offers = |answer: &str| {
         answer
             .lines()
@@ -961,15 +957,7 @@ fn a_phone_answers_a_sha_256_challenge_offered_first_to_every_login() {
 fn wrong_register_answers_are_held_back_after_three_for_known_and_unknown_logins() {
     let platform = Platform::start();
     let socket = udp_socket("127.0.0.1");
-    let ask = |text: String| {
-        exchange_within(
-            &socket,
-            platform.sip,
-            text.as_bytes(),
-            Duration::from_secs(2),
-        )
-        .unwrap_or_else(|| panic!("no answer\n{}", platform.log()))
-    };
+    let ask = |text: String| answer_to(&platform, &socket, &text);
     let mut seen = Vec::new();
     for login in ["ota-13-2", "ota-nobody"] {
         let mut statuses = Vec::new();

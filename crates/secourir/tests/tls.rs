@@ -200,6 +200,14 @@ fn a_certificate_that_cannot_be_read_is_refused_at_start_with_the_line_of_the_ta
     );
 }
 
+fn wav_samples(path: &Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// Zero crossings per second of one channel of interleaved samples, and its RMS: a 440 Hz tone
 /// crosses 880 times a second; SRTP read as RTP (noise) about 4,000.
 fn crossings_and_rms(samples: &[i16], channels: usize, channel: usize) -> (f64, f64) {
@@ -295,11 +303,7 @@ fn a_caller_insisting_on_srtp_over_tls_is_heard_and_hears_the_platform() {
     });
     assert_eq!(call["call_taker"], "ota-bspp-1", "{call}");
     let path = call["recording_path"].as_str().expect("recording");
-    let samples: Vec<i16> = hound::WavReader::open(path)
-        .expect("recording")
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
+    let samples = wav_samples(Path::new(path));
     let (crossings, rms) = crossings_and_rms(&samples, 2, 0);
     println!("srtp: the caller's side recorded at {crossings:.0} crossings/s, RMS {rms:.0}");
     assert!(
@@ -315,11 +319,7 @@ fn a_caller_insisting_on_srtp_over_tls_is_heard_and_hears_the_platform() {
         .filter_map(Result::ok)
         .find(|e| e.file_name().to_string_lossy().ends_with("-dec.wav"))
         .expect("baresip's dump of what it heard");
-    let samples: Vec<i16> = hound::WavReader::open(heard.path())
-        .expect("dump")
-        .samples::<i16>()
-        .map(Result::unwrap)
-        .collect();
+    let samples = wav_samples(&heard.path());
     let (crossings, rms) = crossings_and_rms(&samples, 1, 0);
     println!("srtp: the caller heard {crossings:.0} crossings/s, RMS {rms:.0}");
     assert!(
