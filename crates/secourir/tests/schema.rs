@@ -35,7 +35,10 @@ fn the_api_answers_as_its_openapi_document_says() {
         .args(["-H", &format!("Authorization: Bearer {TOKEN}")])
         .args(["-H", &format!("Cookie: {cookie}")])
         .args(["--max-examples", &examples, "--seed", &seed])
-        .args(["--workers", "2"])
+        // One worker: Hypothesis parses Python source with `ast` while it describes a case, and
+        // CPython 3.11's parser fails now and then when two threads do that at once ("AST
+        // constructor recursion depth mismatch"), which is the tool's error, not the API's.
+        .args(["--workers", "1"])
         .output()
         .expect("schemathesis runs");
     let report = String::from_utf8_lossy(&output.stdout);
