@@ -360,16 +360,23 @@ impl std::fmt::Debug for SrtpKeys {
     }
 }
 
+/// Packets of the replay window (RFC 3711 §3.3.2), as libsrtp keeps by default.
+const SRTP_REPLAY_WINDOW: usize = 128;
+
 fn srtp_context(
     suite: sdp::CryptoSuite,
     key_salt: &[u8; 30],
+    receiving: bool,
 ) -> Result<webrtc_srtp::context::Context, MediaError> {
     use webrtc_srtp::protection_profile::ProtectionProfile;
     let profile = match suite {
         sdp::CryptoSuite::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
         sdp::CryptoSuite::AesCm128HmacSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
     };
-    webrtc_srtp::context::Context::new(&key_salt[..16], &key_salt[16..], profile, None, None)
+    // The crate checks no replay unless asked: a packet captured and sent again would be heard
+    // twice.
+    let replay = receiving.then(|| webrtc_srtp::option::srtp_replay_protection(SRTP_REPLAY_WINDOW));
+    webrtc_srtp::context::Context::new(&key_salt[..16], &key_salt[16..], profile, replay, None)
         .map_err(|e| MediaError::Sdp(format!("SRTP key refused: {e}")))
 }
 
@@ -606,8 +613,8 @@ impl Media {
     /// (and dropped when it does not authenticate), what it sends is protected with ours.
     pub fn set_srtp(&self, id: LegId, keys: &SrtpKeys) -> Result<(), MediaError> {
         let srtp = Srtp {
-            inbound: srtp_context(keys.suite, &keys.theirs)?,
-            outbound: srtp_context(keys.suite, &keys.ours)?,
+            inbound: srtp_context(keys.suite, &keys.theirs, true)?,
+            outbound: srtp_context(keys.suite, &keys.ours, false)?,
         };
         if let Some(port) = self.port(id) {
             lock(&port.state).srtp = Some(srtp);

@@ -509,8 +509,8 @@ fn a_recording_cut_by_a_crash_is_mended_to_play_what_was_written() {
 }
 
 /// An SRTP leg bridged to an RTP one: what the SRTP peer sends is read with its key and
-/// relayed in clear; what goes back to it is protected with the anchor's key; a packet in
-/// clear or under another key is not heard.
+/// relayed in clear; what goes back to it is protected with the anchor's key; a packet sent
+/// again, in clear or under another key is not heard.
 #[tokio::test]
 async fn an_srtp_leg_is_read_with_the_peers_key_and_answered_with_ours() {
     use webrtc_srtp::context::Context;
@@ -557,7 +557,8 @@ async fn an_srtp_leg_is_read_with_the_peers_key_and_answered_with_ours() {
     assert_eq!(relayed.len(), 1, "the caller's packet was not relayed");
     assert_eq!(&relayed[0][12..], &voice[..], "relayed in clear, as sent");
 
-    // In clear, or under another key: not heard.
+    // The same packet again (captured and replayed), in clear, or under another key: not heard.
+    caller.send_to(&protected, a_local).await.unwrap();
     caller
         .send_to(&rtp(8, 2, 320, &voice), a_local)
         .await
@@ -567,7 +568,7 @@ async fn an_srtp_leg_is_read_with_the_peers_key_and_answered_with_ours() {
     caller.send_to(&forged, a_local).await.unwrap();
     assert!(
         recv_packets(&taker, 1).await.is_empty(),
-        "an unprotected or forged packet was relayed"
+        "a replayed, unprotected or forged packet was relayed"
     );
 
     // Back to the caller: protected with the anchor's key.
