@@ -273,6 +273,7 @@ pub(crate) async fn listen(
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    // The stack's side of each loopback pair is accepted here; it never leaves the machine.
     let pairs = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let local_sip = SipAddr {
         r#type: Some(if tls.is_some() {
@@ -293,6 +294,7 @@ pub(crate) async fn listen(
     Ok(local)
 }
 
+/// What every connection of one listener shares.
 struct Shared {
     /// The listener's address, as the stack names it.
     local: SipAddr,
