@@ -476,6 +476,31 @@ fn silent_connections(
 /// 10,000: a real peer still gets a seat over TCP during the first wave, callers over UDP are
 /// answered during and after, and the log stays small. Prints the process's memory before,
 /// during and after (`-- --nocapture`).
+/// One address holds at most 256 connections to the API: the ones past it are closed at once,
+/// with one line in the log, and the API still answers another address.
+#[test]
+fn http_connections_from_one_address_are_bounded() {
+    let platform = Platform::start();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let held = silent_connections(&runtime, platform.http, 300, 300);
+    assert!(platform.get("/api/health").is_object());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let closed = loop {
+        let closed = held
+            .iter()
+            .filter(|s| matches!(s.try_read(&mut [0u8; 1]), Ok(0)))
+            .count();
+        if closed >= 44 || Instant::now() > deadline {
+            break closed;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(closed, 44, "300 connections from one address, 256 seats");
+    let log = platform.full_log();
+    assert_eq!(log.matches("HTTP connections refused").count(), 1, "{log}");
+    drop(held);
+}
+
 /// Silent HTTP connections, and a keep-alive one left idle after a request, are closed by
 /// the platform 10 s on: held open, they would take the descriptors the SIP connections and
 /// the media ports need. The API answers meanwhile.

@@ -5,6 +5,7 @@ mod access;
 mod api;
 mod arrival;
 mod cluster;
+mod connections;
 mod demo;
 mod driver;
 mod island;
@@ -192,7 +193,8 @@ pub struct Bound {
 }
 
 /// Serves the API and the console on `listener`, over TLS when a certificate is given, until
-/// `cancel`. A connection must bring its first request, and each request its headers, within
+/// `cancel`. Connections are bounded in all and per source (`connections`); a connection must
+/// bring its first request, and each request its headers, within
 /// `limits::HTTP_HEADERS_WITHIN_MS` (over TLS, the handshake its own 10 s): connections held open
 /// and silent would otherwise keep their descriptors for ever, and the process's descriptors are
 /// the SIP connections' and the media ports' too.
@@ -222,6 +224,7 @@ fn serve_http(
         None => {
             let mut server = axum_server::from_tcp(listener)
                 .map_err(http_error)?
+                .acceptor(connections::Bounded::default())
                 .first_request_timeout(headers_within);
             server
                 .http_builder()
@@ -238,12 +241,14 @@ fn serve_http(
             // from h2.
             let mut config = (*tls).clone();
             config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let mut server = axum_server::from_tcp_rustls(
-                listener,
+            let tls = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
             )
-            .map_err(http_error)?
-            .first_request_timeout(headers_within);
+            .acceptor(connections::Bounded::default());
+            let mut server = axum_server::from_tcp(listener)
+                .map_err(http_error)?
+                .acceptor(tls)
+                .first_request_timeout(headers_within);
             server
                 .http_builder()
                 .http1()
