@@ -508,12 +508,7 @@ fn http_connections_from_one_address_are_bounded() {
 fn silent_http_connections_are_closed_and_the_api_answers_meanwhile() {
     let platform = Platform::start();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let pid = platform.pid();
-    let open = || {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    let open = || platform.open_descriptors();
     let before = open();
     let held = silent_connections(&runtime, platform.http, 2_000, 100);
     let mut idle = TcpStream::connect(("127.0.0.1", platform.http)).expect("connect");
@@ -585,12 +580,7 @@ fn silent_tcp_connections_by_the_thousand_keep_no_caller_out() {
     );
     // Silent connections are closed 10 s after they opened; wait until every one is gone.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let pid = platform.pid();
-    let open = || {
-        std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
+    let open = || platform.open_descriptors();
     while open() > 200 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
     }
