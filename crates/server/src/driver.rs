@@ -348,7 +348,8 @@ impl Driver {
     fn publish(&mut self) {
         // How full the platform is goes to the peers that bring calls (RFC 7339), at the
         // pages' pace: often enough for a peer that keeps a share for 5 s.
-        self.sip.carrying(self.core.live_calls());
+        self.sip
+            .carrying(self.core.live_calls(), self.plan.capacity);
         metrics::gauge!("secourir_overload_loss_percent").set(f64::from(self.sip.overload_loss()));
         // Wait-time figures move with the clock even when nothing happens.
         if !self.dirty && self.core.live_calls() == 0 {

@@ -383,10 +383,11 @@ impl Sip {
         );
     }
 
-    /// How many calls the platform carries now: with the national capacity, how full it is,
-    /// which the answers' RFC 7339 advice follows.
-    pub fn carrying(&self, live: usize) {
-        lock(&self.inner.overload).carrying(now_ms(), live, self.inner.plan.capacity);
+    /// How many calls the platform carries now against its national capacity (the current
+    /// configuration's: it may have changed since start), which the answers' RFC 7339 advice
+    /// follows.
+    pub fn carrying(&self, live: usize, capacity: u32) {
+        lock(&self.inner.overload).carrying(now_ms(), live, capacity);
     }
 
     /// The share of new calls peers are asked to send elsewhere now, percent.
