@@ -568,3 +568,152 @@ async fn the_console_works_over_https() {
     screenshot(&browser, "console-https").await;
     browser.close().await.unwrap();
 }
+
+/// Types `text` into the summary box of the call in hand.
+async fn write_note(browser: &Client, text: &str) {
+    browser
+        .find(Locator::Css("#summary"))
+        .await
+        .expect("summary box")
+        .send_keys(text)
+        .await
+        .expect("type the note");
+}
+
+/// A call's note belongs to that call: the note written on one caller is not carried into the
+/// hand-back of the next. (A call-taker of CTA 13 wrote about a man taken ill, ended that
+/// call, answered a Var caller for CTA 83 and handed them back: the hand-back carried both
+/// notes, half of it about another person.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_goes_with_its_own_call_and_never_into_the_next_caller_s_hand_back() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("note").await;
+    log_in(&browser, &platform, "ota-13-1").await;
+    wait_text(&browser, "#who", "Bouches-du-Rhône").await;
+    let phone = free_port();
+    platform.register("ota-13-1", phone);
+    let _answering = Reaped(platform.call_taker("ota-13-1", phone, 2));
+    // Someone is signed in at the Var's CTA, so that a call can be handed back to it.
+    let var_phone = free_port();
+    platform.register("ota-83-1", var_phone);
+    platform.set_state("ota-83-1", "paused");
+    click(&browser, "#pause").await;
+    wait_text(&browser, "#my-status", "en pause").await;
+
+    // First caller, in Marseille: picked, a note written, the call ended.
+    let _first = Reaped(platform.caller_until_hung_up("0611111111", 43.2965, 5.3698));
+    wait_text(&browser, "#queue tbody tr", "0611111111").await;
+    click(&browser, "#queue tbody tr button.pick").await;
+    wait_text(&browser, "#my-status", "en communication").await;
+    write_note(
+        &browser,
+        "Malaise sur la voie publique, homme 60 ans, conscient",
+    )
+    .await;
+    click(&browser, "#hangup").await;
+    wait_text(&browser, "#message", "Appel terminé").await;
+    click(&browser, "#pause").await;
+    wait_text(&browser, "#my-status", "en pause").await;
+
+    // Second caller, in Toulon: a Var call picked by CTA 13, then handed back with its note.
+    let _second = Reaped(platform.caller_until_hung_up("0622222222", 43.1242, 5.9280));
+    let row = wait_text(&browser, "#queue tbody tr", "0622222222").await;
+    assert!(row.contains("Toulon"), "{row}");
+    click(&browser, "#queue tbody tr button.pick").await;
+    wait_text(&browser, "#my-status", "en communication").await;
+    wait_text(&browser, "#cur-caller", "0622222222").await;
+    let left = browser
+        .find(Locator::Css("#summary"))
+        .await
+        .expect("summary box")
+        .prop("value")
+        .await
+        .expect("value")
+        .unwrap_or_default();
+    assert_eq!(left, "", "the summary box holds another caller's note");
+    write_note(
+        &browser,
+        "Feu de broussailles, route de Vidauban, pas de victime",
+    )
+    .await;
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("r")
+        .await
+        .unwrap();
+    wait_text(&browser, "#message", "rendu au CTA d'origine").await;
+    let call = platform.wait_call("the Var call", |c| c["caller"] == "0622222222");
+    let trail = platform.trail(&call["call"]);
+    let handed = trail
+        .iter()
+        .find(|s| s.starts_with("rendu au cta-83"))
+        .unwrap_or_else(|| panic!("no hand-back in {trail:?}"));
+    assert_eq!(
+        handed,
+        "rendu au cta-83 par ota-13-1 (cta-13) : Feu de broussailles, route de Vidauban, pas de victime"
+    );
+    browser.close().await.unwrap();
+}
+
+/// A room supervisor acts on the zones their own CTA serves: CTA 13's supervisor puts the
+/// Bouches-du-Rhône in crisis mode, but not La Réunion or Corse-du-Sud, and is told so where
+/// they read it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_sets_crisis_mode_only_for_the_zones_of_their_own_cta() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("chef-scope").await;
+    log_in(&browser, &platform, "chef-13").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#france path[data-dep='13']"))
+        .await
+        .expect("the map of France");
+    let field = browser.find(Locator::Css("#crisis-dep")).await.unwrap();
+    for departement in ["974", "2A"] {
+        field.clear().await.unwrap();
+        field.send_keys(departement).await.unwrap();
+        click(&browser, "#crisis-form button[type='submit']").await;
+        let said = wait_text(&browser, "#crisis-result", departement).await;
+        assert!(
+            said.contains("Refusé") && said.contains("votre CTA"),
+            "{said}"
+        );
+    }
+    field.clear().await.unwrap();
+    field.send_keys("13").await.unwrap();
+    click(&browser, "#crisis-form button[type='submit']").await;
+    wait_text(&browser, "#crisis-result", "Mode crise activé pour le 13").await;
+    // Asked straight from the page's session, the API says the same; the room's picture shows
+    // only the 13 in crisis.
+    let codes = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             Promise.all(['974', '2A', '13'].map((d) => fetch(`/api/supervision/crisis/${d}`,
+               { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{\"on\": true}' })
+               .then((r) => r.status))).then(done);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(codes, json!([403, 403, 204]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let in_crisis = browser
+            .execute(
+                "return snapshot ? snapshot.zones.filter((z) => z.crisis).map((z) => z.departement) : null;",
+                vec![],
+            )
+            .await
+            .expect("script");
+        if in_crisis == json!(["13"]) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "zones in crisis: {in_crisis}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    browser.close().await.unwrap();
+}

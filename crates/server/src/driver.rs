@@ -18,7 +18,7 @@ use secourir_media::MediaEvent;
 use secourir_sip::{Sip, SipEvent};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::arrival::{self, Arrival};
 use crate::cluster::{self, Input, OfferedRecord};
@@ -724,12 +724,24 @@ impl Driver {
             }
             ApiCall::Crisis {
                 login,
+                cta,
                 departement,
                 on,
                 reply,
             } => {
+                // Checked against the configuration in force, which decides whose zone it is.
                 let result = match self.plan.zone_id(&departement) {
                     None => Err(ApiError::NotFound("département inconnu")),
+                    Some(zone)
+                        if cta.as_deref().is_some_and(|own| {
+                            self.plan.cta(self.plan.home_cta(zone)).id != own
+                        }) =>
+                    {
+                        warn!(%login, %departement, "crisis mode asked for another CTA's zone");
+                        Err(ApiError::Forbidden(
+                            "ce département n'est pas servi par votre CTA",
+                        ))
+                    }
                     Some(zone) => {
                         self.feed(Event::SetCrisis { zone, on });
                         let state = if on { "activé" } else { "désactivé" };

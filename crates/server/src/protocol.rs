@@ -102,6 +102,8 @@ pub struct ClusterStatus {
 pub enum ApiError {
     /// No such thing.
     NotFound(&'static str),
+    /// Not this person's to do.
+    Forbidden(&'static str),
     /// The core did not grant the request.
     Denied(Denied),
 }
@@ -118,6 +120,7 @@ impl ApiError {
         use secourir_core::{CallbackRefusal, HandBackRefusal, PickRefusal};
         let (status, text): (StatusCode, String) = match self {
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, (*what).into()),
+            ApiError::Forbidden(what) => (StatusCode::FORBIDDEN, (*what).into()),
             ApiError::Denied(denied) => match denied {
                 Denied::HandBack(HandBackRefusal::NotTheirs) | Denied::NotTheirCall => (
                     StatusCode::FORBIDDEN,
@@ -216,6 +219,8 @@ pub(crate) enum ApiCall {
     },
     Crisis {
         login: String,
+        /// The supervisor's CTA; `None` for a national role (admin), who acts on every zone.
+        cta: Option<String>,
         departement: String,
         on: bool,
         reply: oneshot::Sender<Result<(), ApiError>>,

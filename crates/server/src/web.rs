@@ -219,7 +219,7 @@ pub(crate) struct CrisisBody {
     on: bool,
 }
 
-#[utoipa::path(post, path = "/api/supervision/crisis/{departement}", tag = "supervision", security(("session" = [])), params(("departement" = String, Path, description = "Département code")), request_body = CrisisBody, responses((status = 204, description = "Changed and logged"), (status = 403, description = "Only for chef_de_salle and admin"), (status = 404, description = "Unknown département")))]
+#[utoipa::path(post, path = "/api/supervision/crisis/{departement}", tag = "supervision", security(("session" = [])), params(("departement" = String, Path, description = "Département code")), request_body = CrisisBody, responses((status = 204, description = "Changed and logged"), (status = 403, description = "Only for chef_de_salle (the zones their CTA serves) and admin (every zone)"), (status = 404, description = "Unknown département")))]
 pub(crate) async fn crisis(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -237,8 +237,14 @@ pub(crate) async fn crisis(
     let Ok(Json(body)) = body else {
         return problem(StatusCode::BAD_REQUEST, "{\"on\": true | false} attendu");
     };
+    // A room supervisor acts on the zones their own CTA serves; an administrator on all.
+    let cta = match session.role {
+        secourir_config::Role::Admin => None,
+        _ => Some(session.cta.clone()),
+    };
     match ask(&state, |reply| ApiCall::Crisis {
         login: session.login.clone(),
+        cta,
         departement: departement.clone(),
         on: body.on,
         reply,

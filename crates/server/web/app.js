@@ -17,6 +17,8 @@ function show(view) {
   for (const v of ["login-view", "console-view", "supervision-view"]) $(v).hidden = v !== view;
 }
 
+function capitalised(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
+
 function say(text) { $("message").textContent = text; }
 
 function seconds(ms) {
@@ -155,6 +157,7 @@ function renderConsole() {
   $("queue-count").textContent = rows.length ? `(${rows.length})` : "";
   $("queue-empty").hidden = rows.length > 0;
   const current = myCall();
+  bindNote(current);
   $("current-none").hidden = !!current;
   $("current-call").hidden = !current;
   if (current) {
@@ -174,6 +177,33 @@ function renderConsole() {
   } else {
     $("cur-map").replaceChildren();
   }
+}
+
+// Each call's note, by call: the summary box shows the note of the call in hand and nothing
+// else, so that a hand-back or a transfer never carries words written about another caller.
+const notes = new Map();
+
+function bindNote(current) {
+  const box = $("summary");
+  const call = current ? String(current.call) : "";
+  if (box.dataset.call === call) return;
+  if (box.dataset.call) notes.set(box.dataset.call, box.value);
+  box.value = notes.get(call) || "";
+  box.dataset.call = call;
+  // Notes of calls that are no longer this call-taker's are dropped.
+  for (const kept of notes.keys()) if (kept !== call) notes.delete(kept);
+}
+
+/// The note written for this call, and only for it.
+function noteOf(current) {
+  const box = $("summary");
+  return box.dataset.call === String(current.call) ? box.value : "";
+}
+
+function forgetNote(current) {
+  notes.delete(String(current.call));
+  const box = $("summary");
+  if (box.dataset.call === String(current.call)) box.value = "";
 }
 
 function project(rings, width, height) {
@@ -291,9 +321,9 @@ async function transfer(to) {
   const current = myCall();
   if (!current) return;
   say(`Transfert au ${to} en cours…`);
-  const { status, data } = await api("POST", `/api/console/calls/${current.call}/transfer`, { to, summary: $("summary").value });
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/transfer`, { to, summary: noteOf(current) });
   say(status === 200 ? `Appel transféré : ${data.partner}.` : `Transfert refusé : ${data && data.error}`);
-  if (status === 200) $("summary").value = "";
+  if (status === 200) forgetNote(current);
 }
 
 // Call-back rows by call, updated in place for the same reason as the queue's.
@@ -302,9 +332,9 @@ const callbackRows = new Map();
 async function handBack() {
   const current = myCall();
   if (!current || current.home === me.cta) return;
-  const { status, data } = await api("POST", `/api/console/calls/${current.call}/handback`, { summary: $("summary").value });
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/handback`, { summary: noteOf(current) });
   say(status === 200 ? `Appel rendu au CTA d'origine (${data.home}).` : `Refusé : ${data && data.error}`);
-  if (status === 200) $("summary").value = "";
+  if (status === 200) forgetNote(current);
 }
 
 async function refreshCallbacks() {
@@ -337,8 +367,9 @@ async function refreshCallbacks() {
 $("login-form").onsubmit = async (event) => {
   event.preventDefault();
   const code = $("code").value.trim();
-  const { status } = await api("POST", "/api/login", { login: $("login").value, password: $("password").value, code: code || null });
+  const { status, data } = await api("POST", "/api/login", { login: $("login").value, password: $("password").value, code: code || null });
   if (status === 200) { $("login-error").textContent = ""; $("password").value = ""; $("code").value = ""; start(); }
+  else if (status === 429) $("login-error").textContent = capitalised((data && data.error) || "trop de tentatives : réessayez plus tard") + ".";
   else $("login-error").textContent = "Identifiants invalides.";
 };
 
@@ -350,16 +381,19 @@ $("to15").onclick = () => transfer("15");
 $("to17").onclick = () => transfer("17");
 $("handback").onclick = handBack;
 
-$("crisis-form").onsubmit = async (event) => {
-  event.preventDefault();
+// The answer stays where the supervisor reads it: the journal below is redrawn with every
+// picture of the room and would erase it at once.
+async function setCrisis(on) {
   const dep = $("crisis-dep").value.trim().toUpperCase();
-  const { status, data } = await api("POST", `/api/supervision/crisis/${dep}`, { on: true });
-  $("journal").prepend(Object.assign(document.createElement("li"), { textContent: status === 204 ? `mode crise activé pour le ${dep}` : `refusé : ${data && data.error}` }));
-};
-$("crisis-off").onclick = async () => {
-  const dep = $("crisis-dep").value.trim().toUpperCase();
-  await api("POST", `/api/supervision/crisis/${dep}`, { on: false });
-};
+  if (!dep) return;
+  const { status, data } = await api("POST", `/api/supervision/crisis/${encodeURIComponent(dep)}`, { on });
+  $("crisis-result").textContent = status === 204
+    ? `Mode crise ${on ? "activé" : "désactivé"} pour le ${dep}.`
+    : `Refusé pour le ${dep} : ${(data && data.error) || status}.`;
+}
+
+$("crisis-form").onsubmit = (event) => { event.preventDefault(); setCrisis(true); };
+$("crisis-off").onclick = () => setCrisis(false);
 
 document.addEventListener("keydown", (event) => {
   if (!me || me.role !== "ota" || event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA") return;
