@@ -169,12 +169,15 @@ pub(crate) async fn login(
         };
         for lockout in locked {
             let what = match lockout {
-                Lockout::Login(login) => {
-                    format!("connexions de {login} bloquées 15 min après des mots de passe faux")
-                }
+                Lockout::LoginFrom { login, source } => format!(
+                    "connexions de {login} depuis {source} bloquées 15 min après des mots de passe faux"
+                ),
                 Lockout::Source(ip) => {
                     format!("connexions depuis {ip} bloquées 15 min après des mots de passe faux")
                 }
+                Lockout::LoginFromUnknown(login) => format!(
+                    "connexions de {login} depuis des adresses inconnues bloquées 15 min après des mots de passe faux"
+                ),
             };
             warn!(%what, "console login locked out");
             metrics::counter!("secourir_login_lockouts_total").increment(1);
@@ -183,12 +186,13 @@ pub(crate) async fn login(
         // One answer for an unknown login and a wrong password alike.
         return problem(StatusCode::UNAUTHORIZED, "identifiants invalides");
     };
+    // From now on, wrong passwords from elsewhere cannot hold this console back.
     state
         .web
         .throttle
         .lock()
         .unwrap_or_else(|e| e.into_inner())
-        .succeeded(&taker.login);
+        .succeeded(&taker.login, source, std::time::Instant::now());
     let plan = &state.web.plan;
     let cta = plan.cta(taker.cta);
     let session = Session::new(

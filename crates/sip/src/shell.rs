@@ -143,7 +143,8 @@ pub enum SipEvent {
     /// Phone registrations were locked out after repeated wrong answers, for the supervisors'
     /// journal: what, in their words.
     LockedOut {
-        /// A login or a source address, said in French.
+        /// A login from one address, an address, or a login from the addresses not known for
+        /// it, said in French.
         what: String,
     },
 }
@@ -798,7 +799,8 @@ impl Sip {
         let known = stored.is_some();
         let ha1 = stored
             .unwrap_or_else(|| digest::ha1_with(algorithm, &login, SIP_REALM, "\u{0}no account"));
-        // An answer is only checked at the pace the throttle allows this login and source.
+        // An answer is only checked at the pace the throttle allows this login from this
+        // source: wrong answers from elsewhere never hold back a phone from where it registered.
         let held = match answer {
             Some(_) => {
                 lock(&self.inner.throttle).check(&login, Some(from), std::time::Instant::now())
@@ -845,22 +847,27 @@ impl Sip {
         };
         let locked = {
             let mut throttle = lock(&self.inner.throttle);
+            let at = std::time::Instant::now();
             if failed {
-                throttle.failed(&login, Some(from), std::time::Instant::now())
+                throttle.failed(&login, Some(from), at)
             } else {
                 if verdict.is_ok() {
-                    throttle.succeeded(&login);
+                    // From now on, wrong answers from elsewhere cannot hold this phone back.
+                    throttle.succeeded(&login, Some(from), at);
                 }
                 Vec::new()
             }
         };
         for lockout in locked {
             let what = match lockout {
-                Lockout::Login(login) => format!(
-                    "enregistrements du téléphone de {login} bloqués 15 min après des réponses fausses"
+                Lockout::LoginFrom { login, source } => format!(
+                    "enregistrements du téléphone de {login} depuis {source} bloqués 15 min après des réponses fausses"
                 ),
                 Lockout::Source(ip) => format!(
                     "enregistrements de téléphones depuis {ip} bloqués 15 min après des réponses fausses"
+                ),
+                Lockout::LoginFromUnknown(login) => format!(
+                    "enregistrements du téléphone de {login} depuis des adresses inconnues bloqués 15 min après des réponses fausses"
                 ),
             };
             warn!(%what, "phone registration locked out");
