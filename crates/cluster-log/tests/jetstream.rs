@@ -125,6 +125,7 @@ async fn exactly_one_of_two_simultaneous_picks_wins_on_every_node() {
             source: None,
             place: None,
             suspected: false,
+            refused: None,
         });
         a.append("a", call * 10, &entry(offer), GIVE_UP)
             .await

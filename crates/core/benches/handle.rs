@@ -92,6 +92,7 @@ fn run(plan: &Arc<Plan>, calls: u64) -> u64 {
             source: None,
             place: None,
             suspected: false,
+            refused: None,
         });
         driver.feed(&mut core, offer, now, next());
         if next() % 10 == 0

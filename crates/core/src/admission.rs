@@ -24,6 +24,12 @@ pub struct Admission {
     /// The most of them at once.
     #[serde(default)]
     suspected_max: u64,
+    /// Suspects admitted beyond their share, on capacity nobody uses: in no share, and not in
+    /// `committed` or `total`, so that a real caller never finds capacity taken by them. A
+    /// suspect is never refused for being suspected while capacity is free anywhere: a real
+    /// caller may be among them (a flood arriving through the callers' own operator).
+    #[serde(default)]
+    beyond: u64,
 }
 
 /// Why a call was refused at admission.
@@ -46,32 +52,53 @@ impl Admission {
             total: 0,
             suspected: 0,
             suspected_max: u64::from(plan.suspected_capacity),
+            beyond: 0,
         }
     }
 
     /// Admits a call suspected of a flood: from the pool only (never a zone's share, which
     /// stays for its real callers), and within the suspects' capacity.
     pub fn admit_suspected(&mut self) -> Result<(), Refusal> {
-        if self.suspected >= self.suspected_max || self.committed >= self.capacity {
-            return Err(Refusal::NoCapacity);
+        if self.suspected < self.suspected_max && self.committed < self.capacity {
+            self.committed += 1;
+            self.suspected += 1;
+            self.total += 1;
+            return Ok(());
         }
-        self.committed += 1;
-        self.suspected += 1;
-        self.total += 1;
-        Ok(())
+        if self.committed + self.beyond < self.capacity {
+            self.beyond += 1;
+            return Ok(());
+        }
+        Err(Refusal::NoCapacity)
     }
 
     /// Gives back the channel of an ended suspected call.
     pub fn release_suspected(&mut self) {
+        if self.beyond > 0 {
+            // Suspects are alike: one waiting beyond the share takes the place freed in it.
+            self.beyond -= 1;
+            return;
+        }
         assert!(self.suspected > 0, "released more suspects than admitted");
         self.committed -= 1;
         self.suspected -= 1;
         self.total -= 1;
     }
 
-    /// Suspected calls admitted and not yet ended.
+    /// Suspected calls admitted and not yet ended, within their share and beyond it.
     pub fn suspected_in_use(&self) -> u64 {
-        self.suspected
+        self.suspected + self.beyond
+    }
+
+    /// Suspected calls admitted beyond their share, on capacity nobody used.
+    pub fn suspected_beyond_share(&self) -> u64 {
+        self.beyond
+    }
+
+    /// Whether the calls admitted hold no more than the capacity: those within the shares and
+    /// the pool, and apart, the suspects beyond their share.
+    pub fn within_capacity(&self) -> bool {
+        self.total <= self.capacity && self.beyond <= self.capacity
     }
 
     /// Admits one call of `zone`, or says why not.
@@ -138,9 +165,9 @@ impl Admission {
         self.in_use.get(usize::from(zone.0)).copied().unwrap_or(0)
     }
 
-    /// Calls admitted nationally and not yet ended.
+    /// Calls admitted nationally and not yet ended, suspects beyond their share included.
     pub fn total_in_use(&self) -> u64 {
-        self.total
+        self.total + self.beyond
     }
 
     /// Channels of the pool nobody has reserved or borrowed.
@@ -166,9 +193,10 @@ impl Admission {
         let admitted: u64 = self.in_use.iter().map(|&u| u64::from(u)).sum::<u64>() + self.suspected;
         assert_eq!(admitted, self.total, "admitted total drifted");
         assert!(
-            self.total_in_use() <= self.capacity,
-            "more calls admitted ({}) than the capacity ({})",
-            self.total_in_use(),
+            self.within_capacity(),
+            "more calls admitted ({} and {} suspects beyond their share) than the capacity ({})",
+            self.total,
+            self.beyond,
             self.capacity
         );
     }
@@ -187,7 +215,33 @@ mod tests {
             total: 0,
             suspected: 0,
             suspected_max: capacity / 10,
+            beyond: 0,
         }
+    }
+
+    #[test]
+    fn suspects_beyond_their_share_wait_on_free_capacity_and_never_take_a_real_caller_s() {
+        // Capacity 10, zone 0 guaranteed 4, the suspects' share 1.
+        let mut a = admission(10, &[4]);
+        for _ in 0..6 {
+            a.admit_suspected().expect("the share, then free capacity");
+        }
+        assert_eq!((a.suspected, a.suspected_beyond_share()), (1, 5));
+        assert_eq!(a.admit_suspected(), Err(Refusal::NoCapacity));
+        // Every real caller still finds their place: the zone's share and the whole pool.
+        for _ in 0..9 {
+            a.admit(ZoneId(0)).expect("real callers first");
+        }
+        a.check();
+        // A suspect leaving frees no real capacity while others wait beyond the share.
+        a.release_suspected();
+        assert_eq!((a.suspected, a.suspected_beyond_share()), (1, 4));
+        assert_eq!(a.total_in_use(), 9 + 1 + 4);
+        for _ in 0..5 {
+            a.release_suspected();
+        }
+        assert_eq!(a.suspected_in_use(), 0);
+        a.check();
     }
 
     #[test]
@@ -245,6 +299,7 @@ mod properties {
                 total: 0,
                 suspected: 0,
                 suspected_max: capacity / 2,
+                beyond: 0,
             };
             for (admit, zone) in ops {
                 let zone = zone % shares.len();
@@ -261,6 +316,52 @@ mod properties {
                     }
                 } else if a.in_use[zone] > 0 {
                     a.release(id);
+                }
+                a.check();
+            }
+        }
+
+        /// Suspects of a flood, within their share or beyond it, never cost a real caller a
+        /// place, and are refused only when no capacity is free anywhere.
+        #[test]
+        fn suspects_never_take_a_real_caller_s_place(
+            shares in prop::collection::vec(0u32..5, 1..5),
+            extra in 0u64..10,
+            ops in prop::collection::vec((0u8..4, 0usize..5), 0..300),
+        ) {
+            let capacity = shares.iter().map(|&g| u64::from(g)).sum::<u64>() + extra;
+            let mut a = Admission {
+                capacity,
+                in_use: vec![0; shares.len()],
+                committed: shares.iter().map(|&g| u64::from(g)).sum(),
+                guaranteed: shares.clone(),
+                total: 0,
+                suspected: 0,
+                suspected_max: capacity / 4,
+                beyond: 0,
+            };
+            for (op, zone) in ops {
+                let zone = zone % shares.len();
+                let id = ZoneId(zone as u16);
+                match op {
+                    0 => {
+                        let under_share = a.in_use[zone] < shares[zone];
+                        let pool = a.pool_free();
+                        if a.admit(id).is_err() {
+                            prop_assert!(!under_share, "a real caller refused under its share");
+                            prop_assert_eq!(pool, 0, "a real caller refused with the pool free");
+                        }
+                    }
+                    1 => {
+                        let free = a.pool_free();
+                        let beyond = a.suspected_beyond_share();
+                        if a.admit_suspected().is_err() {
+                            prop_assert!(free <= beyond, "a suspect refused with capacity free");
+                        }
+                    }
+                    2 if a.in_use[zone] > 0 => a.release(id),
+                    3 if a.suspected_in_use() > 0 => a.release_suspected(),
+                    _ => {}
                 }
                 a.check();
             }

@@ -463,6 +463,7 @@ impl Core {
             Event::Located { id, caller, place } => self.on_located(id, &caller, place),
             Event::Tick => {}
             Event::Suspected { call } => self.on_suspected(call),
+            Event::Heard { call } => self.on_heard(call),
         }
         self.fire_timers();
         self.rebalance();
@@ -642,12 +643,19 @@ impl Core {
         };
         let home = zone_plan.cta;
         self.note_arrival(home);
+        if let Some(why) = offer.refused {
+            // A caller the shell could not carry is refused, but never lost: its CTA calls back.
+            self.reject(id, offer.zone, EndReason::NotCarried(why));
+            self.call_back(id, home, offer.zone, offer.caller);
+            return;
+        }
         let admitted = match offer.suspected {
             true => self.admission.admit_suspected(),
             false => self.admission.admit(offer.zone),
         };
         if admitted.is_err() {
             self.reject(id, offer.zone, EndReason::NoCapacity);
+            self.call_back(id, home, offer.zone, offer.caller);
             return;
         }
         let priority = match offer.suspected {
@@ -760,6 +768,36 @@ impl Core {
         self.dispatch(cta);
     }
 
+    /// A waiting suspect who was heard takes back its place by arrival among the other
+    /// callers, with the priority it came with. It keeps the capacity it was admitted with.
+    fn on_heard(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if !call.suspected || call.state != CallState::Queued {
+            return;
+        }
+        let cta = call.cta;
+        self.leave_queue(id);
+        let now = self.now;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        call.suspected = false;
+        call.priority = PRIORITY_NORMAL;
+        call.key.0 = Reverse(PRIORITY_NORMAL);
+        let (key, generation, entered_at) = (call.key, call.generation, call.entered_at);
+        self.ctas[usize::from(cta.0)].waiting.insert(key, id);
+        self.mark_overdue(id);
+        let cta_plan = self.plan.cta(cta);
+        if cta_plan.mode == DequeueMode::Mixed {
+            let due = entered_at.plus_ms(cta_plan.acd_after_ms).max(now);
+            self.set_timer(due, Timer::Acd(id, generation));
+        }
+        self.trail(id, Step::Heard);
+        self.dispatch(cta);
+    }
+
     fn on_caller_hung_up(&mut self, id: CallId) {
         self.cut(id, false);
     }
@@ -837,6 +875,8 @@ impl Core {
     }
 
     fn on_dtmf(&mut self, id: CallId, digit: u8) {
+        // A key pressed is a person: a suspect leaves the suspects.
+        self.on_heard(id);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1835,14 +1875,15 @@ impl Core {
         }
     }
 
-    fn add_callback(&mut self, id: CallId, call: Call) {
-        let cta = call.home;
+    /// A call that ended unanswered (abandoned, or refused before it joined a queue) goes on
+    /// its home CTA's call-back list.
+    fn call_back(&mut self, id: CallId, cta: CtaId, zone: ZoneId, caller: Option<Box<str>>) {
         self.index_callback(
             cta,
             id,
             CallbackEntry {
-                zone: call.zone,
-                caller: call.caller,
+                zone,
+                caller,
                 at: self.now,
                 state: CallbackState::Pending,
             },
@@ -1852,6 +1893,10 @@ impl Core {
             call: id,
             state: CallbackState::Pending,
         });
+    }
+
+    fn add_callback(&mut self, id: CallId, call: Call) {
+        self.call_back(id, call.home, call.zone, call.caller);
     }
 
     /// Puts an entry on a CTA's call-back list, within the list's bound.

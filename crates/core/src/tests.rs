@@ -195,6 +195,7 @@ impl Harness {
             source: None,
             place: None,
             suspected: false,
+            refused: None,
         }))
     }
 
@@ -754,6 +755,8 @@ fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
             place: None,
             // Some callers are suspected of a flood: no invariant may bend for them.
             suspected: *c % 5 == 3,
+            // Some the shell could not carry: refused, on record, called back.
+            refused: (*c % 11 == 7).then_some(NotCarried::NoMediaPort),
         }),
         Op::CallerHangUp(c) => Event::CallerHungUp { call: call(c) },
         Op::Login(a, c, p) => Event::AgentLogin {
@@ -1025,7 +1028,7 @@ impl Checker {
             self.live.len(),
             "a call was lost or invented"
         );
-        assert!(core.admission().total_in_use() <= core.admission().capacity());
+        assert!(core.admission().within_capacity());
         let mut holders = HashSet::new();
         for call in &self.live {
             if let Some(info) = core.call(CallId(*call))
@@ -1252,10 +1255,11 @@ fn check_mutual_aid(core: &Core, event: &Event, out: &[Command]) {
                     && offer.suspected
                 {
                     let admission = core.admission();
+                    // Refused only when no capacity is free anywhere, suspects beyond their
+                    // share counted.
                     assert!(
-                        admission.pool_free() == 0
-                            || admission.suspected_in_use() >= u64::from(plan.suspected_capacity),
-                        "suspect refused with room for suspects"
+                        admission.pool_free() <= admission.suspected_beyond_share(),
+                        "suspect refused with capacity free"
                     );
                 } else if let Event::Offered(offer) = event {
                     let zone = plan.zone(offer.zone);
@@ -1269,6 +1273,15 @@ fn check_mutual_aid(core: &Core, event: &Event, out: &[Command]) {
                         "refused within the zone's share"
                     );
                 }
+            }
+            Command::Reject {
+                reason: EndReason::NotCarried(_),
+                ..
+            } => {
+                assert!(
+                    matches!(event, Event::Offered(offer) if offer.refused.is_some()),
+                    "refused as not carried though the shell carried it"
+                );
             }
             Command::Reject { reason, .. } => panic!("refused for {reason:?}"),
             _ => {}
@@ -1460,6 +1473,7 @@ impl Harness {
             source: None,
             place: None,
             suspected: true,
+            refused: None,
         }))
     }
 
@@ -1473,6 +1487,7 @@ impl Harness {
             source: None,
             place: None,
             suspected: false,
+            refused: None,
         }))
     }
 
@@ -2351,16 +2366,16 @@ fn a_suspect_waits_behind_real_callers_leaves_a_call_taker_free_and_keeps_to_its
         out.contains(&Command::Answer { call: CallId(12) }),
         "{out:?}"
     );
-    // The suspects' capacity is taken: the next suspect is refused, a real caller is not.
+    // The suspects' share is taken: the next suspect waits beyond it, on capacity nobody uses,
+    // rather than being refused (a real caller may be among them).
     let out = h.offer_suspected(13, Z13);
+    assert!(rings(&out).is_empty(), "{out:?}");
     assert!(
-        out.contains(&Command::Reject {
-            call: CallId(13),
-            reason: EndReason::NoCapacity
-        }),
+        out.contains(&Command::Answer { call: CallId(13) }),
         "{out:?}"
     );
-    // A real caller goes ahead of the waiting suspect, to the call-taker kept free.
+    assert_eq!(h.core.admission().suspected_beyond_share(), 1);
+    // A real caller goes ahead of the waiting suspects, to the call-taker kept free.
     let out = h.offer(14, Z13);
     assert_eq!(rings(&out), vec![(14, agent)]);
     // However long the suspect waits, it is never offered to another CTA.
@@ -2370,6 +2385,38 @@ fn a_suspect_waits_behind_real_callers_leaves_a_call_taker_free_and_keeps_to_its
     assert!(info.suspected);
     assert_eq!(info.cta, C13);
     assert!(!info.mutual_aid);
+}
+
+#[test]
+fn a_suspect_heard_speaking_or_pressing_a_key_takes_its_place_among_the_real_callers() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    h.talk(1, 10, Z13);
+    h.offer_suspected(11, Z13);
+    h.offer(12, Z13);
+    h.offer_suspected(13, Z13);
+    // Call 11 spoke during the announcement: it goes before call 12, which came after it.
+    let out = h.send(Event::Heard { call: CallId(11) });
+    assert!(!h.core.call(CallId(11)).expect("waits").suspected);
+    assert!(
+        out.contains(&Command::Trail {
+            call: CallId(11),
+            step: Step::Heard
+        }),
+        "{out:?}"
+    );
+    // Call 13 pressed a key: it leaves the suspects too, behind the others by arrival.
+    h.send(Event::Dtmf {
+        call: CallId(13),
+        digit: b'5',
+    });
+    assert!(!h.core.call(CallId(13)).expect("waits").suspected);
+    h.send(Event::AgentHungUp {
+        agent: AgentId(1),
+        call: CallId(10),
+    });
+    let out = h.advance(60_000);
+    assert_eq!(rings(&out), vec![(11, 1)], "{out:?}");
 }
 
 #[test]
@@ -2397,4 +2444,43 @@ fn a_waiting_call_suspected_later_moves_behind_the_others_and_keeps_its_capacity
     // A call with a call-taker already is left alone.
     h.send(Event::Suspected { call: CallId(12) });
     assert!(!h.core.call(CallId(12)).expect("ringing").suspected);
+}
+
+#[test]
+fn a_call_the_shell_cannot_carry_is_refused_on_record_and_called_back() {
+    let mut h = Harness::new();
+    h.login(1, C13, 3);
+    let out = h.send(Event::Offered(Offer {
+        call: CallId(10),
+        zone: Z13,
+        service: Service::Fire,
+        resource_priority: None,
+        caller: Some("0612345678".into()),
+        source: None,
+        place: None,
+        suspected: false,
+        refused: Some(NotCarried::NoCommonCodec),
+    }));
+    let reason = EndReason::NotCarried(NotCarried::NoCommonCodec);
+    assert!(rings(&out).is_empty(), "{out:?}");
+    assert!(
+        out.contains(&Command::Reject {
+            call: CallId(10),
+            reason: reason.clone()
+        }),
+        "{out:?}"
+    );
+    assert!(
+        out.contains(&Command::Ended {
+            call: CallId(10),
+            outcome: Outcome::Rejected,
+            reason,
+            cta: Some(C13),
+        }),
+        "{out:?}"
+    );
+    let (call, entry) = h.core.callbacks(C13).next().expect("a call-back entry");
+    assert_eq!(call, CallId(10));
+    assert_eq!(entry.caller.as_deref(), Some("0612345678"));
+    assert_eq!(h.core.live_calls(), 0);
 }

@@ -76,6 +76,45 @@ pub struct Offer {
     /// The shell suspects the call of being part of a flood (telephony denial of service).
     #[serde(default)]
     pub suspected: bool,
+    /// The shell could not carry the call (no audio it can use, no media port): the core
+    /// still takes it in, so that it is on record and on the call-back list.
+    #[serde(default)]
+    pub refused: Option<NotCarried>,
+}
+
+/// Why the shell could not carry an emergency call it received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum NotCarried {
+    /// The INVITE's SDP could not be read, or offered no audio.
+    NoAudioOffer,
+    /// The audio offered had no codec the platform speaks (G.711 A-law or µ-law).
+    NoCommonCodec,
+    /// The caller offered SRTP with a key that cannot be used.
+    UnusableSrtpKey,
+    /// No media port was free in the whole configured range.
+    NoMediaPort,
+}
+
+impl NotCarried {
+    /// Name used in logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotCarried::NoAudioOffer => "no audio offer",
+            NotCarried::NoCommonCodec => "no common codec",
+            NotCarried::UnusableSrtpKey => "unusable SRTP key",
+            NotCarried::NoMediaPort => "no media port",
+        }
+    }
+
+    /// The reason as call-takers read it, in French.
+    pub fn french(self) -> &'static str {
+        match self {
+            NotCarried::NoAudioOffer => "pas d'offre audio lisible",
+            NotCarried::NoCommonCodec => "aucun codec audio commun (G.711 attendu)",
+            NotCarried::UnusableSrtpKey => "clé SRTP inutilisable",
+            NotCarried::NoMediaPort => "aucun port média libre",
+        }
+    }
 }
 
 /// Where a caller is, as the console shows it: the shell locates, the core keeps it with the
@@ -348,6 +387,12 @@ pub enum Event {
         /// The call.
         call: CallId,
     },
+    /// The caller was heard while waiting (speech, or a key pressed): a suspect of a flood is
+    /// a person, not a silent robot, and leaves the suspects.
+    Heard {
+        /// The call.
+        call: CallId,
+    },
 }
 
 impl Command {
@@ -418,6 +463,8 @@ pub enum EndReason {
     NoCapacity,
     /// A `busy` rule refused the call, with its reason.
     Busy(String),
+    /// The shell could not carry the call.
+    NotCarried(NotCarried),
     /// The shell offered a call with a zone the plan does not have.
     UnknownZone,
     /// The platform stopped during the call.
@@ -438,6 +485,7 @@ impl std::fmt::Display for EndReason {
                 f.write_str("no capacity left in the zone nor in the national pool")
             }
             EndReason::Busy(reason) => write!(f, "refused by rule: {reason}"),
+            EndReason::NotCarried(why) => write!(f, "not carried: {}", why.as_str()),
             EndReason::UnknownZone => f.write_str("unknown zone"),
             EndReason::PlatformStopped => f.write_str("the platform stopped"),
         }
@@ -465,6 +513,7 @@ impl EndReason {
                 "plus de capacité dans la zone ni dans la réserve nationale".into()
             }
             EndReason::Busy(reason) => format!("refusé par une règle : {reason}"),
+            EndReason::NotCarried(why) => format!("appel non acheminable : {}", why.french()),
             EndReason::UnknownZone => "zone inconnue".into(),
             EndReason::PlatformStopped => "arrêt de la plateforme".into(),
         }
@@ -560,6 +609,8 @@ pub enum Step {
     Answered(AgentId),
     /// The caller said it is about the known incident.
     CrisisRelated,
+    /// A suspect of a flood was heard (speech or a key) and left the suspects.
+    Heard,
     /// Handed back by a lender's call-taker to its home CTA.
     HandedBack {
         /// The CTA whose call-taker handed it back.

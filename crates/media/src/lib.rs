@@ -35,8 +35,21 @@ const RECORD_CUSHION: usize = 2 * FRAME;
 /// A closed port pair is not given to another call before this, so that the last packets of
 /// the former peer cannot reach the next caller; while younger, a fresh pair is bound instead.
 const REUSE_AFTER: Duration = Duration::from_secs(1);
-/// Ports tried when binding a fresh pair, before falling back on the oldest closed one.
-const BIND_ATTEMPTS: u32 = 64;
+
+/// Root mean square of a 20 ms frame above which the caller is making a sound: about
+/// -40 dBFS, above the comfort noise and line hiss of a silent call.
+pub const SPEECH_RMS: f64 = 330.0;
+/// Such frames (not necessarily in a row) that make a caller heard: 100 ms of sound.
+pub const SPEECH_FRAMES: u16 = 5;
+
+/// Root mean square of decoded samples.
+fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = samples.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
+    (sum / samples.len() as f64).sqrt()
+}
 
 /// A G.711 codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,6 +135,13 @@ pub struct LegId(pub u64);
 /// Something heard on a leg, or a recording done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
+    /// The caller spoke (or made some sound) while not bridged to anyone: reported once per
+    /// leg, after [`SPEECH_FRAMES`] frames louder than [`SPEECH_RMS`]. A silent robot of a
+    /// flood never is.
+    Heard {
+        /// The leg.
+        leg: LegId,
+    },
     /// A key pressed (RFC 4733), reported once per press.
     Dtmf {
         /// The leg.
@@ -330,6 +350,10 @@ struct LegState {
     peer: Option<Arc<Port>>,
     recorder: Option<(Arc<Mutex<Recorder>>, usize)>,
     last_dtmf: Option<u32>,
+    /// Frames louder than [`SPEECH_RMS`] heard while not bridged.
+    voiced: u16,
+    /// Whether [`MediaEvent::Heard`] was reported.
+    heard: bool,
     /// SRTP (RFC 3711) with the keys the offer and the answer exchanged; None: RTP.
     srtp: Option<Srtp>,
 }
@@ -413,6 +437,8 @@ impl LegState {
             },
             peer: None,
             recorder: None,
+            voiced: 0,
+            heard: false,
             last_dtmf: None,
             srtp: None,
         }
@@ -500,7 +526,7 @@ impl Media {
         lock(&self.inner.ports).open.len()
     }
 
-    /// Binds a fresh pair on the range, trying a bounded number of ports.
+    /// Binds a fresh pair on the range, from where the last search stopped.
     fn bind_pair(&self, ports: &mut Ports) -> Option<(std::net::UdpSocket, std::net::UdpSocket)> {
         let max = self.inner.config.port_max;
         let first = first_port(&self.inner.config);
@@ -510,8 +536,12 @@ impl Media {
         } else {
             0
         };
-        let unbound = pairs.saturating_sub(ports.bound.len() as u32);
-        for _ in 0..unbound.min(BIND_ATTEMPTS) {
+        // Every pair of the range is tried before giving up: a port held by another program
+        // is skipped, never a reason to refuse a caller while the range has free ones.
+        if ports.bound.len() as u32 >= pairs {
+            return None;
+        }
+        for _ in 0..pairs {
             let port = ports.next_port;
             ports.next_port = if port + 3 > u32::from(max) {
                 first
@@ -957,6 +987,7 @@ async fn receive(port: Arc<Port>, events: mpsc::Sender<MediaEvent>) {
             }
         };
         let mut dtmf = None;
+        let mut heard = None;
         let decrypted;
         let forward = {
             let mut state = lock(&port.state);
@@ -999,6 +1030,13 @@ async fn receive(port: Arc<Port>, events: mpsc::Sender<MediaEvent>) {
                 } => {
                     samples.clear();
                     samples.extend(payload.iter().map(|&c| codec.decode(c)));
+                    if state.peer.is_none() && !state.heard && rms(&samples) > SPEECH_RMS {
+                        state.voiced += 1;
+                        if state.voiced >= SPEECH_FRAMES {
+                            state.heard = true;
+                            heard = Some(leg);
+                        }
+                    }
                     if let Some((recorder, side)) = &state.recorder {
                         lock(recorder).push(*side, &samples);
                     }
@@ -1012,6 +1050,9 @@ async fn receive(port: Arc<Port>, events: mpsc::Sender<MediaEvent>) {
         };
         if let Some((leg, digit)) = dtmf {
             let _ = events.try_send(MediaEvent::Dtmf { leg, digit });
+        }
+        if let Some(leg) = heard {
+            let _ = events.try_send(MediaEvent::Heard { leg });
         }
         let Some((peer, codec, payload_type, payload)) = forward else {
             continue;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use secourir_config::{Plan, Service};
-use secourir_core::{CallId, Instant, Offer, Whereabouts};
+use secourir_core::{CallId, Instant, NotCarried, Offer, Whereabouts};
 use secourir_media::{LegId, Media, sdp};
 use secourir_sip::{Decision, Ingress};
 use secourir_territory::Territory;
@@ -46,6 +46,8 @@ pub(crate) struct Arrival {
     pub(crate) place: CallPlace,
     /// Header lines rebuilt from bytes that were not UTF-8.
     pub(crate) repaired_headers: Option<String>,
+    /// Why the platform cannot carry the call, if it cannot.
+    pub(crate) refused: Option<NotCarried>,
     /// The caller's side of the call.
     pub(crate) side: CallerSide,
 }
@@ -84,6 +86,7 @@ impl Arrival {
             source: self.trunk.as_deref().map(Into::into),
             place: Some(Arc::new(whereabouts(place))),
             suspected: false,
+            refused: self.refused,
         }
     }
 }
@@ -108,8 +111,16 @@ pub(crate) fn emergency_id(kind: &str, call: CallId, now: Instant, instance: &st
     )
 }
 
-/// What an emergency INVITE brings, read and anchored; or the refusal to send when the call
-/// cannot be carried (no audio it could use, no media port left).
+/// Refusals of calls the platform could not carry, logged at most once per this interval (each
+/// one is on record, and counted).
+const NOT_CARRIED_LOG_EVERY_MS: u64 = 10_000;
+
+/// When a refusal was last logged.
+static NOT_CARRIED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What an emergency INVITE brings, read, located and anchored. A call that cannot be carried
+/// (no audio it could use, no media port left) is an arrival all the same: the core refuses it,
+/// so that it is on record and its caller on the call-back list.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn from_invite(
     call: CallId,
@@ -121,80 +132,7 @@ pub(crate) fn from_invite(
     plan: &Plan,
     instance: &str,
     now: Instant,
-) -> Option<Arrival> {
-    let refuse = |decide: oneshot::Sender<Decision>, code, reason: &str, retry| {
-        let _ = decide.send(Decision::Reject {
-            code,
-            reason: reason.into(),
-            retry_after_s: retry,
-        });
-    };
-    let offer = match sdp::parse(&ingress.sdp) {
-        Ok(offer) => offer,
-        Err(e) => {
-            info!(?call, %source, error = %e, "INVITE without usable audio");
-            refuse(
-                decide,
-                488,
-                "Not Acceptable Here - no usable audio offer",
-                None,
-            );
-            return None;
-        }
-    };
-    let Some(codec) = sdp::choose(&offer) else {
-        refuse(
-            decide,
-            488,
-            "Not Acceptable Here - offer PCMA or PCMU",
-            None,
-        );
-        return None;
-    };
-    let (leg, local) = match media.open_leg() {
-        Ok(opened) => opened,
-        Err(e) => {
-            warn!(?call, error = %e, "no media port for a new call");
-            refuse(
-                decide,
-                503,
-                "Service Unavailable - media ports exhausted",
-                Some(5),
-            );
-            return None;
-        }
-    };
-    media.set_remote(leg, offer.addr, codec, offer.dtmf_pt);
-    // A peer that offers SRTP (SDES) gets it: our own key for what we send, theirs read.
-    let our_key = offer.crypto.as_ref().map(|theirs| {
-        let mut key_salt = [0u8; 30];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut key_salt);
-        sdp::SdesKey {
-            tag: theirs.tag,
-            suite: theirs.suite,
-            key_salt,
-        }
-    });
-    if let (Some(theirs), Some(ours)) = (&offer.crypto, &our_key) {
-        let keys = secourir_media::SrtpKeys {
-            suite: theirs.suite,
-            theirs: theirs.key_salt,
-            ours: ours.key_salt,
-        };
-        if let Err(e) = media.set_srtp(leg, &keys) {
-            warn!(?call, error = %e, "SRTP could not be set up for a new call");
-            media.close(leg);
-            refuse(decide, 488, "Not Acceptable Here - unusable SRTP key", None);
-            return None;
-        }
-    }
-    let protection = match &our_key {
-        Some(key) => sdp::Protection::Srtp {
-            key,
-            secure: offer.secure,
-        },
-        None => sdp::Protection::Clear,
-    };
+) -> Arrival {
     let place = locate_call(
         territory,
         plan,
@@ -216,7 +154,20 @@ pub(crate) fn from_invite(
             "<{emergency_call_id}>;purpose=emergency-CallId, <{incident_id}>;purpose=emergency-IncidentId"
         ),
     )];
-    Some(Arrival {
+    let (leg, answer_sdp, refused) = match anchor(call, &ingress.sdp, media) {
+        Ok((leg, answer_sdp)) => (Some(leg), answer_sdp, None),
+        Err(why) => {
+            metrics::counter!("secourir_calls_not_carried_total", "why" => why.as_str())
+                .increment(1);
+            let last = NOT_CARRIED_LOGGED.load(std::sync::atomic::Ordering::Relaxed);
+            if now.0.saturating_sub(last) >= NOT_CARRIED_LOG_EVERY_MS || last == 0 {
+                NOT_CARRIED_LOGGED.store(now.0.max(1), std::sync::atomic::Ordering::Relaxed);
+                warn!(?call, %source, why = why.as_str(), "emergency call the platform cannot carry: refused, on record and on the call-back list (logged once per 10 s, counted in secourir_calls_not_carried_total)");
+            }
+            (None, String::new(), Some(why))
+        }
+    };
+    Arrival {
         call,
         emergency_call_id,
         caller: ingress.caller,
@@ -225,11 +176,62 @@ pub(crate) fn from_invite(
         trunk: ingress.trunk,
         place,
         repaired_headers: ingress.repaired_headers,
+        refused,
         side: CallerSide {
-            leg: Some(leg),
+            leg,
             decide: Some(decide),
-            answer_sdp: sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101), protection),
+            answer_sdp,
             call_info,
         },
-    })
+    }
+}
+
+/// The caller's audio anchored on a media leg, and the SDP answer; or why it cannot be.
+fn anchor(call: CallId, sdp_offer: &[u8], media: &Media) -> Result<(LegId, String), NotCarried> {
+    let offer = sdp::parse(sdp_offer).map_err(|e| {
+        info!(?call, error = %e, "INVITE without usable audio");
+        // An SRTP offer refused is most often refused for its key (a suite or a key length
+        // the anchor does not take).
+        let srtp = String::from_utf8_lossy(sdp_offer)
+            .to_ascii_uppercase()
+            .contains("RTP/SAVP");
+        match srtp {
+            true => NotCarried::UnusableSrtpKey,
+            false => NotCarried::NoAudioOffer,
+        }
+    })?;
+    let codec = sdp::choose(&offer).ok_or(NotCarried::NoCommonCodec)?;
+    let (leg, local) = media.open_leg().map_err(|_| NotCarried::NoMediaPort)?;
+    media.set_remote(leg, offer.addr, codec, offer.dtmf_pt);
+    // A peer that offers SRTP (SDES) gets it: our own key for what we send, theirs read.
+    let our_key = offer.crypto.as_ref().map(|theirs| {
+        let mut key_salt = [0u8; 30];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut key_salt);
+        sdp::SdesKey {
+            tag: theirs.tag,
+            suite: theirs.suite,
+            key_salt,
+        }
+    });
+    if let (Some(theirs), Some(ours)) = (&offer.crypto, &our_key) {
+        let keys = secourir_media::SrtpKeys {
+            suite: theirs.suite,
+            theirs: theirs.key_salt,
+            ours: ours.key_salt,
+        };
+        if let Err(e) = media.set_srtp(leg, &keys) {
+            info!(?call, error = %e, "SRTP could not be set up for a new call");
+            media.close(leg);
+            return Err(NotCarried::UnusableSrtpKey);
+        }
+    }
+    let protection = match &our_key {
+        Some(key) => sdp::Protection::Srtp {
+            key,
+            secure: offer.secure,
+        },
+        None => sdp::Protection::Clear,
+    };
+    let answer = sdp::answer(local, call.0, codec, offer.dtmf_pt.map(|_| 101), protection);
+    Ok((leg, answer))
 }

@@ -400,6 +400,7 @@ impl Callers {
             trunk: Some("simulation".into()),
             place,
             repaired_headers: None,
+            refused: None,
             side: CallerSide {
                 leg: None,
                 decide: None,

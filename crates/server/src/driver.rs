@@ -523,7 +523,7 @@ impl Driver {
                 let media = &self.legs.media;
                 let number = ingress.caller.clone();
                 let trunk = ingress.trunk.clone();
-                if let Some(arrival) = arrival::from_invite(
+                let arrival = arrival::from_invite(
                     call,
                     *ingress,
                     source,
@@ -533,36 +533,35 @@ impl Driver {
                     &self.plan,
                     &self.instance,
                     now,
-                ) {
-                    let trusted = trunk
-                        .as_deref()
-                        .is_some_and(|t| self.plan.trunk(t).is_some());
-                    let verdict = self.suspects.arrived(
-                        call,
-                        source.ip(),
-                        number.as_deref(),
-                        trunk.as_deref(),
-                        trusted,
-                        now,
+                );
+                let trusted = trunk
+                    .as_deref()
+                    .is_some_and(|t| self.plan.trunk(t).is_some());
+                let verdict = self.suspects.arrived(
+                    call,
+                    source.ip(),
+                    number.as_deref(),
+                    trunk.as_deref(),
+                    trusted,
+                    now,
+                );
+                if let Some(note) = verdict.note {
+                    self.records.board.note(now, "plateforme", note);
+                }
+                let suspected = verdict.reason.is_some();
+                if let Some(reason) = verdict.reason {
+                    let step = format!(
+                        "appel suspect ({}) : en attente derrière tous les autres appels",
+                        reason.french()
                     );
-                    if let Some(note) = verdict.note {
-                        self.records.board.note(now, "plateforme", note);
+                    for earlier in &verdict.earlier {
+                        self.records.note(*earlier, now, step.clone());
                     }
-                    let suspected = verdict.reason.is_some();
-                    if let Some(reason) = verdict.reason {
-                        let step = format!(
-                            "appel suspect ({}) : en attente derrière tous les autres appels",
-                            reason.french()
-                        );
-                        for earlier in &verdict.earlier {
-                            self.records.note(*earlier, now, step.clone());
-                        }
-                        self.records.note(call, now, step);
-                    }
-                    self.arrive(arrival, suspected);
-                    for earlier in verdict.earlier {
-                        self.feed(Event::Suspected { call: earlier });
-                    }
+                    self.records.note(call, now, step);
+                }
+                self.arrive(arrival, suspected);
+                for earlier in verdict.earlier {
+                    self.feed(Event::Suspected { call: earlier });
                 }
             }
             SipEvent::Registered { agent, binding } => {
@@ -648,7 +647,13 @@ impl Driver {
     }
 
     fn on_media(&mut self, event: MediaEvent) {
-        if let Some(event) = self.legs.on_dtmf(&event) {
+        if let Some(event) = self.legs.caller_event(&event) {
+            // Only a suspect's being heard changes anything: the others' stay off the log.
+            if let Event::Heard { call } = event
+                && !self.core.call(call).is_some_and(|c| c.suspected)
+            {
+                return;
+            }
             self.feed(event);
             return;
         }

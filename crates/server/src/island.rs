@@ -105,6 +105,7 @@ pub(crate) fn call_of(event: &Event) -> Option<CallId> {
         | Event::PartnerAnswered { call }
         | Event::PartnerFailed { call, .. }
         | Event::Suspected { call }
+        | Event::Heard { call }
         | Event::PartnerHungUp { call } => Some(*call),
         Event::Request {
             ask: Ask::Pick(call) | Ask::HangUp(call),

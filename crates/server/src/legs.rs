@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use secourir_config::{AnnouncementId, Plan};
-use secourir_core::{AgentId, CallId, Command, EndReason, Event, Instant, RingFailure};
+use secourir_core::{AgentId, CallId, Command, EndReason, Event, Instant, NotCarried, RingFailure};
 use secourir_media::{Audio, LegId, Media, MediaEvent, sdp};
 use secourir_sip::{Decision, SipEvent};
 use tracing::{info, warn};
@@ -234,14 +234,15 @@ impl Legs {
         }
     }
 
-    /// The core event a key pressed by a caller stands for (a finished recording is the
+    /// The core event a caller's key or voice stands for (a finished recording is the
     /// records' business, not the core's).
-    pub(crate) fn on_dtmf(&self, event: &MediaEvent) -> Option<Event> {
+    pub(crate) fn caller_event(&self, event: &MediaEvent) -> Option<Event> {
         match event {
             MediaEvent::Dtmf { leg, digit } => self.by_leg.get(leg).map(|&call| Event::Dtmf {
                 call,
                 digit: *digit,
             }),
+            MediaEvent::Heard { leg } => self.by_leg.get(leg).map(|&call| Event::Heard { call }),
             MediaEvent::Recorded { .. } => None,
         }
     }
@@ -314,6 +315,28 @@ impl Legs {
                 Some(30),
             ),
             EndReason::Busy(why) => (486, format!("Busy Here - {why}"), None),
+            EndReason::NotCarried(why) => match why {
+                NotCarried::NoAudioOffer => (
+                    488,
+                    "Not Acceptable Here - no usable audio offer".to_owned(),
+                    None,
+                ),
+                NotCarried::NoCommonCodec => (
+                    488,
+                    "Not Acceptable Here - offer PCMA or PCMU".to_owned(),
+                    None,
+                ),
+                NotCarried::UnusableSrtpKey => (
+                    488,
+                    "Not Acceptable Here - unusable SRTP key".to_owned(),
+                    None,
+                ),
+                NotCarried::NoMediaPort => (
+                    503,
+                    "Service Unavailable - media ports exhausted".to_owned(),
+                    Some(5),
+                ),
+            },
             other => (500, format!("Server Internal Error - {other}"), None),
         };
         warn!(?call, code, %phrase, "call refused");

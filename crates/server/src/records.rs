@@ -443,6 +443,7 @@ impl Records {
             ),
             Step::Answered(agent) => format!("décroché par {}", self.login(*agent)),
             Step::CrisisRelated => "lié à la crise (touche 1)".into(),
+            Step::Heard => "appelant entendu : n'est plus suspect".into(),
             Step::HandedBack { from, by, summary } => {
                 let home = core.call(call).map_or_else(String::new, |c| cta(c.home));
                 format!(

@@ -512,6 +512,7 @@ impl<'a> Sim<'a> {
             source: None,
             place: None,
             suspected: false,
+            refused: None,
         }));
     }
 

@@ -70,6 +70,7 @@ fn offer(call: u64) -> Event {
         source: None,
         place: None,
         suspected: false,
+        refused: None,
     })
 }
 

@@ -31,6 +31,10 @@ pub struct Ingress {
     pub resource_priority: Option<u8>,
     /// Header lines the screen had to repair (bytes that were not UTF-8), for the call's trail.
     pub repaired_headers: Option<String>,
+    /// The INVITE names an emergency service but its body cannot be used: the call is still
+    /// offered (the core refuses it, on record and on the call-back list), and this is the
+    /// answer its sender gets.
+    pub unusable: Option<Refusal>,
 }
 
 /// Why an INVITE is refused before it reaches the core, with the SIP status to send.
@@ -83,7 +87,7 @@ fn uri_user(value: &str) -> Option<String> {
     (!user.is_empty() && user.len() <= 64).then(|| user.to_owned())
 }
 
-/// Reads an INVITE; refuses what the platform cannot serve.
+/// Reads an INVITE: what it asks, or the refusal of one that names no emergency service.
 pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
     let uri = request.uri.to_string();
     let to = header_value(request, "To").unwrap_or("");
@@ -97,42 +101,17 @@ pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
         .and_then(uri_user)
         .or_else(|| header_value(request, "From").and_then(uri_user));
     let trunk = uri_param(&uri, "trunk");
-    if request.body.len() > MAX_BODY {
-        return Err(refuse(
-            413,
-            "Request Entity Too Large - INVITE body over 64 KiB",
-        ));
-    }
     let content_type = header_value(request, "Content-Type").unwrap_or("");
-    if request.body.is_empty() {
-        return Err(refuse(
-            488,
-            "Not Acceptable Here - an SDP offer is required (no late offer)",
-        ));
-    }
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media != "application/sdp" && !media.starts_with("multipart/") {
-        return Err(refuse(
-            415,
-            "Unsupported Media Type - send application/sdp, or multipart/mixed with SDP and PIDF-LO",
-        ));
-    }
-    let sdp = match sip_body_part(content_type, &request.body, "application/sdp") {
-        Ok(Some(sdp)) => sdp.to_vec(),
-        Ok(None) => {
-            return Err(refuse(
-                488,
-                "Not Acceptable Here - no application/sdp part in the body",
-            ));
-        }
-        Err(_) => return Err(refuse(400, "Bad Request - unreadable multipart body")),
+    let (sdp, unusable) = match offer_of(content_type, &request.body) {
+        Ok(sdp) => (sdp, None),
+        Err(refusal) => (Vec::new(), Some(refusal)),
     };
-    let (locations, location_problem) = match parse_sip_body(content_type, &request.body) {
+    let body: &[u8] = if request.body.len() > MAX_BODY {
+        &[]
+    } else {
+        &request.body
+    };
+    let (locations, location_problem) = match parse_sip_body(content_type, body) {
         Ok(locations) => (locations, None),
         Err(LocationError::NoLocation | LocationError::UnsupportedContentType(_)) => {
             (Vec::new(), None)
@@ -174,6 +153,7 @@ pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
     let repaired_headers =
         (!notes.is_empty()).then(|| notes.join("; ").chars().take(300).collect());
     Ok(Ingress {
+        unusable,
         repaired_headers,
         service,
         caller,
@@ -185,6 +165,42 @@ pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
         upstream_incident_id,
         resource_priority,
     })
+}
+
+/// The SDP offer of an INVITE's body, or why there is none the platform can use.
+fn offer_of(content_type: &str, body: &[u8]) -> Result<Vec<u8>, Refusal> {
+    if body.len() > MAX_BODY {
+        return Err(refuse(
+            413,
+            "Request Entity Too Large - INVITE body over 64 KiB",
+        ));
+    }
+    if body.is_empty() {
+        return Err(refuse(
+            488,
+            "Not Acceptable Here - an SDP offer is required (no late offer)",
+        ));
+    }
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media != "application/sdp" && !media.starts_with("multipart/") {
+        return Err(refuse(
+            415,
+            "Unsupported Media Type - send application/sdp, or multipart/mixed with SDP and PIDF-LO",
+        ));
+    }
+    match sip_body_part(content_type, body, "application/sdp") {
+        Ok(Some(sdp)) => Ok(sdp.to_vec()),
+        Ok(None) => Err(refuse(
+            488,
+            "Not Acceptable Here - no application/sdp part in the body",
+        )),
+        Err(_) => Err(refuse(400, "Bad Request - unreadable multipart body")),
+    }
 }
 
 fn uri_param(uri: &str, name: &str) -> Option<String> {
@@ -293,29 +309,23 @@ mod tests {
                 .code,
             404
         );
-        assert_eq!(
-            read_invite(&invite("sip:18@x", "", "text/plain", "hello"))
-                .unwrap_err()
-                .code,
-            415
-        );
-        assert_eq!(
-            read_invite(&invite("sip:18@x", "", "application/sdp", ""))
-                .unwrap_err()
-                .code,
-            488
-        );
+        // An emergency INVITE with a body it cannot use is still read: it reaches the core.
+        let unusable = |content_type: &str, body: &str| {
+            let ingress = read_invite(&invite("sip:18@x", "", content_type, body))
+                .expect("an emergency call is read whatever its body");
+            assert!(ingress.sdp.is_empty());
+            ingress.unusable.expect("a refusal").code
+        };
+        assert_eq!(unusable("text/plain", "hello"), 415);
+        assert_eq!(unusable("application/sdp", ""), 488);
         let only_pidf = "--b1\r\nContent-Type: application/pidf+xml\r\n\r\n<x/>\r\n--b1--\r\n";
-        assert_eq!(
-            read_invite(&invite(
-                "sip:18@x",
-                "",
-                "multipart/mixed;boundary=b1",
-                only_pidf
-            ))
-            .unwrap_err()
-            .code,
-            488
+        assert_eq!(unusable("multipart/mixed;boundary=b1", only_pidf), 488);
+        assert_eq!(unusable("application/sdp", &"v".repeat(MAX_BODY + 1)), 413);
+        assert!(
+            read_invite(&invite("sip:18@x", "", "application/sdp", SDP))
+                .expect("served")
+                .unusable
+                .is_none()
         );
     }
 }

@@ -688,6 +688,9 @@ impl Sip {
                     .await;
             }
         };
+        // Its body's problem, if any, is the answer the caller's equipment gets once the core
+        // has the call on record.
+        let unusable = ingress.unusable.clone();
         let call = self.next_call();
         let source = tx
             .connection
@@ -752,12 +755,22 @@ impl Sip {
                 code,
                 reason,
                 retry_after_s,
-            }) => {
-                let headers = retry_after_s
-                    .map(|s| vec![make_header("Retry-After", s.to_string())])
-                    .unwrap_or_default();
-                tx.reply_with(status(code, &reason), headers, None).await
-            }
+            }) => match unusable {
+                Some(refusal) => {
+                    let headers = match refusal.code {
+                        415 => vec![make_header("Accept", ACCEPT.into())],
+                        _ => vec![],
+                    };
+                    tx.reply_with(status(refusal.code, refusal.reason), headers, None)
+                        .await
+                }
+                None => {
+                    let headers = retry_after_s
+                        .map(|s| vec![make_header("Retry-After", s.to_string())])
+                        .unwrap_or_default();
+                    tx.reply_with(status(code, &reason), headers, None).await
+                }
+            },
             Err(_) => {
                 tx.reply(status(500, "Server Internal Error - call not decided"))
                     .await

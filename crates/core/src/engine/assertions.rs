@@ -19,6 +19,7 @@ impl Core {
             | Event::PartnerFailed { call, .. }
             | Event::PartnerHungUp { call }
             | Event::Suspected { call }
+            | Event::Heard { call }
             | Event::CallbackRestored { call, .. } => (Some(*call), None),
             Event::AgentLogin { agent, .. }
             | Event::AgentLogout { agent }
@@ -56,7 +57,7 @@ impl Core {
     ) {
         assert!(
             self.admission.total_in_use() == self.calls.len() as u64
-                && self.admission.total_in_use() <= self.admission.capacity(),
+                && self.admission.within_capacity(),
             "admitted calls and live calls differ, or exceed the capacity"
         );
         let holder = call.and_then(|c| self.assert_call(c, leaving));
@@ -159,6 +160,7 @@ mod tests {
             source: None,
             place: None,
             suspected: false,
+            refused: None,
         };
         let _ = core.handle(Event::Offered(offer), Instant(1_000)).count();
         core

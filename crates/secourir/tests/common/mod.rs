@@ -85,6 +85,11 @@ impl Platform {
         Platform::start_with("serve", &[])
     }
 
+    /// The media port range the platform was given, first and last.
+    pub fn media_range(&self) -> (u16, u16) {
+        (self.media_first, self.media_first + 399)
+    }
+
     /// `secourir serve` with another configuration file.
     pub fn with_config(config: &Path) -> Platform {
         let config = config.to_string_lossy().into_owned();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rand::RngExt;
 use secourir_config::ZoneId;
-use secourir_core::{CallId, Event, Offer, Service, Whereabouts};
+use secourir_core::{CallId, Event, NotCarried, Offer, Service, Whereabouts};
 
 use super::Violation;
 use super::driver::Driver;
@@ -62,6 +62,16 @@ impl Driver<'_, '_> {
         let source = self.rng.random_bool(0.5).then(|| "trunk-orange".into());
         // Some callers come suspected of a flood: they must be served, never lost, all the same.
         let suspected = self.rng.random_bool(0.15);
+        // Some the shell cannot carry (no common codec, no media port…): refused, and still on
+        // record and on the call-back list.
+        let refused = self.rng.random_bool(0.03).then(|| {
+            [
+                NotCarried::NoAudioOffer,
+                NotCarried::NoCommonCodec,
+                NotCarried::UnusableSrtpKey,
+                NotCarried::NoMediaPort,
+            ][self.rng.random_range(0..4)]
+        });
         self.feed(Event::Offered(Offer {
             call: CallId(call),
             zone,
@@ -71,6 +81,7 @@ impl Driver<'_, '_> {
             source,
             place,
             suspected,
+            refused,
         }))
     }
 

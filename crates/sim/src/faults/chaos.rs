@@ -40,6 +40,8 @@ enum Move {
     Tick,
     /// A call suspected of a flood after its arrival.
     Suspect,
+    /// A caller heard speaking or pressing a key while waiting.
+    Hear,
 }
 
 const MOVES: &[(u32, Move)] = &[
@@ -62,6 +64,7 @@ const MOVES: &[(u32, Move)] = &[
     (2, Move::Disable),
     (2, Move::Stop),
     (2, Move::Suspect),
+    (2, Move::Hear),
     (1, Move::CallbackRestored),
     (6, Move::Duplicate),
     (2, Move::LateAnswer),
@@ -208,6 +211,10 @@ impl Driver<'_, '_> {
             Move::Suspect => {
                 let call = self.live_call().unwrap_or(CallId(u64::MAX));
                 self.feed(Event::Suspected { call })
+            }
+            Move::Hear => {
+                let call = self.live_call().unwrap_or(CallId(u64::MAX));
+                self.feed(Event::Heard { call })
             }
             Move::CallbackRestored => {
                 let call = self.ended_call().unwrap_or(CallId(1 << 40));

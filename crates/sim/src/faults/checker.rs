@@ -66,8 +66,9 @@ pub struct Checker {
     live_in_zone: Vec<u32>,
     /// Calls offered as suspects of a flood.
     suspected: FxHashSet<CallId>,
-    /// Suspects admitted and not ended, and the most there may be.
-    live_suspected: u64,
+    /// Suspects admitted and not ended, within their share and beyond it (on capacity nobody
+    /// used), and the most there may be within it.
+    live_suspected: [u64; 2],
     suspected_max: u64,
     answered: FxHashSet<CallId>,
     ended: FxHashSet<CallId>,
@@ -230,7 +231,7 @@ impl Checker {
         let admitted = core.admission().total_in_use();
         ensure(
             c,
-            admitted == ours as u64 && admitted <= core.admission().capacity(),
+            admitted == ours as u64 && core.admission().within_capacity(),
             || {
                 format!(
                     "{admitted} calls admitted for {ours} live, capacity {}",

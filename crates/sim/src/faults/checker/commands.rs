@@ -27,18 +27,20 @@ impl Checker {
                 let share = self.guaranteed.get(z).copied().unwrap_or(0);
                 let used = self.live_in_zone.get(z).copied().unwrap_or(0);
                 let suspected = self.suspected.contains(call);
-                let pool_empty = committed(&self.live_in_zone, &self.guaranteed)
-                    + self.live_suspected
-                    >= self.capacity;
+                let [n, beyond] = self.live_suspected;
+                let held = committed(&self.live_in_zone, &self.guaranteed) + n;
+                let pool_empty = held >= self.capacity;
                 if suspected {
-                    let (n, max) = (self.live_suspected, self.suspected_max);
-                    ensure(c, !pool_empty && n < max, || {
+                    let max = self.suspected_max;
+                    let in_share = !pool_empty && n < max;
+                    ensure(c, in_share || held + beyond < self.capacity, || {
                         format!(
-                            "suspect {} admitted with the pool empty or {n} of {max} suspects in",
+                            "suspect {} admitted with no capacity free ({n} of {max} suspects \
+                             in their share, {beyond} beyond)",
                             call.0
                         )
                     })?;
-                    self.live_suspected += 1;
+                    self.live_suspected[usize::from(!in_share)] += 1;
                 } else {
                     ensure(c, !(used >= share && pool_empty), || {
                         format!(
@@ -61,10 +63,10 @@ impl Checker {
                         suspected,
                     },
                 );
-                let total = self.live.len() as u64;
+                let total = self.live.len() as u64 - self.live_suspected[1];
                 let capacity = self.capacity;
                 ensure(&mut self.checks, total <= capacity, || {
-                    format!("{total} calls admitted, capacity {capacity}")
+                    format!("{total} calls admitted within shares and pool, capacity {capacity}")
                 })?;
             }
             Command::Reject { call, reason } => {
@@ -79,16 +81,14 @@ impl Checker {
                     let z = usize::from(zone.0);
                     let share = self.guaranteed.get(z).copied().unwrap_or(0);
                     let used = self.live_in_zone.get(z).copied().unwrap_or(0);
-                    let pool_empty = committed(&self.live_in_zone, &self.guaranteed)
-                        + self.live_suspected
-                        >= self.capacity;
-                    let suspects_full = self.live_suspected >= self.suspected_max;
+                    let [n, beyond] = self.live_suspected;
+                    let held = committed(&self.live_in_zone, &self.guaranteed) + n;
+                    let pool_empty = held >= self.capacity;
+                    let room =
+                        (!pool_empty && n < self.suspected_max) || held + beyond < self.capacity;
                     let suspected = self.suspected.contains(call);
-                    ensure(c, !suspected || pool_empty || suspects_full, || {
-                        format!(
-                            "suspect {} refused for capacity with room for suspects",
-                            call.0
-                        )
+                    ensure(c, !suspected || !room, || {
+                        format!("suspect {} refused for capacity with capacity free", call.0)
                     })?;
                     ensure(c, suspected || (used >= share && pool_empty), || {
                         format!(
@@ -112,6 +112,8 @@ impl Checker {
                     ensure(c, live.is_none() && rejected.contains(call), || {
                         format!("call {} ended as rejected without a refusal", call.0)
                     })?;
+                    // A refused caller is called back as an abandoned one is.
+                    self.abandoned.insert(*call);
                     return Ok(());
                 }
                 let Some(live) = live else {
@@ -315,7 +317,10 @@ impl Checker {
             Command::Callback { call, state, .. } => {
                 if *state == secourir_core::CallbackState::Pending {
                     ensure(c, self.abandoned.contains(call), || {
-                        format!("call {} put on a call-back list but not abandoned", call.0)
+                        format!(
+                            "call {} put on a call-back list but not abandoned or refused",
+                            call.0
+                        )
                     })?;
                 }
             }
@@ -339,12 +344,16 @@ impl Checker {
 /// A live call gone: its zone's count and its call-taker are free again.
 fn release(
     live_in_zone: &mut [u32],
-    live_suspected: &mut u64,
+    live_suspected: &mut [u64; 2],
     holds: &mut rustc_hash::FxHashMap<secourir_core::AgentId, CallId>,
     live: &Live,
 ) {
     if live.suspected {
-        *live_suspected -= 1;
+        // Suspects are alike: one beyond the share takes the place freed in it.
+        match live_suspected[1] {
+            0 => live_suspected[0] -= 1,
+            _ => live_suspected[1] -= 1,
+        }
     } else if let Some(n) = live_in_zone.get_mut(usize::from(live.zone.0)) {
         *n -= 1;
     }
