@@ -6,6 +6,8 @@
 //! queue, a rule set that does not end in a catch-all, an overflow loop with no way out, a
 //! département served twice or not at all.
 
+#[cfg(feature = "fixtures")]
+pub mod fixtures;
 mod plan;
 mod raw;
 mod validate;

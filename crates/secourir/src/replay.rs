@@ -48,7 +48,7 @@ fn journal_source(path: &std::path::Path) -> Result<Source, String> {
     let read = |text: &str, name: &str| {
         let mut plan = crate::plan_from_text(text, name)?;
         if simulated {
-            secourir_server::add_simulated_call_takers(&mut plan);
+            secourir_demo::add_simulated_call_takers(&mut plan);
         }
         Ok::<_, String>(plan)
     };

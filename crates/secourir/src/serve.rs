@@ -132,7 +132,7 @@ pub fn demo(args: &DemoArgs) -> ExitCode {
         eprintln!("--calls-per-second: between 0 and 1000");
         return ExitCode::from(2);
     }
-    let options = secourir_server::DemoOptions {
+    let options = secourir_demo::DemoOptions {
         calls_per_second: args.calls_per_second,
         handling_s: args.handling_s,
         ..Default::default()
@@ -185,7 +185,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
     run(args, None)
 }
 
-fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode {
+fn run(args: &ServeArgs, demo: Option<secourir_demo::DemoOptions>) -> ExitCode {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
@@ -220,7 +220,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
     let demo = demo.map(|options| {
         (
             options,
-            secourir_server::add_simulated_call_takers(&mut plan),
+            secourir_demo::add_simulated_call_takers(&mut plan),
         )
     });
     let simulated = demo
@@ -300,7 +300,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
     let read_config = secourir_server::ConfigReader(Arc::new(move |text: &str| {
         let mut plan = crate::plan_from_text(text, &name)?;
         if with_simulated {
-            secourir_server::add_simulated_call_takers(&mut plan);
+            secourir_demo::add_simulated_call_takers(&mut plan);
         }
         Ok(plan)
     }));
@@ -327,7 +327,9 @@ fn run(args: &ServeArgs, demo: Option<secourir_server::DemoOptions>) -> ExitCode
                 .map_or(0, |d| d.as_millis() as u64),
             node: String::new(),
         }),
-        demo,
+        peers: demo.map(|(options, first)| {
+            Box::new(secourir_demo::Demo::new(options, first)) as Box<dyn secourir_server::Peers>
+        }),
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

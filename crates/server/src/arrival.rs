@@ -29,7 +29,7 @@ pub(crate) struct CallerSide {
 }
 
 /// A new call, before the core has seen it.
-pub(crate) struct Arrival {
+pub struct Arrival {
     /// Its number.
     pub(crate) call: CallId,
     /// The emergency CallId (RFC 7852), the upstream one or ours.
@@ -53,6 +53,33 @@ pub(crate) struct Arrival {
 }
 
 impl Arrival {
+    /// A simulated caller's call to 18 from `caller` at `place` (the demonstration): its audio
+    /// is not anchored, nothing to hear and nothing to record.
+    pub fn simulated(call: CallId, caller: String, place: CallPlace) -> Arrival {
+        let now = Instant(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        );
+        Arrival {
+            call,
+            emergency_call_id: emergency_id("callid", call, now, "simulation"),
+            caller: Some(caller),
+            service: Service::Fire,
+            resource_priority: None,
+            trunk: Some("simulation".into()),
+            place,
+            repaired_headers: None,
+            refused: None,
+            side: CallerSide {
+                leg: None,
+                decide: None,
+                answer_sdp: String::new(),
+                call_info: Vec::new(),
+            },
+        }
+    }
+
     /// What the call's record says, on every node.
     pub(crate) fn record(&self) -> OfferedRecord {
         let place = &self.place;

@@ -29,9 +29,9 @@ use crate::limits::{
     HEARTBEAT_CHECK_MS, ISLAND_MERGE_AFTER_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S,
     STOP_RECORDINGS_WAIT_S,
 };
-use crate::live::Snapshot;
+use secourir_http::Snapshot;
 use crate::node::{Entry, Fetched, JoinError, Node};
-use crate::protocol::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
+use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
 

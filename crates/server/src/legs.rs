@@ -14,7 +14,7 @@ use tracing::{info, warn};
 
 use crate::arrival::CallerSide;
 use crate::limits::ANSWER_RECORD_PATIENCE_MS;
-pub(crate) use crate::signalling::Signalling;
+use crate::signalling::Signalling;
 
 /// The legs of one call.
 struct CallLegs {

@@ -1,37 +1,23 @@
 //! The Secourir platform process: the SIP shell, the RTP media anchor, the embedded store and the
 //! HTTP API around one routing core, which a single driver task owns.
 
-mod access;
-mod api;
 mod arrival;
 mod cluster;
-mod connections;
-mod demo;
 mod driver;
 mod island;
 mod legs;
 mod limits;
-mod live;
 mod locating;
 mod node;
-mod prometheus;
-mod protocol;
 mod records;
 mod recovery;
 mod requests;
-mod router;
-mod sessions;
 mod signalling;
-mod signin;
 mod snapshot;
 mod suspects;
 pub mod tls;
-mod totp;
-mod web;
 mod writer;
 
-#[cfg(test)]
-mod fixtures;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -39,16 +25,20 @@ use std::sync::Arc;
 
 use secourir_config::Plan;
 use secourir_media::{Audio, Media, MediaConfig};
-use secourir_sip::{Numbering, Sip, SipConfig};
+use secourir_http::ApiCall;
+use secourir_sip::{Numbering, Sip, SipConfig, SipEvent};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
-pub use demo::{DemoOptions, add_simulated_call_takers};
+pub use arrival::Arrival;
+pub use signalling::Signalling;
 pub use limits::SNAPSHOT_EVERY;
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
-pub use protocol::{CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState};
-pub use totp::code_at as totp_code;
+pub use limits::PEER_QUEUE;
+pub use secourir_http::{
+    CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState, totp_code,
+};
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).
@@ -68,7 +58,6 @@ const SHIPPED_ANNOUNCEMENTS: [(&str, &[u8]); 3] = [
 ];
 
 /// How to run the platform.
-#[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// SIP over UDP.
     pub sip: SocketAddr,
@@ -92,9 +81,8 @@ pub struct ServeOptions {
     pub announcements_dir: Option<PathBuf>,
     /// Anchor no media (no announcement, no audio, no recording): to measure signalling alone.
     pub signalling_only: bool,
-    /// Simulated callers and call-takers, and the index of the first simulated call-taker in
-    /// the plan (see [`add_simulated_call_takers`]).
-    pub demo: Option<(DemoOptions, usize)>,
+    /// Simulated people in place of real ones (the demonstration), if any.
+    pub peers: Option<Box<dyn Peers>>,
     /// Write every input of the core to `journal/<start>.journal` in the data directory, with
     /// this header (the configuration the plan was loaded from), for `secourir replay`.
     pub journal: Option<secourir_journal::Header>,
@@ -192,83 +180,12 @@ pub struct Bound {
     pub https: bool,
 }
 
-/// Serves the API and the console on `listener`, over TLS when a certificate is given, until
-/// `cancel`. Connections are bounded in all and per source (`connections`); a connection must
-/// bring its first request, and each request its headers, within
-/// `limits::HTTP_HEADERS_WITHIN_MS` (over TLS, the handshake its own 10 s): connections held open
-/// and silent would otherwise keep their descriptors for ever, and the process's descriptors are
-/// the SIP connections' and the media ports' too.
-fn serve_http(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    cancel: rsipstack::platform::CancellationToken,
-) -> Result<(), ServeError> {
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let addr = listener.local_addr().ok();
-    let http_error = |source| ServeError::Http {
-        addr: addr.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0))),
-        source,
-    };
-    let listener = listener.into_std().map_err(http_error)?;
-    let handle = axum_server::Handle::new();
-    let stopping = handle.clone();
-    tokio::spawn(async move {
-        cancel.cancelled().await;
-        stopping.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
-    });
-    let headers_within = Some(std::time::Duration::from_millis(
-        limits::HTTP_HEADERS_WITHIN_MS,
-    ));
-    match tls {
-        None => {
-            let mut server = axum_server::from_tcp(listener)
-                .map_err(http_error)?
-                .acceptor(connections::Bounded::default())
-                .first_request_timeout(headers_within);
-            server
-                .http_builder()
-                .http1()
-                .header_read_timeout(headers_within);
-            tokio::spawn(async move {
-                if let Err(e) = server.handle(handle).serve(service).await {
-                    tracing::error!(error = %e, "HTTP server stopped");
-                }
-            });
-        }
-        Some(tls) => {
-            // HTTP/1.1 only: the console's WebSocket opens over it, and nothing here gains
-            // from h2.
-            let mut config = (*tls).clone();
-            config.alpn_protocols = vec![b"http/1.1".to_vec()];
-            let tls = axum_server::tls_rustls::RustlsAcceptor::new(
-                axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
-            )
-            .acceptor(connections::Bounded::default());
-            let mut server = axum_server::from_tcp(listener)
-                .map_err(http_error)?
-                .acceptor(tls)
-                .first_request_timeout(headers_within);
-            server
-                .http_builder()
-                .http1()
-                .header_read_timeout(headers_within);
-            tokio::spawn(async move {
-                if let Err(e) = server.handle(handle).serve(service).await {
-                    tracing::error!(error = %e, "HTTPS server stopped");
-                }
-            });
-        }
-    }
-    Ok(())
-}
-
 /// A running platform; dropping it does not stop it, [`Platform::stop`] does.
 pub struct Platform {
     /// Where it listens.
     pub bound: Bound,
     /// The driver's requests, for [`Platform::reconfigure`].
-    api: mpsc::Sender<protocol::ApiCall>,
+    api: mpsc::Sender<secourir_http::ApiCall>,
     stop: Option<oneshot::Sender<()>>,
     driver: tokio::task::JoinHandle<()>,
     cancel: rsipstack::platform::CancellationToken,
@@ -282,7 +199,7 @@ impl Platform {
     pub async fn reconfigure(&self, text: String) -> Result<String, String> {
         let (reply, answer) = oneshot::channel();
         self.api
-            .send(protocol::ApiCall::Reconfigure { text, reply })
+            .send(secourir_http::ApiCall::Reconfigure { text, reply })
             .await
             .map_err(|_| "the platform is stopping".to_owned())?;
         answer
@@ -479,15 +396,32 @@ pub async fn cluster_inputs(
     Ok(cluster::core_inputs(plan, entries, read))
 }
 
+/// People other than the SIP side's, plugged in where real ones would be: the demonstration's
+/// simulated callers and phones. The platform knows them only by this.
+pub trait Peers: Send {
+    /// Starts them beside the SIP shell `sip`; what they ask of the platform goes to `api`.
+    fn start(self: Box<Self>, sip: Sip, plan: Arc<Plan>, api: mpsc::Sender<ApiCall>) -> Started;
+}
+
+/// Peers started: the signalling the legs talk to, and what the peers send the driver.
+pub struct Started {
+    /// Rings their phones (and the SIP shell's, for real ones).
+    pub signalling: Box<dyn Signalling>,
+    /// Their phones' answers and hang-ups, as the SIP shell reports real ones.
+    pub events: mpsc::Receiver<SipEvent>,
+    /// Their new calls.
+    pub arrivals: mpsc::Receiver<Arrival>,
+}
+
 /// Starts the platform and returns once it listens.
-pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, ServeError> {
+pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platform, ServeError> {
     let recordings = options.data_dir.join("recordings");
     std::fs::create_dir_all(&recordings).map_err(|source| ServeError::DataDir {
         path: recordings.clone(),
         source,
     })?;
     let announcements = load_announcements(&plan, options.announcements_dir.as_ref())?;
-    if prometheus::handle().is_none() {
+    if secourir_http::prometheus_handle().is_none() {
         tracing::warn!("Prometheus recorder could not be installed: /metrics will answer 503");
     }
     let territory = Territory::france();
@@ -620,16 +554,20 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     })?;
     let (api_tx, api_rx) = mpsc::channel(limits::API_QUEUE);
     let api_control = api_tx.clone();
-    let (snapshots, snapshot_rx) = tokio::sync::watch::channel(Arc::new(live::Snapshot::default()));
-    let web = sessions::Web::new(plan.clone(), snapshot_rx);
-    let router = router::router(
+    let (snapshots, snapshot_rx) = tokio::sync::watch::channel(Arc::new(secourir_http::Snapshot::default()));
+    let router = secourir_http::router(
         api_tx.clone(),
         options.api_token.clone(),
         options.data_dir.clone(),
-        web,
+        plan.clone(),
+        snapshot_rx,
         options.tls.is_some(),
     );
-    serve_http(listener, router, options.tls.clone(), cancel.clone())?;
+    let stop = cancel.clone();
+    secourir_http::serve(listener, router, options.tls.clone(), async move {
+        stop.cancelled().await
+    })
+    .map_err(|source| ServeError::Http { addr: http, source })?;
     let bound = Bound {
         sip: sip.local_addr(),
         sips: sip.tls_addr(),
@@ -641,13 +579,12 @@ pub async fn start(plan: Arc<Plan>, options: ServeOptions) -> Result<Platform, S
     // driver, so that the loop never sees them closed.
     let (peer_tx, mut peers) = mpsc::channel(limits::PEER_QUEUE);
     let (arrival_tx, mut arrivals) = mpsc::channel(limits::PEER_QUEUE);
-    let signalling: Box<dyn legs::Signalling> = match &options.demo {
-        Some((demo_options, first_agent)) => {
-            let demo = demo::demo(demo_options, *first_agent, sip.clone(), plan.clone());
-            let (phones, events, calls) = demo.start(api_tx);
-            peers = events;
-            arrivals = calls;
-            Box::new(phones)
+    let signalling: Box<dyn Signalling> = match options.peers.take() {
+        Some(simulated) => {
+            let started = simulated.start(sip.clone(), plan.clone(), api_tx);
+            peers = started.events;
+            arrivals = started.arrivals;
+            started.signalling
         }
         None => Box::new(sip.clone()),
     };

@@ -9,7 +9,7 @@ pub(crate) const API_QUEUE: usize = 1_024;
 
 /// Events from the demonstration's simulated callers and phones. At the bound a simulated
 /// person waits, which only slows the demonstration down.
-pub(crate) const PEER_QUEUE: usize = 1_024;
+pub const PEER_QUEUE: usize = 1_024;
 
 /// SIP happenings waiting for the driver. At the bound the SIP tasks wait (the UDP socket's
 /// buffer then holds datagrams, and retransmissions cover a loss): 16,384 is more than a
@@ -47,8 +47,6 @@ pub(crate) const ANSWER_RECORD_PATIENCE_MS: u64 = 500;
 /// before the numbers it covers are used, so a crash never lets a number be given twice.
 pub(crate) const CALL_NUMBER_BLOCK: u64 = 10_000;
 
-/// Longest summary a call-taker may send with a transfer or a hand-back; beyond, it is cut.
-pub(crate) const SUMMARY_MAX_CHARS: usize = 2_000;
 
 /// How long a stopping platform waits for the recordings in progress to be finished; any left
 /// after it is logged as an error with its path, the WAV repaired at the next start.
@@ -58,9 +56,6 @@ pub(crate) const STOP_RECORDINGS_WAIT_S: u64 = 10;
 /// at: four times a second is live to a person and cheap for the driver.
 pub(crate) const PAGES_EVERY_MS: u64 = 250;
 
-/// An HTTP connection must bring a request's headers within this delay, ms: a browser or a
-/// machine sends them at once, and a connection held silent only takes a descriptor.
-pub(crate) const HTTP_HEADERS_WITHIN_MS: u64 = 10_000;
 
 /// How often a cluster node says it is alive and looks for silent nodes: often enough that a
 /// dead node's calls go to the call-back lists within a second of `LOST_AFTER_MS`.

@@ -15,8 +15,8 @@ use tracing::{error, info};
 use crate::cluster::{MergedCall, OfferedRecord};
 use crate::legs::Conversation;
 use crate::limits::CALL_NUMBER_BLOCK;
-use crate::live::Board;
-use crate::protocol::service_name;
+use secourir_http::Board;
+use secourir_http::service_name;
 use crate::writer::StoreSender;
 
 /// The store's write of a new call's record, offered at `now`.

@@ -9,7 +9,7 @@ use secourir_core::{AgentId, Core, Denied, Event, Granted, RequestId, Whereabout
 use secourir_territory::Territory;
 use tokio::sync::oneshot;
 
-use crate::protocol::{ApiCall, ApiError, CallTakerView, status_name};
+use secourir_http::{ApiCall, ApiError, CallTakerView, status_name};
 
 /// A reply the core owes to a handler.
 type Waiter = oneshot::Sender<Result<Granted, ApiError>>;

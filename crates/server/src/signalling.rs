@@ -5,7 +5,7 @@ use secourir_core::{AgentId, CallId};
 
 /// The signalling side the legs talk to: the SIP shell, or the demonstration's simulated
 /// phones in front of it.
-pub(crate) trait Signalling: Send {
+pub trait Signalling: Send {
     /// Rings a call-taker's phone; false when it is not registered.
     fn ring(
         &mut self,

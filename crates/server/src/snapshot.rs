@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn snapshot(seq: u64) -> NodeSnapshot {
-        let plan = crate::fixtures::one_cta_plan("");
+        let plan = secourir_config::fixtures::one_cta_plan("");
         NodeSnapshot {
             seq,
             clock: 1_700_000_000_000,

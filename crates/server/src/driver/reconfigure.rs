@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::Driver;
 use crate::ConfigReader;
 use crate::cluster::Input;
-use crate::protocol::ConfigStatus;
+use secourir_http::ConfigStatus;
 
 /// The configuration in force, and how a new one is read.
 #[derive(Debug, Default)]

@@ -11,18 +11,16 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::weighted::WeightedIndex;
 use rand_distr::{Distribution, Exp};
-use secourir_config::{CallTaker, Plan, Role, Service};
-use secourir_core::{AgentId, Ask, CallId, Instant, WantedState};
+use secourir_config::{CallTaker, Plan, Role};
+use secourir_core::{AgentId, Ask, CallId, WantedState};
 use secourir_location::{LocationValue, PidfLocation, Shape};
 use secourir_sip::{Sip, SipEvent};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::arrival::{Arrival, CallerSide, emergency_id};
-use crate::legs::Signalling;
-use crate::locating::locate_call;
-use crate::protocol::ApiCall;
+use secourir_http::ApiCall;
+use secourir_server::{Arrival, PEER_QUEUE, Peers, Signalling, Started, locate_call};
 
 /// How busy the demonstration is.
 #[derive(Debug, Clone)]
@@ -113,7 +111,7 @@ impl Draws {
 type Waiting = Arc<Mutex<HashMap<CallId, AbortHandle>>>;
 
 /// The phones of the simulated call-takers, in front of the SIP shell that serves real ones.
-pub(crate) struct Phones {
+struct Phones {
     sip: Sip,
     first_agent: usize,
     draws: Draws,
@@ -234,45 +232,45 @@ impl Signalling for Phones {
     }
 }
 
-/// The demonstration's peers, ready to start.
-pub(crate) struct Demo {
-    /// The phones, to put in front of the SIP shell.
-    pub(crate) phones: Phones,
-    /// What the phones and callers send the driver.
-    pub(crate) events: mpsc::Receiver<SipEvent>,
-    /// The new calls of the simulated callers.
-    pub(crate) arrivals: mpsc::Receiver<Arrival>,
-    start: Box<dyn FnOnce(mpsc::Sender<ApiCall>) + Send>,
+/// The demonstration's simulated people, plugged into the platform in place of real ones
+/// (the SIP shell still serves real phones and callers beside them).
+pub struct Demo {
+    options: DemoOptions,
+    /// Index of the first simulated call-taker in the plan.
+    first_agent: usize,
 }
 
 impl Demo {
-    /// Logs the simulated call-takers in through the API and starts the callers.
-    pub(crate) fn start(
-        self,
-        api: mpsc::Sender<ApiCall>,
-    ) -> (Phones, mpsc::Receiver<SipEvent>, mpsc::Receiver<Arrival>) {
-        (self.start)(api);
-        (self.phones, self.events, self.arrivals)
+    /// Simulated people drawn as `options` say; the simulated call-takers are those of the plan
+    /// from `first_agent` on (see [`add_simulated_call_takers`]).
+    pub fn new(options: DemoOptions, first_agent: usize) -> Demo {
+        Demo {
+            options,
+            first_agent,
+        }
     }
 }
 
-/// The demonstration's simulated people, with the SIP shell serving the real ones.
-pub(crate) fn demo(options: &DemoOptions, first_agent: usize, sip: Sip, plan: Arc<Plan>) -> Demo {
-    let (events_tx, events) = mpsc::channel(crate::limits::PEER_QUEUE);
-    let (arrivals_tx, arrivals) = mpsc::channel(crate::limits::PEER_QUEUE);
-    let waiting: Waiting = Arc::default();
-    let callers: Arc<Mutex<HashSet<CallId>>> = Arc::default();
-    let phones = Phones {
-        sip: sip.clone(),
-        first_agent,
-        draws: Draws::new(options, 0x5eed),
-        events: events_tx.clone(),
-        busy: HashMap::new(),
-        waiting: waiting.clone(),
-        callers: callers.clone(),
-    };
-    let options = options.clone();
-    let start = Box::new(move |api: mpsc::Sender<ApiCall>| {
+impl Peers for Demo {
+    /// Logs the simulated call-takers in through the API and starts the callers.
+    fn start(self: Box<Self>, sip: Sip, plan: Arc<Plan>, api: mpsc::Sender<ApiCall>) -> Started {
+        let Demo {
+            options,
+            first_agent,
+        } = *self;
+        let (events_tx, events) = mpsc::channel(PEER_QUEUE);
+        let (arrivals_tx, arrivals) = mpsc::channel(PEER_QUEUE);
+        let waiting: Waiting = Arc::default();
+        let callers: Arc<Mutex<HashSet<CallId>>> = Arc::default();
+        let phones = Phones {
+            sip: sip.clone(),
+            first_agent,
+            draws: Draws::new(&options, 0x5eed),
+            events: events_tx.clone(),
+            busy: HashMap::new(),
+            waiting: waiting.clone(),
+            callers: callers.clone(),
+        };
         let logins: Vec<String> = plan.call_takers[first_agent.min(plan.call_takers.len())..]
             .iter()
             .map(|t| t.login.clone())
@@ -288,12 +286,11 @@ pub(crate) fn demo(options: &DemoOptions, first_agent: usize, sip: Sip, plan: Ar
             callers,
         };
         tokio::spawn(people.run());
-    });
-    Demo {
-        phones,
-        events,
-        arrivals,
-        start,
+        Started {
+            signalling: Box::new(phones),
+            events,
+            arrivals,
+        }
     }
 }
 
@@ -386,27 +383,6 @@ impl Callers {
         };
         let mut place = locate_call(territory, &self.plan, &[location], None, None);
         place.radius_m = Some(30.0);
-        let now = Instant(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
-        );
-        Arrival {
-            call,
-            emergency_call_id: emergency_id("callid", call, now, "simulation"),
-            caller: Some(caller),
-            service: Service::Fire,
-            resource_priority: None,
-            trunk: Some("simulation".into()),
-            place,
-            repaired_headers: None,
-            refused: None,
-            side: CallerSide {
-                leg: None,
-                decide: None,
-                answer_sdp: String::new(),
-                call_info: Vec::new(),
-            },
-        }
+        Arrival::simulated(call, caller, place)
     }
 }

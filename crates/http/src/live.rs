@@ -174,16 +174,17 @@ pub(crate) struct CtaCounters {
 
 /// The driver's bookkeeping for the pages.
 #[derive(Debug, Default)]
-pub(crate) struct Board {
+pub struct Board {
     counters: HashMap<CtaId, CtaCounters>,
     /// When the work-conservation figure was last brought up to date.
     sampled_at: Option<Instant>,
-    pub(crate) journal: Vec<JournalEntry>,
+    /// The supervisors' journal, newest last.
+    pub journal: Vec<JournalEntry>,
 }
 
 impl Board {
     /// A call answered by `cta`'s call-taker, for a caller of `home`'s zones.
-    pub(crate) fn answered(&mut self, cta: CtaId, home: CtaId, now: Instant, wait_ms: u64) {
+    pub fn answered(&mut self, cta: CtaId, home: CtaId, now: Instant, wait_ms: u64) {
         let c = self.counters.entry(cta).or_default();
         c.answered.push_back((now.0, wait_ms <= 15_000));
         let home = self.counters.entry(home).or_default();
@@ -196,7 +197,7 @@ impl Board {
     }
 
     /// A call offered to `home`'s zones.
-    pub(crate) fn offered(&mut self, home: CtaId, now: Instant) {
+    pub fn offered(&mut self, home: CtaId, now: Instant) {
         self.counters
             .entry(home)
             .or_default()
@@ -204,16 +205,16 @@ impl Board {
             .push_back(now.0);
     }
 
-    pub(crate) fn abandoned(&mut self, cta: CtaId) {
+    pub fn abandoned(&mut self, cta: CtaId) {
         self.counters.entry(cta).or_default().abandoned += 1;
     }
 
-    pub(crate) fn overflowed(&mut self, from: CtaId, to: CtaId) {
+    pub fn overflowed(&mut self, from: CtaId, to: CtaId) {
         self.counters.entry(from).or_default().overflow_out += 1;
         self.counters.entry(to).or_default().overflow_in += 1;
     }
 
-    pub(crate) fn note(&mut self, at: Instant, by: &str, what: String) {
+    pub fn note(&mut self, at: Instant, by: &str, what: String) {
         self.journal.push(JournalEntry {
             at: at.0,
             by: by.to_owned(),
@@ -239,7 +240,7 @@ impl Board {
     }
 
     /// Builds the snapshot from the core and what the driver knows of each call.
-    pub(crate) fn snapshot(&mut self, core: &Core, plan: &Plan, now: Instant) -> Snapshot {
+    pub fn snapshot(&mut self, core: &Core, plan: &Plan, now: Instant) -> Snapshot {
         let login = |a: AgentId| {
             plan.call_takers
                 .get(a.0 as usize)

@@ -13,7 +13,6 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::limits::SUMMARY_MAX_CHARS;
 use crate::live::Snapshot;
 use secourir_core::{Ask, CallId, Granted};
 
@@ -23,6 +22,9 @@ use crate::protocol::{
 };
 use crate::sessions::Session;
 use crate::signin::signed_in;
+
+/// Longest summary a call-taker may send with a transfer or a hand-back; beyond, it is cut.
+const SUMMARY_MAX_CHARS: usize = 2_000;
 
 #[utoipa::path(post, path = "/api/me/state", tag = "console", security(("session" = [])), request_body = StateBody, responses((status = 200, description = "New status"), (status = 401, description = "Not logged in")))]
 pub(crate) async fn my_state(

@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn logging_in_again_and_again_keeps_a_bounded_number_of_sessions() {
-        let plan = crate::fixtures::one_cta_plan("");
+        let plan = secourir_config::fixtures::one_cta_plan("");
         let (_tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         let web = Web::new(plan, rx);
         let tokens: Vec<String> = (0..50)
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn a_session_unused_for_half_an_hour_is_closed_and_one_in_use_is_not() {
-        let plan = crate::fixtures::one_cta_plan("");
+        let plan = secourir_config::fixtures::one_cta_plan("");
         let (_tx, rx) = watch::channel(Arc::new(Snapshot::default()));
         let web = Web::new(plan, rx);
         let session = |login: &str| Session::new(login.into(), Role::Ota, "cta-13".into(), vec![]);

@@ -184,7 +184,7 @@ impl ApiError {
 }
 
 /// How a call-taker names a partner service.
-pub(crate) fn service_name(service: secourir_config::Service) -> &'static str {
+pub fn service_name(service: secourir_config::Service) -> &'static str {
     use secourir_config::Service;
     match service {
         Service::Ambulance => "15",
@@ -196,7 +196,7 @@ pub(crate) fn service_name(service: secourir_config::Service) -> &'static str {
 }
 
 /// A request for the driver, which owns the routing core.
-pub(crate) enum ApiCall {
+pub enum ApiCall {
     /// A call-taker's request, answered by the core.
     Ask {
         login: String,
@@ -211,12 +211,15 @@ pub(crate) enum ApiCall {
         radius_m: Option<f64>,
         reply: oneshot::Sender<Result<Granted, ApiError>>,
     },
+    /// Every call-taker's account, phone and status.
     CallTakers {
         reply: oneshot::Sender<Vec<CallTakerView>>,
     },
+    /// The platform's own state.
     Status {
         reply: oneshot::Sender<PlatformStatus>,
     },
+    /// A room supervisor turns crisis mode on or off for a département.
     Crisis {
         login: String,
         /// The supervisor's CTA; `None` for a national role (admin), who acts on every zone.
@@ -245,7 +248,7 @@ impl From<WantedState> for secourir_core::WantedState {
 }
 
 /// The name of a call-taker status in the API.
-pub(crate) fn status_name(status: secourir_core::AgentStatus) -> &'static str {
+pub fn status_name(status: secourir_core::AgentStatus) -> &'static str {
     use secourir_core::AgentStatus;
     match status {
         AgentStatus::Available => "available",

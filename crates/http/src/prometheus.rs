@@ -2,7 +2,7 @@
 
 /// The process's Prometheus recorder: `metrics` has one global recorder, installed at the first
 /// start.
-pub(crate) fn handle() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
+pub fn handle() -> Option<&'static metrics_exporter_prometheus::PrometheusHandle> {
     static HANDLE: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         std::sync::OnceLock::new();
     HANDLE
