@@ -330,29 +330,51 @@ impl Core {
 
     /// Its state, to restore another core from ([`Core::restore`]).
     pub fn snapshot(&self) -> Snapshot {
-        // Maps in key order, so that two snapshots of equal states are equal.
-        let mut calls: Vec<(CallId, Call)> =
-            self.calls.iter().map(|(id, c)| (*id, c.clone())).collect();
-        calls.sort_unstable_by_key(|(id, _)| *id);
-        let mut agents: Vec<(AgentId, Agent)> =
-            self.agents.iter().map(|(id, a)| (*id, a.clone())).collect();
-        agents.sort_unstable_by_key(|(id, _)| *id);
-        let mut timers: Vec<(Instant, Timer)> = self.timers.iter().map(|Reverse(t)| *t).collect();
-        timers.sort_unstable();
-        Snapshot {
-            now: self.now,
-            admission: self.admission.clone(),
+        // Every field named, none skipped with `..`: a field added to the core does not
+        // compile until it is written here (or said to be derived), since one forgotten would
+        // leave every node restored from a snapshot apart from the others.
+        let Core {
+            plan: _,
+            now,
+            admission,
             calls,
             agents,
-            ctas: self.ctas.clone(),
-            crisis: self.crisis.clone(),
+            ctas,
+            crisis,
             timers,
-            sequence: self.sequence,
-            callbacks_unindexed: self.callbacks_unindexed,
-            overdue: self.overdue.iter().map(|(k, id)| (*k, *id)).collect(),
-            started: self.started,
-            next_sizing: self.next_sizing,
-            handed_over: self.handed_over.iter().copied().collect(),
+            sequence,
+            out: _,
+            callbacks_unindexed,
+            overdue,
+            may_lend: _,
+            prior_per_ms: _,
+            started,
+            next_sizing,
+            spare_grew: _,
+            handed_over,
+        } = self;
+        // Maps in key order, so that two snapshots of equal states are equal.
+        let mut calls: Vec<(CallId, Call)> = calls.iter().map(|(id, c)| (*id, c.clone())).collect();
+        calls.sort_unstable_by_key(|(id, _)| *id);
+        let mut agents: Vec<(AgentId, Agent)> =
+            agents.iter().map(|(id, a)| (*id, a.clone())).collect();
+        agents.sort_unstable_by_key(|(id, _)| *id);
+        let mut timers: Vec<(Instant, Timer)> = timers.iter().map(|Reverse(t)| *t).collect();
+        timers.sort_unstable();
+        Snapshot {
+            now: *now,
+            admission: admission.clone(),
+            calls,
+            agents,
+            ctas: ctas.clone(),
+            crisis: crisis.clone(),
+            timers,
+            sequence: *sequence,
+            callbacks_unindexed: *callbacks_unindexed,
+            overdue: overdue.iter().map(|(k, id)| (*k, *id)).collect(),
+            started: *started,
+            next_sizing: *next_sizing,
+            handed_over: handed_over.iter().copied().collect(),
         }
     }
 
@@ -368,20 +390,44 @@ impl Core {
                 plan.zones.len()
             ));
         }
-        let mut core = Core::new(plan);
-        core.now = snapshot.now;
-        core.admission = snapshot.admission;
-        core.calls = snapshot.calls.into_iter().collect();
-        core.agents = snapshot.agents.into_iter().collect();
-        core.ctas = snapshot.ctas;
-        core.crisis = snapshot.crisis;
-        core.timers = snapshot.timers.into_iter().map(Reverse).collect();
-        core.sequence = snapshot.sequence;
-        core.callbacks_unindexed = snapshot.callbacks_unindexed;
-        core.overdue = snapshot.overdue.into_iter().collect();
-        core.started = snapshot.started;
-        core.next_sizing = snapshot.next_sizing;
-        core.handed_over = snapshot.handed_over.into_iter().collect();
+        // Every field of both named: one added to either does not compile until it is read
+        // back here.
+        let Snapshot {
+            now,
+            admission,
+            calls,
+            agents,
+            ctas,
+            crisis,
+            timers,
+            sequence,
+            callbacks_unindexed,
+            overdue,
+            started,
+            next_sizing,
+            handed_over,
+        } = snapshot;
+        let (may_lend, prior_per_ms) = lending(&plan);
+        let core = Core {
+            plan,
+            now,
+            admission,
+            calls: calls.into_iter().collect(),
+            agents: agents.into_iter().collect(),
+            ctas,
+            crisis,
+            timers: timers.into_iter().map(Reverse).collect(),
+            sequence,
+            out: Vec::new(),
+            callbacks_unindexed,
+            overdue: overdue.into_iter().collect(),
+            may_lend,
+            prior_per_ms,
+            started,
+            next_sizing,
+            spare_grew: Vec::new(),
+            handed_over: handed_over.into_iter().collect(),
+        };
         core.check_invariants();
         Ok(core)
     }

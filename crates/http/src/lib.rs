@@ -72,8 +72,7 @@ pub fn serve(
     let headers_within = Some(std::time::Duration::from_millis(HTTP_HEADERS_WITHIN_MS));
     match tls {
         None => {
-            let mut server = axum_server::from_tcp(listener)
-                ?
+            let mut server = axum_server::from_tcp(listener)?
                 .acceptor(connections::Bounded::default())
                 .first_request_timeout(headers_within);
             server
@@ -95,8 +94,7 @@ pub fn serve(
                 axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config)),
             )
             .acceptor(connections::Bounded::default());
-            let mut server = axum_server::from_tcp(listener)
-                ?
+            let mut server = axum_server::from_tcp(listener)?
                 .acceptor(tls)
                 .first_request_timeout(headers_within);
             server
@@ -112,4 +110,3 @@ pub fn serve(
     }
     Ok(())
 }
-

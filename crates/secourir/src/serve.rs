@@ -217,12 +217,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_demo::DemoOptions>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let demo = demo.map(|options| {
-        (
-            options,
-            secourir_demo::add_simulated_call_takers(&mut plan),
-        )
-    });
+    let demo = demo.map(|options| (options, secourir_demo::add_simulated_call_takers(&mut plan)));
     let simulated = demo
         .as_ref()
         .map(|(_, first)| plan.call_takers.len() - first);

@@ -29,11 +29,11 @@ use crate::limits::{
     HEARTBEAT_CHECK_MS, ISLAND_MERGE_AFTER_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S,
     STOP_RECORDINGS_WAIT_S,
 };
-use secourir_http::Snapshot;
 use crate::node::{Entry, Fetched, JoinError, Node};
-use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
+use secourir_http::Snapshot;
+use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 
 /// Milliseconds since the epoch, never going backwards even if the system clock does.
 #[derive(Debug, Default)]

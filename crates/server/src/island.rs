@@ -125,8 +125,9 @@ mod tests {
 
     #[test]
     fn the_events_of_an_island_call_stay_on_the_island() {
-        let plan =
-            secourir_config::fixtures::one_cta_plan("[[call_taker]]\nlogin = \"ota\"\ncta = \"cta-13\"\n");
+        let plan = secourir_config::fixtures::one_cta_plan(
+            "[[call_taker]]\nlogin = \"ota\"\ncta = \"cta-13\"\n",
+        );
         let mut island = Island::start(plan, &[AgentId(0)], Instant(0));
         island.calls.insert(CallId(7));
         assert!(island.holds(&Event::CallerHungUp { call: CallId(7) }));

@@ -18,27 +18,26 @@ mod suspects;
 pub mod tls;
 mod writer;
 
-
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use secourir_config::Plan;
-use secourir_media::{Audio, Media, MediaConfig};
 use secourir_http::ApiCall;
+use secourir_media::{Audio, Media, MediaConfig};
 use secourir_sip::{Numbering, Sip, SipConfig, SipEvent};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
 
 pub use arrival::Arrival;
-pub use signalling::Signalling;
+pub use limits::PEER_QUEUE;
 pub use limits::SNAPSHOT_EVERY;
 pub use locating::{CallPlace, PlaceError, locate_call, place_of};
-pub use limits::PEER_QUEUE;
 pub use secourir_http::{
     CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState, totp_code,
 };
+pub use signalling::Signalling;
 
 /// The announcements shipped with the platform, by file name: 8 kHz mono WAV made from the text
 /// beside each (see `announcements/generate.sh`).
@@ -554,7 +553,8 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
     })?;
     let (api_tx, api_rx) = mpsc::channel(limits::API_QUEUE);
     let api_control = api_tx.clone();
-    let (snapshots, snapshot_rx) = tokio::sync::watch::channel(Arc::new(secourir_http::Snapshot::default()));
+    let (snapshots, snapshot_rx) =
+        tokio::sync::watch::channel(Arc::new(secourir_http::Snapshot::default()));
     let router = secourir_http::router(
         api_tx.clone(),
         options.api_token.clone(),

@@ -47,7 +47,6 @@ pub(crate) const ANSWER_RECORD_PATIENCE_MS: u64 = 500;
 /// before the numbers it covers are used, so a crash never lets a number be given twice.
 pub(crate) const CALL_NUMBER_BLOCK: u64 = 10_000;
 
-
 /// How long a stopping platform waits for the recordings in progress to be finished; any left
 /// after it is logged as an error with its path, the WAV repaired at the next start.
 pub(crate) const STOP_RECORDINGS_WAIT_S: u64 = 10;
@@ -55,7 +54,6 @@ pub(crate) const STOP_RECORDINGS_WAIT_S: u64 = 10;
 /// How often the pages' picture is rebuilt when something changed, and overdue answers looked
 /// at: four times a second is live to a person and cheap for the driver.
 pub(crate) const PAGES_EVERY_MS: u64 = 250;
-
 
 /// How often a cluster node says it is alive and looks for silent nodes: often enough that a
 /// dead node's calls go to the call-back lists within a second of `LOST_AFTER_MS`.

@@ -15,9 +15,9 @@ use tracing::{error, info};
 use crate::cluster::{MergedCall, OfferedRecord};
 use crate::legs::Conversation;
 use crate::limits::CALL_NUMBER_BLOCK;
+use crate::writer::StoreSender;
 use secourir_http::Board;
 use secourir_http::service_name;
-use crate::writer::StoreSender;
 
 /// The store's write of a new call's record, offered at `now`.
 fn offered_write(arrival: &OfferedRecord, now: Instant) -> Write {
