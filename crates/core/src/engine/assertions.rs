@@ -3,8 +3,7 @@
 //! is a defect of the core: it stops the core rather than route calls from a corrupt state
 //! (the shell's recovery then closes every open call onto the call-back lists).
 
-use super::{CallState, Core};
-use crate::types::*;
+use super::*;
 
 impl Core {
     /// The calls and call-takers an event names.
@@ -141,6 +140,99 @@ impl Core {
                 && state.lent <= state.logged_in,
             "counts of a CTA exceed its logged-in call-takers"
         );
+    }
+}
+
+impl Core {
+    /// Checks every invariant against a recount of the state; panics naming the broken one.
+    pub fn check_invariants(&self) {
+        self.admission.check();
+        assert_eq!(
+            self.admission.total_in_use(),
+            self.calls.len() as u64,
+            "admitted calls and live calls differ"
+        );
+        let mut queued = 0usize;
+        for (id, call) in &self.calls {
+            match call.state {
+                CallState::Queued => {
+                    queued += 1;
+                    assert_eq!(
+                        self.ctas[usize::from(call.cta.0)].waiting.get(&call.key),
+                        Some(id),
+                        "queued call {id:?} missing from its queue"
+                    );
+                }
+                CallState::Ringing(agent) => assert_eq!(
+                    self.agents.get(&agent).map(|a| a.status),
+                    Some(AgentStatus::Ringing(*id)),
+                    "call {id:?} rings an agent who does not ring it"
+                ),
+                CallState::Talking(agent) => assert_eq!(
+                    self.agents.get(&agent).map(|a| a.status),
+                    Some(AgentStatus::Talking(*id)),
+                    "call {id:?} talks to an agent who does not talk to it"
+                ),
+            }
+        }
+        let in_queues: usize = self.ctas.iter().map(|s| s.waiting.len()).sum();
+        assert_eq!(queued, in_queues, "queues hold calls that are not queued");
+        for (index, state) in self.ctas.iter().enumerate() {
+            let agents: Vec<&Agent> = self
+                .agents
+                .values()
+                .filter(|a| usize::from(a.cta.0) == index)
+                .collect();
+            assert_eq!(
+                state.logged_in as usize,
+                agents.len(),
+                "logged-in count drifted"
+            );
+            let idle = agents
+                .iter()
+                .filter(|a| a.status == AgentStatus::Available)
+                .count();
+            assert_eq!(state.idle.len(), idle, "idle set drifted");
+            let paused = agents
+                .iter()
+                .filter(|a| a.status == AgentStatus::Paused)
+                .count();
+            assert_eq!(state.paused as usize, paused, "paused count drifted");
+            let lent = agents.iter().filter(|a| a.lent).count();
+            assert_eq!(state.lent as usize, lent, "lent count drifted");
+        }
+        for ((crisis, key), id) in &self.overdue {
+            let call = self.calls.get(id).expect("overdue call is live");
+            assert!(
+                call.state == CallState::Queued
+                    && call.key == *key
+                    && call.wants_aid
+                    && *crisis == self.in_crisis(call.zone),
+                "overdue call {id:?} is not a queued call wanting aid"
+            );
+        }
+        for (id, agent) in &self.agents {
+            if agent.lent {
+                assert!(
+                    matches!(
+                        agent.status,
+                        AgentStatus::Ringing(_) | AgentStatus::Talking(_) | AgentStatus::WrapUp
+                    ),
+                    "agent {id:?} counted as lent while {:?}",
+                    agent.status
+                );
+            }
+        }
+        for (id, agent) in &self.agents {
+            if let AgentStatus::Ringing(call) | AgentStatus::Talking(call) = agent.status {
+                let state = self.calls.get(&call).map(|c| c.state);
+                assert!(
+                    state == Some(CallState::Ringing(*id))
+                        || state == Some(CallState::Talking(*id)),
+                    "agent {id:?} busy with call {call:?} that is not theirs"
+                );
+            }
+        }
     }
 }
 
