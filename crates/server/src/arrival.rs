@@ -12,8 +12,8 @@ use secourir_territory::Territory;
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::cluster::OfferedRecord;
 use crate::locating::{CallPlace, locate_call};
+use secourir_cluster::OfferedRecord;
 
 /// The caller's media anchored here, and the answer its INVITE waits for.
 pub(crate) struct CallerSide {

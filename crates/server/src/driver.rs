@@ -21,8 +21,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{error, info, warn};
 
 use crate::arrival::{self, Arrival};
-use crate::cluster::{self, Input, OfferedRecord};
-use crate::island::Island;
 use crate::legs::Conversation;
 use crate::legs::Legs;
 use crate::limits::{
@@ -32,6 +30,8 @@ use crate::limits::{
 use crate::node::{Entry, Fetched, JoinError, Node};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
+use secourir_cluster::Island;
+use secourir_cluster::{Input, OfferedRecord};
 use secourir_http::Snapshot;
 use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 
@@ -178,7 +178,7 @@ impl Driver {
     pub(crate) fn join(&mut self, node: Node, earlier: Vec<Entry>) -> Result<(), JoinError> {
         self.records.reserves_numbers = false;
         self.requests
-            .numbered(cluster::SLOTS + node.slot, cluster::SLOTS);
+            .numbered(secourir_cluster::SLOTS + node.slot, secourir_cluster::SLOTS);
         let (incarnation, slot) = (node.incarnation, node.slot);
         self.node = Some(node);
         let new_log = self.node.as_ref().is_some_and(|n| n.new_log);

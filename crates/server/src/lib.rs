@@ -4,7 +4,6 @@
 mod arrival;
 mod cluster;
 mod driver;
-mod island;
 mod legs;
 mod limits;
 mod locating;
@@ -302,7 +301,7 @@ fn usable_snapshot(
     mark: u64,
     plan: &Plan,
     read: &ConfigReader,
-) -> Option<(snapshot::NodeSnapshot, secourir_core::Core)> {
+) -> Option<(secourir_cluster::NodeSnapshot, secourir_core::Core)> {
     let snapshot = match snapshot::read(dir) {
         Ok(Some(snapshot)) => snapshot,
         Ok(None) => return None,
@@ -334,7 +333,7 @@ fn usable_snapshot(
 /// The core `snapshot` holds, with its configuration read by `read`, if that configuration
 /// may follow `plan` (the one this node started with) without a restart.
 fn restore(
-    snapshot: &snapshot::NodeSnapshot,
+    snapshot: &secourir_cluster::NodeSnapshot,
     plan: &Plan,
     read: &ConfigReader,
 ) -> Result<secourir_core::Core, String> {
@@ -348,10 +347,16 @@ fn restore(
 /// shared when the log no longer holds the entries it needs (`shared` is then true).
 async fn starting_point(
     reached: &node::Reached,
-    local: Option<(snapshot::NodeSnapshot, secourir_core::Core)>,
+    local: Option<(secourir_cluster::NodeSnapshot, secourir_core::Core)>,
     plan: &Plan,
     read: &ConfigReader,
-) -> Result<(Option<(snapshot::NodeSnapshot, secourir_core::Core)>, bool), node::JoinError> {
+) -> Result<
+    (
+        Option<(secourir_cluster::NodeSnapshot, secourir_core::Core)>,
+        bool,
+    ),
+    node::JoinError,
+> {
     let from = local.as_ref().map_or(1, |(s, _)| s.seq + 1);
     if reached.last == 0 || from >= reached.first {
         return Ok((local, false));
@@ -475,7 +480,7 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
                 .iter()
                 .flat_map(|(_, batch)| {
                     batch.items.iter().filter_map(|input| match input {
-                        cluster::Input::Offered { record, .. } => Some(record.call),
+                        secourir_cluster::Input::Offered { record, .. } => Some(record.call),
                         _ => None,
                     })
                 })
@@ -484,7 +489,7 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
                         .highest_call(&cluster.node)
                         .map(secourir_core::CallId),
                 );
-            let first = cluster::first_call(node.slot, calls);
+            let first = secourir_cluster::first_call(node.slot, calls);
             joined = Some((node, earlier));
             recovery::Recovered {
                 last_call: first.saturating_sub(1),
@@ -524,7 +529,7 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
         match &joined {
             Some(_) => Numbering {
                 first: last_call + 1,
-                step: cluster::SLOTS,
+                step: secourir_cluster::SLOTS,
             },
             None => Numbering {
                 first: last_call + 1,

@@ -9,14 +9,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
+use secourir_cluster::{
+    ALIVE_EVERY_MS, Input, Members, NodeSnapshot, OfferedRecord, Watch, slot_of,
+};
 use secourir_cluster_log::{Appender, Batch, ClusterLog, LogError, Objects};
 use secourir_core::{CallId, Instant};
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::cluster::{ALIVE_EVERY_MS, Input, Members, OfferedRecord, STREAM, Watch, slot_of};
-use crate::snapshot::{self, NodeSnapshot};
+/// Name of the JetStream stream holding the core's inputs.
+pub(crate) const STREAM: &str = "secourir";
 
 /// How long a starting node waits for the cluster's log.
 const JOIN_PATIENCE: Duration = Duration::from_secs(30);
@@ -243,7 +246,7 @@ async fn newest(snapshots: &Objects) -> Result<Option<NodeSnapshot>, LogError> {
     described.sort_by_key(|(_, seq)| std::cmp::Reverse(seq.parse::<u64>().unwrap_or(0)));
     for (name, _) in described {
         let bytes = snapshots.get_bytes(&name).await?;
-        match snapshot::decode(&bytes) {
+        match secourir_cluster::decode(&bytes) {
             Ok(snapshot) => return Ok(Some(snapshot)),
             // Another version's, or damaged: the next one may do.
             Err(reason) => warn!(%name, %reason, "replicated snapshot unusable"),

@@ -12,10 +12,10 @@ use secourir_privacy::Personal;
 use secourir_store::Write;
 use tracing::{error, info};
 
-use crate::cluster::{MergedCall, OfferedRecord};
 use crate::legs::Conversation;
 use crate::limits::CALL_NUMBER_BLOCK;
 use crate::writer::StoreSender;
+use secourir_cluster::{MergedCall, OfferedRecord};
 use secourir_http::Board;
 use secourir_http::service_name;
 

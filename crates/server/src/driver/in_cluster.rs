@@ -1,21 +1,19 @@
 //! The driver's side of the cluster: applying the log's entries, saying the node is alive,
 //! and serving calls alone while the log does not answer, then merging them back.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
+use secourir_cluster::{Input, Island, NodeSnapshot, OfferedRecord, Step};
 use secourir_cluster_log::Batch;
-use std::collections::HashSet;
-
 use secourir_config::CtaId;
 use secourir_core::{AgentId, AgentStatus, CallId, CallbackState, Event, Instant, Offer};
 use secourir_sip::Binding;
 use tracing::{error, info, warn};
 
 use super::{Driver, ISLAND_MERGE_AFTER_MS, OFFER_PATIENCE_MS, STOP_LOG_WAIT_S};
-use crate::cluster::{Input, OfferedRecord, Step};
-use crate::island::{self, Island};
 use crate::node::Node;
-use crate::snapshot::{self, NodeSnapshot};
+use crate::snapshot;
 
 impl Driver {
     /// Once the log is back and the island's calls have all ended, their records and the
@@ -36,7 +34,7 @@ impl Driver {
             return;
         }
         let calls: Vec<u64> = island.calls.iter().map(|c| c.0).collect();
-        let merged = match island::read_back(&self.data_dir, &calls) {
+        let merged = match secourir_cluster::read_back(&self.data_dir, &calls) {
             Ok(merged) => merged,
             Err(e) => {
                 // Kept, and tried again at the next turn.
@@ -232,7 +230,7 @@ impl Driver {
         let writing = self.snapshot_writing.clone();
         writing.store(true, std::sync::atomic::Ordering::Release);
         let write = move || {
-            let written = snapshot::encode(&snapshot).and_then(|bytes| {
+            let written = secourir_cluster::encode(&snapshot).and_then(|bytes| {
                 snapshot::write(&dir, &bytes)?;
                 Ok(bytes)
             });

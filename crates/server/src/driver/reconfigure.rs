@@ -12,7 +12,7 @@ use tracing::{info, warn};
 
 use super::Driver;
 use crate::ConfigReader;
-use crate::cluster::Input;
+use secourir_cluster::Input;
 use secourir_http::ConfigStatus;
 
 /// The configuration in force, and how a new one is read.
@@ -125,7 +125,7 @@ impl Driver {
 
     /// Writes in the store what a snapshot of another node at entry `seq` says of the calls
     /// still of use: a node starting from it has none of their earlier records.
-    pub(crate) fn seed(&mut self, records: &[(u64, crate::cluster::OfferedRecord)], seq: u64) {
+    pub(crate) fn seed(&mut self, records: &[(u64, secourir_cluster::OfferedRecord)], seq: u64) {
         self.records.seed(records, &self.core, seq);
     }
 

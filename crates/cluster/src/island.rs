@@ -13,25 +13,25 @@ use std::sync::Arc;
 use secourir_config::Plan;
 use secourir_core::{AgentId, Ask, CallId, Core, Event, Instant, RequestId, WantedState};
 
-use crate::cluster::MergedCall;
+use crate::entries::MergedCall;
 
 /// Request ids the island gives itself to seat its call-takers: far above any id a node
 /// gives, so that no reply reaches an API handler.
 const SEATING_IDS: u64 = u64::MAX / 2;
 
 /// The calls a node serves while it is cut off.
-pub(crate) struct Island {
+pub struct Island {
     /// The island's own core.
-    pub(crate) core: Core,
+    pub core: Core,
     /// Every call it took in, ended or not, to give to the log once it is over.
-    pub(crate) calls: BTreeSet<CallId>,
+    pub calls: BTreeSet<CallId>,
     /// Call-takers seated, when it started and since.
-    pub(crate) seated: usize,
+    pub seated: usize,
 }
 
 impl Island {
     /// An island whose call-takers are `agents`, available at `now`.
-    pub(crate) fn start(plan: Arc<Plan>, agents: &[AgentId], now: Instant) -> Island {
+    pub fn start(plan: Arc<Plan>, agents: &[AgentId], now: Instant) -> Island {
         let mut core = Core::new(plan);
         for (i, agent) in agents.iter().enumerate() {
             let seat = Event::Request {
@@ -51,7 +51,7 @@ impl Island {
 
     /// Seats a call-taker who became free after the island started (their call of the shared
     /// core ended here): the request to give the island's core.
-    pub(crate) fn seat(&mut self, agent: AgentId) -> Event {
+    pub fn seat(&mut self, agent: AgentId) -> Event {
         let id = RequestId(SEATING_IDS + self.seated as u64);
         self.seated += 1;
         Event::Request {
@@ -62,18 +62,18 @@ impl Island {
     }
 
     /// Whether `event` concerns one of the island's calls.
-    pub(crate) fn holds(&self, event: &Event) -> bool {
+    pub fn holds(&self, event: &Event) -> bool {
         call_of(event).is_some_and(|call| self.calls.contains(&call))
     }
 
     /// Whether every call of the island has ended.
-    pub(crate) fn over(&self) -> bool {
+    pub fn over(&self) -> bool {
         self.core.live_calls() == 0 && self.core.handed_over().next().is_none()
     }
 }
 
 /// The records of the island's calls, read back from the store in `dir`.
-pub(crate) fn read_back(
+pub fn read_back(
     dir: &std::path::Path,
     calls: &[u64],
 ) -> Result<Vec<MergedCall>, secourir_store::StoreError> {
@@ -93,7 +93,7 @@ pub(crate) fn read_back(
 }
 
 /// The call an event is about, if any.
-pub(crate) fn call_of(event: &Event) -> Option<CallId> {
+pub fn call_of(event: &Event) -> Option<CallId> {
     match event {
         Event::Offered(offer) => Some(offer.call),
         Event::CallerHungUp { call }
