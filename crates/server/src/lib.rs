@@ -1,6 +1,7 @@
 //! The Secourir platform process: the SIP shell, the RTP media anchor, the embedded store and the
 //! HTTP API around one routing core, which a single driver task owns.
 
+mod announcements;
 mod arrival;
 mod cluster;
 mod driver;
@@ -13,6 +14,7 @@ mod recovery;
 mod requests;
 mod signalling;
 mod snapshot;
+mod starting;
 mod suspects;
 pub mod tls;
 mod writer;
@@ -28,6 +30,9 @@ use secourir_sip::{Numbering, Sip, SipConfig, SipEvent};
 use secourir_territory::Territory;
 use tokio::sync::{mpsc, oneshot};
 use tracing::info;
+
+use announcements::load_announcements;
+use starting::{open_journal, starting_point, usable_snapshot};
 
 pub use arrival::Arrival;
 pub use limits::PEER_QUEUE;
@@ -217,174 +222,6 @@ impl Platform {
         }
         self.cancel.cancel();
     }
-}
-
-fn wav_samples(name: &str, bytes: &[u8]) -> Result<Audio, ServeError> {
-    let reader = hound::WavReader::new(std::io::Cursor::new(bytes)).map_err(|e| {
-        ServeError::Announcement {
-            name: name.into(),
-            reason: e.to_string(),
-        }
-    })?;
-    let spec = reader.spec();
-    if spec.sample_rate != 8000 || spec.channels != 1 || spec.bits_per_sample != 16 {
-        return Err(ServeError::Announcement {
-            name: name.into(),
-            reason: "must be 8 kHz mono 16-bit PCM".into(),
-        });
-    }
-    let samples = reader
-        .into_samples::<i16>()
-        .collect::<Result<Vec<i16>, _>>()
-        .map_err(|e| ServeError::Announcement {
-            name: name.into(),
-            reason: e.to_string(),
-        })?;
-    Ok(Audio::from_samples(samples))
-}
-
-fn load_announcements(
-    plan: &Plan,
-    dir: Option<&PathBuf>,
-) -> Result<Vec<Option<Arc<Audio>>>, ServeError> {
-    plan.announcements
-        .iter()
-        .map(|a| {
-            let Some(file) = &a.file else {
-                return Ok(None);
-            };
-            if let Some(dir) = dir {
-                let path = dir.join(file);
-                let bytes = std::fs::read(&path).map_err(|e| ServeError::Announcement {
-                    name: path.display().to_string(),
-                    reason: e.to_string(),
-                })?;
-                return wav_samples(file, &bytes).map(|a| Some(Arc::new(a)));
-            }
-            match SHIPPED_ANNOUNCEMENTS.iter().find(|(name, _)| name == file) {
-                Some((name, bytes)) => wav_samples(name, bytes).map(|a| Some(Arc::new(a))),
-                None => Err(ServeError::Announcement {
-                    name: file.clone(),
-                    reason: "not shipped with the platform; pass --announcements DIR".into(),
-                }),
-            }
-        })
-        .collect()
-}
-
-/// Creates this run's journal file.
-fn open_journal(
-    data_dir: &std::path::Path,
-    header: &secourir_journal::Header,
-    node: &str,
-) -> Result<secourir_journal::JournalSender, ServeError> {
-    let dir = data_dir.join("journal");
-    let io = |source| ServeError::DataDir {
-        path: dir.clone(),
-        source,
-    };
-    std::fs::create_dir_all(&dir).map_err(io)?;
-    let header = secourir_journal::Header {
-        node: node.to_owned(),
-        ..header.clone()
-    };
-    let path = dir.join(format!("{}.journal", header.started_at));
-    info!(path = %path.display(), "inputs of the core journaled");
-    secourir_journal::Journal::start(&path, &header).map_err(io)
-}
-
-/// The snapshot kept in `dir`, with its core restored, when it can stand for the log's
-/// entries up to it: the store holds their records (`mark`), and its configuration reads and
-/// fits the one this node started with. Otherwise the node applies the log from its start.
-fn usable_snapshot(
-    dir: &std::path::Path,
-    mark: u64,
-    plan: &Plan,
-    read: &ConfigReader,
-) -> Option<(secourir_cluster::NodeSnapshot, secourir_core::Core)> {
-    let snapshot = match snapshot::read(dir) {
-        Ok(Some(snapshot)) => snapshot,
-        Ok(None) => return None,
-        Err(e) => {
-            tracing::warn!(reason = %e, "cluster snapshot unreadable: the log is applied from its start");
-            return None;
-        }
-    };
-    if snapshot.seq > mark {
-        tracing::warn!(
-            seq = snapshot.seq,
-            mark,
-            "cluster snapshot ahead of the store's records: the log is applied from its start"
-        );
-        return None;
-    }
-    match restore(&snapshot, plan, read) {
-        Ok(core) => {
-            info!(seq = snapshot.seq, "starting from the cluster snapshot");
-            Some((snapshot, core))
-        }
-        Err(e) => {
-            tracing::warn!(reason = %e, "cluster snapshot does not fit: the log is applied from its start");
-            None
-        }
-    }
-}
-
-/// The core `snapshot` holds, with its configuration read by `read`, if that configuration
-/// may follow `plan` (the one this node started with) without a restart.
-fn restore(
-    snapshot: &secourir_cluster::NodeSnapshot,
-    plan: &Plan,
-    read: &ConfigReader,
-) -> Result<secourir_core::Core, String> {
-    read.read(&snapshot.config)
-        .and_then(|taken| plan.may_become(&taken).map(|()| taken))
-        .and_then(|taken| secourir_core::Core::restore(Arc::new(taken), snapshot.core.clone()))
-}
-
-/// Where a node starts applying the log, from what it has and what the log still holds:
-/// its own snapshot if the entries after it are all there, else the newest snapshot a node
-/// shared when the log no longer holds the entries it needs (`shared` is then true).
-async fn starting_point(
-    reached: &node::Reached,
-    local: Option<(secourir_cluster::NodeSnapshot, secourir_core::Core)>,
-    plan: &Plan,
-    read: &ConfigReader,
-) -> Result<
-    (
-        Option<(secourir_cluster::NodeSnapshot, secourir_core::Core)>,
-        bool,
-    ),
-    node::JoinError,
-> {
-    let from = local.as_ref().map_or(1, |(s, _)| s.seq + 1);
-    if reached.last == 0 || from >= reached.first {
-        return Ok((local, false));
-    }
-    // The log was trimmed below what this node has: a brand-new node, or one away for long.
-    let trimmed = |reason: String| node::JoinError::Trimmed {
-        first: reached.first,
-        reason,
-    };
-    let Some(shared) = reached.shared_snapshot().await? else {
-        return Err(trimmed("no node shared a snapshot".into()));
-    };
-    if shared.seq + 1 < reached.first {
-        return Err(trimmed(format!(
-            "the newest snapshot shared is at entry {}",
-            shared.seq
-        )));
-    }
-    let core = restore(&shared, plan, read).map_err(|reason| node::JoinError::Config {
-        seq: shared.seq,
-        reason,
-    })?;
-    info!(
-        seq = shared.seq,
-        first = reached.first,
-        "starting from the snapshot another node shared: the log no longer holds the entries before it"
-    );
-    Ok((Some((shared, core)), true))
 }
 
 /// The core's inputs a cluster's log holds (NATS servers at `urls`), in the log's order and

@@ -1,0 +1,175 @@
+//! What the SIP shell and the media anchor report, as the driver takes it in: a new call
+//! read, judged for a flood and offered; a phone registered; a caller's key or voice.
+
+use super::*;
+
+impl Driver {
+    pub(super) fn on_sip(&mut self, event: SipEvent) {
+        match event {
+            SipEvent::Invite {
+                call,
+                ingress,
+                source,
+                decide,
+            } => {
+                let now = self.clock.now();
+                let media = &self.legs.media;
+                let number = ingress.caller.clone();
+                let trunk = ingress.trunk.clone();
+                let arrival = arrival::from_invite(
+                    call,
+                    *ingress,
+                    source,
+                    decide,
+                    media,
+                    self.territory,
+                    &self.plan,
+                    &self.instance,
+                    now,
+                );
+                let trusted = trunk
+                    .as_deref()
+                    .is_some_and(|t| self.plan.trunk(t).is_some());
+                let verdict = self.suspects.arrived(
+                    call,
+                    source.ip(),
+                    number.as_deref(),
+                    trunk.as_deref(),
+                    trusted,
+                    now,
+                );
+                if let Some(note) = verdict.note {
+                    self.records.board.note(now, "plateforme", note);
+                }
+                let suspected = verdict.reason.is_some();
+                if let Some(reason) = verdict.reason {
+                    let step = format!(
+                        "appel suspect ({}) : en attente derrière tous les autres appels",
+                        reason.french()
+                    );
+                    for earlier in &verdict.earlier {
+                        self.records.note(*earlier, now, step.clone());
+                    }
+                    self.records.note(call, now, step);
+                }
+                self.arrive(arrival, suspected);
+                for earlier in verdict.earlier {
+                    self.feed(Event::Suspected { call: earlier });
+                }
+            }
+            SipEvent::Registered { agent, binding } => {
+                info!(login = %self.login(agent), "phone registered");
+                self.local_phones.insert(agent);
+                if let Some(node) = &mut self.node {
+                    let at = self.clock.now().0;
+                    node.give(Input::Bound {
+                        at,
+                        agent: agent.0,
+                        contact: binding.contact,
+                        source: binding.source,
+                        expires_at_s: binding.expires_at_s,
+                    });
+                }
+            }
+            SipEvent::Unregistered { agent } => {
+                info!(login = %self.login(agent), "phone unregistered");
+                self.local_phones.remove(&agent);
+            }
+            SipEvent::LockedOut { what } => {
+                metrics::counter!("secourir_register_lockouts_total").increment(1);
+                let now = self.clock.now();
+                self.records.board.note(now, "plateforme", what);
+            }
+            other => {
+                if let Some(event) = self.legs.on_sip(other) {
+                    match event {
+                        Event::CallerHungUp { call } if self.carried_on.contains(&call) => {
+                            self.carried_on_ended(call, true);
+                        }
+                        Event::AgentHungUp { call, .. } if self.carried_on.contains(&call) => {
+                            self.carried_on_ended(call, false);
+                        }
+                        event => {
+                            let freed = self.freed_by(&event);
+                            self.feed(event);
+                            if let Some((call, agent)) = freed {
+                                self.freed_while_cut(call, agent);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn login(&self, agent: secourir_core::AgentId) -> &str {
+        self.plan
+            .call_takers
+            .get(agent.0 as usize)
+            .map_or("?", |t| t.login.as_str())
+    }
+
+    /// A new call: on record first, then its legs, then the core decides.
+    /// A new call, `suspected` of being part of a flood or not.
+    pub(super) fn arrive(&mut self, arrival: Arrival, suspected: bool) {
+        let now = self.clock.now();
+        let record = arrival.record();
+        let mut offer = arrival.offer();
+        offer.suspected = suspected;
+        self.legs.adopt(arrival.call, arrival.side);
+        match &mut self.node {
+            // Cut from the log's quorum: the call is served here, never refused.
+            Some(node) if node.cut_off() => {
+                self.start_island(now);
+                self.serve_alone(record, offer, now, now);
+            }
+            Some(node) => {
+                self.pending
+                    .insert(record.call, (now, record.clone(), offer.clone()));
+                node.give(Input::Offered {
+                    at: now.0,
+                    record: Box::new(record),
+                    offer: Box::new(offer),
+                });
+            }
+            None => {
+                self.records.offered(&record, now);
+                self.process(Event::Offered(offer), now);
+            }
+        }
+    }
+
+    pub(super) fn on_media(&mut self, event: MediaEvent) {
+        if let Some(event) = self.legs.caller_event(&event) {
+            // Only a suspect's being heard changes anything: the others' stay off the log.
+            if let Event::Heard { call } = event
+                && !self.core.call(call).is_some_and(|c| c.suspected)
+            {
+                return;
+            }
+            self.feed(event);
+            return;
+        }
+        if let MediaEvent::Recorded { path, recording } = event
+            && let Some((call, kind)) = self.legs.finishing.remove(&path)
+        {
+            let now = self.clock.now();
+            // In a cluster every recording is copied to the servers, and every other node
+            // copies it from there: a site's loss loses no conversation.
+            if let (Some(node), Some(r)) = (&mut self.node, &recording)
+                && let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned())
+            {
+                node.upload(name.clone(), path.clone());
+                node.give(Input::Recorded {
+                    at: now.0,
+                    call,
+                    name,
+                    sha256: r.sha256.clone(),
+                    duration_ms: r.duration_ms,
+                    main: matches!(kind, Conversation::CallTaker(n) if n <= 1),
+                });
+            }
+            self.records.recorded(call, kind, &path, recording, now);
+        }
+    }
+}
