@@ -164,6 +164,7 @@ pub(crate) async fn set_state(
 pub(crate) struct CallsQuery {
     since: Option<String>,
     limit: Option<usize>,
+    cta: Option<String>,
 }
 
 /// Whether `since` is what the OpenAPI document says it is, `^([0-9]{1,6}[smhd]){1,4}$`:
@@ -184,7 +185,7 @@ fn documented_span(text: &str) -> bool {
     groups > 0 && digits == 0
 }
 
-#[utoipa::path(get, path = "/api/calls", tag = "calls", security(("token" = []), ("session" = [])), params(("since" = Option<String>, Query, description = "90s, 15m, 1h, 2d, 1h30m; default 1h", pattern = "^([0-9]{1,6}[smhd]){1,4}$"), ("limit" = Option<usize>, Query, description = "At most; default 1000")), responses((status = 200, description = "Call detail records, newest first"), (status = 400, description = "Bad duration"), (status = 401, description = "Wrong or missing token")))]
+#[utoipa::path(get, path = "/api/calls", tag = "calls", security(("token" = []), ("session" = [])), params(("since" = Option<String>, Query, description = "90s, 15m, 1h, 2d, 1h30m; default 1h", pattern = "^([0-9]{1,6}[smhd]){1,4}$"), ("limit" = Option<usize>, Query, description = "At most; default 1000"), ("cta" = Option<String>, Query, description = "Only the calls of this CTA (the limit then counts its calls only)")), responses((status = 200, description = "Call detail records, newest first"), (status = 400, description = "Bad duration"), (status = 401, description = "Wrong or missing token")))]
 pub(crate) async fn calls(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -211,8 +212,13 @@ pub(crate) async fn calls(
     let from = now_ms - since.as_millis() as i64;
     let limit = q.limit.unwrap_or(1000).min(10_000);
     let dir = state.data_dir.clone();
+    let cta = q.cta;
     let result = tokio::task::spawn_blocking(move || {
-        secourir_store::Store::open_read_only(&dir).and_then(|s| s.calls_since(from, limit))
+        let store = secourir_store::Store::open_read_only(&dir)?;
+        match cta {
+            Some(cta) => store.cta_calls_since(&cta, from, limit),
+            None => store.calls_since(from, limit),
+        }
     })
     .await;
     let plan = &state.web.plan;

@@ -445,7 +445,19 @@ pub fn calls(args: &CallsArgs) -> ExitCode {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    match store.calls_since(now_ms - since.as_millis() as i64, args.limit) {
+    let listed = store.calls_since(now_ms - since.as_millis() as i64, args.limit);
+    if let Ok(calls) = &listed
+        && calls.len() == args.limit
+    {
+        // Said on stderr, so that the table or the JSON stays whole for a program reading it.
+        eprintln!(
+            "the {} most recent calls only (--limit {}): there may be more since {}",
+            calls.len(),
+            args.limit,
+            args.since
+        );
+    }
+    match listed {
         Ok(calls) if args.json => {
             println!(
                 "{}",

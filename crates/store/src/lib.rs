@@ -537,6 +537,30 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// Calls offered since `since_ms` and handled by CTA `cta` (or queued there last), newest
+    /// first, at most `limit`: the limit applies to that CTA's calls, not to the country's.
+    pub fn cta_calls_since(
+        &self,
+        cta: &str,
+        since_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {CALL_COLUMNS} FROM calls WHERE offered_at >= ?1 AND offered = 1
+                 AND cta = ?3 ORDER BY offered_at DESC, call DESC LIMIT ?2"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(
+                params![since_ms, i64::try_from(limit).unwrap_or(i64::MAX), cta],
+                call_record,
+            )
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// One call, if it was offered.
     pub fn call(&self, call: u64) -> Result<Option<CallRecord>, StoreError> {
         self.conn

@@ -121,6 +121,36 @@ fn a_call_round_trips_with_every_write() {
 }
 
 #[test]
+fn a_cta_s_calls_are_limited_among_its_own_not_the_country_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let answered = |call: u64, cta: &str| Write::Answered {
+        call,
+        cta: cta.into(),
+        call_taker: format!("ota-{cta}"),
+        at: call as i64 * 100 + 10,
+    };
+    let mut writes = Vec::new();
+    // Ten calls of the BSPP, newer than the two of CTA 13.
+    for call in 1..=12u64 {
+        writes.push(offered(call, call as i64 * 100));
+        writes.push(answered(call, if call <= 2 { "cta-13" } else { "bspp" }));
+    }
+    store.apply(&writes).unwrap();
+    let numbers = |cta: &str, limit| -> Vec<u64> {
+        store
+            .cta_calls_since(cta, 0, limit)
+            .unwrap()
+            .iter()
+            .map(|c| c.call)
+            .collect()
+    };
+    assert_eq!(numbers("cta-13", 5), vec![2, 1]);
+    assert_eq!(numbers("bspp", 3), vec![12, 11, 10]);
+    assert!(numbers("cta-83", 5).is_empty());
+}
+
+#[test]
 fn calls_since_filters_and_orders_newest_first() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(dir.path()).unwrap();
