@@ -7,12 +7,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use secourir_config::{CallTaker, Plan};
+use secourir_throttle::{Lockout, Verdict};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::protocol::{ApiCall, AppState, problem};
 use crate::sessions::{COOKIE, Session};
-use secourir_throttle::{Lockout, Verdict};
 
 pub(crate) async fn index() -> Html<&'static str> {
     Html(include_str!("../web/index.html"))

@@ -9,13 +9,12 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use secourir_core::{Ask, CallId, Granted};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::live::Snapshot;
-use secourir_core::{Ask, CallId, Granted};
-
 use crate::protocol::{
     ApiCall, ApiError, AppState, StateBody, ask, ask_core, problem, service_name, status_name,
     stopping,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use secourir_cluster::OfferedRecord;
 use secourir_config::{Plan, Service};
 use secourir_core::{CallId, Instant, NotCarried, Offer, Whereabouts};
 use secourir_media::{LegId, Media, sdp};
@@ -13,7 +14,6 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::locating::{CallPlace, locate_call};
-use secourir_cluster::OfferedRecord;
 
 /// The caller's media anchored here, and the answer its INVITE waits for.
 pub(crate) struct CallerSide {

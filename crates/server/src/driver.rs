@@ -14,8 +14,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use secourir_cluster::Island;
+use secourir_cluster::{Input, OfferedRecord};
 use secourir_config::Plan;
 use secourir_core::{AgentId, CallId, Command, Core, Event, Instant, Offer};
+use secourir_http::Snapshot;
+use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 use secourir_media::MediaEvent;
 use secourir_sip::{Sip, SipEvent};
 use secourir_territory::Territory;
@@ -32,10 +36,6 @@ use crate::limits::{
 use crate::node::{Entry, Fetched, JoinError, Node};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
-use secourir_cluster::Island;
-use secourir_cluster::{Input, OfferedRecord};
-use secourir_http::Snapshot;
-use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 
 /// Milliseconds since the epoch, never going backwards even if the system clock does.
 #[derive(Debug, Default)]

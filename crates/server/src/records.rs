@@ -5,10 +5,13 @@ mod cluster;
 
 use std::sync::Arc;
 
+use secourir_cluster::{MergedCall, OfferedRecord};
 use secourir_config::Plan;
 use secourir_core::{
     AgentId, AgentStatus, CallId, CallbackState, Command, Core, Instant, Outcome, RingFailure, Step,
 };
+use secourir_http::Board;
+use secourir_http::service_name;
 use secourir_media::Recording;
 use secourir_privacy::Personal;
 use secourir_store::Write;
@@ -17,9 +20,6 @@ use tracing::{error, info};
 use crate::legs::Conversation;
 use crate::limits::CALL_NUMBER_BLOCK;
 use crate::writer::StoreSender;
-use secourir_cluster::{MergedCall, OfferedRecord};
-use secourir_http::Board;
-use secourir_http::service_name;
 
 /// The store's write of a new call's record, offered at `now`.
 fn offered_write(arrival: &OfferedRecord, now: Instant) -> Write {

@@ -4,16 +4,16 @@
 
 use std::sync::Arc;
 
+use secourir_cluster::Input;
 use secourir_config::Plan;
 use secourir_core::{Command, Instant};
+use secourir_http::ConfigStatus;
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use super::Driver;
 use crate::ConfigReader;
-use secourir_cluster::Input;
-use secourir_http::ConfigStatus;
 
 /// The configuration in force, and how a new one is read.
 #[derive(Debug, Default)]
