@@ -206,7 +206,7 @@ impl Admission {
 mod tests {
     use super::*;
 
-    fn admission(capacity: u64, guaranteed: &[u32]) -> Admission {
+    pub(super) fn admission(capacity: u64, guaranteed: &[u32]) -> Admission {
         Admission {
             capacity,
             in_use: vec![0; guaranteed.len()],
@@ -291,16 +291,8 @@ mod properties {
             ops in prop::collection::vec((any::<bool>(), 0usize..5), 0..200),
         ) {
             let capacity = shares.iter().map(|&g| u64::from(g)).sum::<u64>() + extra;
-            let mut a = Admission {
-                capacity,
-                in_use: vec![0; shares.len()],
-                committed: shares.iter().map(|&g| u64::from(g)).sum(),
-                guaranteed: shares.clone(),
-                total: 0,
-                suspected: 0,
-                suspected_max: capacity / 2,
-                beyond: 0,
-            };
+            let mut a = super::tests::admission(capacity, &shares);
+            a.suspected_max = capacity / 2;
             for (admit, zone) in ops {
                 let zone = zone % shares.len();
                 let id = ZoneId(zone as u16);
@@ -330,16 +322,8 @@ mod properties {
             ops in prop::collection::vec((0u8..4, 0usize..5), 0..300),
         ) {
             let capacity = shares.iter().map(|&g| u64::from(g)).sum::<u64>() + extra;
-            let mut a = Admission {
-                capacity,
-                in_use: vec![0; shares.len()],
-                committed: shares.iter().map(|&g| u64::from(g)).sum(),
-                guaranteed: shares.clone(),
-                total: 0,
-                suspected: 0,
-                suspected_max: capacity / 4,
-                beyond: 0,
-            };
+            let mut a = super::tests::admission(capacity, &shares);
+            a.suspected_max = capacity / 4;
             for (op, zone) in ops {
                 let zone = zone % shares.len();
                 let id = ZoneId(zone as u16);

@@ -181,19 +181,15 @@ function renderConsole() {
   }
 }
 
-// Each call's note, by call: the summary box shows the note of the call in hand and nothing
-// else, so that a hand-back or a transfer never carries words written about another caller.
-const notes = new Map();
-
+// The summary box holds the note of the call in hand and nothing else: it is emptied when the
+// call in hand changes, so that a hand-back or a transfer never carries words written about
+// another caller (a call-taker holds one call at a time: the previous note is of no more use).
 function bindNote(current) {
   const box = $("summary");
   const call = current ? String(current.call) : "";
   if (box.dataset.call === call) return;
-  if (box.dataset.call) notes.set(box.dataset.call, box.value);
-  box.value = notes.get(call) || "";
+  box.value = "";
   box.dataset.call = call;
-  // Notes of calls that are no longer this call-taker's are dropped.
-  for (const kept of notes.keys()) if (kept !== call) notes.delete(kept);
 }
 
 /// The note written for this call, and only for it.
@@ -203,7 +199,6 @@ function noteOf(current) {
 }
 
 function forgetNote(current) {
-  notes.delete(String(current.call));
   const box = $("summary");
   if (box.dataset.call === String(current.call)) box.value = "";
 }

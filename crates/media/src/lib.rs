@@ -101,6 +101,9 @@ pub enum MediaError {
     /// An SDP body is unusable.
     #[error("SDP: {0}")]
     Sdp(String),
+    /// SRTP was offered, or asked, with no key the anchor can use.
+    #[error("SRTP: {0}")]
+    SrtpKey(String),
     /// An audio file is unusable.
     #[error("audio {path}: {reason}")]
     Audio {
@@ -401,7 +404,7 @@ fn srtp_context(
     // twice.
     let replay = receiving.then(|| webrtc_srtp::option::srtp_replay_protection(SRTP_REPLAY_WINDOW));
     webrtc_srtp::context::Context::new(&key_salt[..16], &key_salt[16..], profile, replay, None)
-        .map_err(|e| MediaError::Sdp(format!("SRTP key refused: {e}")))
+        .map_err(|e| MediaError::SrtpKey(format!("key refused: {e}")))
 }
 
 impl LegState {

@@ -17,10 +17,7 @@ const PIDF_MARSEILLE: &str = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:
 /// An INVITE to 18 from `number` with this body part (its content type and text) beside the
 /// caller's PIDF-LO; the first line of the final answer.
 fn invite(platform: &Platform, number: &str, part_type: &str, part: &str) -> String {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
+    let socket = udp_socket("127.0.0.1");
     let port = socket.local_addr().expect("addr").port();
     let body = format!(
         "--b1\r\nContent-Type: {part_type}\r\n\r\n{part}\r\n--b1\r\nContent-Type: application/pidf+xml\r\n\r\n{PIDF_MARSEILLE}\r\n--b1--\r\n"
@@ -30,20 +27,9 @@ fn invite(platform: &Platform, number: &str, part_type: &str, part: &str) -> Str
         "INVITE sip:18@127.0.0.1:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{number}\r\nFrom: <sip:{number}@127.0.0.1>;tag={number}\r\nTo: <sip:18@127.0.0.1>\r\nCall-ID: nc-{number}\r\nCSeq: 1 INVITE\r\nContact: <sip:{number}@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\nContent-Type: multipart/mixed;boundary=b1\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    socket
-        .send_to(text.as_bytes(), ("127.0.0.1", sip))
-        .expect("send");
-    let mut buf = vec![0u8; 65_536];
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
-            let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if !answer.starts_with("SIP/2.0 1") {
-                return answer.lines().next().unwrap_or("").to_owned();
-            }
-        }
-    }
-    panic!("no final answer to the INVITE\n{}", platform.log());
+    let answer = exchange_within(&socket, sip, text.as_bytes(), Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no final answer to the INVITE\n{}", platform.log()));
+    answer.lines().next().unwrap_or("").to_owned()
 }
 
 /// An SDP offer of audio with these payload types and lines.

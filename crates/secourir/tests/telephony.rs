@@ -215,40 +215,6 @@ fn exchange(socket: &UdpSocket, to: u16, datagram: &[u8]) -> Option<String> {
         .map(|text| text.lines().next().unwrap_or("").to_owned())
 }
 
-/// Sends one datagram and returns the whole final answer, if one comes within `patience`.
-fn exchange_within(
-    socket: &UdpSocket,
-    to: u16,
-    datagram: &[u8],
-    patience: Duration,
-) -> Option<String> {
-    socket.send_to(datagram, ("127.0.0.1", to)).expect("send");
-    let mut buf = vec![0u8; 65_536];
-    let deadline = Instant::now() + patience;
-    while Instant::now() < deadline {
-        match socket.recv_from(&mut buf) {
-            Ok((n, _)) => {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                // Provisional answers (100 Trying) come before the final one.
-                if !text.starts_with("SIP/2.0 1") {
-                    return Some(text);
-                }
-            }
-            Err(_) => continue,
-        }
-    }
-    None
-}
-
-/// A UDP socket on `ip` whose reads give up after 100 ms.
-fn udp_socket(ip: &str) -> UdpSocket {
-    let socket = UdpSocket::bind((ip, 0)).expect("bind a loopback address");
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    socket
-}
-
 /// The nonce of a digest challenge.
 fn nonce_of(challenge: &str) -> String {
     challenge

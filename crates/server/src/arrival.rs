@@ -1,17 +1,16 @@
 //! A new emergency call as the driver takes it in, whoever placed it: an INVITE read, its
 //! audio anchored and its caller located, or a simulated caller of the demonstration.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use secourir_cluster::OfferedRecord;
 use secourir_config::{Plan, Service};
 use secourir_core::{CallId, Instant, NotCarried, Offer, Whereabouts};
-use secourir_media::{LegId, Media, sdp};
+use secourir_media::{LegId, Media, MediaError, sdp};
 use secourir_sip::{Decision, Ingress};
 use secourir_territory::Territory;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::locating::{CallPlace, locate_call};
 
@@ -138,13 +137,6 @@ pub(crate) fn emergency_id(kind: &str, call: CallId, now: Instant, instance: &st
     )
 }
 
-/// Refusals of calls the platform could not carry, logged at most once per this interval (each
-/// one is on record, and counted).
-const NOT_CARRIED_LOG_EVERY_MS: u64 = 10_000;
-
-/// When a refusal was last logged.
-static NOT_CARRIED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
 /// What an emergency INVITE brings, read, located and anchored. A call that cannot be carried
 /// (no audio it could use, no media port left) is an arrival all the same: the core refuses it,
 /// so that it is on record and its caller on the call-back list.
@@ -152,7 +144,6 @@ static NOT_CARRIED_LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::Ato
 pub(crate) fn from_invite(
     call: CallId,
     ingress: Ingress,
-    source: SocketAddr,
     decide: oneshot::Sender<Decision>,
     media: &Media,
     territory: &Territory,
@@ -186,11 +177,6 @@ pub(crate) fn from_invite(
         Err(why) => {
             metrics::counter!("secourir_calls_not_carried_total", "why" => why.as_str())
                 .increment(1);
-            let last = NOT_CARRIED_LOGGED.load(std::sync::atomic::Ordering::Relaxed);
-            if now.0.saturating_sub(last) >= NOT_CARRIED_LOG_EVERY_MS || last == 0 {
-                NOT_CARRIED_LOGGED.store(now.0.max(1), std::sync::atomic::Ordering::Relaxed);
-                warn!(?call, %source, why = why.as_str(), "emergency call the platform cannot carry: refused, on record and on the call-back list (logged once per 10 s, counted in secourir_calls_not_carried_total)");
-            }
             (None, String::new(), Some(why))
         }
     };
@@ -217,14 +203,9 @@ pub(crate) fn from_invite(
 fn anchor(call: CallId, sdp_offer: &[u8], media: &Media) -> Result<(LegId, String), NotCarried> {
     let offer = sdp::parse(sdp_offer).map_err(|e| {
         info!(?call, error = %e, "INVITE without usable audio");
-        // An SRTP offer refused is most often refused for its key (a suite or a key length
-        // the anchor does not take).
-        let srtp = String::from_utf8_lossy(sdp_offer)
-            .to_ascii_uppercase()
-            .contains("RTP/SAVP");
-        match srtp {
-            true => NotCarried::UnusableSrtpKey,
-            false => NotCarried::NoAudioOffer,
+        match e {
+            MediaError::SrtpKey(_) => NotCarried::UnusableSrtpKey,
+            _ => NotCarried::NoAudioOffer,
         }
     })?;
     let codec = sdp::choose(&offer).ok_or(NotCarried::NoCommonCodec)?;

@@ -75,6 +75,10 @@ pub(crate) struct Inputs {
 /// healthy cluster brings it back in milliseconds.
 const OFFER_PATIENCE_MS: u64 = 2_000;
 
+/// Calls the platform could not carry are logged at most once per this interval (each one is
+/// on record, and counted).
+const NOT_CARRIED_LOG_EVERY_MS: u64 = 10_000;
+
 /// Everything the driver task owns.
 pub(crate) struct Driver {
     pub(crate) core: Core,
@@ -122,6 +126,8 @@ pub(crate) struct Driver {
     clock: Clock,
     follow_ups: VecDeque<Event>,
     dirty: bool,
+    /// When a call the platform could not carry was last logged.
+    not_carried_logged: Option<Instant>,
 }
 
 impl Driver {
@@ -162,6 +168,7 @@ impl Driver {
             clock: Clock::default(),
             follow_ups: VecDeque::new(),
             dirty: true,
+            not_carried_logged: None,
         }
     }
 

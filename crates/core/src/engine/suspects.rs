@@ -8,51 +8,43 @@ impl Core {
     /// its seniority among the suspects; one already with a call-taker is left alone. It keeps
     /// the capacity it was admitted with.
     pub(super) fn on_suspected(&mut self, id: CallId) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        if call.suspected || call.state != CallState::Queued {
-            return;
+        if let Some(cta) = self.regrade(id, true) {
+            self.dispatch(cta);
         }
-        let cta = call.cta;
-        self.leave_queue(id);
-        let now = self.now;
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
-        };
-        call.suspected = true;
-        call.priority = PRIORITY_SUSPECTED;
-        call.key.0 = Reverse(PRIORITY_SUSPECTED);
-        call.wants_aid = false;
-        call.mutual_aid = false;
-        let (key, generation, entered_at) = (call.key, call.generation, call.entered_at);
-        self.ctas[usize::from(cta.0)].waiting.insert(key, id);
-        let cta_plan = self.plan.cta(cta);
-        if cta_plan.mode == DequeueMode::Mixed {
-            let due = entered_at.plus_ms(cta_plan.acd_after_ms).max(now);
-            self.set_timer(due, Timer::Acd(id, generation));
-        }
-        self.dispatch(cta);
     }
 
     /// A waiting suspect who was heard takes back its place by arrival among the other
-    /// callers, with the priority it came with. It keeps the capacity it was admitted with.
+    /// callers, at normal priority. It keeps the capacity it was admitted with.
     pub(super) fn on_heard(&mut self, id: CallId) {
-        let Some(call) = self.calls.get(&id) else {
-            return;
-        };
-        if !call.suspected || call.state != CallState::Queued {
-            return;
+        if let Some(cta) = self.regrade(id, false) {
+            self.trail(id, Step::Heard);
+            self.dispatch(cta);
+        }
+    }
+
+    /// Moves a waiting call among the suspects or out of them, in the same queue and with
+    /// its seniority; its CTA, or None when it is not waiting or already so.
+    fn regrade(&mut self, id: CallId, suspected: bool) -> Option<CtaId> {
+        let call = self.calls.get(&id)?;
+        if call.suspected == suspected || call.state != CallState::Queued {
+            return None;
         }
         let cta = call.cta;
         self.leave_queue(id);
         let now = self.now;
-        let Some(call) = self.calls.get_mut(&id) else {
-            return;
+        let call = self.calls.get_mut(&id)?;
+        let priority = match suspected {
+            true => PRIORITY_SUSPECTED,
+            false => PRIORITY_NORMAL,
         };
-        call.suspected = false;
-        call.priority = PRIORITY_NORMAL;
-        call.key.0 = Reverse(PRIORITY_NORMAL);
+        call.suspected = suspected;
+        call.priority = priority;
+        call.key.0 = Reverse(priority);
+        if suspected {
+            // A suspect is never lent to another CTA.
+            call.wants_aid = false;
+            call.mutual_aid = false;
+        }
         let (key, generation, entered_at) = (call.key, call.generation, call.entered_at);
         self.ctas[usize::from(cta.0)].waiting.insert(key, id);
         self.mark_overdue(id);
@@ -61,7 +53,6 @@ impl Core {
             let due = entered_at.plus_ms(cta_plan.acd_after_ms).max(now);
             self.set_timer(due, Timer::Acd(id, generation));
         }
-        self.trail(id, Step::Heard);
-        self.dispatch(cta);
+        Some(cta)
     }
 }

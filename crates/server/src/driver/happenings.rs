@@ -19,7 +19,6 @@ impl Driver {
                 let arrival = arrival::from_invite(
                     call,
                     *ingress,
-                    source,
                     decide,
                     media,
                     self.territory,
@@ -27,6 +26,9 @@ impl Driver {
                     &self.instance,
                     now,
                 );
+                if let Some(why) = arrival.refused {
+                    self.log_not_carried(call, source, why, now);
+                }
                 let trusted = trunk
                     .as_deref()
                     .is_some_and(|t| self.plan.trunk(t).is_some());
@@ -171,5 +173,24 @@ impl Driver {
             }
             self.records.recorded(call, kind, &path, recording, now);
         }
+    }
+
+    /// Logs a call the platform could not carry, once per [`NOT_CARRIED_LOG_EVERY_MS`] at most:
+    /// each one is on record and counted, and a flood of them must not flood the log.
+    fn log_not_carried(
+        &mut self,
+        call: CallId,
+        source: std::net::SocketAddr,
+        why: secourir_core::NotCarried,
+        now: Instant,
+    ) {
+        if self
+            .not_carried_logged
+            .is_some_and(|at| now.since(at) < NOT_CARRIED_LOG_EVERY_MS)
+        {
+            return;
+        }
+        self.not_carried_logged = Some(now);
+        warn!(?call, %source, why = why.as_str(), "emergency call the platform cannot carry: refused, on record and on the call-back list (logged once per 10 s, counted in secourir_calls_not_carried_total)");
     }
 }
