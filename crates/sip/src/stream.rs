@@ -17,10 +17,9 @@
 //! per 10 s with a count. Once a crowd of connections has mostly gone, the memory it held is
 //! given back to the system.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rsipstack::platform::CancellationToken;
 use rsipstack::sip::transport::Transport;
@@ -32,6 +31,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 use crate::screen::{Admitted, Limits, ScreenStats, Verdict, admit, content_length, reply};
+
+mod seats;
+
+use seats::{Census, Quiet, Refused, Seat, seat};
 
 /// The longest message over TCP: the stack's stream reader gives up on a longer one.
 pub const MAX_STREAM_MESSAGE: usize = 65_535;
@@ -130,135 +133,6 @@ pub fn frame(buf: &[u8]) -> Frame {
         Frame::Message(total)
     } else {
         Frame::Partial
-    }
-}
-
-/// Open connections, in all and per source address, and those that have not spoken yet.
-#[derive(Default)]
-struct Census {
-    total: usize,
-    per_source: HashMap<std::net::IpAddr, usize>,
-    /// Connections still waiting for their first message, oldest first: when every seat is
-    /// taken, the oldest of them gives its seat to the newcomer, so that silent connections
-    /// can never keep a real peer out.
-    silent: VecDeque<(u64, CancellationToken)>,
-    next: u64,
-    /// The most connections open at once since memory was last given back.
-    peak: usize,
-}
-
-/// One seat among the open connections, given back when the connection ends.
-struct Seat {
-    census: Arc<Mutex<Census>>,
-    source: std::net::IpAddr,
-    id: u64,
-}
-
-impl Seat {
-    /// The connection brought its first message: it keeps its seat when the room is full.
-    fn spoke(&self) {
-        let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
-        census.silent.retain(|(id, _)| *id != self.id);
-    }
-}
-
-impl Drop for Seat {
-    fn drop(&mut self) {
-        let mut census = self.census.lock().unwrap_or_else(|e| e.into_inner());
-        census.total -= 1;
-        census.silent.retain(|(id, _)| *id != self.id);
-        if let Some(n) = census.per_source.get_mut(&self.source) {
-            *n -= 1;
-            if *n == 0 {
-                census.per_source.remove(&self.source);
-            }
-        }
-        if census.peak >= TRIM_AFTER_PEAK && census.total <= census.peak / 4 {
-            census.peak = census.total;
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn_blocking(give_memory_back);
-            }
-        }
-    }
-}
-
-/// A peak of connections after which, once they have mostly closed, the memory they held is
-/// given back to the system.
-const TRIM_AFTER_PEAK: usize = 1_024;
-
-/// Gives the heap's free pages back to the system. glibc keeps them otherwise: after 20,000
-/// silent connections had come and gone, the process stayed about 40 % above its size before
-/// them; with this, 11 to 13 %.
-fn give_memory_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim has no precondition: it only returns free heap pages to the system.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Why a connection was not taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Refused {
-    Total,
-    Source,
-}
-
-/// A seat for a connection from `source`, whose task ends when `cancel` fires. When every
-/// seat is taken, the oldest silent connection is told to close and the newcomer is seated
-/// meanwhile (the room holds `MAX_CONNECTIONS` plus those still closing).
-fn seat(
-    census: &Arc<Mutex<Census>>,
-    source: std::net::IpAddr,
-    cancel: &CancellationToken,
-) -> Result<Seat, Refused> {
-    let mut guard = census.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.per_source.get(&source).copied().unwrap_or(0) >= MAX_CONNECTIONS_PER_SOURCE {
-        return Err(Refused::Source);
-    }
-    if guard.total >= MAX_CONNECTIONS {
-        let (_, oldest) = guard.silent.pop_front().ok_or(Refused::Total)?;
-        oldest.cancel();
-    }
-    *guard.per_source.entry(source).or_default() += 1;
-    guard.total += 1;
-    guard.peak = guard.peak.max(guard.total);
-    let id = guard.next;
-    guard.next += 1;
-    guard.silent.push_back((id, cancel.clone()));
-    Ok(Seat {
-        census: census.clone(),
-        source,
-        id,
-    })
-}
-
-/// A warning that says how often it happened instead of repeating itself.
-struct Quiet {
-    last: Option<Instant>,
-    unsaid: u64,
-}
-
-impl Quiet {
-    fn new() -> Quiet {
-        Quiet {
-            last: None,
-            unsaid: 0,
-        }
-    }
-
-    /// How many times it happened since it was last said, when it is time to say it again.
-    fn due(&mut self) -> Option<u64> {
-        self.unsaid += 1;
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
-        {
-            return None;
-        }
-        self.last = Some(now);
-        Some(std::mem::take(&mut self.unsaid))
     }
 }
 
@@ -594,116 +468,4 @@ async fn relay<S>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    const INVITE: &[u8] = b"INVITE sip:18@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5070;branch=z9hG4bK-1\r\nSubject: fum\xe9e\r\nContent-Length: 4\r\n\r\nv=0\n";
-
-    #[test]
-    fn a_message_is_framed_by_its_content_length_whatever_bytes_its_headers_hold() {
-        assert_eq!(frame(INVITE), Frame::Message(INVITE.len()));
-        let mut two = INVITE.to_vec();
-        two.extend_from_slice(INVITE);
-        assert_eq!(frame(&two), Frame::Message(INVITE.len()));
-        assert_eq!(frame(&INVITE[..INVITE.len() - 1]), Frame::Partial);
-        assert_eq!(frame(&INVITE[..40]), Frame::Partial);
-    }
-
-    #[test]
-    fn keep_alives_and_stray_bytes() {
-        assert_eq!(frame(b"\r\n\r\nINVITE"), Frame::KeepAlive(4));
-        assert_eq!(frame(b"\r\n"), Frame::Partial);
-        assert_eq!(frame(b"\r\nINVITE"), Frame::KeepAlive(2));
-        assert_eq!(frame(b"\nINVITE"), Frame::Skip);
-        assert_eq!(frame(b""), Frame::Partial);
-    }
-
-    #[test]
-    fn a_compact_or_missing_length_and_an_unreadable_one() {
-        let compact = b"OPTIONS sip:x SIP/2.0\r\nl: 2\r\n\r\nabcd";
-        assert_eq!(frame(compact), Frame::Message(compact.len() - 2));
-        let none = b"OPTIONS sip:x SIP/2.0\r\nVia: x\r\n\r\nabcd";
-        assert_eq!(frame(none), Frame::Message(none.len() - 4));
-        let bad = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: lots\r\n\r\n";
-        assert!(matches!(
-            frame(bad),
-            Frame::Unframeable {
-                head: Some(_),
-                code: 400,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn too_large_is_refused_before_it_is_read() {
-        let huge = b"INVITE sip:18@x SIP/2.0\r\nContent-Length: 10000000\r\n\r\n";
-        assert!(matches!(frame(huge), Frame::Unframeable { code: 513, .. }));
-        let endless = vec![b'a'; MAX_STREAM_MESSAGE + 1];
-        assert!(matches!(
-            frame(&endless),
-            Frame::Unframeable { head: None, .. }
-        ));
-    }
-
-    #[test]
-    fn seats_are_bounded_per_source_and_given_back() {
-        let census = Arc::new(Mutex::new(Census::default()));
-        let token = CancellationToken::new();
-        let one: std::net::IpAddr = "192.0.2.1".parse().expect("addr");
-        let other: std::net::IpAddr = "192.0.2.2".parse().expect("addr");
-        let held: Vec<Seat> = (0..MAX_CONNECTIONS_PER_SOURCE)
-            .map(|_| seat(&census, one, &token).expect("room"))
-            .collect();
-        assert_eq!(seat(&census, one, &token).err(), Some(Refused::Source));
-        let _ = seat(&census, other, &token).expect("another source has room");
-        drop(held);
-        let census = census.lock().expect("census");
-        assert_eq!(census.total, 0);
-        assert!(census.per_source.is_empty());
-        assert!(census.silent.is_empty());
-    }
-
-    #[test]
-    fn a_full_room_makes_the_oldest_silent_connection_give_way() {
-        let census = Arc::new(Mutex::new(Census::default()));
-        let tokens: Vec<CancellationToken> = (0..=MAX_CONNECTIONS)
-            .map(|_| CancellationToken::new())
-            .collect();
-        let held: Vec<Seat> = (0..MAX_CONNECTIONS)
-            .map(|i| {
-                let source = std::net::IpAddr::from([10, 0, (i / 256) as u8, (i % 256) as u8]);
-                seat(&census, source, &tokens[i]).expect("room")
-            })
-            .collect();
-        // The first one spoke: it keeps its seat, and the second, silent, gives way.
-        held[0].spoke();
-        let newcomer: std::net::IpAddr = "192.0.2.9".parse().expect("addr");
-        let _seated = seat(&census, newcomer, &tokens[MAX_CONNECTIONS]).expect("seated");
-        assert!(!tokens[0].is_cancelled());
-        assert!(tokens[1].is_cancelled());
-        assert!(!tokens[2].is_cancelled());
-        // When every connection has spoken, a newcomer is refused.
-        for seat in &held {
-            seat.spoke();
-        }
-        census.lock().expect("census").silent.clear();
-        assert_eq!(
-            seat(&census, newcomer, &tokens[0]).err(),
-            Some(Refused::Total)
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn framing_never_panics_and_never_overruns(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
-            match frame(&bytes) {
-                Frame::Message(n) | Frame::KeepAlive(n) => prop_assert!(n > 0 && n <= bytes.len()),
-                Frame::Skip => prop_assert!(!bytes.is_empty()),
-                Frame::Unframeable { head: Some(h), .. } => prop_assert!(h <= bytes.len()),
-                _ => {}
-            }
-        }
-    }
-}
+mod tests;
