@@ -5,11 +5,15 @@
 //! entries to and from NATS JetStream (crates/cluster-log) and feeds these with the time.
 
 mod entries;
+mod failover;
 mod island;
 mod membership;
 mod snapshot;
 
 pub use entries::{Input, MergedCall, OfferedRecord};
+pub use failover::{
+    Action, Carrier, Failover, ISLAND_MERGE_AFTER_MS, OFFER_PATIENCE_MS, OWN_ECHO_MS, Route,
+};
 pub use island::{Island, call_of, read_back};
 pub use membership::{
     ALIVE_EVERY_MS, LOST_AFTER_MS, LOST_HOLDS_LOG_MS, Members, RESTART_GAP, SLOTS, Step, Watch,

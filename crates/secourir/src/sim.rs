@@ -9,6 +9,8 @@ use std::sync::Arc;
 use secourir_sim::Scenario;
 use secourir_sim::faults::{self, Settings};
 
+mod failover;
+
 /// What to simulate and where to write the results.
 #[derive(clap::Args)]
 pub struct Args {
@@ -75,6 +77,16 @@ struct FaultArgs {
         conflicts_with = "seed"
     )]
     cluster: usize,
+    /// Drive the cluster's failover machine instead: nodes over a simulated log and network
+    /// with partitions, crashes and restarts, late and repeated deliveries.
+    #[arg(long, requires = "faults", conflicts_with = "cluster")]
+    failover: bool,
+    /// With `--failover`: nodes of the cluster (2 or 3).
+    #[arg(long, default_value_t = 3, requires = "failover", value_parser = clap::value_parser!(u8).range(2..=3))]
+    nodes: u8,
+    /// With `--failover`: minutes of faults in each seed before the network heals.
+    #[arg(long, default_value_t = 10, requires = "failover")]
+    minutes: u64,
 }
 
 /// Runs the subcommand.
@@ -226,6 +238,15 @@ fn run_faults(args: &FaultArgs) -> ExitCode {
         cast.roster.len()
     );
     faults::quiet_panics();
+    if args.failover {
+        let settings = secourir_sim::failover::Settings {
+            nodes: usize::from(args.nodes),
+            chaos_ms: args.minutes * 60_000,
+            ..secourir_sim::failover::Settings::default()
+        };
+        let seeds = args.first_seed..args.first_seed.saturating_add(args.seeds);
+        return failover::run(seeds, args.seed, settings, &plan, &cast, args.trace);
+    }
     if let Some(seed) = args.seed {
         return replay(seed, settings, &plan, &cast, args.trace);
     }

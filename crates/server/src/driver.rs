@@ -9,15 +9,14 @@ mod reconfigure;
 
 pub(crate) use reconfigure::Config;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use secourir_cluster::Island;
-use secourir_cluster::{Input, OfferedRecord};
+use secourir_cluster::{Carrier, Input, Route};
 use secourir_config::Plan;
-use secourir_core::{AgentId, CallId, Command, Core, Event, Instant, Offer};
+use secourir_core::{CallId, Command, Core, Event, Instant};
 use secourir_http::Snapshot;
 use secourir_http::{ApiCall, ApiError, ClusterStatus, PlatformStatus};
 use secourir_media::MediaEvent;
@@ -29,10 +28,7 @@ use tracing::{error, info, warn};
 use crate::arrival::{self, Arrival};
 use crate::legs::Conversation;
 use crate::legs::Legs;
-use crate::limits::{
-    HEARTBEAT_CHECK_MS, ISLAND_MERGE_AFTER_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S,
-    STOP_RECORDINGS_WAIT_S,
-};
+use crate::limits::{HEARTBEAT_CHECK_MS, PAGES_EVERY_MS, STOP_LOG_WAIT_S, STOP_RECORDINGS_WAIT_S};
 use crate::node::{Entry, Fetched, JoinError, Node};
 use crate::records::Records;
 use crate::requests::{Action, Requests};
@@ -71,10 +67,6 @@ pub(crate) struct Inputs {
     pub(crate) stop: oneshot::Receiver<()>,
 }
 
-/// A new call whose offer has not come back from the log this long is served here alone: a
-/// healthy cluster brings it back in milliseconds.
-const OFFER_PATIENCE_MS: u64 = 2_000;
-
 /// Calls the platform could not carry are logged at most once per this interval (each one is
 /// on record, and counted).
 const NOT_CARRIED_LOG_EVERY_MS: u64 = 10_000;
@@ -95,26 +87,6 @@ pub(crate) struct Driver {
     pub(crate) journal: Option<secourir_journal::JournalSender>,
     /// In a cluster: the inputs go to the log, and the core is fed from it.
     pub(crate) node: Option<Node>,
-    /// In a cluster cut from the log: the calls served locally meanwhile.
-    island: Option<Island>,
-    /// When the island's last call ended, to give its records to the log a little after.
-    island_over_at: Option<tokio::time::Instant>,
-    /// Call-takers whose phones registered on this node: the island's call-takers.
-    local_phones: BTreeSet<AgentId>,
-    /// New calls given to the log whose offers have not come back from it yet.
-    pending: BTreeMap<CallId, (Instant, OfferedRecord, Offer)>,
-    /// Calls served on the island although their offers reached the log: the shared core's
-    /// commands for them are not carried out here, until their withdrawal comes back.
-    served_alone: BTreeSet<CallId>,
-    /// Conversations this node carries on although the log ended their calls (the others
-    /// declared it lost while it was cut off, and the caller and the call-taker were still
-    /// talking): the shared core's commands for them are not carried out here, so nobody is
-    /// cut mid-sentence, and their real end goes to the log.
-    carried_on: BTreeSet<CallId>,
-    /// Call-takers of this node whose call of the shared core ended here while the node was
-    /// cut off: free, although the shared core, frozen until the log is back, has them busy.
-    /// The island seats them.
-    freed_while_cut: BTreeSet<AgentId>,
     /// A cluster snapshot is being written.
     snapshot_writing: Arc<std::sync::atomic::AtomicBool>,
     /// The calls followed to tell a flood from real callers.
@@ -154,13 +126,6 @@ impl Driver {
             snapshots,
             journal: None,
             node: None,
-            island: None,
-            island_over_at: None,
-            local_phones: BTreeSet::new(),
-            pending: BTreeMap::new(),
-            served_alone: BTreeSet::new(),
-            carried_on: BTreeSet::new(),
-            freed_while_cut: BTreeSet::new(),
             snapshot_writing: Arc::default(),
             suspects: crate::suspects::Suspects::new(),
             data_dir: PathBuf::new(),
@@ -258,7 +223,11 @@ impl Driver {
                     None => std::future::pending::<()>().await,
                 }
             };
-            let island_deadline = self.island.as_ref().and_then(|i| i.core.next_deadline());
+            let island_deadline = self
+                .node
+                .as_ref()
+                .and_then(|n| n.failover.island())
+                .and_then(|i| i.core.next_deadline());
             let island_wait = island_deadline
                 .map(|at| Duration::from_millis(at.0.saturating_sub(self.clock.now().0)));
             let island_sleep = async {
@@ -289,7 +258,7 @@ impl Driver {
                     let now = self.clock.now();
                     self.legs.release_overdue_answers(now);
                     self.publish();
-                    self.merge_island();
+                    self.merge_when_over();
                 }
                 _ = &mut inputs.stop => break,
             }
@@ -320,8 +289,9 @@ impl Driver {
             self.feed(Event::Stopped { call });
         }
         let alone: Vec<CallId> = self
-            .island
+            .node
             .as_ref()
+            .and_then(|n| n.failover.island())
             .map(|i| i.core.live_call_ids().collect())
             .unwrap_or_default();
         let now = self.clock.now();
@@ -357,7 +327,8 @@ impl Driver {
     /// node's core takes it.
     fn feed(&mut self, event: Event) {
         let now = self.clock.now();
-        if self.island.as_ref().is_some_and(|i| i.holds(&event)) {
+        let failover = self.node.as_ref().map(|n| &n.failover);
+        if failover.is_some_and(|f| f.on_island(&event)) {
             return self.process_on(true, event, now);
         }
         // A call-taker of the island who pauses or logs out does so there at once, and in
@@ -367,8 +338,7 @@ impl Driver {
             ask: secourir_core::Ask::State(_),
             ..
         } = &event
-            && self.island.is_some()
-            && self.local_phones.contains(agent)
+            && failover.is_some_and(|f| f.island().is_some() && f.has_phone(*agent))
         {
             self.process_on(true, event.clone(), now);
         }
@@ -389,10 +359,12 @@ impl Driver {
         self.dirty = true;
         self.follow_ups.push_back(event);
         while let Some(event) = self.follow_ups.pop_front() {
-            let core = match (&mut self.island, island) {
-                (Some(island), true) => &mut island.core,
-                (None, true) => return,
-                (_, false) => &mut self.core,
+            let core = match island {
+                true => match self.node.as_mut().and_then(|n| n.failover.island_core()) {
+                    Some(core) => core,
+                    None => return,
+                },
+                false => &mut self.core,
             };
             if let (Some(journal), false) = (&mut self.journal, island) {
                 journal.record(now, &event);
@@ -432,28 +404,24 @@ impl Driver {
     /// the waiting requests, in order; what the legs report back waits in `follow_ups`.
     fn carry_out(&mut self, island: bool, commands: &[Command], now: Instant) {
         for command in commands {
-            let alone = !island
-                && command
-                    .call()
-                    .is_some_and(|call| self.served_alone.contains(&call));
-            if let (Command::Withdrawn { call, .. }, false) = (command, island) {
-                self.served_alone.remove(call);
-                if let Some(node) = &mut self.node {
-                    node.members.ended(*call);
-                }
+            let carrier = match (&self.node, island) {
+                (Some(node), false) => node.failover.carrier(command.call()),
+                _ => Carrier::Legs,
+            };
+            if let (Command::Withdrawn { call, .. }, false, Some(node)) =
+                (command, island, &mut self.node)
+            {
+                node.failover.withdrawn(*call);
+                node.members.ended(*call);
             }
-            if alone {
+            match carrier {
                 // The island carries this call out, and keeps its records.
-                continue;
+                Carrier::Island => continue,
+                // The conversation goes on here: only the records follow the shared core.
+                Carrier::RecordsOnly => {}
+                Carrier::Legs => self.legs.execute(command, now, &mut self.follow_ups),
             }
-            let carried_on = !island
-                && command
-                    .call()
-                    .is_some_and(|call| self.carried_on.contains(&call));
-            if !carried_on {
-                self.legs.execute(command, now, &mut self.follow_ups);
-            }
-            let core = match (&self.island, island) {
+            let core = match (self.node.as_ref().and_then(|n| n.failover.island()), island) {
                 (Some(island), true) => &island.core,
                 _ => &self.core,
             };

@@ -300,7 +300,7 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
             if let Some((snapshot, core)) = usable {
                 node.members = snapshot.members.clone();
                 node.applied = secourir_core::Instant(snapshot.clock);
-                node.applied_seq = snapshot.seq;
+                node.failover.applied_from(snapshot.seq);
                 node.snapshot_from = Some(snapshot.seq);
                 node.shared_from = shared;
                 if shared {

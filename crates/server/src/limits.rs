@@ -63,10 +63,6 @@ pub(crate) const HEARTBEAT_CHECK_MS: u64 = 250;
 /// ended, their callers on the call-back lists); past it the others declare it lost.
 pub(crate) const STOP_LOG_WAIT_S: u64 = 5;
 
-/// How long after the last call served alone ended its records are read back and given to
-/// the log: longer than the writer's group commit, so the last writes are in the store.
-pub(crate) const ISLAND_MERGE_AFTER_MS: u64 = 1_000;
-
 /// Entries a cluster node applies between two snapshots of its state (and at a clean stop):
 /// a restart applies at most this many entries more than those since its last stop. The
 /// heartbeats alone give 2 entries a second per node, so an idle two-node cluster snapshots

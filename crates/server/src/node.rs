@@ -1,7 +1,7 @@
 //! This node's seat in a cluster: what it appends to the log, the log's entries coming in,
-//! and the wall-clock watch over the other nodes. The decisions stay in the log: a silence
-//! seen here only proposes a `Lost` entry, which the log orders with what the silent node may
-//! still have said.
+//! the replicated files, and the failover machine (crates/cluster) it feeds. The decisions
+//! stay in the log: a silence seen here only proposes a `Lost` entry, which the log orders
+//! with what the silent node may still have said.
 
 mod files;
 mod reading;
@@ -17,11 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use secourir_cluster::{
-    ALIVE_EVERY_MS, Input, Members, NodeSnapshot, OfferedRecord, Watch, slot_of,
-};
+use secourir_cluster::{Failover, Input, Members, NodeSnapshot, OfferedRecord, slot_of};
 use secourir_cluster_log::{Appender, Batch, ClusterLog, LogError, Objects};
-use secourir_core::{CallId, Instant};
+use secourir_core::{CallId, Instant, Offer};
 use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
@@ -34,10 +32,6 @@ const JOIN_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Entries read ahead of the driver.
 const ENTRIES_AHEAD: usize = 4096;
-
-/// A node only declares another lost while its own entries come back this fast: a node that
-/// cannot reach the log itself must not judge the others.
-const OWN_ECHO_MS: u64 = 1_000;
 
 /// Why a node could not join its cluster.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +75,9 @@ pub enum JoinError {
 /// One log entry: its sequence and the batch of one node's inputs.
 pub(crate) type Entry = (u64, Batch<Input>);
 
+/// What the failover machine keeps of a new call until its offer is back from the log.
+pub(crate) type Kept = (OfferedRecord, Offer);
+
 /// This node's seat in the cluster.
 pub(crate) struct Node {
     /// Its name, unique in the cluster.
@@ -89,8 +86,8 @@ pub(crate) struct Node {
     pub(crate) site: String,
     /// What its numbers end with.
     pub(crate) slot: u64,
-    /// The last entry applied.
-    pub(crate) applied_seq: u64,
+    /// The failover decisions: serving alone, silent nodes, conversations carried on.
+    pub(crate) failover: Failover<Kept>,
     /// This life of the node.
     pub(crate) incarnation: u64,
     appender: Appender<Input>,
@@ -109,9 +106,6 @@ pub(crate) struct Node {
     pub(crate) entries: Option<mpsc::Receiver<Entry>>,
     /// Who holds which call, from the log.
     pub(crate) members: Members,
-    watch: Watch,
-    /// When each node's last entry was applied here.
-    heard: HashMap<String, tokio::time::Instant>,
     /// The log's clock: the latest instant applied.
     pub(crate) applied: Instant,
     /// Entries up to this sequence have their writes in the store already.
@@ -131,7 +125,6 @@ pub(crate) struct Node {
     given_applied: u64,
     /// The timer deadline a tick was asked for, and when.
     tick_asked: Option<(Instant, tokio::time::Instant)>,
-    last_alive: tokio::time::Instant,
     /// The recordings replicated on the cluster's servers, if their bucket could be had.
     objects: Option<Objects>,
     /// Where this node keeps recordings.
@@ -139,10 +132,6 @@ pub(crate) struct Node {
     /// Recordings of other nodes copied here (taken by the driver's loop while it runs).
     pub(crate) fetched: Option<mpsc::Receiver<Fetched>>,
     fetched_tx: mpsc::Sender<Fetched>,
-    /// Since when this node has heard its own entries come back without a gap: only a
-    /// silence of the others within that time counts (after a partition heals, the others'
-    /// entries need a moment to arrive).
-    echo_since: Option<tokio::time::Instant>,
     /// The first entry this version could not read, 0 while every entry could be.
     unreadable: Arc<AtomicU64>,
 }
@@ -251,7 +240,7 @@ impl Node {
             name: name.to_owned(),
             site: site.to_owned(),
             slot,
-            applied_seq: 0,
+            failover: Failover::new(name),
             incarnation,
             appender: Appender::start(log.clone(), name, incarnation),
             log,
@@ -262,8 +251,6 @@ impl Node {
             trimmed: 0,
             entries: Some(entries),
             members: Members::default(),
-            watch: Watch::default(),
-            heard: HashMap::new(),
             applied: Instant(0),
             mark,
             new_log: last == 0,
@@ -274,8 +261,6 @@ impl Node {
             given: 0,
             given_applied: 0,
             tick_asked: None,
-            last_alive: tokio::time::Instant::now(),
-            echo_since: None,
             objects,
             recordings,
             fetched: Some(fetched),
@@ -303,18 +288,18 @@ impl Node {
         });
     }
 
-    /// Whether this node's inputs have not reached the log for a while, or the log can no
-    /// longer be applied here.
-    pub(crate) fn cut_off(&self) -> bool {
-        self.appender.cut_off() || self.unreadable_at().is_some()
+    /// Tells the failover machine whether this node's appends are failing and whether the
+    /// log holds an entry this version cannot read: called before each of its decisions.
+    pub(crate) fn observe_log(&mut self) {
+        self.failover.appending(self.appender.cut_off());
+        if let seq @ 1.. = self.unreadable.load(Ordering::Relaxed) {
+            self.failover.unreadable(seq);
+        }
     }
 
-    /// The first entry of the log this version could not read: the log is applied up to it.
-    pub(crate) fn unreadable_at(&self) -> Option<u64> {
-        match self.unreadable.load(Ordering::Relaxed) {
-            0 => None,
-            seq => Some(seq),
-        }
+    /// The last entry applied.
+    pub(crate) fn applied_seq(&self) -> u64 {
+        self.failover.applied_seq()
     }
 
     /// Gives an input to the log.
@@ -333,8 +318,6 @@ impl Node {
 
     /// An entry of `node` is being applied here (`live`: after the start's catch-up).
     pub(crate) fn heard(&mut self, node: &str, items: usize, live: bool) {
-        self.heard
-            .insert(node.to_owned(), tokio::time::Instant::now());
         if live && node == self.name {
             self.given_applied += items as u64;
         }
@@ -368,43 +351,12 @@ impl Node {
         }
     }
 
-    /// What the heartbeat gives now: an `Alive` every `ALIVE_EVERY_MS`, and a `Lost` for each
-    /// node gone silent while this one hears its own entries.
-    pub(crate) fn beat(&mut self, at: u64) -> Vec<Input> {
-        let now = tokio::time::Instant::now();
-        let mut inputs = Vec::new();
-        if now >= self.last_alive + Duration::from_millis(ALIVE_EVERY_MS) {
-            self.last_alive = now;
-            inputs.push(Input::Alive { at });
-        }
+    /// A snapshot kept and replicated since the log was last told: the `Kept` input to give.
+    pub(crate) fn kept_input(&mut self, at: u64) -> Option<Input> {
         let kept = self.kept.load(Ordering::Acquire);
-        if kept > self.kept_said {
+        (kept > self.kept_said).then(|| {
             self.kept_said = kept;
-            inputs.push(Input::Kept { at, seq: kept });
-        }
-        let own_echo = self
-            .heard
-            .get(&self.name)
-            .map(|t| now.saturating_duration_since(*t).as_millis() as u64);
-        if self.appender.cut_off() || own_echo.is_none_or(|ms| ms > OWN_ECHO_MS) {
-            self.echo_since = None;
-            return inputs;
-        }
-        let since = *self.echo_since.get_or_insert(now);
-        let heard = &self.heard;
-        let silent = |node: &str| {
-            heard.get(node).map(|t| {
-                let from = (*t).max(since);
-                now.saturating_duration_since(from).as_millis() as u64
-            })
-        };
-        let lost = self.watch.check(&self.name, &self.members, silent, at);
-        for input in &lost {
-            if let Input::Lost { node, after, .. } = input {
-                warn!(%node, after, "node silent: its calls are declared over");
-            }
-        }
-        inputs.extend(lost);
-        inputs
+            Input::Kept { at, seq: kept }
+        })
     }
 }

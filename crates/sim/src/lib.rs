@@ -7,6 +7,7 @@
 //! phone after a delay or let it ring; supervisors turn crisis mode on during surges.
 
 mod engine;
+pub mod failover;
 pub mod faults;
 pub mod replay;
 mod scenario;

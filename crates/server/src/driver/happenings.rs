@@ -61,8 +61,8 @@ impl Driver {
             }
             SipEvent::Registered { agent, binding } => {
                 info!(login = %self.login(agent), "phone registered");
-                self.local_phones.insert(agent);
                 if let Some(node) = &mut self.node {
+                    node.failover.registered(agent);
                     let at = self.clock.now().0;
                     node.give(Input::Bound {
                         at,
@@ -75,7 +75,9 @@ impl Driver {
             }
             SipEvent::Unregistered { agent } => {
                 info!(login = %self.login(agent), "phone unregistered");
-                self.local_phones.remove(&agent);
+                if let Some(node) = &mut self.node {
+                    node.failover.unregistered(agent);
+                }
             }
             SipEvent::LockedOut { what } => {
                 metrics::counter!("secourir_register_lockouts_total").increment(1);
@@ -84,21 +86,7 @@ impl Driver {
             }
             other => {
                 if let Some(event) = self.legs.on_sip(other) {
-                    match event {
-                        Event::CallerHungUp { call } if self.carried_on.contains(&call) => {
-                            self.carried_on_ended(call, true);
-                        }
-                        Event::AgentHungUp { call, .. } if self.carried_on.contains(&call) => {
-                            self.carried_on_ended(call, false);
-                        }
-                        event => {
-                            let freed = self.freed_by(&event);
-                            self.feed(event);
-                            if let Some((call, agent)) = freed {
-                                self.freed_while_cut(call, agent);
-                            }
-                        }
-                    }
+                    self.hung_up(event);
                 }
             }
         }
@@ -120,19 +108,20 @@ impl Driver {
         offer.suspected = suspected;
         self.legs.adopt(arrival.call, arrival.side);
         match &mut self.node {
-            // Cut from the log's quorum: the call is served here, never refused.
-            Some(node) if node.cut_off() => {
-                self.start_island(now);
-                self.serve_alone(record, offer, now, now);
-            }
             Some(node) => {
-                self.pending
-                    .insert(record.call, (now, record.clone(), offer.clone()));
-                node.give(Input::Offered {
-                    at: now.0,
-                    record: Box::new(record),
-                    offer: Box::new(offer),
-                });
+                node.observe_log();
+                // Cut from the log's quorum, the call is served here, never refused.
+                let route = node
+                    .failover
+                    .arrive(arrival.call, (record, offer), now, &self.core);
+                if let Route::Log((record, offer)) = route {
+                    node.give(Input::Offered {
+                        at: now.0,
+                        record: Box::new(record),
+                        offer: Box::new(offer),
+                    });
+                }
+                self.act();
             }
             None => {
                 self.records.offered(&record, now);

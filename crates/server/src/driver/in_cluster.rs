@@ -4,46 +4,59 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use secourir_cluster::{Input, Island, NodeSnapshot, OfferedRecord, Step};
+use secourir_cluster::{
+    Action as FailoverAction, Carrier, Input, NodeSnapshot, OfferedRecord, Step,
+};
 use secourir_cluster_log::Batch;
 use secourir_config::CtaId;
-use secourir_core::{AgentId, AgentStatus, CallId, CallbackState, Event, Instant, Offer};
+use secourir_core::{AgentId, CallId, CallbackState, Event, Instant, Offer};
 use secourir_sip::Binding;
 use tracing::{error, info, warn};
 
-use super::{Driver, ISLAND_MERGE_AFTER_MS, OFFER_PATIENCE_MS, STOP_LOG_WAIT_S};
-use crate::node::Node;
+use super::{Driver, STOP_LOG_WAIT_S};
 use crate::snapshot;
 
 impl Driver {
-    /// Once the log is back and the island's calls have all ended, their records and the
-    /// callers to call back go to the log, and the node serves from the shared core alone.
-    pub(super) fn merge_island(&mut self) {
-        let (Some(island), Some(node)) = (&self.island, &self.node) else {
-            return;
-        };
-        if !island.over() || node.cut_off() {
-            self.island_over_at = None;
-            return;
+    /// Carries out what the failover machine decided, in its order.
+    pub(super) fn act(&mut self) {
+        while let Some(action) = self.node.as_mut().and_then(|n| n.failover.poll()) {
+            let now = self.clock.now();
+            match action {
+                FailoverAction::Give(input) => {
+                    if let Some(node) = &mut self.node {
+                        node.give(input);
+                    }
+                }
+                FailoverAction::ServeAlone {
+                    call: (record, offer),
+                    arrived,
+                } => self.serve_alone(record, offer, arrived, now),
+                FailoverAction::ToIsland(event) => self.process_on(true, event, now),
+                FailoverAction::CarryOn(call) => self.carry_on(call, now),
+                FailoverAction::Release(call) => self.legs.release(call),
+                FailoverAction::Continued { call, caller_left } => {
+                    self.carried_on_ended(call, caller_left);
+                }
+                FailoverAction::Merge(calls) => self.merge_island(&calls),
+                FailoverAction::DeclaredLost { node, after } => {
+                    warn!(%node, after, "node silent: its calls are declared over");
+                }
+            }
         }
-        // The island's last writes reach the store within the writer's group commit.
-        let over_at = *self
-            .island_over_at
-            .get_or_insert_with(tokio::time::Instant::now);
-        if over_at.elapsed() < Duration::from_millis(ISLAND_MERGE_AFTER_MS) {
-            return;
-        }
-        let calls: Vec<u64> = island.calls.iter().map(|c| c.0).collect();
+    }
+
+    /// The island's calls have all ended and the log is back: their records and the callers
+    /// to call back go to the log, and the node serves from the shared core alone.
+    fn merge_island(&mut self, calls: &[CallId]) {
+        let calls: Vec<u64> = calls.iter().map(|c| c.0).collect();
         let merged = match secourir_cluster::read_back(&self.data_dir, &calls) {
             Ok(merged) => merged,
             Err(e) => {
-                // Kept, and tried again at the next turn.
+                // Kept, and asked again at the next turn.
                 error!(error = %e, "the local calls' records could not be read back yet");
                 return;
             }
         };
-        self.island = None;
-        self.island_over_at = None;
         let now = self.clock.now();
         let callbacks: Vec<Event> = merged
             .iter()
@@ -65,6 +78,7 @@ impl Driver {
             "calls served alone given to the cluster log"
         );
         if let Some(node) = &mut self.node {
+            node.failover.merged();
             node.give(Input::Merged {
                 at: now.0,
                 calls: merged,
@@ -75,55 +89,43 @@ impl Driver {
         }
     }
 
+    /// The island merges once its calls are over and the log is back.
+    pub(super) fn merge_when_over(&mut self) {
+        let now = self.clock.now();
+        if let Some(node) = &mut self.node {
+            node.observe_log();
+            node.failover.merge(now);
+        }
+        self.act();
+    }
+
     /// The cluster's heartbeat: this node is alive, and says which others have gone silent.
     pub(super) fn beat(&mut self) {
         let now = self.clock.now();
         if let Some(node) = &mut self.node {
-            for input in node.beat(now.0) {
-                node.give(input);
+            if let Some(kept) = node.kept_input(now.0) {
+                node.give(kept);
             }
-            if !node.cut_off() {
-                // Back on the log: the shared core follows them again.
-                self.freed_while_cut.clear();
-            }
+            node.observe_log();
+            node.failover.beat(now, &node.members);
         }
+        self.act();
     }
 
-    /// The call of the shared core that `event` (a hang-up on this node's legs) ends while
-    /// the node is cut off, and the call-taker of this node it frees.
-    pub(super) fn freed_by(&self, event: &Event) -> Option<(CallId, AgentId)> {
-        if !self.node.as_ref().is_some_and(Node::cut_off)
-            || self.island.as_ref().is_some_and(|i| i.holds(event))
-        {
-            return None;
-        }
-        let call = match event {
-            Event::AgentHungUp { call, .. } | Event::CallerHungUp { call } => *call,
-            _ => return None,
-        };
-        let secourir_core::CallStatus::Talking(agent) = self.core.call(call)?.status else {
-            return None;
-        };
-        self.local_phones.contains(&agent).then_some((call, agent))
-    }
-
-    /// A conversation of the shared core ended here while the node is cut off: the other
-    /// side is hung up now rather than when the log is back (the log has the hang-up, and
-    /// its core ends the call then), and the call-taker, free, is seated on the island now
-    /// or when it starts.
-    pub(super) fn freed_while_cut(&mut self, call: CallId, agent: AgentId) {
-        self.legs.release(call);
-        let now = self.clock.now();
-        match &mut self.island {
-            Some(island) => {
-                info!(?agent, "call-taker free again while cut off: seated here");
-                let seat = island.seat(agent);
-                self.process_on(true, seat, now);
+    /// A hang-up heard on this node's legs, which the failover machine sees first (a
+    /// conversation carried on, a call-taker freed while cut off).
+    pub(super) fn hung_up(&mut self, event: Event) {
+        let feed = match &mut self.node {
+            Some(node) => {
+                node.observe_log();
+                node.failover.hung_up(&event, &self.core)
             }
-            None => {
-                self.freed_while_cut.insert(agent);
-            }
+            None => true,
+        };
+        if feed {
+            self.feed(event);
         }
+        self.act();
     }
 
     /// Applies one entry of the cluster log: every node applies every entry, in the log's
@@ -133,7 +135,9 @@ impl Driver {
             return;
         };
         let from = batch.node;
-        node.applied_seq = seq;
+        if !node.failover.entry(&from, seq, self.clock.now()) {
+            return;
+        }
         node.members.seen(&from, seq);
         node.heard(&from, batch.items.len(), live);
         let mine = from == node.name;
@@ -149,22 +153,26 @@ impl Driver {
             for step in node.members.steps(&from, input) {
                 match step {
                     Step::Core(event, record) => {
-                        if let (Event::Stopped { call }, true) = (&event, about_me)
-                            && self.legs.talking(*call).is_some()
-                        {
-                            self.carry_on(*call, now);
+                        let talking = match &event {
+                            Event::Stopped { call } => self.legs.talking(*call).is_some(),
+                            _ => false,
+                        };
+                        let Some(node) = &mut self.node else {
+                            return;
+                        };
+                        if let (Event::Stopped { call }, true) = (&event, about_me) {
+                            node.failover.ended_by_log(*call, talking);
                         }
                         if let (Event::Offered(offer), true) = (&event, mine) {
-                            self.pending.remove(&offer.call);
+                            node.failover.offer_back(offer.call);
                         }
                         if let Some(record) = record {
-                            if !self.served_alone.contains(&record.call) {
+                            if node.failover.carrier(Some(record.call)) != Carrier::Island {
                                 self.records.offered(&record, now);
                             }
-                            if let Some(node) = &mut self.node {
-                                node.records.insert(record.call, (now.0, *record));
-                            }
+                            node.records.insert(record.call, (now.0, *record));
                         }
+                        self.act();
                         self.process(event, now);
                     }
                     Step::Local(input) if !mine => self.carry_out_local(input),
@@ -217,7 +225,7 @@ impl Driver {
         let mut records: Vec<(u64, OfferedRecord)> = node.records.values().cloned().collect();
         records.sort_by_key(|(_, r)| r.call);
         let snapshot = NodeSnapshot {
-            seq: node.applied_seq,
+            seq: node.applied_seq(),
             clock: node.applied.0,
             config: self.config.text.clone(),
             core: core.snapshot(),
@@ -312,7 +320,6 @@ impl Driver {
             ?call,
             "this node was declared lost while cut off: the conversation goes on until it ends"
         );
-        self.carried_on.insert(call);
         self.records.note(
             call,
             now,
@@ -322,8 +329,7 @@ impl Driver {
 
     /// A conversation carried on ended: its legs are released here, and its real end goes to
     /// the log for every node's record.
-    pub(super) fn carried_on_ended(&mut self, call: CallId, caller_left: bool) {
-        self.carried_on.remove(&call);
+    fn carried_on_ended(&mut self, call: CallId, caller_left: bool) {
         self.legs.release(call);
         let now = self.clock.now();
         info!(
@@ -365,38 +371,9 @@ impl Driver {
         }
     }
 
-    /// Starts serving alone, if not yet, with the call-takers whose phones registered here
-    /// and who are free (available in the shared core, or freed here since the cut).
-    pub(super) fn start_island(&mut self, now: Instant) {
-        if self.island.is_some() {
-            return;
-        }
-        let freed = std::mem::take(&mut self.freed_while_cut);
-        let agents: Vec<AgentId> = self
-            .local_phones
-            .iter()
-            .copied()
-            .filter(|a| self.core.agent(*a) == AgentStatus::Available || freed.contains(a))
-            .collect();
-        warn!(
-            call_takers = agents.len(),
-            "the cluster log does not answer: calls served here alone"
-        );
-        self.island = Some(Island::start(self.plan.clone(), &agents, now));
-    }
-
     /// A call taken in at `arrived`, served on the island: on record here, and in the
     /// island's core.
-    pub(super) fn serve_alone(
-        &mut self,
-        record: OfferedRecord,
-        offer: Offer,
-        arrived: Instant,
-        now: Instant,
-    ) {
-        if let Some(island) = &mut self.island {
-            island.calls.insert(record.call);
-        }
+    fn serve_alone(&mut self, record: OfferedRecord, offer: Offer, arrived: Instant, now: Instant) {
         self.records.offered(&record, arrived);
         self.records.note(
             record.call,
@@ -407,36 +384,16 @@ impl Driver {
     }
 
     /// Cut off with new calls whose offers have not come back from the log: rather than wait
-    /// for the log (a stream leader's election takes 4 to 9 s), they are served here alone,
-    /// when call-takers are here to take them, and the log is told so after their offers.
+    /// for the log (a stream leader's election takes 4 to 9 s), the failover machine has them
+    /// served here alone, when call-takers are here to take them.
     pub(super) fn serve_pending_alone(&mut self) {
         let now = self.clock.now();
-        let Some(oldest) = self.pending.values().map(|(at, _, _)| *at).min() else {
-            return;
-        };
-        // Appended but not read back (the server the node read from died) is as long a wait.
-        let stalled = now.since(oldest) >= OFFER_PATIENCE_MS;
-        if !stalled && !self.node.as_ref().is_some_and(Node::cut_off) {
-            return;
+        if let Some(node) = &mut self.node
+            && node.failover.pending() > 0
+        {
+            node.observe_log();
+            node.failover.serve_pending(now, &self.core);
         }
-        self.start_island(now);
-        if self.island.as_ref().is_none_or(|i| i.seated == 0) {
-            // No call-taker here: the log, where every node's call-takers are, serves them.
-            return;
-        }
-        for (call, (arrived, record, offer)) in std::mem::take(&mut self.pending) {
-            info!(
-                ?call,
-                "offer not back from the cluster log: served here alone"
-            );
-            self.served_alone.insert(call);
-            self.serve_alone(record, offer, arrived, now);
-            if let Some(node) = &mut self.node {
-                node.give(Input::Core {
-                    at: now.0,
-                    event: Event::Withdrawn { call },
-                });
-            }
-        }
+        self.act();
     }
 }
