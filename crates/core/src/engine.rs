@@ -341,13 +341,27 @@ impl Core {
         }
     }
 
+    /// The core's one way in: an event, or a plan taken live, at `now`; the commands it
+    /// caused, timers due by `now` included. A plan is refused, with the reason, as
+    /// `change_plan` says; an event never is (`handle` is the same for events alone).
+    pub fn apply(
+        &mut self,
+        input: crate::Input,
+        now: Instant,
+    ) -> Result<std::vec::Drain<'_, Command>, String> {
+        match input {
+            crate::Input::Event(event) => Ok(self.handle(event, now)),
+            crate::Input::Plan(plan) => self.change_plan(plan, now),
+        }
+    }
+
     /// Takes a new plan at `now` without a restart, keeping every call, call-taker and
     /// call-back: the rules, capacity and shares, mutual aid, staffing and timings change;
     /// the CTAs, zones and accounts must not ([`Plan::may_become`]). Reserves are sized again
     /// at once and every CTA may lend what the new plan lets it. Refused, with the reason,
     /// when the plans differ in shape or the new capacity is below the calls admitted now;
     /// the core is then unchanged.
-    pub fn change_plan(
+    pub(crate) fn change_plan(
         &mut self,
         plan: Arc<Plan>,
         now: Instant,
@@ -374,7 +388,8 @@ impl Core {
     }
 
     /// Feeds one event at `now` (time never goes backwards: an earlier `now` counts as the latest
-    /// one seen) and returns the commands it caused, timers due by `now` included.
+    /// one seen) and returns the commands it caused, timers due by `now` included: `apply` for
+    /// an event, which cannot be refused.
     pub fn handle(&mut self, event: Event, now: Instant) -> std::vec::Drain<'_, Command> {
         self.now = self.now.max(now);
         let (named_call, named_agent) = Self::named(&event);

@@ -783,8 +783,8 @@ pub enum Command {
     },
 }
 
-/// One input of a core as a journal or a log keeps it: an event for [`crate::Core::handle`],
-/// or a plan taken live by [`crate::Core::change_plan`].
+/// One input of a core as a journal or a log keeps it, given to [`crate::Core::apply`]: an
+/// event, or a plan taken live.
 #[derive(Debug, Clone)]
 pub enum Input {
     /// An event.

@@ -32,7 +32,8 @@ pub(crate) fn core_inputs(
                             continue;
                         };
                         let plan = std::sync::Arc::new(plan);
-                        match core.change_plan(plan.clone(), now) {
+                        let input = secourir_core::Input::Plan(plan.clone());
+                        match core.apply(input, now) {
                             Ok(out) => (out.collect(), secourir_core::Input::Plan(plan)),
                             Err(_) => continue,
                         }

@@ -305,13 +305,25 @@ impl Run<'_> {
         match happening {
             Happening::Answer { node, call, agent } => {
                 // The phone stays off the hook on this call until the platform connects it.
-                if !self.world.ringing.contains_key(&(call, agent))
+                if !self.world.ringing.contains(&(call, agent))
                     || self.world.callers.get(&call).is_none_or(|c| c.gone)
                 {
                     return Ok(());
                 }
+                let dead = Happening::DeadLine { node, call, agent };
+                self.world.schedule(world::DEAD_LINE_MS, dead);
                 if let Some(node) = self.nodes[node].as_mut() {
                     node.feed(Event::AgentAnswered { agent, call }, &mut self.world)?;
+                }
+            }
+            Happening::DeadLine { node, call, agent } => {
+                let talking = self.world.talking.get(&agent) == Some(&call);
+                if talking || !self.world.ringing.remove(&(call, agent)) {
+                    return Ok(());
+                }
+                self.world.dead_lines.insert((call, agent));
+                if let Some(node) = self.nodes[node].as_mut() {
+                    node.hung_up(Event::AgentHungUp { agent, call }, &mut self.world)?;
                 }
             }
             Happening::Leave { call } => {
@@ -323,7 +335,7 @@ impl Run<'_> {
                 }
                 caller.gone = true;
                 let at = caller.node;
-                self.world.ringing.retain(|(c, _), _| *c != call);
+                self.world.ringing.retain(|(c, _)| *c != call);
                 if let Some(node) = self.nodes[at].as_mut() {
                     node.hung_up(Event::CallerHungUp { call }, &mut self.world)?;
                 }
@@ -388,11 +400,12 @@ impl Run<'_> {
             Fault::Heal => self.heal(),
             Fault::Crash => {
                 let alive = self.nodes.iter().filter(|n| n.is_some()).count();
-                // A node serving alone keeps its callers' records in its own store only: the
-                // runs leave it up (see the note on islands lost with their node).
+                // A node serving alone keeps its callers' records in its own store only until
+                // the log has them: the runs leave it up (a limit of the platform: such a node
+                // does not give them to the log when it starts again).
                 let alone = self.nodes[node]
                     .as_ref()
-                    .is_some_and(|n| n.failover.island().is_some());
+                    .is_some_and(|n| n.failover.island().is_some() || n.giving_back());
                 if alive < 2 || alone || self.nodes[node].is_none() {
                     return Ok(());
                 }

@@ -81,7 +81,7 @@ pub fn replay<I: Into<Input>>(
                 core.handle(event, at).collect()
             }
             // The platform refused it too (same core, same state): nothing changes.
-            Input::Plan(plan) => match core.change_plan(plan, at) {
+            input @ Input::Plan(_) => match core.apply(input, at) {
                 Ok(out) => out.collect(),
                 Err(_) => {
                     refused_plans += 1;

@@ -131,7 +131,8 @@ impl Driver {
 
     /// Gives `plan` to the core and carries out what it leads to.
     fn take_plan(&mut self, plan: Arc<Plan>, text: &str, now: Instant) -> Result<(), String> {
-        let commands: Vec<Command> = self.core.change_plan(plan.clone(), now)?.collect();
+        let input = secourir_core::Input::Plan(plan.clone());
+        let commands: Vec<Command> = self.core.apply(input, now)?.collect();
         if let Some(journal) = &mut self.journal {
             journal.record_config(now, text);
         }

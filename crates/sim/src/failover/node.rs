@@ -59,6 +59,8 @@ pub(super) struct SimNode {
     follow_ups: VecDeque<Event>,
     last_beat: u64,
     last_back: u64,
+    /// An island was given back and its inputs are not in the log yet.
+    giving_back: bool,
     pub(super) counts: NodeCounts,
 }
 
@@ -89,6 +91,7 @@ impl SimNode {
             follow_ups: VecDeque::new(),
             last_beat: 0,
             last_back: world.now,
+            giving_back: false,
             counts: NodeCounts::default(),
         };
         while node.cursor <= world.log.len() as u64 {
@@ -414,6 +417,7 @@ impl SimNode {
             }
         }
         self.failover.merged();
+        self.giving_back = true;
         self.counts.merges += 1;
         world.notes.push(format!(
             "node {} gives its island back: {} calls, {} to call back",
@@ -441,6 +445,7 @@ impl SimNode {
                     at: now,
                 });
                 self.failing_since = None;
+                self.giving_back = false;
             } else {
                 self.failing_since.get_or_insert(now);
             }
@@ -514,6 +519,11 @@ impl SimNode {
             self.seat(agent, world)?;
         }
         Ok(())
+    }
+
+    /// Whether an island given back is not in the log yet.
+    pub(super) fn giving_back(&self) -> bool {
+        self.giving_back
     }
 
     /// Whether the node has nothing left to do: no island, no offer pending, nothing to give.

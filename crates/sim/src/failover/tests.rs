@@ -10,7 +10,10 @@ fn short() -> Settings {
 
 fn seeds(nodes: usize, range: std::ops::Range<u64>) -> Vec<SeedRun> {
     let (plan, cast) = prepare(fault_plan());
-    let settings = Settings { nodes, ..short() };
+    let settings = Settings {
+        nodes,
+        ..Settings::default()
+    };
     range
         .map(|seed| match run_seed(seed, settings, &plan, &cast, false) {
             Ok(run) => run,
@@ -21,7 +24,7 @@ fn seeds(nodes: usize, range: std::ops::Range<u64>) -> Vec<SeedRun> {
 
 #[test]
 fn three_nodes_keep_every_caller_through_partitions_crashes_and_late_deliveries() {
-    let runs = seeds(3, 0..6);
+    let runs = seeds(3, 0..20);
     let total: u64 = runs.iter().map(|r| r.calls).sum();
     assert!(total > 200, "{}", summary(&runs));
     // The faults that matter were injected, and the machine acted on them.
@@ -43,7 +46,7 @@ fn three_nodes_keep_every_caller_through_partitions_crashes_and_late_deliveries(
 
 #[test]
 fn two_nodes_keep_every_caller_too() {
-    let runs = seeds(2, 0..4);
+    let runs = seeds(2, 0..20);
     assert!(runs.iter().all(|r| r.calls > 0));
 }
 

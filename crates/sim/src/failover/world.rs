@@ -10,7 +10,7 @@ use secourir_cluster::Input;
 use secourir_core::{AgentId, CallId};
 
 /// A call-taker who answered and hears nobody hangs up after this long.
-const DEAD_LINE_MS: u64 = 60_000;
+pub(super) const DEAD_LINE_MS: u64 = 60_000;
 
 /// One entry of the simulated log.
 pub(super) struct Entry {
@@ -27,6 +27,12 @@ pub(super) struct Entry {
 pub(super) enum Happening {
     /// A call-taker answers the phone that `node` rang with `call`.
     Answer {
+        node: usize,
+        call: CallId,
+        agent: AgentId,
+    },
+    /// A call-taker who answered and still hears nobody hangs up.
+    DeadLine {
         node: usize,
         call: CallId,
         agent: AgentId,
@@ -80,9 +86,11 @@ pub(super) struct World {
     pub(super) bridged: BTreeSet<CallId>,
     /// Who talks with whom, physically.
     pub(super) talking: BTreeMap<AgentId, CallId>,
-    /// Phones ringing with a call, or answered and not connected yet, since when: the line
-    /// is busy meanwhile.
-    pub(super) ringing: BTreeMap<(CallId, AgentId), u64>,
+    /// Phones ringing with a call, or answered and not connected yet: the line is busy
+    /// meanwhile.
+    pub(super) ringing: BTreeSet<(CallId, AgentId)>,
+    /// Lines a call-taker answered and hung up, never connected.
+    pub(super) dead_lines: BTreeSet<(CallId, AgentId)>,
     agenda: BTreeMap<(u64, u64), Happening>,
     agenda_seq: u64,
     /// Rings that found the phone busy in a conversation.
@@ -110,7 +118,8 @@ impl World {
             bridged: BTreeSet::new(),
             died_unlogged: BTreeSet::new(),
             talking: BTreeMap::new(),
-            ringing: BTreeMap::new(),
+            ringing: BTreeSet::new(),
+            dead_lines: BTreeSet::new(),
             agenda: BTreeMap::new(),
             agenda_seq: 0,
             busy_rings: 0,
@@ -164,9 +173,7 @@ impl World {
         // carries its conversations on, and an island's call-takers are free in the shared
         // core of the others.
         let busy = self.talking.get(&agent).is_some_and(|other| *other != call)
-            || self.ringing.iter().any(|((c, a), since)| {
-                *a == agent && *c != call && self.now < since + DEAD_LINE_MS
-            });
+            || self.ringing.iter().any(|(c, a)| *a == agent && *c != call);
         if busy {
             self.busy_rings += 1;
             if island {
@@ -180,7 +187,7 @@ impl World {
         if !self.up[phone] || self.group[phone] != self.group[node] {
             return false;
         }
-        self.ringing.insert((call, agent), self.now);
+        self.ringing.insert((call, agent));
         let core = if island { "island" } else { "shared core" };
         self.notes.push(format!(
             "node {node} ({core}) rings call-taker {} with call {}",
@@ -196,7 +203,23 @@ impl World {
 
     /// The platform bridges `call` to `agent`: neither may be in another conversation.
     pub(super) fn bridge(&mut self, call: CallId, agent: AgentId) -> Result<(), Violation> {
-        self.checks += 2;
+        self.checks += 3;
+        if self.dead_lines.contains(&(call, agent)) {
+            // The call-taker hung up that line: there is nobody to connect.
+            return Ok(());
+        }
+        let Some(caller) = self.callers.get_mut(&call) else {
+            return Ok(());
+        };
+        if caller.gone {
+            return Ok(());
+        }
+        if caller.talking != Some(agent) && !self.ringing.contains(&(call, agent)) {
+            return Err(Violation(format!(
+                "call {} bridged to call-taker {} whose phone never answered it",
+                call.0, agent.0
+            )));
+        }
         if let Some(other) = self.talking.get(&agent)
             && *other != call
         {
@@ -204,12 +227,6 @@ impl World {
                 "call-taker {} holds two calls: {} and {}",
                 agent.0, other.0, call.0
             )));
-        }
-        let Some(caller) = self.callers.get_mut(&call) else {
-            return Ok(());
-        };
-        if caller.gone {
-            return Ok(());
         }
         if let Some(first) = caller.talking
             && first != agent
@@ -264,7 +281,7 @@ impl World {
                 self.talking.remove(&agent);
             }
         }
-        self.ringing.retain(|(c, _), _| *c != call);
+        self.ringing.retain(|(c, _)| *c != call);
     }
 
     /// `node` died: its callers' lines drop with it. Those whose offer had not reached the
