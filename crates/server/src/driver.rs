@@ -185,6 +185,7 @@ impl Driver {
                 slot,
             });
         }
+        self.give_back_earlier_life();
         Ok(())
     }
 

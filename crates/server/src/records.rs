@@ -51,6 +51,8 @@ pub(crate) struct Records {
     pub(crate) reserves_numbers: bool,
     /// Writes nothing to the store: a node catching up on log entries its store already has.
     pub(crate) muted: bool,
+    /// Calls this node served alone that the log took back, in this life.
+    given_back: std::collections::BTreeSet<u64>,
 }
 
 impl Records {
@@ -63,6 +65,7 @@ impl Records {
             call_high_water: 0,
             reserves_numbers: true,
             muted: false,
+            given_back: std::collections::BTreeSet::new(),
         }
     }
 

@@ -173,6 +173,8 @@ struct Run<'a> {
     nodes: Vec<Option<SimNode>>,
     /// Counts of the nodes' earlier lives.
     counts: NodeCounts,
+    /// What each dead node's store kept of its time alone, to give back when it starts again.
+    left_alone: Vec<Vec<Event>>,
     report: SeedRun,
     trace: VecDeque<String>,
     print: bool,
@@ -198,6 +200,7 @@ pub fn run_seed(
         world: World::new(settings.nodes, ChaCha8Rng::seed_from_u64(seed)),
         nodes: Vec::new(),
         counts: NodeCounts::default(),
+        left_alone: vec![Vec::new(); settings.nodes],
         report: SeedRun {
             seed,
             ..SeedRun::default()
@@ -400,18 +403,14 @@ impl Run<'_> {
             Fault::Heal => self.heal(),
             Fault::Crash => {
                 let alive = self.nodes.iter().filter(|n| n.is_some()).count();
-                // A node serving alone keeps its callers' records in its own store only until
-                // the log has them: the runs leave it up (a limit of the platform: such a node
-                // does not give them to the log when it starts again).
-                let alone = self.nodes[node]
-                    .as_ref()
-                    .is_some_and(|n| n.failover.island().is_some() || n.giving_back());
-                if alive < 2 || alone || self.nodes[node].is_none() {
+                if alive < 2 {
                     return Ok(());
                 }
-                if let Some(dead) = self.nodes[node].take() {
-                    add(&mut self.counts, &dead.counts);
-                }
+                let Some(dead) = self.nodes[node].take() else {
+                    return Ok(());
+                };
+                add(&mut self.counts, &dead.counts);
+                self.left_alone[node].extend(dead.left_alone(self.world.now));
                 self.world.up[node] = false;
                 self.world.node_died(node);
             }
@@ -444,7 +443,8 @@ impl Run<'_> {
 
     fn restart(&mut self, i: usize) -> Result<(), Violation> {
         self.world.up[i] = true;
-        let node = SimNode::start(i, self.plan, &mut self.world)?;
+        let mut node = SimNode::start(i, self.plan, &mut self.world)?;
+        node.give_back(std::mem::take(&mut self.left_alone[i]), &self.world);
         self.nodes[i] = Some(node);
         Ok(())
     }

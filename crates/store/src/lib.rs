@@ -17,7 +17,9 @@ pub const FILE_NAME: &str = "secourir.sqlite";
 /// Version 2 added `calls.offered`, so rows made for writes that arrived before their call's
 /// `Offered` are kept but not listed as calls. Version 3 added `meta`, which keeps the highest
 /// call number the platform may have handed out, so that numbers are never reused after a crash.
-const SCHEMA_VERSION: i64 = 3;
+/// Version 4 added `alone`: the calls a cluster node served alone and has not yet seen given
+/// back to the log, so that a node that dies meanwhile gives them back when it starts again.
+const SCHEMA_VERSION: i64 = 4;
 
 /// The whole schema, for a new file.
 const SCHEMA: &str = "
@@ -66,6 +68,16 @@ CREATE INDEX IF NOT EXISTS callbacks_cta_state ON callbacks(cta, state);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alone (
+    call INTEGER PRIMARY KEY
+);
+";
+
+/// From version 3: the calls served alone, not yet given back to the cluster's log.
+const MIGRATE_3_TO_4: &str = "
+CREATE TABLE IF NOT EXISTS alone (
+    call INTEGER PRIMARY KEY
 );
 ";
 
@@ -225,6 +237,16 @@ pub enum Write {
     LogApplied {
         /// The last sequence applied.
         seq: u64,
+    },
+    /// A cluster node serves this call alone, cut off from the log.
+    Alone {
+        /// The call.
+        call: u64,
+    },
+    /// The log took back a call this node served alone.
+    GivenBack {
+        /// The call.
+        call: u64,
     },
     /// A call-back entry changed.
     Callback {
@@ -390,8 +412,13 @@ impl Store {
             1 => {
                 tx.execute_batch(MIGRATE_1_TO_2)?;
                 tx.execute_batch(MIGRATE_2_TO_3)?;
+                tx.execute_batch(MIGRATE_3_TO_4)?;
             }
-            2 => tx.execute_batch(MIGRATE_2_TO_3)?,
+            2 => {
+                tx.execute_batch(MIGRATE_2_TO_3)?;
+                tx.execute_batch(MIGRATE_3_TO_4)?;
+            }
+            3 => tx.execute_batch(MIGRATE_3_TO_4)?,
             SCHEMA_VERSION => return Ok(()),
             newer => return Err(Migration::TooNew(newer)),
         }
@@ -467,6 +494,19 @@ impl Store {
             apply_one(&tx, write).map_err(err)?;
         }
         tx.commit().map_err(err)
+    }
+
+    /// The calls this cluster node served alone that the log has not yet taken back.
+    pub fn alone(&self) -> Result<Vec<u64>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT call FROM alone ORDER BY call")
+            .map_err(|e| self.err(e))?;
+        let calls = statement
+            .query_map([], |r| r.get::<_, i64>(0))
+            .and_then(|rows| rows.collect::<Result<Vec<i64>, _>>())
+            .map_err(|e| self.err(e))?;
+        Ok(calls.into_iter().map(|c| c.max(0) as u64).collect())
     }
 
     /// Calls offered and never ended: those a crash interrupted, oldest first.
@@ -760,6 +800,14 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
                  ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
             )?
             .execute(params![*upto as i64])?;
+        }
+        Write::Alone { call } => {
+            tx.prepare_cached("INSERT OR IGNORE INTO alone (call) VALUES (?1)")?
+                .execute(params![*call as i64])?;
+        }
+        Write::GivenBack { call } => {
+            tx.prepare_cached("DELETE FROM alone WHERE call = ?1")?
+                .execute(params![*call as i64])?;
         }
         Write::LogApplied { seq } => {
             tx.prepare_cached(

@@ -654,7 +654,9 @@ fn call_of(write: &Write) -> u64 {
         | Write::Ended { call, .. }
         | Write::Recording { call, .. }
         | Write::Trail { call, .. }
-        | Write::Callback { call, .. } => *call,
+        | Write::Callback { call, .. }
+        | Write::Alone { call }
+        | Write::GivenBack { call } => *call,
         Write::HighWater { upto } => *upto,
         Write::LogApplied { .. } => 0,
     }
@@ -734,4 +736,25 @@ proptest! {
         let pending: BTreeSet<u64> = store.callbacks(None).unwrap().iter().map(|c| c.call).collect();
         prop_assert_eq!(expected, pending);
     }
+}
+
+#[test]
+fn calls_served_alone_are_kept_until_the_log_takes_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    store
+        .apply(&[
+            offered(7, 1),
+            Write::Alone { call: 7 },
+            offered(9, 2),
+            Write::Alone { call: 9 },
+            Write::Alone { call: 9 },
+        ])
+        .unwrap();
+    assert_eq!(store.alone().unwrap(), vec![7, 9]);
+    store.apply(&[Write::GivenBack { call: 7 }]).unwrap();
+    drop(store);
+    // Across a restart, the one not given back yet is still there.
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.alone().unwrap(), vec![9]);
 }

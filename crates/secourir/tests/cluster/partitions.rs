@@ -59,6 +59,56 @@ fn a_node_cut_from_the_log_s_quorum_answers_alone_and_merges_its_records_when_ba
     );
 }
 
+#[test]
+fn a_node_that_dies_while_serving_alone_gives_its_callers_back_when_it_starts_again() {
+    let mut nats = NatsCluster::start();
+    let urls = nats.urls();
+    let mut a = Platform::node(&urls, "node-a", "site-paris", &[]);
+    let b = Platform::node(&urls, "node-b", "site-lyon", &[]);
+    let port = free_port();
+    a.register("ota-13-1", port);
+    let _phone = Reaped(a.phone("ota-13-1", port, 5));
+    a.set_state("ota-13-1", "available");
+    wait_available(&b, "ota-13-1");
+
+    nats.kill("n1");
+    nats.kill("n2");
+    wait_cut_off(&a, true);
+    // Node A serves alone: its call-taker talks with a first caller, a second one waits.
+    let _talking = Reaped(a.caller("0600000021", 43.2965, 5.3698, 60_000));
+    wait_call_on(&a, "the first caller answered alone", |c| {
+        c["caller"] == "0600000021" && c["answered_at"].is_i64()
+    });
+    let _waiting = Reaped(a.caller("0600000022", 43.2965, 5.3698, 60_000));
+    wait_call_on(&a, "the second caller waiting alone", |c| {
+        c["caller"] == "0600000022"
+    });
+    // Node A dies with both callers on its lines, before the log could have them.
+    a.kill();
+    nats.restart("n1");
+    nats.restart("n2");
+    wait_cut_off(&b, false);
+    // Started again, it gives them to the log: both callers are on node B's call-back list.
+    a.start_again();
+    wait_call_backs(
+        &b,
+        "both callers of node A's time alone on node B's list",
+        |l| {
+            ["0600000021", "0600000022"]
+                .iter()
+                .all(|n| l.iter().any(|c| c["caller"] == *n))
+        },
+    );
+    let waited = wait_call_on(&b, "the waiting caller's record on node B", |c| {
+        c["caller"] == "0600000022" && c["outcome"] == "abandoned"
+    });
+    let trail = b.trail(&waited["call"]);
+    assert!(
+        trail.iter().any(|s| s.contains("servi localement")),
+        "{trail:?}"
+    );
+}
+
 /// A TCP relay on loopback standing for the network between a site and the NATS servers:
 /// cut, it closes every connection and refuses new ones; healed, it relays again.
 struct Link {

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use secourir_cluster::{
-    Action as FailoverAction, Carrier, Input, NodeSnapshot, OfferedRecord, Step,
+    Action as FailoverAction, Carrier, Input, MergedCall, NodeSnapshot, OfferedRecord, Step,
 };
 use secourir_cluster_log::Batch;
 use secourir_config::CtaId;
@@ -57,6 +57,51 @@ impl Driver {
                 return;
             }
         };
+        if let Some(node) = &mut self.node {
+            node.failover.merged();
+        }
+        self.give_back(merged);
+    }
+
+    /// Calls this node served alone in an earlier life and the log never took back (the node
+    /// died first): closed as interrupted if the death left them open, and given back now.
+    pub(super) fn give_back_earlier_life(&mut self) {
+        let alone = secourir_store::Store::open_read_only(&self.data_dir).and_then(|s| s.alone());
+        let calls: Vec<u64> = match alone {
+            Ok(calls) => calls
+                .into_iter()
+                .filter(|c| !self.records.was_given_back(*c))
+                .collect(),
+            Err(e) => {
+                error!(error = %e, "the calls served alone in an earlier life could not be read");
+                return;
+            }
+        };
+        if calls.is_empty() {
+            return;
+        }
+        let mut merged = match secourir_cluster::read_back(&self.data_dir, &calls) {
+            Ok(merged) => merged,
+            Err(e) => {
+                error!(error = %e, "the calls served alone in an earlier life could not be read");
+                return;
+            }
+        };
+        let now = self.clock.now();
+        for call in &mut merged {
+            if call.record.ended_at.is_none() {
+                self.records.interrupted_alone(call, now);
+            }
+        }
+        warn!(
+            calls = merged.len(),
+            "calls served alone before this node stopped, never given to the cluster log: given now"
+        );
+        self.give_back(merged);
+    }
+
+    /// Gives the records of calls served alone, and their callers to call back, to the log.
+    fn give_back(&mut self, merged: Vec<MergedCall>) {
         let now = self.clock.now();
         let callbacks: Vec<Event> = merged
             .iter()
@@ -78,7 +123,6 @@ impl Driver {
             "calls served alone given to the cluster log"
         );
         if let Some(node) = &mut self.node {
-            node.failover.merged();
             node.give(Input::Merged {
                 at: now.0,
                 calls: merged,
@@ -176,6 +220,12 @@ impl Driver {
                         self.process(event, now);
                     }
                     Step::Local(input) if !mine => self.carry_out_local(input),
+                    // The log has this node's calls served alone: no longer its own to give.
+                    Step::Local(Input::Merged { calls, .. }) => {
+                        for call in &calls {
+                            self.records.given_back(call.record.call);
+                        }
+                    }
                     Step::Local(_) => {}
                     Step::Config(text) => self.apply_config(seq, &text, now),
                 }
@@ -375,6 +425,7 @@ impl Driver {
     /// island's core.
     fn serve_alone(&mut self, record: OfferedRecord, offer: Offer, arrived: Instant, now: Instant) {
         self.records.offered(&record, arrived);
+        self.records.served_alone(record.call);
         self.records.note(
             record.call,
             now,

@@ -5,6 +5,45 @@
 use super::*;
 
 impl Records {
+    /// This node serves `call` alone: kept in the store until the log takes it back, so that
+    /// a node that dies first gives it back when it starts again.
+    pub(crate) fn served_alone(&mut self, call: CallId) {
+        self.write(Write::Alone { call: call.0 });
+    }
+
+    /// The log took back `call`, which this node served alone.
+    pub(crate) fn given_back(&mut self, call: u64) {
+        self.given_back.insert(call);
+        self.write(Write::GivenBack { call });
+    }
+
+    /// Whether the log took back `call` in this life (entries being applied again included).
+    pub(crate) fn was_given_back(&self, call: u64) -> bool {
+        self.given_back.contains(&call)
+    }
+
+    /// A call served alone in an earlier life of this node, left open by its death: closed as
+    /// interrupted, its caller to call back.
+    pub(crate) fn interrupted_alone(&mut self, merged: &mut MergedCall, now: Instant) {
+        let call = merged.record.call;
+        let at = now.0 as i64;
+        self.write(Write::Trail {
+            call,
+            at,
+            step: "appel interrompu par un arrêt du nœud qui le servait seul : à rappeler".into(),
+        });
+        self.write(Write::Ended {
+            call,
+            at,
+            outcome: "abandoned".into(),
+            reason: crate::recovery::INTERRUPTED.into(),
+        });
+        merged.record.ended_at = Some(at);
+        merged.record.outcome = Some("abandoned".into());
+        merged.record.reason = Some(crate::recovery::INTERRUPTED.into());
+        merged.call_back = true;
+    }
+
     /// A recording of another node, copied here and checked against its SHA-256.
     pub(crate) fn replicated(
         &mut self,

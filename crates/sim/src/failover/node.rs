@@ -59,8 +59,9 @@ pub(super) struct SimNode {
     follow_ups: VecDeque<Event>,
     last_beat: u64,
     last_back: u64,
-    /// An island was given back and its inputs are not in the log yet.
-    giving_back: bool,
+    /// The callers to call back of an island given back, while its inputs are not in the log:
+    /// the store keeps them until then.
+    giving_back: Vec<Event>,
     pub(super) counts: NodeCounts,
 }
 
@@ -91,7 +92,7 @@ impl SimNode {
             follow_ups: VecDeque::new(),
             last_beat: 0,
             last_back: world.now,
-            giving_back: false,
+            giving_back: Vec::new(),
             counts: NodeCounts::default(),
         };
         while node.cursor <= world.log.len() as u64 {
@@ -417,7 +418,7 @@ impl SimNode {
             }
         }
         self.failover.merged();
-        self.giving_back = true;
+        self.giving_back.clone_from(&restored);
         self.counts.merges += 1;
         world.notes.push(format!(
             "node {} gives its island back: {} calls, {} to call back",
@@ -445,7 +446,7 @@ impl SimNode {
                     at: now,
                 });
                 self.failing_since = None;
-                self.giving_back = false;
+                self.giving_back.clear();
             } else {
                 self.failing_since.get_or_insert(now);
             }
@@ -521,9 +522,46 @@ impl SimNode {
         Ok(())
     }
 
-    /// Whether an island given back is not in the log yet.
-    pub(super) fn giving_back(&self) -> bool {
-        self.giving_back
+    /// What the node's store keeps of its time alone when it dies: the callers its island
+    /// had (those still on the line are cut by the death) and those of an island given back
+    /// whose inputs the log does not have yet. Given back when it starts again.
+    pub(super) fn left_alone(&self, now: u64) -> Vec<Event> {
+        let mut left = self.giving_back.clone();
+        let Some(island) = self.failover.island() else {
+            return left;
+        };
+        let restore = |call: CallId, zone: ZoneId, caller: Option<Box<str>>, at: Instant| {
+            Event::CallbackRestored {
+                call,
+                zone,
+                caller,
+                at,
+                taken_by: None,
+            }
+        };
+        for cta in 0..island.core.plan().ctas.len() {
+            for (call, entry) in island.core.callbacks(CtaId(cta as u16)) {
+                if island.calls.contains(&call) && !matches!(entry.state, CallbackState::Done(_)) {
+                    left.push(restore(call, entry.zone, entry.caller.clone(), entry.at));
+                }
+            }
+        }
+        for call in island.core.live_call_ids() {
+            if let Some(info) = island.core.call(call) {
+                left.push(restore(call, info.zone, info.caller, Instant(now)));
+            }
+        }
+        left
+    }
+
+    /// A node started again gives back what its store kept of its time alone.
+    pub(super) fn give_back(&mut self, left: Vec<Event>, world: &World) {
+        for event in left {
+            self.give(Input::Core {
+                at: world.now,
+                event,
+            });
+        }
     }
 
     /// Whether the node has nothing left to do: no island, no offer pending, nothing to give.
