@@ -1,9 +1,10 @@
-//! What a port pair knows of the leg it carries: its peer, codec, outgoing stream and keys.
+//! A port pair and what it knows of the leg it carries: its peer, codec, outgoing stream and keys.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use crate::ports::Port;
+use tokio::net::UdpSocket;
+
 use crate::recorder::Recorder;
 use crate::srtp::Srtp;
 use crate::{Codec, LegId};
@@ -31,6 +32,14 @@ impl Outgoing {
         self.timestamp = self.timestamp.wrapping_add(samples);
         p
     }
+}
+
+/// An RTP and RTCP port pair, bound once and kept for the platform's life: legs come and go
+/// on it without a socket, a bind or a task per call.
+pub(crate) struct Port {
+    pub(crate) rtp: UdpSocket,
+    pub(crate) local: SocketAddr,
+    pub(crate) state: Mutex<LegState>,
 }
 
 /// What the port pair of an open leg does with its audio. A closed pair has no `leg` and drops
@@ -80,6 +89,17 @@ impl LegState {
             heard: false,
             last_dtmf: None,
             srtp: None,
+        }
+    }
+}
+
+impl LegState {
+    /// The packet as it goes on the wire: protected when the leg is SRTP; None when it cannot
+    /// be (it is then not sent).
+    pub(crate) fn seal(&mut self, packet: Vec<u8>) -> Option<Vec<u8>> {
+        match &mut self.srtp {
+            None => Some(packet),
+            Some(srtp) => srtp.outbound.encrypt_rtp(&packet).ok().map(|b| b.to_vec()),
         }
     }
 }

@@ -30,7 +30,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::leg::LegState;
-use crate::ports::{Port, Ports, first_port};
+use crate::leg::Port;
+use crate::ports::{Ports, first_port};
 use crate::recorder::{Recorder, hash_file};
 use crate::relay::play_all;
 use crate::srtp::{Srtp, srtp_context};

@@ -8,17 +8,9 @@ use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::leg::LegState;
+use crate::leg::{LegState, Port};
 use crate::relay::receive;
 use crate::{LegId, Media, MediaConfig};
-
-/// An RTP and RTCP port pair, bound once and kept for the platform's life: legs come and go
-/// on it without a socket, a bind or a task per call.
-pub(crate) struct Port {
-    pub(crate) rtp: UdpSocket,
-    pub(crate) local: SocketAddr,
-    pub(crate) state: Mutex<LegState>,
-}
 
 /// The port pairs: those carrying a leg, and those closed, oldest first.
 #[derive(Default)]

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::classify::{Incoming, accepts, classify};
-use crate::ports::Port;
+use crate::leg::Port;
 use crate::{FRAME, Inner, MediaEvent, SPEECH_FRAMES, SPEECH_RMS, lock};
 
 /// Root mean square of decoded samples.

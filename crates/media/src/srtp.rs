@@ -1,6 +1,5 @@
 //! SRTP (RFC 3711) on a leg: the keys exchanged in SDP, and the packets they protect.
 
-use crate::leg::LegState;
 use crate::{MediaError, sdp};
 
 /// The two SRTP contexts of a leg: the peer's key reads what it sends, the anchor's protects
@@ -47,15 +46,4 @@ pub(crate) fn srtp_context(
     let replay = receiving.then(|| webrtc_srtp::option::srtp_replay_protection(SRTP_REPLAY_WINDOW));
     webrtc_srtp::context::Context::new(&key_salt[..16], &key_salt[16..], profile, replay, None)
         .map_err(|e| MediaError::SrtpKey(format!("key refused: {e}")))
-}
-
-impl LegState {
-    /// The packet as it goes on the wire: protected when the leg is SRTP; None when it cannot
-    /// be (it is then not sent).
-    pub(crate) fn seal(&mut self, packet: Vec<u8>) -> Option<Vec<u8>> {
-        match &mut self.srtp {
-            None => Some(packet),
-            Some(srtp) => srtp.outbound.encrypt_rtp(&packet).ok().map(|b| b.to_vec()),
-        }
-    }
 }
