@@ -61,6 +61,8 @@ pub(crate) struct Web {
     pub(crate) throttle: Arc<Mutex<secourir_throttle::Throttle>>,
     /// The last step of one-time code used by each login: a code is good once.
     pub(crate) codes_used: Arc<Mutex<HashMap<String, u64>>>,
+    /// Counts the logouts, so that the live pages of a login signed out elsewhere stop at once.
+    closings: Arc<watch::Sender<u64>>,
 }
 
 impl Web {
@@ -72,7 +74,13 @@ impl Web {
             outlines: Arc::new(std::sync::OnceLock::new()),
             throttle: Arc::default(),
             codes_used: Arc::default(),
+            closings: Arc::new(watch::channel(0).0),
         }
+    }
+
+    /// Changes at every logout: a live page then looks whether its own session is still open.
+    pub(crate) fn closings(&self) -> watch::Receiver<u64> {
+        self.closings.subscribe()
     }
 
     /// The session named by the request's cookie, if alive.
@@ -105,6 +113,7 @@ impl Web {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, s| s.login != login);
+        self.closings.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {

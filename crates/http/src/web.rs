@@ -357,6 +357,7 @@ async fn push(
     headers: HeaderMap,
 ) {
     let mut renew = tokio::time::interval(LIVE_PAGE_RENEWS_EVERY);
+    let mut closings = web.closings();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
         let text = view_for(&session, &snapshot).to_string();
@@ -368,6 +369,11 @@ async fn push(
             // An open page is a console in use: it keeps its session alive, and stops when
             // the session is closed (logged out elsewhere, or expired).
             _ = renew.tick() => if web.session(&headers).is_none() {
+                let _ = socket.send(Message::Close(None)).await;
+                return;
+            },
+            // A logout somewhere: this page stops at once if it was this login's.
+            Ok(()) = closings.changed() => if web.session(&headers).is_none() {
                 let _ = socket.send(Message::Close(None)).await;
                 return;
             },

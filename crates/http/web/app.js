@@ -8,6 +8,7 @@ let snapshot = null;
 let selected = 0;
 let outlines = null;
 let socket = null;
+let recentTimer = null;
 // Abandoned calls of my CTA last seen: a change means the call-back list has grown.
 let abandonedSeen = null;
 
@@ -35,7 +36,25 @@ async function api(method, path, body) {
   });
   let data = null;
   try { data = await response.json(); } catch (_) { /* empty body */ }
+  // Signed out on another screen, or expired: say so rather than act on a dead session.
+  if (response.status === 401 && me && path !== "/api/login") sessionEnded();
   return { status: response.status, data };
+}
+
+// The session is over: the screen stops, says why, and asks to sign in again.
+function sessionEnded() {
+  me = null;
+  snapshot = null;
+  if (socket) { socket.onclose = null; socket.close(); socket = null; }
+  if (recentTimer !== null) { clearInterval(recentTimer); recentTimer = null; }
+  $("link-lost").hidden = true;
+  $("logout").hidden = true;
+  $("who").textContent = "";
+  $("clock").textContent = "";
+  show("login-view");
+  $("login-error").textContent =
+    "Session terminée (déconnexion depuis un autre écran, ou session expirée) : reconnectez-vous.";
+  $("login").focus();
 }
 
 async function start() {
@@ -48,7 +67,11 @@ async function start() {
   show(supervises ? "supervision-view" : "console-view");
   outlines = (await api("GET", "/api/territory/outlines")).data;
   connect();
-  if (!supervises) { refreshCallbacks(); refreshRecent(); setInterval(refreshRecent, 5000); }
+  if (!supervises) {
+    refreshCallbacks();
+    refreshRecent();
+    if (recentTimer === null) recentTimer = setInterval(refreshRecent, 5000);
+  }
 }
 
 const STATES = { available: "disponible", ringing: "sonnerie", talking: "en communication", "wrap-up": "fin d'appel", paused: "en pause", offline: "déconnecté" };
@@ -70,10 +93,28 @@ async function refreshRecent() {
   }
 }
 
+// Reconnection waits double from 1 s to 10 s while the platform does not answer.
+let retryMs = 1000;
+
 function connect() {
   socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/ws`);
+  socket.onopen = () => { retryMs = 1000; $("link-lost").hidden = true; };
   socket.onmessage = (event) => { snapshot = JSON.parse(event.data); render(); };
-  socket.onclose = () => setTimeout(connect, 1000);
+  socket.onclose = async () => {
+    socket = null;
+    if (!me) return;
+    const since = new Date().toLocaleTimeString("fr-FR");
+    if ($("link-lost").hidden) {
+      $("link-lost").textContent =
+        `Liaison avec la plateforme perdue depuis ${since} : file et états figés, reconnexion en cours…`;
+      $("link-lost").hidden = false;
+    }
+    // A closed session ends here (the answer calls sessionEnded); anything else is retried.
+    const { status } = await api("GET", "/api/me");
+    if (status === 401 || !me) return;
+    setTimeout(connect, retryMs);
+    retryMs = Math.min(retryMs * 2, 10000);
+  };
 }
 
 function queue() {

@@ -717,3 +717,55 @@ async fn a_supervisor_sets_crisis_mode_only_for_the_zones_of_their_own_cta() {
     }
     browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_whose_session_ended_elsewhere_says_so_and_stops() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let first = driver.browser("first-screen").await;
+    let second = driver.browser("second-screen").await;
+    for screen in [&first, &second] {
+        log_in(screen, &platform, "ota-13-1").await;
+        wait_text(screen, "#who", "CTA-CODIS Bouches-du-Rhône").await;
+    }
+    // Signed out on the first screen: the second one, still showing the console, says at once
+    // that its session is over and asks to sign in again, rather than freezing.
+    click(&first, "#logout").await;
+    wait_text(&second, "#login-error", "Session terminée").await;
+    let shown = |css: &'static str| {
+        let second = &second;
+        async move {
+            second
+                .find(Locator::Css(css))
+                .await
+                .expect(css)
+                .is_displayed()
+                .await
+                .expect("displayed")
+        }
+    };
+    assert!(shown("#login-view").await, "the sign-in form is shown");
+    assert!(!shown("#console-view").await, "the stale console is gone");
+    assert!(!shown("#link-lost").await, "no reconnection is attempted");
+    // Signing in again brings the console back on that screen.
+    let password = second.find(Locator::Css("#password")).await.unwrap();
+    second
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    second
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .send_keys("ota-13-1")
+        .await
+        .unwrap();
+    password.send_keys("secourir\u{E007}").await.unwrap();
+    wait_text(&second, "#who", "CTA-CODIS Bouches-du-Rhône").await;
+    for screen in [first, second] {
+        screen.close().await.expect("close");
+    }
+}
