@@ -53,6 +53,8 @@ pub struct CallView {
     pub suspected: bool,
     /// Milliseconds since the epoch when it joined a queue.
     pub queued_at: u64,
+    /// Milliseconds since the epoch when its current conversation began, while one goes on.
+    pub answered_at: Option<u64>,
 }
 
 /// A CTA's figures.
@@ -180,6 +182,8 @@ pub struct Board {
     sampled_at: Option<Instant>,
     /// The supervisors' journal, newest last.
     pub journal: Vec<JournalEntry>,
+    /// When each call's current conversation began.
+    talking_since: HashMap<u64, u64>,
 }
 
 impl Board {
@@ -194,6 +198,16 @@ impl Board {
         if wait_ms <= 60_000 {
             home.offered_60s.push_back(now.0);
         }
+    }
+
+    /// A conversation of `call` began (a hand-back starts another).
+    pub fn bridged(&mut self, call: secourir_core::CallId, now: Instant) {
+        self.talking_since.insert(call.0, now.0);
+    }
+
+    /// `call` ended, or left this platform's core.
+    pub fn ended(&mut self, call: secourir_core::CallId) {
+        self.talking_since.remove(&call.0);
     }
 
     /// A call offered to `home`'s zones.
@@ -329,6 +343,10 @@ impl Board {
                     mutual_aid: info.mutual_aid,
                     suspected: info.suspected,
                     queued_at: info.queued_at.0,
+                    answered_at: match info.status {
+                        CallStatus::Talking(_) => self.talking_since.get(&info.call.0).copied(),
+                        _ => None,
+                    },
                 });
             }
         }
@@ -375,6 +393,10 @@ impl Board {
                     mutual_aid: info.mutual_aid,
                     suspected: info.suspected,
                     queued_at: info.queued_at.0,
+                    answered_at: match info.status {
+                        CallStatus::Talking(_) => self.talking_since.get(&info.call.0).copied(),
+                        _ => None,
+                    },
                 });
             }
             agents.push(AgentView {

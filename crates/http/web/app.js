@@ -22,6 +22,14 @@ function capitalised(text) { return text.charAt(0).toUpperCase() + text.slice(1)
 
 function say(text) { $("message").textContent = text; }
 
+// What a priority means to a reader: higher is answered first; 5 is an ordinary call.
+function priorityWords(c) {
+  if (c.suspected) return "suspect (saturation)";
+  if (c.crisis_related) return "liée à l'événement en cours";
+  const p = c.priority;
+  return p >= 8 ? "très urgente" : p >= 6 ? "urgente" : p === 5 ? "normale" : p >= 3 ? "basse" : "très basse";
+}
+
 function seconds(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
@@ -192,7 +200,7 @@ function renderConsole() {
       c.commune || "—",
       c.departement,
       `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`,
-      String(c.priority),
+      priorityWords(c),
       c.home !== me.cta ? `entraide : ${c.home_name}` : (c.cta !== me.cta ? `file ${c.cta}` : ""),
     ].forEach((text, k) => setText(tr.cells[k], text));
     if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
@@ -210,7 +218,11 @@ function renderConsole() {
     $("cur-loc").textContent = current.lat != null
       ? `${current.lat.toFixed(5)}, ${current.lon.toFixed(5)} (${SOURCES[current.location_source]}${current.accuracy_m ? ` ±${Math.round(current.accuracy_m)} m` : ""})`
       : SOURCES[current.location_source];
-    $("cur-duration").textContent = current.status === "sonnerie" ? "votre téléphone sonne" : seconds(snapshot.at - current.queued_at);
+    $("cur-duration").textContent = current.status === "sonnerie"
+      ? "votre téléphone sonne"
+      : current.answered_at
+        ? `en conversation depuis ${seconds(snapshot.at - current.answered_at)} (attente ${seconds(current.answered_at - current.queued_at)})`
+        : `en attente depuis ${seconds(snapshot.at - current.queued_at)}`;
     // A call lent by another CTA: the call-taker must know whose caller they hold.
     $("cur-home").hidden = current.home === me.cta;
     $("cur-home-name").textContent = current.home_name;

@@ -193,7 +193,7 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     let caller = platform.caller_until_hung_up("0655555555", 43.2965, 5.3698);
     let row = wait_text(&browser, "#queue tbody tr", "Marseille").await;
     assert!(
-        row.contains("0655555555") && row.contains("PIDF-LO"),
+        row.contains("0655555555") && row.contains("PIDF-LO") && row.contains("normale"),
         "{row}"
     );
     screenshot(&browser, "console-queue").await;
@@ -209,6 +209,8 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     wait_text(&browser, "#message", "pris").await;
     wait_text(&browser, "#cur-commune", "Marseille").await;
     wait_text(&browser, "#my-status", "en communication").await;
+    // The duration counts from the answer; the wait before it is said apart.
+    wait_text(&browser, "#cur-duration", "en conversation depuis").await;
     browser
         .wait()
         .for_element(Locator::Css("#caller-dot"))

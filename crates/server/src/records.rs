@@ -156,6 +156,7 @@ impl Records {
                 };
                 let wait = now.since(info.queued_at);
                 self.board.answered(info.cta, info.home, now, wait);
+                self.board.bridged(*call, now);
                 let cta = self.plan.cta(info.cta).id.clone();
                 metrics::counter!("secourir_calls_answered_total", "cta" => cta.clone())
                     .increment(1);
@@ -211,6 +212,7 @@ impl Records {
                 cta,
             } => {
                 info!(?call, outcome = outcome.as_str(), %reason, "call ended");
+                self.board.ended(*call);
                 self.write(Write::Ended {
                     call: call.0,
                     at,
@@ -231,6 +233,7 @@ impl Records {
                 }
             }
             Command::Withdrawn { call, .. } => {
+                self.board.ended(*call);
                 info!(
                     ?call,
                     "call served by its node alone, cut off from the cluster"
