@@ -20,7 +20,14 @@ function show(view) {
 
 function capitalised(text) { return text.charAt(0).toUpperCase() + text.slice(1); }
 
-function say(text) { $("message").textContent = text; }
+// A result or a refusal: said with its time at the top of the console, gone after 10 s
+// (a "votre téléphone sonne" read a minute later would be false).
+let sayTimer = null;
+function say(text) {
+  $("message").textContent = `${new Date().toLocaleTimeString("fr-FR")} — ${text}`;
+  clearTimeout(sayTimer);
+  sayTimer = setTimeout(() => { $("message").textContent = ""; }, 10000);
+}
 
 // What a priority means to a reader: higher is answered first; 5 is an ordinary call.
 function priorityWords(c) {

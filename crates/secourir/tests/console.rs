@@ -207,6 +207,16 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
         .await
         .unwrap();
     wait_text(&browser, "#message", "pris").await;
+    // The result is in sight at 1366×768, above the fold.
+    let in_sight = browser
+        .execute(
+            "const r = document.getElementById('message').getBoundingClientRect(); \
+             return r.top >= 0 && r.bottom <= window.innerHeight;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(in_sight, json!(true), "the message is below the fold");
     wait_text(&browser, "#cur-commune", "Marseille").await;
     wait_text(&browser, "#my-status", "en communication").await;
     // The duration counts from the answer; the wait before it is said apart.
@@ -251,6 +261,20 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     assert_eq!(call["reason"], "l'opérateur a raccroché");
     wait_text(&browser, "#my-status", "fin d'appel").await;
     wait_text(&browser, "#recent tbody tr", "traité").await;
+    // A result does not stay once stale.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !browser
+        .find(Locator::Css("#message"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(Instant::now() < deadline, "the message stays");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     browser.close().await.unwrap();
 }
 
