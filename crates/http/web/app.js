@@ -37,6 +37,12 @@ function priorityWords(c) {
   return p >= 8 ? "très urgente" : p >= 6 ? "urgente" : p === 5 ? "normale" : p >= 3 ? "basse" : "très basse";
 }
 
+// A default position (the operator's or the national one) is not where the caller is: it is
+// never drawn as if it were.
+function located(c) {
+  return c.lat != null && (c.location_source === "pidf-lo" || c.location_source === "aml");
+}
+
 function seconds(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
@@ -206,7 +212,8 @@ function renderConsole() {
       c.caller || "masqué",
       c.commune || "—",
       c.departement,
-      `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`,
+      located(c) ? `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`
+        : c.location_source === "trunk-default" ? "approximative (opérateur)" : "position inconnue",
       priorityWords(c),
       c.home !== me.cta ? `entraide : ${c.home_name}` : (c.cta !== me.cta ? `file ${c.cta}` : ""),
     ].forEach((text, k) => setText(tr.cells[k], text));
@@ -222,9 +229,12 @@ function renderConsole() {
     $("cur-caller").textContent = current.caller || "numéro masqué";
     $("cur-commune").textContent = current.commune || "commune inconnue";
     $("cur-dep").textContent = current.departement;
-    $("cur-loc").textContent = current.lat != null
+    $("cur-loc").textContent = located(current)
       ? `${current.lat.toFixed(5)}, ${current.lon.toFixed(5)} (${SOURCES[current.location_source]}${current.accuracy_m ? ` ±${Math.round(current.accuracy_m)} m` : ""})`
-      : SOURCES[current.location_source];
+      : current.location_source === "trunk-default"
+        ? "Position approximative (défaut de l'opérateur) : confirmez l'adresse avec l'appelant."
+        : "Position inconnue : demandez l'adresse à l'appelant.";
+    $("cur-loc").classList.toggle("unknown", !located(current));
     $("cur-duration").textContent = current.status === "sonnerie"
       ? "votre téléphone sonne"
       : current.answered_at
@@ -289,8 +299,18 @@ function drawDepartement(svg, call) {
   p.setAttribute("d", path(shape.rings, to));
   p.setAttribute("class", "dep");
   svg.append(p);
-  if (call.lat != null) {
+  if (located(call)) {
     const [x, y] = to([call.lon, call.lat]);
+    if (call.accuracy_m) {
+      // The circle of uncertainty at the map's scale: a metre of latitude is 1/111 320 degree.
+      const [, north] = to([call.lon, call.lat + call.accuracy_m / 111320]);
+      const ring = document.createElementNS(SVG, "circle");
+      ring.setAttribute("cx", x); ring.setAttribute("cy", y);
+      ring.setAttribute("r", Math.max(Math.abs(y - north), 8));
+      ring.setAttribute("class", "accuracy");
+      ring.setAttribute("id", "accuracy-circle");
+      svg.append(ring);
+    }
     const dot = document.createElementNS(SVG, "circle");
     dot.setAttribute("cx", x); dot.setAttribute("cy", y); dot.setAttribute("r", 6);
     dot.setAttribute("fill", "#a00");

@@ -234,6 +234,11 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
         .expect("AML accepted");
     assert_eq!(response.status().as_u16(), 200);
     wait_text(&browser, "#cur-loc", "AML").await;
+    browser
+        .wait()
+        .for_element(Locator::Css("#accuracy-circle"))
+        .await
+        .expect("the circle of uncertainty is drawn around the caller");
     wait_text(&browser, "#cur-loc", "43.28500").await;
     screenshot(&browser, "console-call").await;
     assert!(
@@ -794,4 +799,55 @@ async fn a_screen_whose_session_ended_elsewhere_says_so_and_stops() {
     for screen in [first, second] {
         screen.close().await.expect("close");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_without_a_usable_position_is_said_unknown_and_never_drawn_as_located() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("bspp").await;
+    log_in(&browser, &platform, "ota-bspp-1").await;
+    wait_text(&browser, "#who", "BSPP").await;
+    let phone = free_port();
+    platform.register("ota-bspp-1", phone);
+    let answering = platform.call_taker("ota-bspp-1", phone, 1);
+    click(&browser, "#pause").await;
+    wait_text(&browser, "#my-status", "en pause").await;
+    // A position off the territory: the call falls back to the national default (Paris).
+    let caller = platform.caller_until_hung_up("0655555577", 0.0, 0.0);
+    let row = wait_text(&browser, "#queue tbody tr", "0655555577").await;
+    assert!(row.contains("position inconnue"), "{row}");
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("\u{E007}")
+        .await
+        .unwrap();
+    wait_text(
+        &browser,
+        "#cur-loc",
+        "Position inconnue : demandez l'adresse",
+    )
+    .await;
+    wait_text(&browser, "#my-status", "en communication").await;
+    assert!(
+        browser
+            .find_all(Locator::Css("#caller-dot, #accuracy-circle"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a default position is drawn as if the caller were there"
+    );
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .send_keys("f")
+        .await
+        .unwrap();
+    wait_text(&browser, "#message", "Appel terminé").await;
+    wait_ok(caller, "caller");
+    wait_ok(answering, "call-taker phone");
+    browser.close().await.unwrap();
 }
