@@ -851,3 +851,33 @@ async fn a_caller_without_a_usable_position_is_said_unknown_and_never_drawn_as_l
     wait_ok(answering, "call-taker phone");
     browser.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_take_button_stays_in_reach_on_a_narrow_screen() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let browser = driver.browser("narrow").await;
+    log_in(&browser, &platform, "ota-13-1").await;
+    wait_text(&browser, "#who", "CTA-CODIS Bouches-du-Rhône").await;
+    click(&browser, "#pause").await;
+    wait_text(&browser, "#my-status", "en pause").await;
+    let _caller = Reaped(platform.caller_until_hung_up("0655555588", 43.2965, 5.3698));
+    wait_text(&browser, "#queue tbody tr", "0655555588").await;
+    // 1024 px wide, as a screen at 125 % zoom or a small one: the button is not under the map.
+    browser.set_window_size(1024, 768).await.expect("resize");
+    let reachable = browser
+        .execute(
+            "const b = document.querySelector('#queue tbody tr button'); \
+             b.scrollIntoView({ block: 'center', inline: 'center' }); \
+             const r = b.getBoundingClientRect(); \
+             const at = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2); \
+             return at === b || b.contains(at);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(reachable, json!(true), "the take button is covered");
+    click(&browser, "#queue tbody tr button").await;
+    wait_text(&browser, "#message", "Appel").await;
+    browser.close().await.unwrap();
+}
