@@ -356,7 +356,8 @@ fn run(args: &ServeArgs, demo: Option<secourir_demo::DemoOptions>) -> ExitCode {
         if let Some(simulated) = simulated {
             println!(
                 "Démonstration : appels simulés dans toute la France, {simulated} opérateurs simulés.\n\
-                 Ouvrez {scheme}://{} — salle : chef-13 / secourir ; opératrice : ota-13-1 / secourir \
+                 Ouvrez {scheme}://{} — salle : chef-13 / secourir et le code à usage unique \
+                 que donne `secourir totp chef-13` ; opératrice : ota-13-1 / secourir \
                  (son téléphone : voir le README).",
                 platform.bound.http
             );

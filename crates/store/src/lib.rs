@@ -917,6 +917,7 @@ fn state(c: &CallRecord) -> String {
 /// Formats calls as an aligned table for a terminal; times are UTC, the duration runs from
 /// arrival to end so that abandoned calls show how long the caller waited.
 pub fn format_table(calls: &[CallRecord]) -> String {
+    const COLUMNS: usize = 11;
     let header = [
         "appel",
         "reçu (UTC)",
@@ -924,12 +925,21 @@ pub fn format_table(calls: &[CallRecord]) -> String {
         "dépt",
         "commune",
         "CTA",
+        "opérateur",
         "état",
         "raison",
+        "enregistrement",
         "durée",
     ];
-    let mut rows: Vec<[String; 9]> = vec![header.map(str::to_owned)];
+    let mut rows: Vec<[String; COLUMNS]> = vec![header.map(str::to_owned)];
     for c in calls {
+        // The file's name says which recording; its path and SHA-256 are in --json.
+        let recording = c
+            .recording_path
+            .as_deref()
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         rows.push([
             c.call.to_string(),
             clock(c.offered_at),
@@ -937,14 +947,16 @@ pub fn format_table(calls: &[CallRecord]) -> String {
             c.departement.clone(),
             c.commune.clone().unwrap_or_default(),
             c.cta.clone().unwrap_or_default(),
+            c.call_taker.clone().unwrap_or_default(),
             state(c),
             c.reason.clone().unwrap_or_default(),
+            recording,
             c.ended_at
                 .map(|e| span(e - c.offered_at))
                 .unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..9)
+    let widths: Vec<usize> = (0..COLUMNS)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

@@ -577,7 +577,16 @@ fn the_table_names_its_columns_in_french() {
     assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("appel"), "{table}");
     for column in [
-        "reçu", "appelant", "dépt", "commune", "CTA", "état", "raison", "durée",
+        "reçu",
+        "appelant",
+        "dépt",
+        "commune",
+        "CTA",
+        "opérateur",
+        "état",
+        "raison",
+        "enregistrement",
+        "durée",
     ] {
         assert!(lines[0].contains(column), "{column} in {table}");
     }
