@@ -324,6 +324,9 @@ function drawDepartement(svg, call) {
 }
 
 function renderSupervision() {
+  const inCrisis = snapshot.zones.filter((z) => z.crisis)
+    .map((z) => `${z.departement}${outlines && outlines[z.departement] ? ` ${outlines[z.departement].name}` : ""}`);
+  setText($("crisis-list"), inCrisis.length ? inCrisis.join(", ") : "aucun département");
   const svg = $("france");
   if (outlines && !svg.dataset.drawn) {
     // Metropolitan France only on the map; overseas départements are in the table.
@@ -469,7 +472,20 @@ async function setCrisis(on) {
     : `Refusé pour le ${dep} : ${(data && data.error) || status}.`;
 }
 
-$("crisis-form").onsubmit = (event) => { event.preventDefault(); setCrisis(true); };
+// Turning crisis mode on changes what every caller of the département hears: said in full,
+// then confirmed.
+$("crisis-form").onsubmit = (event) => {
+  event.preventDefault();
+  const dep = $("crisis-dep").value.trim().toUpperCase();
+  if (!dep) return;
+  const name = outlines && outlines[dep] ? ` (${outlines[dep].name})` : "";
+  $("crisis-confirm-text").textContent =
+    `Activer le mode crise pour le ${dep}${name} ? Ses appelants entendront l'annonce de crise et le choix « tapez 1 ».`;
+  $("crisis-confirm").hidden = false;
+  $("crisis-confirm-yes").focus();
+};
+$("crisis-confirm-yes").onclick = () => { $("crisis-confirm").hidden = true; setCrisis(true); };
+$("crisis-confirm-no").onclick = () => { $("crisis-confirm").hidden = true; $("crisis-result").textContent = "Mode crise non activé."; };
 $("crisis-off").onclick = () => setCrisis(false);
 
 document.addEventListener("keydown", (event) => {

@@ -418,12 +418,21 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
         .await
         .unwrap();
     click(&browser, "#crisis-form button[type='submit']").await;
+    // Nothing changes before the supervisor confirms what it does.
+    wait_text(
+        &browser,
+        "#crisis-confirm",
+        "Activer le mode crise pour le 13",
+    )
+    .await;
+    click(&browser, "#crisis-confirm-yes").await;
     wait_text(
         &browser,
         "#journal li",
         "chef-13 : mode crise activé pour le 13",
     )
     .await;
+    wait_text(&browser, "#crisis-list", "13 Bouches-du-Rhône").await;
     screenshot(&browser, "supervision-map").await;
     let class = browser
         .find(Locator::Css("#france path[data-dep='13']"))
@@ -708,6 +717,7 @@ async fn a_supervisor_sets_crisis_mode_only_for_the_zones_of_their_own_cta() {
         field.clear().await.unwrap();
         field.send_keys(departement).await.unwrap();
         click(&browser, "#crisis-form button[type='submit']").await;
+        click(&browser, "#crisis-confirm-yes").await;
         let said = wait_text(&browser, "#crisis-result", departement).await;
         assert!(
             said.contains("Refusé") && said.contains("votre CTA"),
@@ -717,6 +727,11 @@ async fn a_supervisor_sets_crisis_mode_only_for_the_zones_of_their_own_cta() {
     field.clear().await.unwrap();
     field.send_keys("13").await.unwrap();
     click(&browser, "#crisis-form button[type='submit']").await;
+    // Cancelled, nothing is asked of the platform.
+    click(&browser, "#crisis-confirm-no").await;
+    wait_text(&browser, "#crisis-result", "non activé").await;
+    click(&browser, "#crisis-form button[type='submit']").await;
+    click(&browser, "#crisis-confirm-yes").await;
     wait_text(&browser, "#crisis-result", "Mode crise activé pour le 13").await;
     // Asked straight from the page's session, the API says the same; the room's picture shows
     // only the 13 in crisis.
