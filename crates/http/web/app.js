@@ -186,9 +186,34 @@ function queueRow(call) {
   return tr;
 }
 
+// The other call-takers of the CTA and what they do, one row each, updated in place.
+const colleagueRows = new Map();
+function renderColleagues() {
+  const body = $("colleagues").tBodies[0];
+  const others = snapshot.agents.filter((a) => a.cta === me.cta && a.login !== me.login)
+    .sort((a, b) => a.login.localeCompare(b.login));
+  const shown = new Set(others.map((a) => a.login));
+  for (const [login, tr] of colleagueRows) {
+    if (!shown.has(login)) { tr.remove(); colleagueRows.delete(login); }
+  }
+  others.forEach((a, i) => {
+    let tr = colleagueRows.get(a.login);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.append(cell(""), cell(""), cell(""));
+      colleagueRows.set(a.login, tr);
+    }
+    const call = a.call ? snapshot.calls.find((c) => c.call === a.call) : null;
+    [a.login, a.status, call ? `${call.caller || "masqué"} — ${call.commune || call.departement}` : ""]
+      .forEach((text, k) => setText(tr.cells[k], text));
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+  });
+}
+
 function renderConsole() {
   const agent = snapshot.agents.find((a) => a.login === me.login);
   $("my-status").textContent = agent ? agent.status : "déconnecté";
+  renderColleagues();
   const mine = snapshot.ctas.find((c) => c.id === me.cta);
   if (mine && mine.abandoned !== abandonedSeen) {
     // The store records the call-back just after the room's figures move.

@@ -300,6 +300,10 @@ async fn two_call_takers_pick_the_same_call_and_exactly_one_wins() {
         click(browser, "#pause").await;
         wait_text(browser, "#my-status", "en pause").await;
     }
+    // Each sees the other among the colleagues of the CTA, with their state.
+    wait_text(&first, "#colleagues tbody tr", "ota-13-2").await;
+    wait_text(&first, "#colleagues tbody tr", "en pause").await;
+    wait_text(&second, "#colleagues tbody tr", "ota-13-1").await;
     let caller = platform.caller_until_hung_up("0666666666", 43.2965, 5.3698);
     wait_text(&first, "#queue tbody tr", "0666666666").await;
     wait_text(&second, "#queue tbody tr", "0666666666").await;
