@@ -900,3 +900,56 @@ async fn the_take_button_stays_in_reach_on_a_narrow_screen() {
     wait_text(&browser, "#message", "Appel").await;
     browser.close().await.unwrap();
 }
+
+/// The serious and critical WCAG 2 A/AA violations axe-core finds in the page as it is.
+async fn accessibility_violations(browser: &Client) -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../target/tools/axe-core-4.10.2/axe.min.js"
+    );
+    let axe = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (scripts/setup installs axe-core)"));
+    browser
+        .execute(&format!("{axe}\nreturn true;"), vec![])
+        .await
+        .expect("axe-core loads");
+    let found = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => done(
+               r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                 .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)));",
+            vec![],
+        )
+        .await
+        .expect("axe-core runs");
+    serde_json::from_value(found).expect("a list of violations")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_and_the_room_have_no_serious_accessibility_violation() {
+    let platform = Platform::start();
+    let driver = Driver::start();
+    let ota = driver.browser("a11y-ota").await;
+    log_in(&ota, &platform, "ota-13-1").await;
+    wait_text(&ota, "#who", "CTA-CODIS Bouches-du-Rhône").await;
+    click(&ota, "#pause").await;
+    wait_text(&ota, "#my-status", "en pause").await;
+    let _caller = Reaped(platform.caller_until_hung_up("0655555599", 43.2965, 5.3698));
+    wait_text(&ota, "#queue tbody tr", "0655555599").await;
+    let console = accessibility_violations(&ota).await;
+    let chef = driver.browser("a11y-chef").await;
+    log_in(&chef, &platform, "chef-13").await;
+    chef.wait()
+        .for_element(Locator::Css("#france path[data-dep='13']"))
+        .await
+        .expect("the map of France");
+    wait_text(&chef, "#ctas tbody tr", "Bouches-du-Rhône").await;
+    let room = accessibility_violations(&chef).await;
+    assert!(
+        console.is_empty() && room.is_empty(),
+        "console: {console:#?}\nroom: {room:#?}"
+    );
+    ota.close().await.unwrap();
+    chef.close().await.unwrap();
+}
