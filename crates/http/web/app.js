@@ -348,6 +348,9 @@ function drawDepartement(svg, call) {
   svg.append(label);
 }
 
+const ctaRows = new Map();
+const LOADS = ["calme", "appels en attente", "attente > 30 s", "attente > 2 min"];
+
 function renderSupervision() {
   const inCrisis = snapshot.zones.filter((z) => z.crisis)
     .map((z) => `${z.departement}${outlines && outlines[z.departement] ? ` ${outlines[z.departement].name}` : ""}`);
@@ -377,24 +380,37 @@ function renderSupervision() {
     p.setAttribute("class", `dep l${level}${zone.crisis ? " crisis" : ""}`);
     p.querySelector("title").textContent = `${p.dataset.dep} : ${zone.waiting} en attente${zone.waiting ? `, ${seconds(wait)}` : ""}${zone.crisis ? " — MODE CRISE" : ""}`;
   }
+  // One row per CTA, updated in place: what a supervisor reads does not move four times a
+  // second. The load is said in words beside its colour.
   const body = $("ctas").tBodies[0];
-  body.replaceChildren();
-  for (const c of snapshot.ctas) {
-    const tr = document.createElement("tr");
+  snapshot.ctas.forEach((c, i) => {
+    let tr = ctaRows.get(c.id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      for (let k = 0; k < 17; k++) tr.append(cell(""));
+      ctaRows.set(c.id, tr);
+    }
+    const wait = c.oldest_queued_at ? snapshot.at - c.oldest_queued_at : 0;
+    const level = c.waiting === 0 ? 0 : wait > 120000 ? 3 : wait > 30000 ? 2 : 1;
+    tr.className = `load l${level}`;
     const share = c.answered_last_hour ? `${Math.round(100 * c.answered_15s_last_hour / c.answered_last_hour)} % de ${c.answered_last_hour}` : "—";
-    tr.append(
-      cell(c.name), cell(String(c.waiting)),
-      cell(c.oldest_queued_at ? seconds(snapshot.at - c.oldest_queued_at) : "—"),
-      cell(String(c.available)), cell(String(c.busy)), cell(String(c.paused)),
-      cell(share), cell(String(c.abandoned)), cell(String(c.overflow_in)), cell(String(c.overflow_out)),
+    [
+      c.name, LOADS[level], String(c.waiting),
+      c.oldest_queued_at ? seconds(wait) : "—",
+      String(c.available), String(c.busy), String(c.paused),
+      share, String(c.abandoned), String(c.overflow_in), String(c.overflow_out),
       // NENA-STA-020 counts the share over every call offered, abandoned ones included.
-      cell(c.offered_last_hour ? `${Math.round(100 * c.offered_answered_15s_last_hour / c.offered_last_hour)} % de ${c.offered_last_hour}` : "—"),
-      cell(c.offered_last_hour ? `${Math.round(100 * c.offered_answered_60s_last_hour / c.offered_last_hour)} %` : "—"),
-      cell(String(c.reserve)), cell(String(c.lendable)), cell(String(c.lent)), cell(String(c.lendable_idle_s)),
-    );
-    body.append(tr);
-  }
+      c.offered_last_hour ? `${Math.round(100 * c.offered_answered_15s_last_hour / c.offered_last_hour)} % de ${c.offered_last_hour}` : "—",
+      c.offered_last_hour ? `${Math.round(100 * c.offered_answered_60s_last_hour / c.offered_last_hour)} %` : "—",
+      String(c.reserve), String(c.lendable), String(c.lent), String(c.lendable_idle_s),
+    ].forEach((text, k) => setText(tr.cells[k], text));
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+  });
   const journal = $("journal");
+  const last = snapshot.journal[snapshot.journal.length - 1];
+  const seen = `${snapshot.journal.length}:${last ? last.at : 0}`;
+  if (journal.dataset.seen === seen) return;
+  journal.dataset.seen = seen;
   journal.replaceChildren(...snapshot.journal.slice().reverse().map((j) => {
     const li = document.createElement("li");
     li.textContent = `${new Date(j.at).toLocaleTimeString("fr-FR")} — ${j.by} : ${j.what}`;

@@ -370,6 +370,8 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
         .await
         .expect("the map of France");
     wait_text(&browser, "#ctas tbody tr", "Bouches-du-Rhône").await;
+    // The load in words, not by colour alone.
+    wait_text(&browser, "#ctas tbody tr", "calme").await;
     // Mutual aid in figures: the shares of offered calls, the reserve, what can be lent, what
     // is lent, and what was left idle while a call waited elsewhere.
     for header in [
@@ -389,7 +391,7 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
         )
         .await
         .expect("script");
-    assert_eq!(cells, json!(16));
+    assert_eq!(cells, json!(17));
 
     // A call waiting in the Bouches-du-Rhône colours the département. Nobody answers it, so
     // the caller stays queued until the test ends (a caller hanging up after a few seconds
@@ -413,6 +415,27 @@ async fn the_room_supervisor_sees_the_map_and_turns_crisis_mode_on() {
             "département 13 not coloured: {class}"
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // With a call waiting, the room is redrawn four times a second; its CTA rows are updated
+    // in place, so that the row read now is the same node after several pictures.
+    let clock_and_row = "return [document.getElementById('clock').textContent, \
+         document.querySelector('#ctas tbody tr') === (window.firstCta ??= document.querySelector('#ctas tbody tr'))];";
+    let first = browser
+        .execute(clock_and_row, vec![])
+        .await
+        .expect("script");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = browser
+            .execute(clock_and_row, vec![])
+            .await
+            .expect("script");
+        assert_eq!(now[1], json!(true), "the CTA table was rebuilt");
+        if now[0] != first[0] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the room's clock did not move");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     browser
         .find(Locator::Css("#crisis-dep"))
