@@ -134,6 +134,17 @@ async fn wait_text(browser: &Client, css: &str, text: &str) -> String {
     }
 }
 
+/// Types `keys` on the page, as a call-taker at the keyboard does.
+async fn press(browser: &Client, keys: &str) {
+    browser
+        .find(Locator::Css("body"))
+        .await
+        .expect("the page")
+        .send_keys(keys)
+        .await
+        .expect("keys typed");
+}
+
 /// Clicks the first element matching `css`.
 async fn click(browser: &Client, css: &str) {
     browser
@@ -199,13 +210,7 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     screenshot(&browser, "console-queue").await;
 
     // Enter picks the selected call; the phone rings, answers, the call is in progress.
-    browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("\u{E007}")
-        .await
-        .unwrap();
+    press(&browser, "\u{E007}").await;
     wait_text(&browser, "#message", "pris").await;
     // The result is in sight at 1366×768, above the fold.
     let in_sight = browser
@@ -251,13 +256,7 @@ async fn a_call_taker_logs_in_picks_a_call_with_the_keyboard_talks_and_ends_it()
     );
 
     // F ends it; the caller is hung up; the call is on record as completed.
-    browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("f")
-        .await
-        .unwrap();
+    press(&browser, "f").await;
     wait_text(&browser, "#message", "Appel terminé").await;
     wait_ok(caller, "caller");
     wait_ok(answering, "call-taker phone");
@@ -704,13 +703,7 @@ async fn a_note_goes_with_its_own_call_and_never_into_the_next_caller_s_hand_bac
         "Feu de broussailles, route de Vidauban, pas de victime",
     )
     .await;
-    browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("r")
-        .await
-        .unwrap();
+    press(&browser, "r").await;
     wait_text(&browser, "#message", "rendu au CTA d'origine").await;
     let call = platform.wait_call("the Var call", |c| c["caller"] == "0622222222");
     let trail = platform.trail(&call["call"]);
@@ -859,13 +852,7 @@ async fn a_caller_without_a_usable_position_is_said_unknown_and_never_drawn_as_l
     let caller = platform.caller_until_hung_up("0655555577", 0.0, 0.0);
     let row = wait_text(&browser, "#queue tbody tr", "0655555577").await;
     assert!(row.contains("position inconnue"), "{row}");
-    browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("\u{E007}")
-        .await
-        .unwrap();
+    press(&browser, "\u{E007}").await;
     wait_text(
         &browser,
         "#cur-loc",
@@ -881,13 +868,7 @@ async fn a_caller_without_a_usable_position_is_said_unknown_and_never_drawn_as_l
             .is_empty(),
         "a default position is drawn as if the caller were there"
     );
-    browser
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .send_keys("f")
-        .await
-        .unwrap();
+    press(&browser, "f").await;
     wait_text(&browser, "#message", "Appel terminé").await;
     wait_ok(caller, "caller");
     wait_ok(answering, "call-taker phone");
