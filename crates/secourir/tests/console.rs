@@ -488,7 +488,7 @@ async fn the_demo_comes_alive_within_seconds() {
     loop {
         let answered: u64 = browser
             .execute(
-                "return [...document.querySelectorAll('#ctas tbody tr td:nth-child(7)')].map(td => parseInt((td.textContent.match(/de (\\d+)/) || [0, 0])[1])).reduce((a, b) => a + b, 0);",
+                "return [...document.querySelectorAll('#ctas tbody tr td:nth-child(8)')].map(td => parseInt((td.textContent.match(/de (\\d+)/) || [0, 0])[1])).reduce((a, b) => a + b, 0);",
                 vec![],
             )
             .await
@@ -497,7 +497,7 @@ async fn the_demo_comes_alive_within_seconds() {
             .unwrap_or(0);
         let busy: u64 = browser
             .execute(
-                "return [...document.querySelectorAll('#ctas tbody tr td:nth-child(5)')].map(td => parseInt(td.textContent)).reduce((a, b) => a + b, 0);",
+                "return [...document.querySelectorAll('#ctas tbody tr td:nth-child(6)')].map(td => parseInt(td.textContent)).reduce((a, b) => a + b, 0);",
                 vec![],
             )
             .await
