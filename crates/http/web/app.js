@@ -234,7 +234,7 @@ function renderConsole() {
     tr.classList.toggle("long", wait > 30000);
     [
       seconds(wait),
-      c.caller || "masqué",
+      c.caller ? `${c.caller}${callerHistory(c)}` : "masqué",
       c.commune || "—",
       c.departement,
       located(c) ? `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`
@@ -252,6 +252,7 @@ function renderConsole() {
   $("current-call").hidden = !current;
   if (current) {
     $("cur-caller").textContent = current.caller || "numéro masqué";
+    setText($("cur-history"), current.caller ? callerHistory(current).replace(/^ · /, "Ce numéro : ") : "");
     $("cur-commune").textContent = current.commune || "commune inconnue";
     $("cur-dep").textContent = current.departement;
     $("cur-loc").textContent = located(current)
@@ -458,9 +459,28 @@ async function handBack() {
   if (status === 200) forgetNote(current);
 }
 
+// The numbers on the call-back list, with when they called: a caller who calls again is
+// known at once, in the queue and on the call in hand.
+const toCallBack = new Map();
+
+// What the console knows of this caller's other calls: on the call-back list, or in the
+// queue twice.
+function callerHistory(c) {
+  const parts = [];
+  const back = toCallBack.get(c.caller);
+  if (back && back.call !== c.call) {
+    parts.push(`à rappeler (appel ${back.call} de ${new Date(back.created_at).toLocaleTimeString("fr-FR")})`);
+  }
+  const queued = snapshot.calls.filter((o) => o.caller === c.caller && o.call !== c.call).length;
+  if (queued) parts.push(`${queued + 1} appels en cours de ce numéro`);
+  return parts.length ? ` · ${parts.join(" · ")}` : "";
+}
+
 async function refreshCallbacks() {
   const { status, data } = await api("GET", `/api/callbacks?cta=${encodeURIComponent(me.cta)}`);
   if (status !== 200) return;
+  toCallBack.clear();
+  for (const entry of data) if (entry.caller && !toCallBack.has(entry.caller)) toCallBack.set(entry.caller, entry);
   const body = $("callbacks").tBodies[0];
   const listed = new Set(data.map((entry) => entry.call));
   for (const [call, tr] of callbackRows) if (!listed.has(call)) { tr.remove(); callbackRows.delete(call); }

@@ -537,6 +537,12 @@ async fn an_abandoned_caller_is_called_back_from_the_console() {
     let row = wait_text(&browser, "#callbacks tbody tr", "0612121212").await;
     assert!(row.contains("à rappeler"), "{row}");
 
+    // The same number calls again: its row in the queue says it is to be called back.
+    let again = Reaped(platform.caller_until_hung_up("0612121212", 43.2965, 5.3698));
+    let queued = wait_text(&browser, "#queue tbody tr", "0612121212").await;
+    assert!(queued.contains("à rappeler (appel"), "{queued}");
+    drop(again);
+
     // Enter on the row's button: "Rappeler", then "Fait". The row is found again until the
     // button shows the expected label, since the list refreshes on its own.
     let press = |label: &'static str| {
@@ -592,8 +598,10 @@ async fn an_abandoned_caller_is_called_back_from_the_console() {
         assert!(Instant::now() < deadline, "the call-back is still listed");
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let call = platform.wait_call("the abandoned call", |c| c["caller"] == "0612121212");
-    assert_eq!(call["outcome"], "abandoned");
+    // The first of the number's two calls, the one that was abandoned.
+    let call = platform.wait_call("the abandoned call", |c| {
+        c["caller"] == "0612121212" && c["outcome"] == "abandoned"
+    });
     let trail = platform.trail(&call["call"]);
     for step in ["rappel pris par ota-13-2", "rappel fait par ota-13-2"] {
         assert!(trail.iter().any(|s| s == step), "no {step:?} in {trail:?}");
