@@ -12,7 +12,7 @@ use std::sync::Arc;
 use secourir_core::{AgentId, AgentStatus, CallId, CallStatus, Core, Event, Instant};
 
 use crate::entries::Input;
-use crate::island::{Island, call_of};
+use crate::island::Island;
 use crate::membership::{ALIVE_EVERY_MS, Members, Watch};
 
 /// A node judges the others' silence only while its own entries come back this fast: a node
@@ -423,16 +423,6 @@ impl<P: Clone> Failover<P> {
     /// Whether `event` concerns one of the island's calls.
     pub fn on_island(&self, event: &Event) -> bool {
         self.island.as_ref().is_some_and(|i| i.holds(event))
-    }
-
-    /// Whether the conversation of `call` goes on here outside the shared core.
-    pub fn carries_on(&self, call: CallId) -> bool {
-        self.carried_on.contains(&call)
-    }
-
-    /// The call an event concerns, if the island holds it.
-    pub fn island_call(&self, event: &Event) -> Option<CallId> {
-        call_of(event).filter(|c| self.island.as_ref().is_some_and(|i| i.calls.contains(c)))
     }
 }
 

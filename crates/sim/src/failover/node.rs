@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use secourir_cluster::{
-    Action, Carrier, Failover, Input, Members, OfferedRecord, Route, SLOTS, Step, first_call,
-    slot_of,
+    Action, Carrier, Failover, Input, Island, Members, OfferedRecord, Route, SLOTS, Step,
+    first_call, slot_of,
 };
 use secourir_config::{CtaId, Plan, ZoneId};
 use secourir_core::{
@@ -403,20 +403,7 @@ impl SimNode {
         let Some(island) = self.failover.island() else {
             return;
         };
-        let mut restored = Vec::new();
-        for cta in 0..island.core.plan().ctas.len() {
-            for (call, entry) in island.core.callbacks(CtaId(cta as u16)) {
-                if calls.contains(&call) && !matches!(entry.state, CallbackState::Done(_)) {
-                    restored.push(Event::CallbackRestored {
-                        call,
-                        zone: entry.zone,
-                        caller: entry.caller.clone(),
-                        at: entry.at,
-                        taken_by: None,
-                    });
-                }
-            }
-        }
+        let restored = to_call_back(island, |call| calls.contains(&call));
         self.failover.merged();
         self.giving_back.clone_from(&restored);
         self.counts.merges += 1;
@@ -530,25 +517,16 @@ impl SimNode {
         let Some(island) = self.failover.island() else {
             return left;
         };
-        let restore = |call: CallId, zone: ZoneId, caller: Option<Box<str>>, at: Instant| {
-            Event::CallbackRestored {
-                call,
-                zone,
-                caller,
-                at,
-                taken_by: None,
-            }
-        };
-        for cta in 0..island.core.plan().ctas.len() {
-            for (call, entry) in island.core.callbacks(CtaId(cta as u16)) {
-                if island.calls.contains(&call) && !matches!(entry.state, CallbackState::Done(_)) {
-                    left.push(restore(call, entry.zone, entry.caller.clone(), entry.at));
-                }
-            }
-        }
+        left.extend(to_call_back(island, |call| island.calls.contains(&call)));
         for call in island.core.live_call_ids() {
             if let Some(info) = island.core.call(call) {
-                left.push(restore(call, info.zone, info.caller, Instant(now)));
+                left.push(Event::CallbackRestored {
+                    call,
+                    zone: info.zone,
+                    caller: info.caller,
+                    at: Instant(now),
+                    taken_by: None,
+                });
             }
         }
         left
@@ -571,4 +549,23 @@ impl SimNode {
             && self.outbox.iter().all(|i| matches!(i, Input::Alive { .. }))
             && self.cursor > world.log.len() as u64
     }
+}
+
+/// The island's callers still to call back among the calls `of` keeps, as the log takes them.
+fn to_call_back(island: &Island, of: impl Fn(CallId) -> bool) -> Vec<Event> {
+    let mut restored = Vec::new();
+    for cta in 0..island.core.plan().ctas.len() {
+        for (call, entry) in island.core.callbacks(CtaId(cta as u16)) {
+            if of(call) && !matches!(entry.state, CallbackState::Done(_)) {
+                restored.push(Event::CallbackRestored {
+                    call,
+                    zone: entry.zone,
+                    caller: entry.caller.clone(),
+                    at: entry.at,
+                    taken_by: None,
+                });
+            }
+        }
+    }
+    restored
 }
