@@ -4,11 +4,13 @@
 //! reaches the log before its offer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
+
+use secourir_wire::Format;
 
 use crate::ClusterLog;
 
@@ -25,6 +27,10 @@ pub struct Batch<T> {
     pub node: String,
     /// In the order it gave them.
     pub items: Vec<T>,
+    /// The newest wire format its node reads, from the message's headers (not its payload,
+    /// which a version before formats had numbers must still read).
+    #[serde(skip)]
+    pub reads: u16,
 }
 
 /// The sending side: items go to the log in the order they are given.
@@ -32,6 +38,7 @@ pub struct Appender<T> {
     items: mpsc::UnboundedSender<T>,
     cut_off: watch::Receiver<bool>,
     retried: Arc<AtomicU64>,
+    readers: Arc<AtomicU16>,
 }
 
 impl<T: Serialize + Send + Sync + 'static> Appender<T> {
@@ -42,6 +49,9 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
         let (cut, cut_off) = watch::channel(false);
         let retried = Arc::new(AtomicU64::new(0));
         let counted = retried.clone();
+        // Until the node knows what every member reads, it writes what all versions read.
+        let readers = Arc::new(AtomicU16::new(Format::Compact.number()));
+        let oldest_reader = readers.clone();
         let sender = format!("{node}-{incarnation}");
         let node = node.to_owned();
         tokio::spawn(async move {
@@ -49,6 +59,7 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
             let mut batch = Batch {
                 node,
                 items: Vec::new(),
+                reads: secourir_wire::NEWEST.number(),
             };
             while let Some(first) = queued.recv().await {
                 batch.items.push(first);
@@ -62,8 +73,9 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
                 // An input is never dropped: the same message is tried again until the
                 // cluster takes it, and the node is told it is cut off meanwhile.
                 let mut failed = false;
+                let format = Format::for_reader(oldest_reader.load(Ordering::Relaxed));
                 let attempts = loop {
-                    match log.append(&sender, id, &batch, CUT_OFF_AFTER).await {
+                    match log.append(&sender, id, &batch, format, CUT_OFF_AFTER).await {
                         Ok(appended) => break appended.attempts,
                         Err(e) => {
                             if !failed {
@@ -88,7 +100,19 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
             items,
             cut_off,
             retried,
+            readers,
         }
+    }
+
+    /// The oldest member reads formats up to `number`: the messages after take the newest
+    /// format it reads.
+    pub fn write_for(&self, number: u16) {
+        self.readers.store(number, Ordering::Relaxed);
+    }
+
+    /// The format the next message is written in.
+    pub fn format(&self) -> Format {
+        Format::for_reader(self.readers.load(Ordering::Relaxed))
     }
 
     /// Queues an item; false once the appending task has stopped.

@@ -19,9 +19,19 @@ use serde::de::DeserializeOwned;
 mod appender;
 
 pub use appender::{Appender, Batch};
+pub use secourir_wire::Format;
 
 /// Subject the entries are published on.
 const SUBJECT: &str = "secourir.inputs";
+
+/// Header giving the wire format of a message's payload; without it, the compact format
+/// (written before formats had numbers).
+const FORMAT_HEADER: &str = "Secourir-Format";
+
+/// Header giving the newest format the message's writer reads: the others write no newer
+/// format while it is a member. Versions before it do not send it; they read the compact
+/// format only.
+const READS_HEADER: &str = "Secourir-Reads";
 
 /// How long the servers remember message ids to drop a retried append: far longer than any
 /// retry takes.
@@ -232,16 +242,21 @@ impl ClusterLog {
         })
     }
 
-    /// Appends an entry once the stream has it on a quorum of its servers; `id` makes a
-    /// retried append count once. Retries until `give_up` has passed.
+    /// Appends an entry in `format` once the stream has it on a quorum of its servers; `id`
+    /// makes a retried append count once. Retries until `give_up` has passed.
     pub async fn append<T: Serialize>(
         &self,
         node: &str,
         id: u64,
         entry: &T,
+        format: Format,
         give_up: Duration,
     ) -> Result<Appended, LogError> {
-        let payload = postcard::to_allocvec(entry).map_err(|e| LogError::Append(e.to_string()))?;
+        let payload = format
+            .encode(entry)
+            .map_err(|e| LogError::Append(e.to_string()))?;
+        let written = format.number().to_string();
+        let reads = secourir_wire::NEWEST.number().to_string();
         let msg_id = format!("{node}-{id}");
         let deadline = tokio::time::Instant::now() + give_up;
         let mut attempts = 0;
@@ -249,6 +264,8 @@ impl ClusterLog {
             attempts += 1;
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("Nats-Msg-Id", msg_id.as_str());
+            headers.insert(FORMAT_HEADER, written.as_str());
+            headers.insert(READS_HEADER, reads.as_str());
             let attempt = async {
                 let ack = self
                     .js
@@ -367,12 +384,15 @@ impl ClusterLog {
         Ok((cluster.leader, current))
     }
 
-    /// Every entry from sequence `from` (1 is the first), in the stream's order, as it comes:
-    /// an ordered consumer, which the client recreates where it stopped if its server dies.
+    /// Every entry from sequence `from` (1 is the first), in the stream's order, as it comes,
+    /// with the newest format its writer reads: an ordered consumer, which the client
+    /// recreates where it stopped if its server dies.
+    #[allow(clippy::type_complexity)]
     pub async fn follow<T: DeserializeOwned>(
         &self,
         from: u64,
-    ) -> Result<impl futures::Stream<Item = Result<(u64, T), LogError>> + use<T>, LogError> {
+    ) -> Result<impl futures::Stream<Item = Result<(u64, T, u16), LogError>> + use<T>, LogError>
+    {
         // Right after a server's death the cluster may take seconds to elect new leaders:
         // the follower asks again rather than give up.
         let deadline = tokio::time::Instant::now() + FOLLOW_SETUP;
@@ -397,11 +417,29 @@ impl ClusterLog {
                 .info()
                 .map(|i| i.stream_sequence)
                 .map_err(|e| LogError::Read(e.to_string()))?;
-            let entry = postcard::from_bytes(&message.payload).map_err(|e| LogError::Decode {
-                seq,
-                reason: e.to_string(),
-            })?;
-            Ok((seq, entry))
+            let header = |name: &str| {
+                message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .map(|v| v.as_str().parse::<u16>())
+            };
+            let decode_error = |reason: String| LogError::Decode { seq, reason };
+            let format = match header(FORMAT_HEADER) {
+                None => Format::Compact,
+                Some(Ok(number)) => {
+                    Format::from_number(number).map_err(|e| decode_error(e.to_string()))?
+                }
+                Some(Err(e)) => return Err(decode_error(format!("{FORMAT_HEADER}: {e}"))),
+            };
+            let entry = format
+                .decode(&message.payload)
+                .map_err(|e| decode_error(e.to_string()))?;
+            let reads = match header(READS_HEADER) {
+                Some(Ok(number)) => number,
+                _ => Format::Compact.number(),
+            };
+            Ok((seq, entry, reads))
         }))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant as Clock};
 
 use futures::StreamExt;
-use secourir_cluster_log::{Appender, Batch, ClusterLog};
+use secourir_cluster_log::{Appender, Batch, ClusterLog, Format};
 use secourir_config::{Departement, Plan, ZoneId};
 use secourir_core::{
     AgentId, Ask, CallId, Command as CoreCommand, Core, CtaId, Event, Instant, Offer, PickRefusal,
@@ -90,7 +90,8 @@ async fn read(log: &ClusterLog, count: usize) -> Vec<(u64, Entry)> {
         let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
             .await
             .expect("the log went silent");
-        entries.push(next.expect("stream open").expect("entry"));
+        let (seq, entry, _) = next.expect("stream open").expect("entry");
+        entries.push((seq, entry));
     }
     entries
 }
@@ -108,10 +109,10 @@ async fn exactly_one_of_two_simultaneous_picks_wins_on_every_node() {
         site: 0,
         dequeue_preference: 3,
     };
-    a.append("a", 0, &entry(login(0)), GIVE_UP)
+    a.append("a", 0, &entry(login(0)), Format::Named, GIVE_UP)
         .await
         .expect("login");
-    b.append("b", 0, &entry(login(1)), GIVE_UP)
+    b.append("b", 0, &entry(login(1)), Format::Named, GIVE_UP)
         .await
         .expect("login");
     const CALLS: u64 = 200;
@@ -127,7 +128,7 @@ async fn exactly_one_of_two_simultaneous_picks_wins_on_every_node() {
             suspected: false,
             refused: None,
         });
-        a.append("a", call * 10, &entry(offer), GIVE_UP)
+        a.append("a", call * 10, &entry(offer), Format::Named, GIVE_UP)
             .await
             .expect("offer");
         let pick = |agent, id| Event::Request {
@@ -137,13 +138,13 @@ async fn exactly_one_of_two_simultaneous_picks_wins_on_every_node() {
         };
         let (of_a, of_b) = (entry(pick(0, call * 2)), entry(pick(1, call * 2 + 1)));
         let (ra, rb) = tokio::join!(
-            a.append("a", call * 10 + 1, &of_a, GIVE_UP),
-            b.append("b", call * 10 + 1, &of_b, GIVE_UP),
+            a.append("a", call * 10 + 1, &of_a, Format::Named, GIVE_UP),
+            b.append("b", call * 10 + 1, &of_b, Format::Named, GIVE_UP),
         );
         ra.expect("pick of a");
         rb.expect("pick of b");
         let gone = Event::CallerHungUp { call: CallId(call) };
-        a.append("a", call * 10 + 2, &entry(gone), GIVE_UP)
+        a.append("a", call * 10 + 2, &entry(gone), Format::Named, GIVE_UP)
             .await
             .expect("hang-up");
     }
@@ -217,7 +218,7 @@ async fn nothing_is_lost_when_one_server_of_three_dies() {
         }
         let started = Clock::now();
         let event = Event::CallerHungUp { call: CallId(id) };
-        log.append("a", id, &entry(event), GIVE_UP)
+        log.append("a", id, &entry(event), Format::Named, GIVE_UP)
             .await
             .unwrap_or_else(|e| panic!("append {id}: {e}"));
         longest = longest.max(started.elapsed());
@@ -277,7 +278,7 @@ async fn each_node_s_inputs_reach_the_log_once_and_in_its_order() {
         let next = tokio::time::timeout(Duration::from_secs(30), stream.next())
             .await
             .expect("the log went silent");
-        let (_, batch) = next.expect("stream open").expect("batch");
+        let (_, batch, _) = next.expect("stream open").expect("batch");
         messages += 1;
         match batch.node.as_str() {
             "a" => of_a.extend(batch.items),
@@ -298,5 +299,55 @@ async fn each_node_s_inputs_reach_the_log_once_and_in_its_order() {
         2 * INPUTS,
         elapsed.as_millis(),
         killed.unwrap_or_default()
+    );
+}
+
+/// A cluster upgraded node by node holds entries of three kinds: those of the version before
+/// formats had numbers (compact, no header), compact ones of this version (written while such
+/// a node is a member) and named ones. Each is read, with what its writer reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_the_version_before_and_of_this_one_are_read_alike() {
+    let cluster = NatsCluster::start();
+    let log = log_on(&cluster.urls()).await;
+    let hung_up = |call| entry(Event::CallerHungUp { call: CallId(call) });
+    // What the version before wrote: postcard bytes and no format header.
+    let servers: Vec<async_nats::ServerAddr> = cluster
+        .urls()
+        .split(',')
+        .map(|url| url.parse().expect("url"))
+        .collect();
+    let client = async_nats::connect(servers).await.expect("client");
+    let js = async_nats::jetstream::new(client);
+    let bytes = Format::Compact.encode(&hung_up(1)).expect("compact");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "old-1");
+    js.publish_with_headers("secourir.inputs", headers, bytes.into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+    log.append("a", 2, &hung_up(2), Format::Compact, GIVE_UP)
+        .await
+        .expect("append compact");
+    log.append("a", 3, &hung_up(3), Format::Named, GIVE_UP)
+        .await
+        .expect("append named");
+    let mut stream = Box::pin(log.follow::<Entry>(1).await.expect("follow"));
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("the log went silent");
+        let (_, entry, reads) = next.expect("stream open").expect("readable");
+        seen.push((entry.event, reads));
+    }
+    let newest = Format::Named.number();
+    assert_eq!(
+        seen,
+        vec![
+            (Event::CallerHungUp { call: CallId(1) }, 1),
+            (Event::CallerHungUp { call: CallId(2) }, newest),
+            (Event::CallerHungUp { call: CallId(3) }, newest),
+        ]
     );
 }

@@ -51,6 +51,11 @@ pub struct Members {
     members: HashMap<String, Member>,
     /// The node holding each live call's caller, and in which of its lives.
     owners: HashMap<CallId, (String, u64)>,
+    /// The newest wire format each node reads, from its last message. Not kept in snapshots:
+    /// every node says it twice a second, and a node not heard yet is taken to read the
+    /// oldest format.
+    #[serde(skip)]
+    reads: HashMap<String, u16>,
 }
 
 impl Members {
@@ -59,6 +64,25 @@ impl Members {
         let member = self.members.entry(node.to_owned()).or_default();
         member.last_seq = seq;
         member.lost_at = None;
+    }
+
+    /// `node`'s last message said it reads wire formats up to `number`.
+    pub fn reads(&mut self, node: &str, number: u16) {
+        if self.reads.get(node) != Some(&number) {
+            self.reads.insert(node.to_owned(), number);
+        }
+    }
+
+    /// The newest wire format every member not declared lost reads, `me` aside: what `me`
+    /// may write. A member that comes back from lost meets entries it may not read, stops
+    /// applying the log and says so, until it runs the others' version.
+    pub fn oldest_reader(&self, me: &str) -> u16 {
+        self.members
+            .iter()
+            .filter(|(name, m)| *name != me && m.lost_at.is_none())
+            .map(|(name, _)| self.reads.get(name).copied().unwrap_or(1))
+            .min()
+            .unwrap_or(u16::MAX)
     }
 
     /// `node` kept a snapshot at entry `seq`.
@@ -306,6 +330,29 @@ mod tests {
         m.ended(CallId(1_007));
         assert!(!m.holds_calls("a"));
         assert!(m.holds_calls("b"));
+    }
+
+    #[test]
+    fn a_node_writes_no_newer_format_than_the_oldest_member_present_reads() {
+        let mut m = Members::default();
+        assert_eq!(m.oldest_reader("a"), u16::MAX, "alone, the newest");
+        m.seen("a", 1);
+        m.reads("a", 2);
+        m.seen("b", 2);
+        assert_eq!(
+            m.oldest_reader("a"),
+            1,
+            "b not heard yet: the oldest format"
+        );
+        m.reads("b", 1);
+        m.seen("c", 3);
+        m.reads("c", 2);
+        assert_eq!(m.oldest_reader("a"), 1, "b runs the version before");
+        m.lost("b", 2, 10);
+        assert_eq!(m.oldest_reader("a"), 2, "b stopped for its upgrade");
+        m.seen("b", 4);
+        m.reads("b", 2);
+        assert_eq!(m.oldest_reader("c"), 2, "b came back upgraded");
     }
 
     #[test]

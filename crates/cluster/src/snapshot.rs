@@ -7,13 +7,18 @@
 //! node's highest call number, so that a restart never numbers a call twice, the
 //! configuration in force, the log's clock) and the records of the calls still of use.
 
+use secourir_wire::Format;
 use serde::{Deserialize, Serialize};
 
 use crate::entries::OfferedRecord;
 use crate::membership::Members;
 
-/// First bytes of the file, with the format's version.
-const MAGIC: &[u8; 8] = b"SCRSNP02";
+/// First bytes of the file, with the format's version: named since version 3, so that a node
+/// of the next version starts from this one's snapshot.
+const MAGIC: &[u8; 8] = b"SCRSNP03";
+
+/// The version before, in the compact format: still read.
+const MAGIC_V2: &[u8; 8] = b"SCRSNP02";
 
 /// A node's state after applying entry `seq`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,7 +41,9 @@ pub struct NodeSnapshot {
 /// The snapshot's bytes, as the file and the replicated copy hold them: the format's
 /// version, a CRC-32 of the rest, the rest.
 pub fn encode(snapshot: &NodeSnapshot) -> std::io::Result<Vec<u8>> {
-    let payload = postcard::to_allocvec(snapshot).map_err(std::io::Error::other)?;
+    let payload = Format::Named
+        .encode(snapshot)
+        .map_err(std::io::Error::other)?;
     let mut bytes = Vec::with_capacity(MAGIC.len() + 4 + payload.len());
     bytes.extend_from_slice(MAGIC);
     bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -46,12 +53,46 @@ pub fn encode(snapshot: &NodeSnapshot) -> std::io::Result<Vec<u8>> {
 
 /// The snapshot `bytes` hold, if they are sound.
 pub fn decode(bytes: &[u8]) -> Result<NodeSnapshot, String> {
-    let rest = bytes
-        .strip_prefix(MAGIC)
-        .ok_or("not a snapshot of this version")?;
+    let (rest, format) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V2)) {
+        (Some(rest), _) => (rest, Format::Named),
+        (None, Some(rest)) => (rest, Format::Compact),
+        (None, None) => return Err("not a snapshot of this version or the one before".into()),
+    };
     let (crc, payload) = rest.split_first_chunk::<4>().ok_or("cut short")?;
     if crc32fast::hash(payload) != u32::from_le_bytes(*crc) {
         return Err("checksum does not match".into());
     }
-    postcard::from_bytes(payload).map_err(|e| e.to_string())
+    format.decode(payload).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> NodeSnapshot {
+        let plan = secourir_config::fixtures::one_cta_plan("");
+        let mut members = Members::default();
+        members.seen("a", 41);
+        NodeSnapshot {
+            seq: 42,
+            clock: 1_700_000_000_000,
+            config: "[national]\n".into(),
+            core: secourir_core::Core::new(plan).snapshot(),
+            members,
+            records: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_of_the_version_before_is_still_read() {
+        let payload = Format::Compact.encode(&snapshot()).expect("encoded");
+        let mut bytes = MAGIC_V2.to_vec();
+        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        bytes.extend_from_slice(&payload);
+        let back = decode(&bytes).expect("read");
+        assert_eq!((back.seq, back.members.last_seq("a")), (42, Some(41)));
+        let back = decode(&encode(&snapshot()).expect("encoded")).expect("read");
+        assert_eq!((back.seq, back.members.last_seq("a")), (42, Some(41)));
+        assert!(decode(b"SCRSNP01....").is_err());
+    }
 }

@@ -95,6 +95,11 @@ pub struct ClusterStatus {
     pub snapshot_shared: bool,
     /// Every node has a snapshot at this entry or after: the log is trimmed below it.
     pub kept_by_all: u64,
+    /// The wire format this node writes the log in: the newest that every member present
+    /// reads (1 while a node of a version before numbered formats is a member).
+    pub writes_format: u16,
+    /// The newest wire format this node's version reads.
+    pub reads_format: u16,
 }
 
 /// Why an API request failed.

@@ -5,10 +5,12 @@
 //! if" on real traffic. The same entries are what a cluster replicates.
 //!
 //! A file is a header (the configuration it ran with) and entries, each framed as its length
-//! and CRC-32 (little endian) before its postcard bytes, so that a torn last entry (the process
-//! killed mid-write) is told apart from a damaged file. Since version 2 each entry's payload
-//! starts with a tag: an input of the core, or a configuration taken live, whose place among
-//! the inputs a replay must keep.
+//! and CRC-32 (little endian) before its bytes, so that a torn last entry (the process killed
+//! mid-write) is told apart from a damaged file. Since version 2 each entry's payload starts
+//! with a tag: an input of the core, or a configuration taken live, whose place among the
+//! inputs a replay must keep. Versions 1 and 2 are in the compact wire format, whose types
+//! cannot change; since version 3 entries are in the named format, so that a later version of
+//! the platform replays an earlier one's journal.
 
 mod applier;
 mod writer;
@@ -17,16 +19,23 @@ use std::io::Read;
 use std::path::Path;
 
 use secourir_core::{Event, Instant};
+use secourir_wire::Format;
 use serde::{Deserialize, Serialize};
 
 pub use applier::{Applier, ReadAgain};
 pub use writer::{Journal, JournalSender};
 
 /// First bytes of every journal file, with the format's version.
-const MAGIC: &[u8; 8] = b"SCRJRN02";
+const MAGIC: &[u8; 8] = b"SCRJRN03";
+
+/// The second version: tagged entries in the compact format, still read.
+const MAGIC_V2: &[u8; 8] = b"SCRJRN02";
 
 /// The first version, whose entries are all inputs of the core, untagged: still read.
 const MAGIC_V1: &[u8; 8] = b"SCRJRN01";
+
+/// How this version writes a journal's header and entries.
+const FORMAT: Format = Format::Named;
 
 /// Tag of an entry that is an input of the core.
 const TAG_INPUT: u8 = 0;
@@ -129,10 +138,14 @@ pub fn read(path: &Path) -> Result<Recorded, JournalError> {
 
 /// Reads a journal from its bytes.
 pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
-    let (body, tagged) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V1)) {
-        (Some(body), _) => (body, true),
-        (None, Some(body)) => (body, false),
-        (None, None) => return Err(JournalError::NotAJournal),
+    let (body, tagged, format) = if let Some(body) = bytes.strip_prefix(MAGIC) {
+        (body, true, FORMAT)
+    } else if let Some(body) = bytes.strip_prefix(MAGIC_V2) {
+        (body, true, Format::Compact)
+    } else if let Some(body) = bytes.strip_prefix(MAGIC_V1) {
+        (body, false, Format::Compact)
+    } else {
+        return Err(JournalError::NotAJournal);
     };
     let mut frames = Frames {
         bytes: body,
@@ -144,9 +157,9 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
         reason,
     };
     let header: Header = match frames.next_payload() {
-        Ok(Some(payload)) => {
-            postcard::from_bytes(payload).map_err(|_| JournalError::NotAJournal)?
-        }
+        Ok(Some(payload)) => format
+            .decode(payload)
+            .map_err(|_| JournalError::NotAJournal)?,
         Ok(None) | Err(Frame::Torn) | Err(Frame::Damaged(_)) => {
             return Err(JournalError::NotAJournal);
         }
@@ -159,17 +172,16 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
         let offset = frames.offset;
         match frames.next_payload() {
             Ok(Some(payload)) => {
-                let decode_error = |e: postcard::Error| damaged(index, offset, e.to_string());
+                let decode_error =
+                    |e: secourir_wire::WireError| damaged(index, offset, e.to_string());
                 match (tagged, payload.split_first()) {
-                    (false, _) => {
-                        entries.push(postcard::from_bytes(payload).map_err(decode_error)?)
-                    }
+                    (false, _) => entries.push(format.decode(payload).map_err(decode_error)?),
                     (true, Some((&TAG_INPUT, input))) => {
-                        entries.push(postcard::from_bytes(input).map_err(decode_error)?);
+                        entries.push(format.decode(input).map_err(decode_error)?);
                     }
                     (true, Some((&TAG_CONFIG, change))) => changes.push(Change {
                         after: entries.len(),
-                        change: postcard::from_bytes(change).map_err(decode_error)?,
+                        change: format.decode(change).map_err(decode_error)?,
                     }),
                     (true, _) => {
                         return Err(damaged(index, offset, "unknown kind of entry".into()));

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use secourir_core::{Event, Instant};
 
-use crate::{Header, MAGIC, Reconfigured, TAG_CONFIG, TAG_INPUT, frame};
+use crate::{FORMAT, Header, MAGIC, Reconfigured, TAG_CONFIG, TAG_INPUT, frame};
 
 /// Batches the writer thread's channel holds. A batch is one turn of the driver's loop.
 const QUEUE: usize = 4_096;
@@ -43,7 +43,7 @@ impl Journal {
         file.write_all(MAGIC)?;
         let mut head = Vec::new();
         frame(
-            &postcard::to_allocvec(header).map_err(std::io::Error::other)?,
+            &FORMAT.encode(header).map_err(std::io::Error::other)?,
             &mut head,
         );
         file.write_all(&head)?;
@@ -85,7 +85,7 @@ impl JournalSender {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         scratch.push(TAG_INPUT);
-        match postcard::to_extend(&entry, scratch) {
+        match FORMAT.encode_into(&entry, scratch) {
             Ok(payload) => {
                 frame(&payload, &mut self.pending);
                 self.scratch = payload;
@@ -104,7 +104,7 @@ impl JournalSender {
             at,
             config: config.to_owned(),
         };
-        match postcard::to_extend(&change, vec![TAG_CONFIG]) {
+        match FORMAT.encode_into(&change, vec![TAG_CONFIG]) {
             Ok(payload) => frame(&payload, &mut self.pending),
             Err(_) => {
                 self.lost.fetch_add(1, Ordering::Relaxed);
@@ -255,8 +255,13 @@ mod tests {
         let path = dir.path().join("j");
         write(&path, &events());
         let mut bytes = std::fs::read(&path).expect("bytes");
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0x55;
+        // A byte inside the payload of the tenth frame (the header is the first).
+        let mut at = crate::MAGIC.len();
+        for _ in 0..10 {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("len"));
+            at += 8 + len as usize;
+        }
+        bytes[at + 8] ^= 0x55;
         match crate::parse(&bytes) {
             Err(crate::JournalError::Damaged { index, .. }) => assert!(index > 1 && index < 100),
             other => panic!("{other:?}"),
@@ -296,16 +301,39 @@ mod tests {
 
     #[test]
     fn a_journal_of_the_first_version_is_still_read() {
+        let compact = secourir_wire::Format::Compact;
         let mut bytes = crate::MAGIC_V1.to_vec();
-        frame(
-            &postcard::to_allocvec(&header()).expect("header"),
-            &mut bytes,
-        );
+        frame(&compact.encode(&header()).expect("header"), &mut bytes);
         for entry in events() {
-            frame(&postcard::to_allocvec(&entry).expect("entry"), &mut bytes);
+            frame(&compact.encode(&entry).expect("entry"), &mut bytes);
         }
         let read = crate::parse(&bytes).expect("read");
         assert_eq!(read.entries, events());
         assert!(read.changes.is_empty());
+    }
+
+    #[test]
+    fn a_journal_of_the_second_version_is_still_read() {
+        let compact = secourir_wire::Format::Compact;
+        let mut bytes = crate::MAGIC_V2.to_vec();
+        frame(&compact.encode(&header()).expect("header"), &mut bytes);
+        for (i, entry) in events().into_iter().enumerate() {
+            let payload = compact.encode_into(&entry, vec![TAG_INPUT]).expect("entry");
+            frame(&payload, &mut bytes);
+            if i == 2 {
+                let change = Reconfigured {
+                    at: entry.at,
+                    config: "[national]\ncapacity = 9\n".into(),
+                };
+                let payload = compact
+                    .encode_into(&change, vec![TAG_CONFIG])
+                    .expect("change");
+                frame(&payload, &mut bytes);
+            }
+        }
+        let read = crate::parse(&bytes).expect("read");
+        assert_eq!(read.entries, events());
+        assert_eq!(read.changes.len(), 1);
+        assert_eq!(read.changes[0].after, 3);
     }
 }

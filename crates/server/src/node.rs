@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use secourir_cluster::{Failover, Input, Members, NodeSnapshot, OfferedRecord, slot_of};
-use secourir_cluster_log::{Appender, Batch, ClusterLog, LogError, Objects};
+use secourir_cluster_log::{Appender, Batch, ClusterLog, Format, LogError, Objects};
 use secourir_core::{CallId, Instant, Offer};
 use std::path::PathBuf;
 use tokio::sync::mpsc;
@@ -286,6 +286,23 @@ impl Node {
                 Err(e) => warn!(error = %e, "cluster log not trimmed"),
             }
         });
+    }
+
+    /// Writes no newer wire format than every member present reads.
+    pub(crate) fn write_for_members(&self) {
+        let oldest = self.members.oldest_reader(&self.name);
+        if Format::for_reader(oldest) != self.appender.format() {
+            info!(
+                format = Format::for_reader(oldest).number(),
+                "cluster log entries now written in the wire format every member reads"
+            );
+        }
+        self.appender.write_for(oldest);
+    }
+
+    /// The wire format of this node's next entries.
+    pub(crate) fn writes_format(&self) -> u16 {
+        self.appender.format().number()
     }
 
     /// Tells the failover machine whether this node's appends are failing and whether the

@@ -29,6 +29,7 @@ fn an_entry_this_version_cannot_read_stops_the_log_here_and_the_node_serves_alon
             "node-z-1",
             1,
             &("node-z", vec![0xFAu8]),
+            secourir_cluster_log::Format::Named,
             Duration::from_secs(10),
         )
         .await

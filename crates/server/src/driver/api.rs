@@ -74,6 +74,8 @@ impl Driver {
                         snapshot_from: node.snapshot_from,
                         snapshot_shared: node.shared_from,
                         kept_by_all: node.members.trim_floor(node.applied.0),
+                        writes_format: node.writes_format(),
+                        reads_format: secourir_cluster_log::Format::NEWEST_NUMBER,
                     }),
                 });
             }

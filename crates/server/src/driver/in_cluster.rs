@@ -183,6 +183,7 @@ impl Driver {
             return;
         }
         node.members.seen(&from, seq);
+        node.members.reads(&from, batch.reads);
         node.heard(&from, batch.items.len(), live);
         let mine = from == node.name;
         let mut kept = false;
@@ -230,6 +231,11 @@ impl Driver {
                     Step::Config(text) => self.apply_config(seq, &text, now),
                 }
             }
+        }
+        if let Some(node) = &self.node {
+            // A member that stopped for its upgrade, or came back upgraded, changes what the
+            // others may write.
+            node.write_for_members();
         }
         if !self.records.muted {
             self.records.log_applied(seq);

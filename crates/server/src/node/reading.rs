@@ -21,7 +21,8 @@ pub(crate) async fn read_all(urls: &str) -> Result<Vec<Entry>, LogError> {
     let stream = log.follow::<Batch<Input>>(1).await?;
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
-        let (seq, batch) = item?;
+        let (seq, mut batch, reads) = item?;
+        batch.reads = reads;
         entries.push((seq, batch));
         if seq >= last {
             break;
@@ -56,7 +57,8 @@ pub(super) async fn follow(
                         }
                     };
                     match item {
-                        Ok((seq, batch)) => {
+                        Ok((seq, mut batch, reads)) => {
+                            batch.reads = reads;
                             from = seq + 1;
                             if tx.send((seq, batch)).await.is_err() {
                                 return;
