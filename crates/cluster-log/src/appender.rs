@@ -49,8 +49,8 @@ impl<T: Serialize + Send + Sync + 'static> Appender<T> {
         let (cut, cut_off) = watch::channel(false);
         let retried = Arc::new(AtomicU64::new(0));
         let counted = retried.clone();
-        // Until the node knows what every member reads, it writes what all versions read.
-        let readers = Arc::new(AtomicU16::new(Format::Compact.number()));
+        // Until the node has heard the members, it writes its own format.
+        let readers = Arc::new(AtomicU16::new(Format::NEWEST_NUMBER));
         let oldest_reader = readers.clone();
         let sender = format!("{node}-{incarnation}");
         let node = node.to_owned();

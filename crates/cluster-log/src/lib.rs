@@ -426,7 +426,8 @@ impl ClusterLog {
             };
             let decode_error = |reason: String| LogError::Decode { seq, reason };
             let format = match header(FORMAT_HEADER) {
-                None => Format::Compact,
+                // Written by a version before numbered formats.
+                None => Format::from_number(1).map_err(|e| decode_error(e.to_string()))?,
                 Some(Ok(number)) => {
                     Format::from_number(number).map_err(|e| decode_error(e.to_string()))?
                 }
@@ -437,7 +438,7 @@ impl ClusterLog {
                 .map_err(|e| decode_error(e.to_string()))?;
             let reads = match header(READS_HEADER) {
                 Some(Ok(number)) => number,
-                _ => Format::Compact.number(),
+                _ => 1,
             };
             Ok((seq, entry, reads))
         }))

@@ -127,6 +127,7 @@ async fn exactly_one_of_two_simultaneous_picks_wins_on_every_node() {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         });
         a.append("a", call * 10, &entry(offer), Format::Named, GIVE_UP)
             .await
@@ -302,15 +303,14 @@ async fn each_node_s_inputs_reach_the_log_once_and_in_its_order() {
     );
 }
 
-/// A cluster upgraded node by node holds entries of three kinds: those of the version before
-/// formats had numbers (compact, no header), compact ones of this version (written while such
-/// a node is a member) and named ones. Each is read, with what its writer reads.
+/// An entry of a version before numbered formats (no format header) is refused, never
+/// misread; the entries after it are read, each with the newest format its writer reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn entries_of_the_version_before_and_of_this_one_are_read_alike() {
+async fn an_entry_of_a_version_before_numbered_formats_is_refused_not_misread() {
     let cluster = NatsCluster::start();
     let log = log_on(&cluster.urls()).await;
     let hung_up = |call| entry(Event::CallerHungUp { call: CallId(call) });
-    // What the version before wrote: postcard bytes and no format header.
+    // What a version before numbered formats wrote: its own bytes and no format header.
     let servers: Vec<async_nats::ServerAddr> = cluster
         .urls()
         .split(',')
@@ -318,36 +318,36 @@ async fn entries_of_the_version_before_and_of_this_one_are_read_alike() {
         .collect();
     let client = async_nats::connect(servers).await.expect("client");
     let js = async_nats::jetstream::new(client);
-    let bytes = Format::Compact.encode(&hung_up(1)).expect("compact");
     let mut headers = async_nats::HeaderMap::new();
     headers.insert("Nats-Msg-Id", "old-1");
-    js.publish_with_headers("secourir.inputs", headers, bytes.into())
+    js.publish_with_headers("secourir.inputs", headers, vec![0x01, 0x00, 0x07].into())
         .await
         .expect("published")
         .await
         .expect("stored");
-    log.append("a", 2, &hung_up(2), Format::Compact, GIVE_UP)
+    log.append("a", 2, &hung_up(2), Format::Named, GIVE_UP)
         .await
-        .expect("append compact");
-    log.append("a", 3, &hung_up(3), Format::Named, GIVE_UP)
-        .await
-        .expect("append named");
+        .expect("append");
     let mut stream = Box::pin(log.follow::<Entry>(1).await.expect("follow"));
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        let next = tokio::time::timeout(Duration::from_secs(20), stream.next())
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(20), stream.next())
             .await
-            .expect("the log went silent");
-        let (_, entry, reads) = next.expect("stream open").expect("readable");
-        seen.push((entry.event, reads));
+            .expect("the log went silent")
+            .expect("stream open")
+    };
+    match next().await {
+        Err(secourir_cluster_log::LogError::Decode { seq: 1, reason }) => {
+            assert!(reason.contains("format 1"), "{reason}")
+        }
+        other => panic!("the old entry was not refused: {other:?}"),
     }
-    let newest = Format::Named.number();
+    let (seq, entry, reads) = next().await.expect("readable");
     assert_eq!(
-        seen,
-        vec![
-            (Event::CallerHungUp { call: CallId(1) }, 1),
-            (Event::CallerHungUp { call: CallId(2) }, newest),
-            (Event::CallerHungUp { call: CallId(3) }, newest),
-        ]
+        (seq, entry.event, reads),
+        (
+            2,
+            Event::CallerHungUp { call: CallId(2) },
+            Format::NEWEST_NUMBER
+        )
     );
 }

@@ -14,11 +14,9 @@ use crate::entries::OfferedRecord;
 use crate::membership::Members;
 
 /// First bytes of the file, with the format's version: named since version 3, so that a node
-/// of the next version starts from this one's snapshot.
+/// of the next version starts from this one's snapshot. A snapshot of version 2 (compact) is
+/// refused: the node then applies the log instead.
 const MAGIC: &[u8; 8] = b"SCRSNP03";
-
-/// The version before, in the compact format: still read.
-const MAGIC_V2: &[u8; 8] = b"SCRSNP02";
 
 /// A node's state after applying entry `seq`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,11 +51,10 @@ pub fn encode(snapshot: &NodeSnapshot) -> std::io::Result<Vec<u8>> {
 
 /// The snapshot `bytes` hold, if they are sound.
 pub fn decode(bytes: &[u8]) -> Result<NodeSnapshot, String> {
-    let (rest, format) = match (bytes.strip_prefix(MAGIC), bytes.strip_prefix(MAGIC_V2)) {
-        (Some(rest), _) => (rest, Format::Named),
-        (None, Some(rest)) => (rest, Format::Compact),
-        (None, None) => return Err("not a snapshot of this version or the one before".into()),
-    };
+    let rest = bytes
+        .strip_prefix(MAGIC)
+        .ok_or("not a snapshot of this version's format")?;
+    let format = Format::Named;
     let (crc, payload) = rest.split_first_chunk::<4>().ok_or("cut short")?;
     if crc32fast::hash(payload) != u32::from_le_bytes(*crc) {
         return Err("checksum does not match".into());
@@ -84,15 +81,9 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_of_the_version_before_is_still_read() {
-        let payload = Format::Compact.encode(&snapshot()).expect("encoded");
-        let mut bytes = MAGIC_V2.to_vec();
-        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
-        let back = decode(&bytes).expect("read");
-        assert_eq!((back.seq, back.members.last_seq("a")), (42, Some(41)));
+    fn a_snapshot_reads_back_and_one_of_the_compact_format_is_refused() {
         let back = decode(&encode(&snapshot()).expect("encoded")).expect("read");
         assert_eq!((back.seq, back.members.last_seq("a")), (42, Some(41)));
-        assert!(decode(b"SCRSNP01....").is_err());
+        assert!(decode(b"SCRSNP02....").is_err());
     }
 }

@@ -390,6 +390,17 @@ staffing = { day = 5"#,
     }
 
     #[test]
+    fn a_text_idle_time_out_of_bounds_is_refused_with_its_line() {
+        let bad = GOOD.replace(
+            "reserved_share = 0.5",
+            "reserved_share = 0.5\ntext_idle_s = 2",
+        );
+        let p = problems(&bad);
+        assert_eq!(p[0].line, line_of(&bad, "text_idle_s"), "{p:?}");
+        assert!(p[0].message.contains("text_idle_s"), "{p:?}");
+    }
+
+    #[test]
     fn every_departement_must_be_served_once() {
         let bad = GOOD.replace(r#"departements = ["84"]"#, r#"departements = ["83"]"#);
         let p = problems(&bad);

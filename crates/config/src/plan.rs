@@ -41,6 +41,9 @@ pub struct Plan {
     pub default_zone: ZoneId,
     /// Bound on the call-back entries each CTA keeps in memory.
     pub callback_max: u32,
+    /// A text conversation with no line of either side for this long is over (its caller, if
+    /// nobody answered, to call back).
+    pub text_idle_s: u32,
     /// Calls the country expects in a year: the prior of every CTA's offered-load estimate,
     /// shared out by population (0: no prior, the estimate starts from nothing).
     pub expected_calls_per_year: f64,

@@ -84,6 +84,8 @@ pub struct RawNational {
     pub expected_calls_per_year: Option<Spanned<f64>>,
     #[serde(default)]
     pub mean_handling_s: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub text_idle_s: Option<Spanned<u32>>,
 }
 
 fn default_reserved_share() -> Spanned<f64> {

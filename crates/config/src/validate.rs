@@ -95,6 +95,11 @@ pub(crate) fn parse(source: &str, territory: &[Departement<'_>]) -> Result<Plan,
     }
 }
 
+/// A text conversation silent this long is over, by default: ten minutes, longer than anyone
+/// waits in a queue without writing again, shorter than a caller who gave up would want to be
+/// left unanswered.
+const TEXT_IDLE_S: u32 = 600;
+
 fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) -> Plan {
     let national = raw.national.get_ref();
     let known: HashMap<&str, u64> = territory.iter().map(|d| (d.code, d.population)).collect();
@@ -109,6 +114,20 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
             format!("reserved_share must be between 0 and 1, not {share}"),
         );
     }
+    let text_idle_s = match &national.text_idle_s {
+        Some(idle) if !(10..=86_400).contains(idle.get_ref()) => {
+            c.at(
+                idle.span(),
+                format!(
+                    "text_idle_s must be between 10 s and a day, not {}",
+                    idle.get_ref()
+                ),
+            );
+            TEXT_IDLE_S
+        }
+        Some(idle) => *idle.get_ref(),
+        None => TEXT_IDLE_S,
+    };
     let suspected = *national.suspected_share.get_ref();
     if !(0.0..=1.0).contains(&suspected) {
         c.at(
@@ -412,6 +431,7 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         timezone,
         default_zone,
         callback_max: national.callback_max.unwrap_or(CALLBACK_MAX),
+        text_idle_s,
         expected_calls_per_year,
         mean_handling_ms: u64::from(
             national

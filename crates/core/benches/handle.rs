@@ -93,6 +93,7 @@ fn run(plan: &Arc<Plan>, calls: u64) -> u64 {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         });
         driver.feed(&mut core, offer, now, next());
         if next() % 10 == 0

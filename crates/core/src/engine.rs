@@ -108,6 +108,9 @@ struct Call {
     /// Admitted as a suspect: within the suspects' capacity, in no zone's share.
     #[serde(default)]
     admitted_suspected: bool,
+    /// Voice, or text written.
+    #[serde(default)]
+    medium: Medium,
 }
 
 /// What an agent does when their current call ends.
@@ -221,6 +224,8 @@ pub struct CallInfo {
     pub transferring: Option<Service>,
     /// Suspected of a flood: behind every other caller.
     pub suspected: bool,
+    /// Voice, or text written.
+    pub medium: Medium,
     /// Waiting, ringing or talking, and with whom.
     pub status: CallStatus,
 }

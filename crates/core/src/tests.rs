@@ -208,6 +208,7 @@ impl Harness {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         }))
     }
 
@@ -315,6 +316,7 @@ impl Harness {
             place: None,
             suspected: true,
             refused: None,
+            medium: Default::default(),
         }))
     }
 
@@ -329,6 +331,7 @@ impl Harness {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         }))
     }
 

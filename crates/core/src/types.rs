@@ -80,6 +80,22 @@ pub struct Offer {
     /// still takes it in, so that it is on record and on the call-back list.
     #[serde(default)]
     pub refused: Option<NotCarried>,
+    /// How the caller reaches the platform: a voice call, or text written to it. Routed,
+    /// queued and answered by the same rules.
+    #[serde(default)]
+    pub medium: Medium,
+}
+
+/// How a caller speaks to the platform.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Medium {
+    /// A voice call.
+    #[default]
+    Voice,
+    /// A text conversation (SIP MESSAGE, real-time text, an SMS gateway or the 114 relay).
+    Text,
 }
 
 /// Why the shell could not carry an emergency call it received.

@@ -252,11 +252,15 @@ pub(crate) async fn call_detail(
     let dir = state.data_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
         let store = secourir_store::Store::open_read_only(&dir)?;
-        Ok::<_, secourir_store::StoreError>((store.call(call)?, store.trail(call)?))
+        Ok::<_, secourir_store::StoreError>((
+            store.call(call)?,
+            store.trail(call)?,
+            store.transcript(call)?,
+        ))
     })
     .await;
     match result {
-        Ok(Ok((Some(record), trail)))
+        Ok(Ok((Some(record), trail, transcript)))
             if asker.reads_call(
                 &state.web.plan,
                 record.cta.as_deref(),
@@ -264,7 +268,11 @@ pub(crate) async fn call_detail(
                 &record.departement,
             ) =>
         {
-            Json(serde_json::json!({ "call": record, "trail": trail })).into_response()
+            let mut body = serde_json::json!({ "call": record, "trail": trail });
+            if record.medium == "text" {
+                body["transcript"] = serde_json::json!(transcript);
+            }
+            Json(body).into_response()
         }
         // Another CTA's call is answered as no call at all: its existence is not theirs.
         Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such call"),

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use secourir_config::Plan;
 use tokio::sync::{mpsc, watch};
 
-pub use live::{Board, Snapshot};
+pub use live::{Board, Snapshot, TextLineView};
 pub use prometheus::handle as prometheus_handle;
 pub use protocol::{
     ApiCall, ApiError, CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState,

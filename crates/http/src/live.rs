@@ -55,7 +55,29 @@ pub struct CallView {
     pub queued_at: u64,
     /// Milliseconds since the epoch when its current conversation began, while one goes on.
     pub answered_at: Option<u64>,
+    /// `voice`, or `text` for a caller who writes.
+    pub medium: &'static str,
+    /// A text conversation's lines so far (the last ones), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<TextLineView>,
 }
+
+/// A line of a text conversation, as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextLineView {
+    /// When, ms since the epoch.
+    pub at: u64,
+    /// `caller`, `call_taker` or `platform`.
+    pub from: &'static str,
+    /// The call-taker who wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    /// What was written.
+    pub text: String,
+}
+
+/// Lines of a conversation the console keeps: the rest is on record.
+const LINES_SHOWN: usize = 100;
 
 /// A CTA's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -184,6 +206,8 @@ pub struct Board {
     pub journal: Vec<JournalEntry>,
     /// When each call's current conversation began.
     talking_since: HashMap<u64, u64>,
+    /// The last lines of each text conversation.
+    lines: HashMap<u64, VecDeque<TextLineView>>,
 }
 
 impl Board {
@@ -208,6 +232,23 @@ impl Board {
     /// `call` ended, or left this platform's core.
     pub fn ended(&mut self, call: secourir_core::CallId) {
         self.talking_since.remove(&call.0);
+        self.lines.remove(&call.0);
+    }
+
+    /// A line was written in text conversation `call`.
+    pub fn wrote(&mut self, call: secourir_core::CallId, line: TextLineView) {
+        let lines = self.lines.entry(call.0).or_default();
+        lines.push_back(line);
+        if lines.len() > LINES_SHOWN {
+            lines.pop_front();
+        }
+    }
+
+    fn lines_of(&self, call: u64) -> Vec<TextLineView> {
+        self.lines
+            .get(&call)
+            .map(|l| l.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// A call offered to `home`'s zones.
@@ -347,6 +388,8 @@ impl Board {
                         CallStatus::Talking(_) => self.talking_since.get(&info.call.0).copied(),
                         _ => None,
                     },
+                    medium: medium_word(info.medium),
+                    lines: self.lines_of(info.call.0),
                 });
             }
         }
@@ -397,6 +440,8 @@ impl Board {
                         CallStatus::Talking(_) => self.talking_since.get(&info.call.0).copied(),
                         _ => None,
                     },
+                    medium: medium_word(info.medium),
+                    lines: self.lines_of(info.call.0),
                 });
             }
             agents.push(AgentView {
@@ -428,5 +473,13 @@ impl Board {
             agents,
             journal: self.journal.clone(),
         }
+    }
+}
+
+/// The word the pages use for a call's medium.
+fn medium_word(medium: secourir_core::Medium) -> &'static str {
+    match medium {
+        secourir_core::Medium::Voice => "voice",
+        secourir_core::Medium::Text => "text",
     }
 }

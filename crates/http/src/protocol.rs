@@ -111,6 +111,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     /// The core did not grant the request.
     Denied(Denied),
+    /// The request does not fit the state of things (not a text conversation, say).
+    Conflict(&'static str),
 }
 
 impl From<Denied> for ApiError {
@@ -126,6 +128,7 @@ impl ApiError {
         let (status, text): (StatusCode, String) = match self {
             ApiError::NotFound(what) => (StatusCode::NOT_FOUND, (*what).into()),
             ApiError::Forbidden(what) => (StatusCode::FORBIDDEN, (*what).into()),
+            ApiError::Conflict(what) => (StatusCode::CONFLICT, (*what).into()),
             ApiError::Denied(denied) => match denied {
                 Denied::HandBack(HandBackRefusal::NotTheirs) | Denied::NotTheirCall => (
                     StatusCode::FORBIDDEN,
@@ -231,6 +234,13 @@ pub enum ApiCall {
         cta: Option<String>,
         departement: String,
         on: bool,
+        reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// A call-taker writes to the caller of the text conversation they are in.
+    Write {
+        login: String,
+        call: u64,
+        text: String,
         reply: oneshot::Sender<Result<(), ApiError>>,
     },
     /// A line for the supervisors' journal (a lock-out), by the platform itself.

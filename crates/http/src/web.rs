@@ -141,6 +141,53 @@ pub(crate) async fn transfer(
     }
 }
 
+/// What a call-taker writes to a caller who writes.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub(crate) struct WriteBody {
+    /// The text, at most 1,000 characters.
+    text: String,
+}
+
+/// Longest reply a call-taker sends in one message: a caller reads it on a phone.
+const REPLY_MAX_CHARS: usize = 1_000;
+
+#[utoipa::path(post, path = "/api/console/calls/{call}/text", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = WriteBody, responses((status = 202, description = "Sent to the caller and on record; a refusal by the caller's side is shown on the call"), (status = 400, description = "Empty or too long"), (status = 403, description = "Not this call-taker's conversation"), (status = 409, description = "Not a text conversation in progress")))]
+pub(crate) async fn write(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+    body: Result<Json<WriteBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let session = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(code) => return problem(code, "non connecté"),
+    };
+    let Ok(Json(body)) = body else {
+        return problem(StatusCode::BAD_REQUEST, "{\"text\": \"…\"} attendu");
+    };
+    let text = body.text.trim();
+    if text.is_empty() || text.chars().count() > REPLY_MAX_CHARS {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "message vide ou trop long (1 000 caractères au plus)",
+        );
+    }
+    let login = session.login.clone();
+    let text = text.to_owned();
+    let written = crate::protocol::ask(&state, |reply| ApiCall::Write {
+        login,
+        call,
+        text,
+        reply,
+    })
+    .await;
+    match written {
+        Some(Ok(())) => StatusCode::ACCEPTED.into_response(),
+        Some(Err(e)) => e.response(),
+        None => stopping(),
+    }
+}
+
 /// What a call-taker holding another CTA's call says when handing it back.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct HandBackBody {

@@ -234,7 +234,7 @@ function renderConsole() {
     tr.classList.toggle("long", wait > 30000);
     [
       seconds(wait),
-      c.caller ? `${c.caller}${callerHistory(c)}` : "masqué",
+      `${c.medium === "text" ? "écrit · " : ""}${c.caller ? `${c.caller}${callerHistory(c)}` : "masqué"}`,
       c.commune || "—",
       c.departement,
       located(c) ? `${SOURCES[c.location_source] || c.location_source}${c.accuracy_m ? ` ±${Math.round(c.accuracy_m)} m` : ""}`
@@ -275,6 +275,44 @@ function renderConsole() {
   } else {
     $("cur-map").replaceChildren();
   }
+  renderChat(current);
+}
+
+// The phrases a call-taker sends with one key to a caller who writes: the first questions.
+const PHRASES = { "1": "Où êtes-vous ?", "2": "Quelle est l'urgence ?", "3": "Êtes-vous en sécurité ?" };
+const WHO = { caller: "Appelant", call_taker: "Vous", platform: "Plateforme" };
+
+// A text conversation in hand shows as a chat: its lines as they come, and the box to answer.
+function renderChat(current) {
+  const chat = $("chat");
+  const text = !!current && current.medium === "text" && current.status !== "sonnerie";
+  chat.hidden = !text;
+  const list = $("chat-lines");
+  if (!text) { list.replaceChildren(); list.dataset.key = ""; return; }
+  const lines = current.lines || [];
+  const last = lines[lines.length - 1];
+  // Redrawn only when a line came: a redraw would move the reader's scroll.
+  const key = `${current.call}:${lines.length}:${last ? last.at : 0}`;
+  if (list.dataset.key === key) return;
+  list.dataset.key = key;
+  list.replaceChildren(...lines.map((l) => {
+    const li = document.createElement("li");
+    li.className = l.from;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = `${new Date(l.at).toLocaleTimeString("fr-FR")} ${l.from === "call_taker" && l.login !== me.login ? l.login : WHO[l.from]} : `;
+    li.append(who, document.createTextNode(l.text));
+    return li;
+  }));
+  list.scrollTop = list.scrollHeight;
+}
+
+async function writeToCaller(text) {
+  const current = myCall();
+  if (!current || current.medium !== "text" || !text.trim()) return;
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/text`, { text });
+  if (status === 202) { $("chat-text").value = ""; }
+  else say((data && data.error) || `message non envoyé (${status})`);
 }
 
 // The summary box holds the note of the call in hand and nothing else: it is emptied when the
@@ -420,8 +458,9 @@ function renderSupervision() {
 }
 
 async function pick(call) {
+  const written = snapshot && snapshot.calls.some((c) => c.call === call && c.medium === "text");
   const { status, data } = await api("POST", `/api/console/calls/${call}/pick`);
-  if (status === 200) say(`Appel ${call} pris : votre téléphone sonne.`);
+  if (status === 200) say(written ? `Appel ${call} pris : conversation écrite, répondez ici (T).` : `Appel ${call} pris : votre téléphone sonne.`);
   else say(`Appel ${call} : ${data && data.error ? data.error : "refusé"}.`);
 }
 
@@ -549,6 +588,15 @@ $("crisis-confirm-yes").onclick = () => { $("crisis-confirm").hidden = true; set
 $("crisis-confirm-no").onclick = () => { $("crisis-confirm").hidden = true; $("crisis-result").textContent = "Mode crise non activé."; };
 $("crisis-off").onclick = () => setCrisis(false);
 
+$("chat-form").onsubmit = (event) => { event.preventDefault(); writeToCaller($("chat-text").value); };
+$("chat-text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); writeToCaller($("chat-text").value); }
+  else if (event.key === "Escape") { event.preventDefault(); $("chat-text").blur(); }
+});
+for (const button of document.querySelectorAll(".phrase")) {
+  button.onclick = () => writeToCaller(PHRASES[button.dataset.key]);
+}
+
 document.addEventListener("keydown", (event) => {
   if (!me || me.role !== "ota" || event.target.tagName === "INPUT" || event.target.tagName === "TEXTAREA") return;
   const rows = queue();
@@ -559,7 +607,9 @@ document.addEventListener("keydown", (event) => {
   else if (event.key === "p" || event.key === "P") setState("paused");
   else if (event.key === "d" || event.key === "D") setState("available");
   else if (event.key === "r" || event.key === "R") handBack();
-  else if (event.key === "?") say("↑ ↓ choisir un appel · Entrée le prendre · F finir l'appel · P pause · D disponible · R rendre au CTA d'origine");
+  else if (PHRASES[event.key] && !$("chat").hidden) { writeToCaller(PHRASES[event.key]); event.preventDefault(); }
+  else if ((event.key === "t" || event.key === "T") && !$("chat").hidden) { $("chat-text").focus(); event.preventDefault(); }
+  else if (event.key === "?") say("↑ ↓ choisir un appel · Entrée le prendre · F finir l'appel · P pause · D disponible · R rendre au CTA d'origine · conversation écrite : T écrire, 1 2 3 phrases toutes prêtes");
 });
 
 start();

@@ -8,9 +8,10 @@
 //! and CRC-32 (little endian) before its bytes, so that a torn last entry (the process killed
 //! mid-write) is told apart from a damaged file. Since version 2 each entry's payload starts
 //! with a tag: an input of the core, or a configuration taken live, whose place among the
-//! inputs a replay must keep. Versions 1 and 2 are in the compact wire format, whose types
-//! cannot change; since version 3 entries are in the named format, so that a later version of
-//! the platform replays an earlier one's journal.
+//! inputs a replay must keep. Versions 1 and 2 were in the compact wire format, which a version
+//! whose types grew would misread: they are refused with the version to replay them with.
+//! Since version 3 entries are in the named format, so that a later version of the platform
+//! replays an earlier one's journal.
 
 mod applier;
 mod writer;
@@ -28,11 +29,8 @@ pub use writer::{Journal, JournalSender};
 /// First bytes of every journal file, with the format's version.
 const MAGIC: &[u8; 8] = b"SCRJRN03";
 
-/// The second version: tagged entries in the compact format, still read.
-const MAGIC_V2: &[u8; 8] = b"SCRJRN02";
-
-/// The first version, whose entries are all inputs of the core, untagged: still read.
-const MAGIC_V1: &[u8; 8] = b"SCRJRN01";
+/// The versions in the compact format: no longer read.
+const MAGICS_COMPACT: [&[u8; 8]; 2] = [b"SCRJRN01", b"SCRJRN02"];
 
 /// How this version writes a journal's header and entries.
 const FORMAT: Format = Format::Named;
@@ -109,6 +107,11 @@ pub enum JournalError {
     /// Not a journal of this version.
     #[error("not a Secourir journal (or another version of one)")]
     NotAJournal,
+    /// A journal in the compact format of the versions before numbered formats.
+    #[error(
+        "a journal of a version before numbered wire formats: replay it with the version that introduced format 2, which reads both"
+    )]
+    Compact,
     /// A frame in the middle of the file does not match its checksum or cannot be decoded.
     #[error("entry {index} at byte {offset} is damaged: {reason}")]
     Damaged {
@@ -138,15 +141,13 @@ pub fn read(path: &Path) -> Result<Recorded, JournalError> {
 
 /// Reads a journal from its bytes.
 pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
-    let (body, tagged, format) = if let Some(body) = bytes.strip_prefix(MAGIC) {
-        (body, true, FORMAT)
-    } else if let Some(body) = bytes.strip_prefix(MAGIC_V2) {
-        (body, true, Format::Compact)
-    } else if let Some(body) = bytes.strip_prefix(MAGIC_V1) {
-        (body, false, Format::Compact)
-    } else {
+    let Some(body) = bytes.strip_prefix(MAGIC) else {
+        if MAGICS_COMPACT.iter().any(|m| bytes.starts_with(*m)) {
+            return Err(JournalError::Compact);
+        }
         return Err(JournalError::NotAJournal);
     };
+    let format = FORMAT;
     let mut frames = Frames {
         bytes: body,
         offset: MAGIC.len() as u64,
@@ -174,16 +175,15 @@ pub fn parse(bytes: &[u8]) -> Result<Recorded, JournalError> {
             Ok(Some(payload)) => {
                 let decode_error =
                     |e: secourir_wire::WireError| damaged(index, offset, e.to_string());
-                match (tagged, payload.split_first()) {
-                    (false, _) => entries.push(format.decode(payload).map_err(decode_error)?),
-                    (true, Some((&TAG_INPUT, input))) => {
+                match payload.split_first() {
+                    Some((&TAG_INPUT, input)) => {
                         entries.push(format.decode(input).map_err(decode_error)?);
                     }
-                    (true, Some((&TAG_CONFIG, change))) => changes.push(Change {
+                    Some((&TAG_CONFIG, change)) => changes.push(Change {
                         after: entries.len(),
                         change: format.decode(change).map_err(decode_error)?,
                     }),
-                    (true, _) => {
+                    _ => {
                         return Err(damaged(index, offset, "unknown kind of entry".into()));
                     }
                 }

@@ -460,9 +460,24 @@ pub fn calls(args: &CallsArgs) -> ExitCode {
     }
     match listed {
         Ok(calls) if args.json => {
+            // A text conversation's record carries its lines, as the call's API does.
+            let mut listed = Vec::with_capacity(calls.len());
+            for call in &calls {
+                let mut value = serde_json::to_value(call).unwrap_or_default();
+                if call.medium == "text" {
+                    match store.transcript(call.call) {
+                        Ok(lines) => value["transcript"] = serde_json::json!(lines),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+                listed.push(value);
+            }
             println!(
                 "{}",
-                serde_json::to_string_pretty(&calls).unwrap_or_default()
+                serde_json::to_string_pretty(&listed).unwrap_or_default()
             );
             ExitCode::SUCCESS
         }

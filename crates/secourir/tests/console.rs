@@ -4,6 +4,10 @@
 
 mod common;
 
+// Tests in files of their own beside this one, named by `#[path]` (see telephony.rs).
+#[path = "console/texts.rs"]
+mod texts;
+
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secourir_cluster::OfferedRecord;
 use secourir_config::{Plan, Service};
-use secourir_core::{CallId, Instant, NotCarried, Offer, Whereabouts};
+use secourir_core::{CallId, Instant, Medium, NotCarried, Offer, Whereabouts};
 use secourir_media::{LegId, Media, MediaError, sdp};
 use secourir_sip::{Decision, Ingress};
 use secourir_territory::Territory;
@@ -47,6 +47,8 @@ pub struct Arrival {
     pub(crate) repaired_headers: Option<String>,
     /// Why the platform cannot carry the call, if it cannot.
     pub(crate) refused: Option<NotCarried>,
+    /// Spoken, or written.
+    pub(crate) medium: Medium,
     /// The caller's side of the call.
     pub(crate) side: CallerSide,
 }
@@ -70,6 +72,7 @@ impl Arrival {
             place,
             repaired_headers: None,
             refused: None,
+            medium: Default::default(),
             side: CallerSide {
                 leg: None,
                 decide: None,
@@ -113,6 +116,7 @@ impl Arrival {
             place: Some(Arc::new(whereabouts(place))),
             suspected: false,
             refused: self.refused,
+            medium: self.medium,
         }
     }
 }
@@ -190,11 +194,54 @@ pub(crate) fn from_invite(
         place,
         repaired_headers: ingress.repaired_headers,
         refused,
+        medium: Medium::Voice,
         side: CallerSide {
             leg,
             decide: Some(decide),
             answer_sdp,
             call_info,
+        },
+    }
+}
+
+/// A conversation written to the platform (SIP MESSAGE), located by the position its first
+/// message carries, else as a voice call from the same trunk would be. Nothing to anchor: the
+/// caller's side is where replies go.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn from_text(
+    call: CallId,
+    ingress: &secourir_sip::TextIngress,
+    locations: &[secourir_location::PidfLocation],
+    location_problem: Option<String>,
+    territory: &Territory,
+    plan: &Plan,
+    instance: &str,
+    now: Instant,
+) -> Arrival {
+    let place = locate_call(
+        territory,
+        plan,
+        locations,
+        ingress.trunk.as_deref(),
+        location_problem,
+    );
+    let emergency_call_id = emergency_id("callid", call, now, instance);
+    Arrival {
+        call,
+        emergency_call_id,
+        caller: ingress.caller.clone(),
+        service: ingress.service,
+        resource_priority: ingress.resource_priority,
+        trunk: ingress.trunk.clone(),
+        place,
+        repaired_headers: None,
+        refused: None,
+        medium: Medium::Text,
+        side: CallerSide {
+            leg: None,
+            decide: None,
+            answer_sdp: String::new(),
+            call_info: Vec::new(),
         },
     }
 }

@@ -6,6 +6,7 @@ mod api;
 mod happenings;
 mod in_cluster;
 mod reconfigure;
+mod texting;
 
 pub(crate) use reconfigure::Config;
 
@@ -100,6 +101,8 @@ pub(crate) struct Driver {
     dirty: bool,
     /// When a call the platform could not carry was last logged.
     not_carried_logged: Option<Instant>,
+    /// The conversations written, not spoken, whose callers this node holds.
+    pub(crate) texts: crate::texts::Texts,
 }
 
 impl Driver {
@@ -115,6 +118,7 @@ impl Driver {
         snapshots: watch::Sender<Arc<Snapshot>>,
     ) -> Driver {
         Driver {
+            texts: crate::texts::Texts::new(sip.clone(), plan.clone()),
             core: Core::new(plan.clone()),
             requests: Requests::new(plan.clone(), territory),
             plan,
@@ -258,6 +262,7 @@ impl Driver {
                 _ = pages.tick() => {
                     let now = self.clock.now();
                     self.legs.release_overdue_answers(now);
+                    self.end_idle_texts(now);
                     self.publish();
                     self.merge_when_over();
                 }
@@ -420,7 +425,10 @@ impl Driver {
                 Carrier::Island => continue,
                 // The conversation goes on here: only the records follow the shared core.
                 Carrier::RecordsOnly => {}
-                Carrier::Legs => self.legs.execute(command, now, &mut self.follow_ups),
+                Carrier::Legs => match command.call() {
+                    Some(call) if self.texts.carries(call) => self.carry_out_text(command, now),
+                    _ => self.legs.execute(command, now, &mut self.follow_ups),
+                },
             }
             let core = match (self.node.as_ref().and_then(|n| n.failover.island()), island) {
                 (Some(island), true) => &island.core,

@@ -158,6 +158,8 @@ impl Legs {
     pub(crate) fn on_sip(&mut self, event: SipEvent) -> Option<Event> {
         match event {
             SipEvent::Invite { .. }
+            | SipEvent::Text { .. }
+            | SipEvent::TextUndelivered { .. }
             | SipEvent::Registered { .. }
             | SipEvent::Unregistered { .. }
             | SipEvent::LockedOut { .. } => None,

@@ -16,6 +16,7 @@ mod signalling;
 mod snapshot;
 mod starting;
 mod suspects;
+mod texts;
 pub mod tls;
 mod writer;
 

@@ -127,6 +127,39 @@ impl Records {
         self.trail(call, now, step);
     }
 
+    /// A line of a text conversation: on record, and on the consoles.
+    pub(crate) fn text_line(&mut self, call: CallId, line: &secourir_text::Line) {
+        let (author, login) = match &line.from {
+            secourir_text::Author::Caller => ("caller", None),
+            secourir_text::Author::CallTaker(login) => ("call_taker", Some(login.clone())),
+            secourir_text::Author::Platform => ("platform", None),
+        };
+        self.board.wrote(
+            call,
+            secourir_http::TextLineView {
+                at: line.at_ms,
+                from: author,
+                login: login.clone(),
+                text: line.text.clone(),
+            },
+        );
+        self.write(Write::TextLine {
+            call: call.0,
+            at: line.at_ms as i64,
+            author: author.into(),
+            login,
+            text: line.text.clone().into(),
+        });
+    }
+
+    /// A text conversation ended: its transcript's SHA-256, on record.
+    pub(crate) fn text_sealed(&mut self, call: CallId, sha256: String) {
+        self.write(Write::TextSealed {
+            call: call.0,
+            sha256,
+        });
+    }
+
     fn trail(&mut self, call: CallId, now: Instant, step: String) {
         self.write(Write::Trail {
             call: call.0,

@@ -513,6 +513,7 @@ impl<'a> Sim<'a> {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         }));
     }
 

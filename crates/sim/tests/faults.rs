@@ -71,6 +71,7 @@ fn offer(call: u64) -> Event {
         place: None,
         suspected: false,
         refused: None,
+        medium: Default::default(),
     })
 }
 

@@ -203,6 +203,97 @@ fn offer_of(content_type: &str, body: &[u8]) -> Result<Vec<u8>, Refusal> {
     }
 }
 
+/// An emergency SIP MESSAGE (RFC 3428), read: who wrote, where replies go, what it carries.
+#[derive(Debug, Clone)]
+pub struct TextIngress {
+    /// Service written to.
+    pub service: Service,
+    /// Caller's number or user, from P-Asserted-Identity, else From.
+    pub caller: Option<String>,
+    /// The conversation it belongs to, as the caller's side names it: the DEC112 conversation
+    /// id when the app sends one, else the caller's address.
+    pub peer: String,
+    /// Where replies go: the From URI.
+    pub reply_to: String,
+    /// Ingress trunk named by the Request-URI's `trunk` parameter.
+    pub trunk: Option<String>,
+    /// Content-Type of the body.
+    pub content_type: String,
+    /// The body, unread.
+    pub body: Vec<u8>,
+    /// Values of the Call-Info headers (DEC112 message type and conversation id).
+    pub call_infos: Vec<String>,
+    /// Resource-Priority asked (RFC 4412 `esnet.N`), if any.
+    pub resource_priority: Option<u8>,
+    /// Its Call-ID: replies in the conversation carry it, so that the caller's side (a phone's
+    /// chat, a gateway) threads them with what it sent.
+    pub call_id: String,
+}
+
+/// The addr-spec of a name-addr or addr-spec (`"A" <sip:a@b>;tag=x` gives `sip:a@b`).
+fn addr_spec(value: &str) -> Option<String> {
+    let inner = match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.split(';').next().unwrap_or(value),
+    };
+    let inner = inner.trim();
+    (!inner.is_empty() && inner.len() <= 256).then(|| inner.to_owned())
+}
+
+/// Reads a MESSAGE sent outside a dialog: what it is, or the refusal of one that names no
+/// emergency service.
+pub fn read_message(request: &Request) -> Result<TextIngress, Refusal> {
+    let uri = request.uri.to_string();
+    let to = header_value(request, "To").unwrap_or("");
+    let service = service_of(&uri)
+        .or_else(|| uri_user(to).and_then(|u| service_of(&u)))
+        .ok_or(refuse(
+            404,
+            "Not Found - this platform answers 18, 112 and urn:service:sos only",
+        ))?;
+    let from = header_value(request, "From").unwrap_or("");
+    let reply_to = addr_spec(from).ok_or(refuse(400, "Bad Request - no From URI to reply to"))?;
+    let caller = header_value(request, "P-Asserted-Identity")
+        .and_then(uri_user)
+        .or_else(|| uri_user(from));
+    let call_infos: Vec<String> = request
+        .headers
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("Call-Info"))
+        .map(|h| h.value().to_owned())
+        .collect();
+    let conversation = call_infos
+        .iter()
+        .flat_map(|v| v.split(','))
+        .find_map(|item| {
+            item.to_ascii_lowercase()
+                .contains("purpose=dec112-callid")
+                .then(|| addr_spec(item))
+                .flatten()
+        });
+    let resource_priority = header_value(request, "Resource-Priority").and_then(|v| {
+        v.split(',').find_map(|p| {
+            let (ns, level) = p.trim().split_once('.')?;
+            ns.eq_ignore_ascii_case("esnet")
+                .then(|| level.parse::<u8>().ok())?
+        })
+    });
+    Ok(TextIngress {
+        service,
+        caller,
+        peer: conversation.unwrap_or_else(|| reply_to.clone()),
+        reply_to,
+        trunk: uri_param(&uri, "trunk"),
+        content_type: header_value(request, "Content-Type")
+            .unwrap_or("")
+            .to_owned(),
+        body: request.body.clone(),
+        call_infos,
+        resource_priority,
+        call_id: header_value(request, "Call-ID").unwrap_or("").to_owned(),
+    })
+}
+
 fn uri_param(uri: &str, name: &str) -> Option<String> {
     uri.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
@@ -229,6 +320,38 @@ mod tests {
     }
 
     const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\n";
+
+    fn message(uri: &str, extra: &str, body: &str) -> Request {
+        let text = format!(
+            "MESSAGE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-2\r\nFrom: \"Caller\" <sip:+33612345678@127.0.0.1:5070>;tag=a\r\nTo: <{uri}>\r\nCall-ID: m@y\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n{extra}Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        match SipMessage::try_from(text.as_bytes()).expect("valid") {
+            SipMessage::Request(r) => r,
+            SipMessage::Response(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn a_message_to_an_emergency_number_says_who_wrote_and_where_replies_go() {
+        let read = read_message(&message("sip:112@127.0.0.1;trunk=sms-gw", "", "Au feu")).unwrap();
+        assert_eq!(read.service, Service::Sos);
+        assert_eq!(read.caller.as_deref(), Some("+33612345678"));
+        assert_eq!(read.reply_to, "sip:+33612345678@127.0.0.1:5070");
+        assert_eq!(read.peer, read.reply_to);
+        assert_eq!(read.trunk.as_deref(), Some("sms-gw"));
+        assert_eq!(read.body, b"Au feu");
+        let dec112 = "Call-Info: <urn:dec112:uid:callid:c-7:service.dec112.at>; purpose=dec112-CallId\r\nCall-Info: <urn:dec112:uid:msgtype:1:service.dec112.at>; purpose=dec112-MsgType\r\n";
+        let read = read_message(&message("sip:18@127.0.0.1", dec112, "")).unwrap();
+        assert_eq!(read.peer, "urn:dec112:uid:callid:c-7:service.dec112.at");
+        assert_eq!(read.call_infos.len(), 2);
+        assert_eq!(
+            read_message(&message("sip:bob@127.0.0.1", "", "x"))
+                .unwrap_err()
+                .code,
+            404
+        );
+    }
 
     #[test]
     fn emergency_numbers_and_urns_are_recognised() {

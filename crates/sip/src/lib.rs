@@ -11,6 +11,6 @@ pub mod screen;
 mod shell;
 pub mod stream;
 
-pub use ingress::{Ingress, Refusal};
+pub use ingress::{Ingress, Refusal, TextIngress};
 pub use registrar::{Binding, Over};
 pub use shell::{Decision, Numbering, Sip, SipConfig, SipError, SipEvent};

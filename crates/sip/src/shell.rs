@@ -27,6 +27,7 @@ use crate::screen::{ScreenStats, ScreenedUdp};
 
 mod incoming;
 mod legs;
+mod messages;
 mod register;
 
 /// Where the shell listens.
@@ -140,6 +141,24 @@ pub enum SipEvent {
         /// The call-taker.
         agent: AgentId,
     },
+    /// An emergency MESSAGE arrived, already answered (202, or the refusal of a body that
+    /// cannot be read, which still counts for its conversation): the answer goes before
+    /// anything the platform writes back, so that the caller's side reads them in order.
+    Text {
+        /// What it brings.
+        ingress: Box<crate::TextIngress>,
+        /// Its body read, or why it could not be.
+        read: Result<secourir_text::Message, secourir_text::Unreadable>,
+        /// Where it came from; replies go back there.
+        source: SocketAddr,
+    },
+    /// A text sent to a caller was not taken by their side.
+    TextUndelivered {
+        /// The conversation.
+        call: CallId,
+        /// SIP status seen, 0 when none came.
+        status: u16,
+    },
     /// Phone registrations were locked out after repeated wrong answers, for the supervisors'
     /// journal: what, in their words.
     LockedOut {
@@ -182,6 +201,13 @@ struct Inner {
     legs: Mutex<HashMap<String, Leg>>,
     callers: Mutex<HashMap<CallId, InviteDialog>>,
     agents: Mutex<HashMap<(CallId, Peer), InviteDialog>>,
+    /// Each text conversation's messages to its caller, sent in order.
+    outboxes: Mutex<
+        HashMap<
+            CallId,
+            mpsc::UnboundedSender<(rsipstack::sip::Request, rsipstack::transport::SipAddr)>,
+        >,
+    >,
     next_call: AtomicU64,
     call_step: u64,
     contact: Uri,
@@ -341,6 +367,7 @@ impl Sip {
                 legs: Mutex::new(HashMap::new()),
                 callers: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
+                outboxes: Mutex::new(HashMap::new()),
                 next_call: AtomicU64::new(numbering.first),
                 call_step: numbering.step.max(1),
                 contact,

@@ -97,13 +97,19 @@ pub fn format_table(calls: &[CallRecord]) -> String {
     ];
     let mut rows: Vec<[String; COLUMNS]> = vec![header.map(str::to_owned)];
     for c in calls {
-        // The file's name says which recording; its path and SHA-256 are in --json.
-        let recording = c
-            .recording_path
-            .as_deref()
-            .and_then(|p| Path::new(p).file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // The file's name says which recording; its path and SHA-256 are in --json, as are a
+        // text conversation's lines.
+        let recording = match (&c.recording_path, c.medium.as_str()) {
+            (_, "text") => match &c.transcript_sha256 {
+                Some(sha256) => format!("écrit, sha256 {}…", &sha256[..sha256.len().min(12)]),
+                None => "écrit, en cours".into(),
+            },
+            (Some(path), _) => Path::new(path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            (None, _) => String::new(),
+        };
         rows.push([
             c.call.to_string(),
             clock(c.offered_at),

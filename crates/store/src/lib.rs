@@ -19,7 +19,9 @@ pub const FILE_NAME: &str = "secourir.sqlite";
 /// call number the platform may have handed out, so that numbers are never reused after a crash.
 /// Version 4 added `alone`: the calls a cluster node served alone and has not yet seen given
 /// back to the log, so that a node that dies meanwhile gives them back when it starts again.
-const SCHEMA_VERSION: i64 = 4;
+/// Version 5 added text conversations: the call's `medium`, its transcript's seal and the
+/// `transcript` table of who wrote what.
+const SCHEMA_VERSION: i64 = 5;
 
 /// The whole schema, for a new file.
 const SCHEMA: &str = "
@@ -47,7 +49,9 @@ CREATE TABLE IF NOT EXISTS calls (
     recording_path TEXT,
     recording_sha256 TEXT,
     recording_ms INTEGER,
-    offered INTEGER NOT NULL DEFAULT 1
+    offered INTEGER NOT NULL DEFAULT 1,
+    medium TEXT NOT NULL DEFAULT 'voice',
+    transcript_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_offered_at ON calls(offered_at);
 CREATE TABLE IF NOT EXISTS trail (
@@ -72,6 +76,28 @@ CREATE TABLE IF NOT EXISTS meta (
 CREATE TABLE IF NOT EXISTS alone (
     call INTEGER PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS transcript (
+    call INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    login TEXT,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcript_call ON transcript(call);
+";
+
+/// From version 4: text conversations.
+const MIGRATE_4_TO_5: &str = "
+ALTER TABLE calls ADD COLUMN medium TEXT NOT NULL DEFAULT 'voice';
+ALTER TABLE calls ADD COLUMN transcript_sha256 TEXT;
+CREATE TABLE IF NOT EXISTS transcript (
+    call INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    author TEXT NOT NULL,
+    login TEXT,
+    text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transcript_call ON transcript(call);
 ";
 
 /// From version 3: the calls served alone, not yet given back to the cluster's log.
@@ -248,6 +274,26 @@ pub enum Write {
         /// The call.
         call: u64,
     },
+    /// A line of a text conversation: the call is a text conversation.
+    TextLine {
+        /// The call.
+        call: u64,
+        /// When it was written, ms since the epoch.
+        at: i64,
+        /// `caller`, `call_taker` or `platform`.
+        author: String,
+        /// The call-taker's login, for their lines.
+        login: Option<String>,
+        /// What was written (masked in logs, as the caller's number is).
+        text: Personal<String>,
+    },
+    /// A text conversation ended: its transcript's SHA-256.
+    TextSealed {
+        /// The call.
+        call: u64,
+        /// SHA-256, hex.
+        sha256: String,
+    },
     /// A call-back entry changed.
     Callback {
         /// The call that ended unanswered.
@@ -312,6 +358,29 @@ pub struct CallRecord {
     pub recording_sha256: Option<String>,
     /// Its length.
     pub recording_ms: Option<u64>,
+    /// `voice`, or `text` for a conversation written.
+    #[serde(default = "voice")]
+    pub medium: String,
+    /// The SHA-256 of a text conversation's transcript, once it ended.
+    #[serde(default)]
+    pub transcript_sha256: Option<String>,
+}
+
+fn voice() -> String {
+    "voice".into()
+}
+
+/// One line of a text conversation, as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// `caller`, `call_taker` or `platform`.
+    pub author: String,
+    /// The call-taker's login, for their lines.
+    pub login: Option<String>,
+    /// What was written.
+    pub text: String,
 }
 
 /// One step of a call's trail.
@@ -413,12 +482,18 @@ impl Store {
                 tx.execute_batch(MIGRATE_1_TO_2)?;
                 tx.execute_batch(MIGRATE_2_TO_3)?;
                 tx.execute_batch(MIGRATE_3_TO_4)?;
+                tx.execute_batch(MIGRATE_4_TO_5)?;
             }
             2 => {
                 tx.execute_batch(MIGRATE_2_TO_3)?;
                 tx.execute_batch(MIGRATE_3_TO_4)?;
+                tx.execute_batch(MIGRATE_4_TO_5)?;
             }
-            3 => tx.execute_batch(MIGRATE_3_TO_4)?,
+            3 => {
+                tx.execute_batch(MIGRATE_3_TO_4)?;
+                tx.execute_batch(MIGRATE_4_TO_5)?;
+            }
+            4 => tx.execute_batch(MIGRATE_4_TO_5)?,
             SCHEMA_VERSION => return Ok(()),
             newer => return Err(Migration::TooNew(newer)),
         }
@@ -630,6 +705,27 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// The lines of a text conversation, in the order they were written.
+    pub fn transcript(&self, call: u64) -> Result<Vec<TranscriptLine>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT at, author, login, text FROM transcript WHERE call = ?1 ORDER BY rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = statement
+            .query_map(params![call as i64], |r| {
+                Ok(TranscriptLine {
+                    at: r.get(0)?,
+                    author: r.get(1)?,
+                    login: r.get(2)?,
+                    text: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Call-back entries not yet done, of one CTA or all, oldest first.
     pub fn callbacks(&self, cta: Option<&str>) -> Result<Vec<CallbackRecord>, StoreError> {
         let mut statement = self
@@ -660,7 +756,7 @@ impl Store {
     }
 }
 
-const CALL_COLUMNS: &str = "call, emergency_call_id, caller, service, offered_at, queued_at, answered_at, ended_at, lat, lon, radius_m, location_source, departement, commune, insee, trunk, cta, call_taker, outcome, reason, recording_path, recording_sha256, recording_ms";
+const CALL_COLUMNS: &str = "call, emergency_call_id, caller, service, offered_at, queued_at, answered_at, ended_at, lat, lon, radius_m, location_source, departement, commune, insee, trunk, cta, call_taker, outcome, reason, recording_path, recording_sha256, recording_ms, medium, transcript_sha256";
 
 fn call_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
     Ok(CallRecord {
@@ -687,6 +783,8 @@ fn call_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<CallRecord> {
         recording_path: r.get(20)?,
         recording_sha256: r.get(21)?,
         recording_ms: r.get::<_, Option<i64>>(22)?.map(|v| v.max(0) as u64),
+        medium: r.get(23)?,
+        transcript_sha256: r.get(24)?,
     })
 }
 
@@ -789,6 +887,26 @@ fn apply_one(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<
                 "UPDATE calls SET recording_path = ?2, recording_sha256 = ?3, recording_ms = ?4 WHERE call = ?1",
             )?
             .execute(params![*call as i64, path, sha256, *duration_ms as i64])?;
+        }
+        Write::TextLine {
+            call,
+            at,
+            author,
+            login,
+            text,
+        } => {
+            ensure_call(tx, *call, *at)?;
+            tx.prepare_cached("UPDATE calls SET medium = 'text' WHERE call = ?1")?
+                .execute(params![*call as i64])?;
+            tx.prepare_cached(
+                "INSERT INTO transcript (call, at, author, login, text) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![*call as i64, at, author, login, text.expose()])?;
+        }
+        Write::TextSealed { call, sha256 } => {
+            ensure_call(tx, *call, 0)?;
+            tx.prepare_cached("UPDATE calls SET transcript_sha256 = ?2 WHERE call = ?1")?
+                .execute(params![*call as i64, sha256])?;
         }
         Write::Trail { call, at, step } => {
             tx.prepare_cached("INSERT INTO trail (call, at, step) VALUES (?1, ?2, ?3)")?

@@ -438,7 +438,10 @@ fn a_version_1_store_is_upgraded_by_the_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(FILE_NAME);
     let conn = rusqlite::Connection::open(&path).unwrap();
-    let v1 = SCHEMA.replace(",\n    offered INTEGER NOT NULL DEFAULT 1", "");
+    let v1 = SCHEMA.replace(
+        ",\n    offered INTEGER NOT NULL DEFAULT 1,\n    medium TEXT NOT NULL DEFAULT 'voice',\n    transcript_sha256 TEXT",
+        "",
+    );
     assert_ne!(v1, SCHEMA);
     conn.execute_batch(&v1).unwrap();
     conn.execute_batch(
@@ -664,6 +667,8 @@ fn call_of(write: &Write) -> u64 {
         | Write::Recording { call, .. }
         | Write::Trail { call, .. }
         | Write::Callback { call, .. }
+        | Write::TextLine { call, .. }
+        | Write::TextSealed { call, .. }
         | Write::Alone { call }
         | Write::GivenBack { call } => *call,
         Write::HighWater { upto } => *upto,
@@ -766,4 +771,68 @@ fn calls_served_alone_are_kept_until_the_log_takes_them_back() {
     // Across a restart, the one not given back yet is still there.
     let reader = Store::open_read_only(dir.path()).unwrap();
     assert_eq!(reader.alone().unwrap(), vec![9]);
+}
+
+#[test]
+fn a_text_conversation_keeps_its_lines_in_order_and_its_seal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let line = |at, author: &str, login: Option<&str>, text: &str| Write::TextLine {
+        call: 9,
+        at,
+        author: author.into(),
+        login: login.map(Into::into),
+        text: text.to_owned().into(),
+    };
+    store
+        .apply(&[
+            offered(9, 1_000),
+            line(1_000, "caller", None, "Au feu, je ne peux pas parler"),
+            line(1_000, "platform", None, "Votre message est reçu."),
+            line(4_000, "call_taker", Some("ota-13-1"), "Où êtes-vous ?"),
+            Write::TextSealed {
+                call: 9,
+                sha256: "ab".repeat(32),
+            },
+        ])
+        .unwrap();
+    let record = store.call(9).unwrap().unwrap();
+    assert_eq!(record.medium, "text");
+    assert_eq!(record.transcript_sha256, Some("ab".repeat(32)));
+    let lines = store.transcript(9).unwrap();
+    let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "Au feu, je ne peux pas parler",
+            "Votre message est reçu.",
+            "Où êtes-vous ?"
+        ]
+    );
+    assert_eq!(lines[2].login.as_deref(), Some("ota-13-1"));
+    store.apply(&[offered(10, 2_000)]).unwrap();
+    assert_eq!(store.call(10).unwrap().unwrap().medium, "voice");
+}
+
+#[test]
+fn a_version_4_store_gains_text_conversations() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v4 = SCHEMA.replace(
+        ",\n    medium TEXT NOT NULL DEFAULT 'voice',\n    transcript_sha256 TEXT",
+        "",
+    );
+    let v4 = &v4[..v4.find("CREATE TABLE IF NOT EXISTS transcript").unwrap()];
+    conn.execute_batch(v4).unwrap();
+    conn.execute_batch(
+        "PRAGMA user_version = 4;
+         INSERT INTO calls (call, emergency_call_id, service, offered_at, location_source, departement)
+         VALUES (1, 'urn:emergency:uid:callid:1:x', 'urn:service:sos', 10, 'aml', '13');",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.call(1).unwrap().unwrap().medium, "voice");
+    assert!(store.transcript(1).unwrap().is_empty());
 }

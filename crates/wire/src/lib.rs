@@ -4,8 +4,10 @@
 //! by node, so for a while nodes of two versions share the log: each version reads the format
 //! of the one before it, and writes no newer format than the oldest member reads.
 //!
-//! - Format 1, **compact** (postcard): fields by position. Small and fast, but a field added to
-//!   any type shifts every field after it: no other version can read it.
+//! - Format 1, compact (postcard), fields by position, was written by the versions before
+//!   formats had numbers. A field added to any type shifts every field after it, so a reader
+//!   whose types grew would not fail on it but misread it: this version refuses it. The
+//!   version that introduced format 2 reads both, and is the step between them.
 //! - Format 2, **named** (MessagePack with field and variant names, through serde): a field
 //!   added with a default is read from entries that lack it, an unknown field is skipped, and
 //!   a variant is found by its name. So the types can grow from one version to the next;
@@ -15,26 +17,24 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A format some version of the platform writes.
+/// A format this version reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Format {
-    /// Postcard, fields by position: what the platform wrote before formats had numbers.
-    Compact,
     /// MessagePack with names: types may gain fields with defaults.
     Named,
 }
 
-/// The format this version writes when every reader takes it.
+/// The format this version writes.
 pub const NEWEST: Format = Format::Named;
 
-/// The oldest format this version still reads.
-pub const OLDEST_READ: Format = Format::Compact;
+/// The oldest format this version reads.
+pub const OLDEST_READ: Format = Format::Named;
 
 /// Why bytes could not be written or read in a format.
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {
-    /// The format number is not one this version knows.
-    #[error("format {0} is not read by this version (it reads {first} to {last})", first = OLDEST_READ.number(), last = NEWEST.number())]
+    /// The format number is not one this version reads.
+    #[error("format {0} is not read by this version (it reads {first} to {last}){hint}", first = OLDEST_READ.number(), last = NEWEST.number(), hint = if *.0 == 1 { ": format 1 is read by the version that introduced format 2, the step between them" } else { "" })]
     Unknown(u16),
     /// The bytes are not a value of the expected type in that format.
     #[error("{format:?}: {reason}")]
@@ -61,7 +61,6 @@ impl Format {
     /// The format's number, as headers and file magics carry it.
     pub fn number(self) -> u16 {
         match self {
-            Format::Compact => 1,
             Format::Named => 2,
         }
     }
@@ -69,18 +68,17 @@ impl Format {
     /// The format numbered `number`, if this version reads it.
     pub fn from_number(number: u16) -> Result<Format, WireError> {
         match number {
-            1 => Ok(Format::Compact),
             2 => Ok(Format::Named),
             other => Err(WireError::Unknown(other)),
         }
     }
 
-    /// The newest format both this version and a reader of formats up to `number` read.
-    pub fn for_reader(number: u16) -> Format {
-        match number {
-            0 | 1 => Format::Compact,
-            _ => NEWEST,
-        }
+    /// The newest format both this version and a reader of formats up to `number` read; this
+    /// version writes no older format than its own oldest, so a reader of format 1 only (a
+    /// version before numbered formats) meets entries it cannot read, stops applying the log
+    /// and says so.
+    pub fn for_reader(_number: u16) -> Format {
+        NEWEST
     }
 
     /// Appends `value`'s bytes in this format to `out`, which is returned.
@@ -89,17 +87,12 @@ impl Format {
         value: &T,
         mut out: Vec<u8>,
     ) -> Result<Vec<u8>, WireError> {
-        let encode_error = |reason: String| WireError::Encode {
-            format: self,
-            reason,
-        };
         match self {
-            Format::Compact => {
-                postcard::to_extend(value, out).map_err(|e| encode_error(e.to_string()))
-            }
             Format::Named => {
-                rmp_serde::encode::write_named(&mut out, value)
-                    .map_err(|e| encode_error(e.to_string()))?;
+                rmp_serde::encode::write_named(&mut out, value).map_err(|e| WireError::Encode {
+                    format: self,
+                    reason: e.to_string(),
+                })?;
                 Ok(out)
             }
         }
@@ -112,13 +105,11 @@ impl Format {
 
     /// The value `bytes` hold in this format.
     pub fn decode<T: DeserializeOwned>(self, bytes: &[u8]) -> Result<T, WireError> {
-        let decode_error = |reason: String| WireError::Decode {
-            format: self,
-            reason,
-        };
         match self {
-            Format::Compact => postcard::from_bytes(bytes).map_err(|e| decode_error(e.to_string())),
-            Format::Named => rmp_serde::from_slice(bytes).map_err(|e| decode_error(e.to_string())),
+            Format::Named => rmp_serde::from_slice(bytes).map_err(|e| WireError::Decode {
+                format: self,
+                reason: e.to_string(),
+            }),
         }
     }
 }
@@ -194,34 +185,29 @@ mod tests {
 
     #[test]
     fn numbers_name_the_formats_and_an_unknown_one_is_refused() {
-        for format in [Format::Compact, Format::Named] {
-            assert_eq!(Format::from_number(format.number()).unwrap(), format);
-        }
-        assert!(matches!(Format::from_number(3), Err(WireError::Unknown(3))));
-        assert_eq!(Format::for_reader(0), Format::Compact);
-        assert_eq!(Format::for_reader(1), Format::Compact);
-        assert_eq!(Format::for_reader(9), NEWEST);
+        assert_eq!(Format::from_number(2).unwrap(), Format::Named);
         assert_eq!(NEWEST.number(), Format::NEWEST_NUMBER);
+        let refused = Format::from_number(1).unwrap_err().to_string();
+        assert!(refused.contains("the step between them"), "{refused}");
+        assert!(matches!(Format::from_number(3), Err(WireError::Unknown(3))));
+        assert_eq!(Format::for_reader(1), NEWEST);
     }
 
     proptest! {
         #[test]
-        fn every_format_gives_back_what_it_was_given(
+        fn the_format_gives_back_what_it_was_given(
             call in any::<u64>(),
             caller in proptest::option::of(".{0,20}"),
             zone in any::<u16>(),
             relay in proptest::option::of("[a-z]{0,8}"),
         ) {
             let value = After { call, caller, kind: Kind::Text { relay }, zone };
-            for format in [Format::Compact, Format::Named] {
-                let bytes = format.encode(&value).unwrap();
-                prop_assert_eq!(&format.decode::<After>(&bytes).unwrap(), &value);
-            }
+            let bytes = Format::Named.encode(&value).unwrap();
+            prop_assert_eq!(&Format::Named.decode::<After>(&bytes).unwrap(), &value);
         }
 
         #[test]
-        fn no_bytes_make_a_decoder_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = Format::Compact.decode::<After>(&bytes);
+        fn no_bytes_make_the_decoder_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = Format::Named.decode::<After>(&bytes);
         }
     }

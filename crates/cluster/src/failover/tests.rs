@@ -23,6 +23,7 @@ fn offer(call: u64) -> Offer {
         place: None,
         suspected: false,
         refused: None,
+        medium: Default::default(),
     }
 }
 

@@ -253,6 +253,7 @@ mod tests {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         };
         let _ = core.handle(Event::Offered(offer), Instant(1_000)).count();
         core

@@ -68,6 +68,7 @@ impl Core {
             generation: 0,
             suspected: offer.suspected,
             admitted_suspected: offer.suspected,
+            medium: offer.medium,
         };
         self.calls.insert(id, call);
         let target = match self.evaluate(id, None) {

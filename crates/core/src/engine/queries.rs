@@ -140,6 +140,7 @@ pub(super) fn info(id: CallId, c: &Call) -> CallInfo {
         summary: c.summary.clone(),
         transferring: c.transfer.map(|(_, _, to)| to),
         suspected: c.suspected,
+        medium: c.medium,
         status: match c.state {
             CallState::Queued => CallStatus::Queued,
             CallState::Ringing(a) => CallStatus::Ringing(a),

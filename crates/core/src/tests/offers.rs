@@ -47,6 +47,7 @@ fn a_call_the_shell_cannot_carry_is_refused_on_record_and_called_back() {
         place: None,
         suspected: false,
         refused: Some(NotCarried::NoCommonCodec),
+        medium: Default::default(),
     }));
     let reason = EndReason::NotCarried(NotCarried::NoCommonCodec);
     assert!(rings(&out).is_empty(), "{out:?}");

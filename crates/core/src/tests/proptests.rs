@@ -111,6 +111,7 @@ pub(super) fn event(op: &Op, id: u64, core: &Core) -> Option<Event> {
             suspected: *c % 5 == 3,
             // Some the shell could not carry: refused, on record, called back.
             refused: (*c % 11 == 7).then_some(NotCarried::NoMediaPort),
+            medium: Default::default(),
         }),
         Op::CallerHangUp(c) => Event::CallerHungUp { call: call(c) },
         Op::Login(a, c, p) => Event::AgentLogin {

@@ -119,6 +119,14 @@ impl Driver {
                 self.records.board.note(now, "plateforme", what);
             }
             ApiCall::Reconfigure { text, reply } => self.reconfigure(text, reply),
+            ApiCall::Write {
+                login,
+                call,
+                text,
+                reply,
+            } => {
+                let _ = reply.send(self.write_to_caller(&login, CallId(call), &text));
+            }
             ApiCall::Ask { .. } | ApiCall::Aml { .. } => {}
         }
     }

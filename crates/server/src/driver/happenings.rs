@@ -29,36 +29,14 @@ impl Driver {
                 if let Some(why) = arrival.refused {
                     self.log_not_carried(call, source, why, now);
                 }
-                let trusted = trunk
-                    .as_deref()
-                    .is_some_and(|t| self.plan.trunk(t).is_some());
-                let verdict = self.suspects.arrived(
-                    call,
-                    source.ip(),
-                    number.as_deref(),
-                    trunk.as_deref(),
-                    trusted,
-                    now,
-                );
-                if let Some(note) = verdict.note {
-                    self.records.board.note(now, "plateforme", note);
-                }
-                let suspected = verdict.reason.is_some();
-                if let Some(reason) = verdict.reason {
-                    let step = format!(
-                        "appel suspect ({}) : en attente derrière tous les autres appels",
-                        reason.french()
-                    );
-                    for earlier in &verdict.earlier {
-                        self.records.note(*earlier, now, step.clone());
-                    }
-                    self.records.note(call, now, step);
-                }
-                self.arrive(arrival, suspected);
-                for earlier in verdict.earlier {
-                    self.feed(Event::Suspected { call: earlier });
-                }
+                self.judge_and_arrive(arrival, source, number, trunk, now);
             }
+            SipEvent::Text {
+                ingress,
+                read,
+                source,
+            } => self.on_text(*ingress, read, source),
+            SipEvent::TextUndelivered { call, status } => self.text_undelivered(call, status),
             SipEvent::Registered { agent, binding } => {
                 info!(login = %self.login(agent), "phone registered");
                 if let Some(node) = &mut self.node {
@@ -101,6 +79,48 @@ impl Driver {
 
     /// A new call: on record first, then its legs, then the core decides.
     /// A new call, `suspected` of being part of a flood or not.
+    /// Judges a new call for a flood (the same for a voice call and a text conversation), then
+    /// offers it; earlier calls the verdict names become suspects too.
+    pub(super) fn judge_and_arrive(
+        &mut self,
+        arrival: Arrival,
+        source: std::net::SocketAddr,
+        number: Option<String>,
+        trunk: Option<String>,
+        now: Instant,
+    ) {
+        let call = arrival.call;
+        let trusted = trunk
+            .as_deref()
+            .is_some_and(|t| self.plan.trunk(t).is_some());
+        let verdict = self.suspects.arrived(
+            call,
+            source.ip(),
+            number.as_deref(),
+            trunk.as_deref(),
+            trusted,
+            now,
+        );
+        if let Some(note) = verdict.note {
+            self.records.board.note(now, "plateforme", note);
+        }
+        let suspected = verdict.reason.is_some();
+        if let Some(reason) = verdict.reason {
+            let step = format!(
+                "appel suspect ({}) : en attente derrière tous les autres appels",
+                reason.french()
+            );
+            for earlier in &verdict.earlier {
+                self.records.note(*earlier, now, step.clone());
+            }
+            self.records.note(call, now, step);
+        }
+        self.arrive(arrival, suspected);
+        for earlier in verdict.earlier {
+            self.feed(Event::Suspected { call: earlier });
+        }
+    }
+
     pub(super) fn arrive(&mut self, arrival: Arrival, suspected: bool) {
         let now = self.clock.now();
         let record = arrival.record();

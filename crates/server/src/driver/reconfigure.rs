@@ -118,6 +118,7 @@ impl Driver {
     /// then (`text`), instead of a fresh core.
     pub(crate) fn resume(&mut self, core: secourir_core::Core, text: &str) {
         self.plan = core.plan().clone();
+        self.texts.set_plan(self.plan.clone());
         self.core = core;
         text.clone_into(&mut self.config.text);
         self.config.sha256 = digest(text);
@@ -137,6 +138,7 @@ impl Driver {
             journal.record_config(now, text);
         }
         self.plan = plan;
+        self.texts.set_plan(self.plan.clone());
         text.clone_into(&mut self.config.text);
         self.config.sha256 = digest(text);
         self.config.changes += 1;

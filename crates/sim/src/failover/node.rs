@@ -161,6 +161,7 @@ impl SimNode {
             place: None,
             suspected: false,
             refused: None,
+            medium: Default::default(),
         };
         let now = Instant(world.now);
         if let Route::Log(offer) = self.failover.arrive(call, offer, now, &self.core) {

@@ -72,6 +72,11 @@ impl Driver<'_, '_> {
                 NotCarried::NoMediaPort,
             ][self.rng.random_range(0..4)]
         });
+        let medium = if self.rng.random_bool(0.05) {
+            secourir_core::Medium::Text
+        } else {
+            secourir_core::Medium::Voice
+        };
         self.feed(Event::Offered(Offer {
             call: CallId(call),
             zone,
@@ -82,6 +87,7 @@ impl Driver<'_, '_> {
             place,
             suspected,
             refused,
+            medium,
         }))
     }
 

@@ -47,6 +47,7 @@ impl Sip {
         let result = match method {
             Method::Register => self.on_register(&mut tx).await,
             Method::Invite if !in_dialog => self.on_invite(tx).await,
+            Method::Message if !in_dialog => self.on_message(tx).await,
             Method::Options if !in_dialog => {
                 tx.reply_with(
                     StatusCode::OK,
@@ -196,6 +197,6 @@ impl Sip {
 }
 
 /// Methods we answer, for Allow headers.
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO";
+pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, MESSAGE";
 /// Bodies we read, for Accept headers.
 const ACCEPT: &str = "application/sdp, multipart/mixed, application/pidf+xml";
