@@ -276,6 +276,7 @@ fn model(args: &Args, source: Source) -> ExitCode {
         staffing: secourir_sim::Staffing::Config,
         surges: Vec::new(),
         outages: Vec::new(),
+        text: None,
     };
     let mut plans = vec![("the recording's configuration".to_owned(), original)];
     if let Some(path) = &args.with {

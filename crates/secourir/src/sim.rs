@@ -26,6 +26,10 @@ pub struct Args {
     /// Draw answer time and queue length over time for the surging zones and a few others.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// This share of the demand writes instead of calling (0 to 1), with conversations of 5 min
+    /// on average; in place of the scenario's `[text]`. Voice and text are reported apart.
+    #[arg(long, value_parser = share)]
+    text_share: Option<f64>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -34,7 +38,7 @@ pub struct Args {
 #[derive(clap::Args)]
 struct FaultArgs {
     /// Run the fault-injection mode instead of a scenario.
-    #[arg(long, conflicts_with_all = ["scenario", "json", "compare_baseline", "svg"])]
+    #[arg(long, conflicts_with_all = ["scenario", "json", "compare_baseline", "svg", "text_share"])]
     faults: bool,
     /// Number of seeds of the batch.
     #[arg(
@@ -89,13 +93,27 @@ struct FaultArgs {
     minutes: u64,
 }
 
+/// A share, 0 to 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("{text:?} is not a share between 0 and 1")),
+    }
+}
+
 /// Runs the subcommand.
 pub fn run(args: &Args) -> ExitCode {
     let Some(path) = args.scenario.as_deref().filter(|_| !args.faults.faults) else {
         return run_faults(&args.faults);
     };
     let scenario = match Scenario::load(path) {
-        Ok(s) => s,
+        Ok(s) => Scenario {
+            text: args
+                .text_share
+                .map(secourir_sim::TextDemand::with_share)
+                .or(s.text),
+            ..s
+        },
         Err(error) => {
             eprintln!("secourir sim: {error}");
             return ExitCode::from(2);

@@ -9,9 +9,17 @@ use secourir_sim::Report;
 use secourir_territory::Territory;
 
 fn run(name: &str) -> Report {
+    run_with(name, None)
+}
+
+/// The scenario, with `text_share` of its demand writing instead of calling if given.
+fn run_with(name: &str, text_share: Option<f64>) -> Report {
     let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
-    let scenario = secourir_sim::Scenario::load(&root.join(format!("scenarios/{name}.toml")))
+    let mut scenario = secourir_sim::Scenario::load(&root.join(format!("scenarios/{name}.toml")))
         .expect("scenario");
+    if let Some(share) = text_share {
+        scenario.text = Some(secourir_sim::TextDemand::with_share(share));
+    }
     let text = std::fs::read_to_string(root.join("config/france.toml")).expect("config");
     let territory = Territory::france();
     let facts: Vec<Departement<'_>> = territory
@@ -30,7 +38,10 @@ fn run(name: &str) -> Report {
 
 /// The goals of national mutual aid, checked zone by zone so that a failure names the zone.
 fn check(name: &str, crisis: &[&str]) {
-    let report = run(name);
+    check_report(name, &run(name), crisis);
+}
+
+fn check_report(name: &str, report: &Report, crisis: &[&str]) {
     assert_eq!(report.crisis_zones, crisis, "{name}");
     let goals = report.goals.clone().expect("baseline compared");
     for zone in &report.zones {
@@ -90,6 +101,28 @@ fn a_storm_in_the_south_east_is_answered_by_the_country() {
         assert!(z.offered > baseline.offered * 3, "zone {zone} surged");
         assert!(z.overflow_out > 0, "zone {zone} got no mutual aid");
     }
+}
+
+/// One caller in twenty writes (conversations of 5 min on average, against 1.5 for voice): the
+/// storm's goals still hold, and text and voice are counted apart.
+#[test]
+fn a_storm_with_one_caller_in_twenty_writing_meets_the_goals_and_reports_text_apart() {
+    let report = run_with("storm-south-east", Some(0.05));
+    check_report("storm-south-east with text", &report, &["13", "83", "84"]);
+    let by = report.by_medium.as_ref().expect("voice and text apart");
+    assert_eq!(by.voice.offered + by.text.offered, report.national.offered);
+    assert_eq!(
+        by.voice.answered + by.text.answered,
+        report.national.answered
+    );
+    let share = by.text.offered as f64 / report.national.offered as f64;
+    assert!((0.04..0.06).contains(&share), "text share {share}");
+    assert!(
+        by.text.answered as f64 >= 0.95 * by.text.offered as f64,
+        "{:?}",
+        by.text
+    );
+    assert_eq!(by.text.abandoned, by.text.callbacks, "{:?}", by.text);
 }
 
 #[test]

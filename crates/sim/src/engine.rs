@@ -11,8 +11,8 @@ use rand_distr::{Distribution as _, Exp, LogNormal};
 use rustc_hash::FxHashMap;
 use secourir_config::{AnnouncementId, CtaId, Plan, ZoneId};
 use secourir_core::{
-    AgentId, AgentStatus, CallId, CallbackState, Command, Core, Event, Instant, Offer, Outcome,
-    Service, Step,
+    AgentId, AgentStatus, CallId, CallbackState, Command, Core, Event, Instant, Medium, Offer,
+    Outcome, Service, Step,
 };
 
 use crate::scenario::{Demand, Distribution, RecordedCall, Scenario, Staffing};
@@ -56,6 +56,8 @@ pub struct Run {
     pub zones: Vec<ZoneStats>,
     /// National counters.
     pub national: ZoneStats,
+    /// National counters of voice calls, then of text conversations.
+    pub by_medium: [ZoneStats; 2],
     /// Calls offered.
     pub calls: u64,
     /// Events fed to the core.
@@ -100,6 +102,7 @@ struct SimCall {
     cta: u16,
     overflowed: bool,
     answered: bool,
+    medium: Medium,
 }
 
 struct Sim<'a> {
@@ -111,7 +114,7 @@ struct Sim<'a> {
     sequence: u64,
     events: BinaryHeap<Reverse<(u64, u64, Ev)>>,
     calls: FxHashMap<u64, SimCall>,
-    abandoned_zone: FxHashMap<u64, u16>,
+    abandoned_zone: FxHashMap<u64, (u16, Medium)>,
     next_call: u64,
     next_agent: u32,
     /// Zone rates, calls per millisecond, before surges.
@@ -140,6 +143,18 @@ struct Sim<'a> {
     buffer: Vec<Command>,
     handling: Handler,
     patience: Option<Exp<f64>>,
+    /// The share of callers who write, and their conversation times.
+    text: Option<(f64, Handler)>,
+    /// National counters by medium: voice, then text.
+    by_medium: [ZoneStats; 2],
+}
+
+/// Where a medium's counters are in `by_medium`.
+fn slot(medium: Medium) -> usize {
+    match medium {
+        Medium::Voice => 0,
+        Medium::Text => 1,
+    }
 }
 
 /// Draws conversation times.
@@ -147,6 +162,16 @@ enum Handler {
     LogNormal(LogNormal<f64>),
     Exponential(Exp<f64>),
     Fixed(f64),
+}
+
+/// Log-normal conversation times of this mean and deviation, seconds.
+fn log_normal(mean_s: f64, sd_s: f64) -> Result<Handler, SimError> {
+    // Parameters of the underlying normal from the wanted mean and deviation.
+    let sigma2 = (1.0 + (sd_s / mean_s).powi(2)).ln();
+    let mu = mean_s.ln() - sigma2 / 2.0;
+    Ok(Handler::LogNormal(
+        LogNormal::new(mu, sigma2.sqrt()).map_err(|e| SimError::BadHandling(e.to_string()))?,
+    ))
 }
 
 impl Handler {
@@ -175,19 +200,15 @@ impl<'a> Sim<'a> {
     fn new(scenario: &'a Scenario, plan: Arc<Plan>) -> Result<Sim<'a>, SimError> {
         let h = &scenario.handling;
         let handling = match h.distribution {
-            Distribution::LogNormal => {
-                // Parameters of the underlying normal from the wanted mean and deviation.
-                let sigma2 = (1.0 + (h.sd_s / h.mean_s).powi(2)).ln();
-                let mu = h.mean_s.ln() - sigma2 / 2.0;
-                Handler::LogNormal(
-                    LogNormal::new(mu, sigma2.sqrt())
-                        .map_err(|e| SimError::BadHandling(e.to_string()))?,
-                )
-            }
+            Distribution::LogNormal => log_normal(h.mean_s, h.sd_s)?,
             Distribution::Exponential => Handler::Exponential(
                 Exp::new(1.0 / h.mean_s).map_err(|e| SimError::BadHandling(e.to_string()))?,
             ),
             Distribution::Fixed => Handler::Fixed(h.mean_s),
+        };
+        let text = match &scenario.text {
+            Some(t) if t.share > 0.0 => Some((t.share, log_normal(t.mean_s, t.sd_s)?)),
+            _ => None,
         };
         let patience = match h.patience_mean_s {
             Some(mean) => {
@@ -259,6 +280,8 @@ impl<'a> Sim<'a> {
             buffer: Vec::with_capacity(64),
             handling,
             patience,
+            text,
+            by_medium: Default::default(),
             plan,
         })
     }
@@ -472,6 +495,14 @@ impl<'a> Sim<'a> {
             .as_ref()
             .map(|p| ((p.sample(rng) * 1000.0) as u64).max(1));
         let mut talk_ms = self.handling.sample_ms(rng);
+        // Drawn only when the scenario has writers, so that a scenario without keeps its draws.
+        let mut medium = Medium::Voice;
+        if let Some((share, texts)) = &self.text
+            && rng.random::<f64>() < *share
+        {
+            medium = Medium::Text;
+            talk_ms = texts.sample_ms(rng);
+        }
         if let Some(recorded) = recorded {
             talk_ms = recorded.talk_ms.unwrap_or(talk_ms).max(1);
             if let Some(waited) = recorded.patience_ms {
@@ -496,10 +527,12 @@ impl<'a> Sim<'a> {
                 cta: home,
                 overflowed: false,
                 answered: false,
+                medium,
             },
         );
         self.stats[zone].offered += 1;
         self.national.offered += 1;
+        self.by_medium[slot(medium)].offered += 1;
         if let Some(wait) = patience_ms {
             self.at(self.now + wait, Ev::Abandon(CallId(id)));
         }
@@ -513,7 +546,7 @@ impl<'a> Sim<'a> {
             place: None,
             suspected: false,
             refused: None,
-            medium: Default::default(),
+            medium,
         }));
     }
 
@@ -635,6 +668,9 @@ impl<'a> Sim<'a> {
                 self.stats[z].answers.record(wait);
                 self.national.answered += 1;
                 self.national.answers.record(wait);
+                let by_medium = &mut self.by_medium[slot(c.medium)];
+                by_medium.answered += 1;
+                by_medium.answers.record(wait);
                 let point = &mut self.series[z][bucket];
                 point.answered += 1;
                 point.answer_sum_ms += wait;
@@ -653,11 +689,13 @@ impl<'a> Sim<'a> {
                     Outcome::Abandoned => {
                         self.stats[z].abandoned += 1;
                         self.national.abandoned += 1;
-                        self.abandoned_zone.insert(call.0, c.zone);
+                        self.by_medium[slot(c.medium)].abandoned += 1;
+                        self.abandoned_zone.insert(call.0, (c.zone, c.medium));
                     }
                     Outcome::Rejected => {
                         self.stats[z].rejected += 1;
                         self.national.rejected += 1;
+                        self.by_medium[slot(c.medium)].rejected += 1;
                     }
                     Outcome::Completed | Outcome::Transferred => {}
                 }
@@ -671,9 +709,10 @@ impl<'a> Sim<'a> {
                 state: CallbackState::Pending,
                 ..
             } => {
-                if let Some(zone) = self.abandoned_zone.remove(&call.0) {
+                if let Some((zone, medium)) = self.abandoned_zone.remove(&call.0) {
                     self.stats[usize::from(zone)].callbacks += 1;
                     self.national.callbacks += 1;
+                    self.by_medium[slot(medium)].callbacks += 1;
                 }
             }
             Command::AgentChanged {
@@ -765,6 +804,7 @@ impl<'a> Sim<'a> {
         Run {
             zones: self.stats,
             national: self.national,
+            by_medium: self.by_medium,
             calls: self.next_call - 1,
             core_events: self.core_events,
             series,

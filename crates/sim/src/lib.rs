@@ -21,9 +21,9 @@ use secourir_config::Plan;
 pub use engine::{Point, Run, SERIES_POINTS, SimError, simulate};
 pub use scenario::{
     DAILY_PROFILE, Demand, Distribution, Handling, Outage, RecordedCall, Scenario, ScenarioError,
-    Staffing, Surge, parse_duration,
+    Staffing, Surge, TextDemand, parse_duration,
 };
-pub use stats::{Goals, Histogram, Report, ZoneReport, ZoneStats};
+pub use stats::{ByMedium, Goals, Histogram, Report, ZoneReport, ZoneStats};
 pub use svg::write_svg;
 
 /// Builds the report of a run.
@@ -59,6 +59,10 @@ pub fn report(run: &Run, plan: &Plan, scenario: &Scenario, wall_seconds: f64) ->
         crisis_zones: crisis,
         goals: None,
         national: ZoneReport::of("national", &run.national),
+        by_medium: scenario.text.map(|_| ByMedium {
+            voice: ZoneReport::of("voice", &run.by_medium[0]),
+            text: ZoneReport::of("text", &run.by_medium[1]),
+        }),
         zones,
     }
 }
@@ -233,6 +237,10 @@ pub fn summary(report: &Report) -> String {
     };
     line(&mut out, &report.national, "national");
     compare(&mut out, &report.national);
+    if let Some(by) = &report.by_medium {
+        line(&mut out, &by.voice, "voice");
+        line(&mut out, &by.text, "text");
+    }
     for z in &report.zones {
         let mark = if report.crisis_zones.contains(&z.zone) {
             "*"

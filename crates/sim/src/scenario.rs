@@ -57,6 +57,31 @@ pub struct Scenario {
     pub surges: Vec<Surge>,
     /// CTAs losing their call-takers.
     pub outages: Vec<Outage>,
+    /// The share of the demand that writes instead of calling, if any.
+    pub text: Option<TextDemand>,
+}
+
+/// Callers who write (SIP MESSAGE, an SMS gateway, the 114): a share of every zone's demand,
+/// routed and answered by the same rules, with conversations of their own length.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TextDemand {
+    /// Share of the calls offered that are text conversations, 0 to 1.
+    pub share: f64,
+    /// Mean conversation, seconds: writing takes longer than speaking.
+    pub mean_s: f64,
+    /// Standard deviation, seconds (log-normal).
+    pub sd_s: f64,
+}
+
+impl TextDemand {
+    /// `share` of the demand in writing, with conversations of 5 minutes on average (3 sd).
+    pub fn with_share(share: f64) -> TextDemand {
+        TextDemand {
+            share,
+            mean_s: 300.0,
+            sd_s: 180.0,
+        }
+    }
 }
 
 /// Calls offered.
@@ -341,6 +366,29 @@ impl Scenario {
                 duration_ms: duration("outage.duration", &o.duration)?,
             });
         }
+        let text = match raw.text {
+            None => None,
+            Some(t) => {
+                let default = TextDemand::with_share(0.0);
+                let text = TextDemand {
+                    share: t.share,
+                    mean_s: t.mean_s.unwrap_or(default.mean_s),
+                    sd_s: t.sd_s.unwrap_or(default.sd_s),
+                };
+                if !(0.0..=1.0).contains(&text.share)
+                    || text.mean_s.is_nan()
+                    || text.mean_s <= 0.0
+                    || text.sd_s.is_nan()
+                    || text.sd_s < 0.0
+                {
+                    return Err(invalid(
+                        "text: share must be between 0 and 1, mean_s positive and sd_s 0 or more"
+                            .into(),
+                    ));
+                }
+                Some(text)
+            }
+        };
         Ok(Scenario {
             config: PathBuf::from(raw.config.unwrap_or_else(|| "config/france.toml".into())),
             duration_ms,
@@ -351,6 +399,7 @@ impl Scenario {
             staffing,
             surges,
             outages,
+            text,
         })
     }
 }
@@ -413,6 +462,15 @@ struct RawScenario {
     surges: Vec<RawSurge>,
     #[serde(default, rename = "outage")]
     outages: Vec<RawOutage>,
+    text: Option<RawText>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawText {
+    share: f64,
+    mean_s: Option<f64>,
+    sd_s: Option<f64>,
 }
 
 #[derive(Default, Deserialize)]

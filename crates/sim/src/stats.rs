@@ -231,8 +231,21 @@ pub struct Report {
     pub goals: Option<Goals>,
     /// National totals.
     pub national: ZoneReport,
+    /// National totals of the voice calls and of the text conversations apart, when the
+    /// scenario has callers who write.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by_medium: Option<ByMedium>,
     /// One row per zone, by département code.
     pub zones: Vec<ZoneReport>,
+}
+
+/// The national totals of each medium.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ByMedium {
+    /// Voice calls.
+    pub voice: ZoneReport,
+    /// Text conversations.
+    pub text: ZoneReport,
 }
 
 /// What national mutual aid must achieve in a crisis, read off a run and its baseline.
