@@ -73,6 +73,8 @@ impl Plan {
 mod tests {
     use super::*;
 
+    mod hub;
+
     const TERRITORY: &[Departement<'static>] = &[
         Departement {
             code: "13",

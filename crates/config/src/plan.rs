@@ -65,6 +65,10 @@ pub struct Plan {
     pub partner_services: Vec<PartnerService>,
     /// Certificate and key for SIP over TLS and HTTPS; None: SIP over UDP and TCP, plain HTTP.
     pub tls: Option<TlsFiles>,
+    /// The Hub Santé connection; None: no hub, cases go to the partners by voice only.
+    pub hub: Option<HubSettings>,
+    /// The partner services' client ids on the hub, for those the file gives one.
+    pub partner_hub_ids: Vec<(Service, String)>,
     pub(crate) cta_index: HashMap<String, CtaId>,
     pub(crate) zone_index: HashMap<String, ZoneId>,
     pub(crate) announcement_index: HashMap<String, AnnouncementId>,
@@ -91,6 +95,14 @@ impl Plan {
     /// The partner service for this service, if one is configured.
     pub fn partner_service(&self, service: Service) -> Option<&PartnerService> {
         self.partner_services.iter().find(|p| p.service == service)
+    }
+
+    /// The hub client id of this service's partner, if the file gives one.
+    pub fn partner_hub_id(&self, service: Service) -> Option<&str> {
+        self.partner_hub_ids
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, id)| id.as_str())
     }
 
     /// Adds a call-taker (the demonstration's simulated ones); false if the login is taken.
@@ -329,6 +341,23 @@ pub struct TlsFiles {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1); relative to the configuration file.
     pub private_key: String,
     /// Line of the `[tls]` table, so that an unreadable file is reported where it is named.
+    pub line: usize,
+}
+
+/// How the platform reaches the Hub Santé, as the `[hub]` table says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubSettings {
+    /// `amqp://` for a local broker, `amqps://` for the hub.
+    pub url: String,
+    /// The platform's client id on the hub (`fr.fire.secourir.sdis13`): its `senderID`.
+    pub client_id: String,
+    /// The topic exchange messages are published to.
+    pub exchange: String,
+    /// The platform's certificate and key for mTLS; None: the URL's user and password.
+    pub identity: Option<(String, String)>,
+    /// The authorities that sign the hub's certificate, if not the system's.
+    pub ca: Option<String>,
+    /// Line of the `[hub]` table, so that an unreadable file is reported where it is named.
     pub line: usize,
 }
 

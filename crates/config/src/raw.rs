@@ -25,6 +25,24 @@ pub struct RawConfig {
     pub partner_services: Vec<Spanned<RawPartnerService>>,
     #[serde(default)]
     pub tls: Option<Spanned<RawTls>>,
+    #[serde(default)]
+    pub hub: Option<Spanned<RawHub>>,
+}
+
+/// The Hub Santé connection, as `[hub]` writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHub {
+    pub url: Spanned<String>,
+    pub client_id: Spanned<String>,
+    #[serde(default)]
+    pub exchange: Option<Spanned<String>>,
+    #[serde(default)]
+    pub certificate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub private_key: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ca: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +59,8 @@ pub struct RawPartnerService {
     pub uri: Spanned<String>,
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
+    pub hub_id: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

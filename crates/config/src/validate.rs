@@ -11,6 +11,7 @@ use crate::{ConfigError, Departement, Problem};
 
 mod announcements;
 mod call_takers;
+mod hub;
 mod mutual_aid;
 mod partners;
 mod rules;
@@ -18,6 +19,7 @@ mod zones;
 
 use announcements::{announcements, lookup_announcement};
 use call_takers::call_takers;
+use hub::{hub, partner_hub_ids};
 use mutual_aid::{check_ways_out, order_lenders, tier};
 use partners::partner_services;
 use rules::{Resolver, rule_set, rule_set_index};
@@ -447,6 +449,8 @@ fn build(raw: &RawConfig, territory: &[Departement<'_>], c: &mut Checker<'_>) ->
         call_takers,
         partner_services,
         tls: raw.tls.as_ref().map(|t| tls_files(t, c)),
+        hub: raw.hub.as_ref().map(|h| hub(h, c)),
+        partner_hub_ids: partner_hub_ids(raw, c),
         cta_index,
         zone_index,
         announcement_index,

@@ -1,5 +1,6 @@
 //! `secourir`: the command line of the platform.
 
+mod cisu;
 mod locate;
 mod national;
 mod replay;
@@ -42,6 +43,9 @@ enum Command {
     Replay(replay::Args),
     /// List recent calls from the platform's store.
     Calls(serve::CallsArgs),
+    /// Print the CISU message (EDXL-DE envelope, createCase) the platform would send the
+    /// partner for a recorded call, sent or not.
+    Cisu(cisu::Args),
     /// The platform with simulated callers across France and simulated call-takers, so that
     /// the console and the national map come alive at once.
     Demo(serve::DemoArgs),
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::run(&args),
         Command::Serve(args) => serve::serve(&args),
         Command::Calls(args) => serve::calls(&args),
+        Command::Cisu(args) => cisu::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Demo(args) => serve::demo(&args),
         Command::Totp { login, config } => totp(&login, &config),

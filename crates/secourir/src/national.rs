@@ -217,6 +217,7 @@ pub fn generate(territory: &Territory) -> String {
         out.push('\n');
     }
     out.push_str(RULES);
+    out.push_str(HUB_EXAMPLE);
     out.push_str(DEMO_CALL_TAKERS);
     out
 }
@@ -319,6 +320,24 @@ overflow = "partners"
 [[rule_set.rule]]
 name = "par défaut : CTA du département"
 route = "home"
+"#;
+
+/// A commented `[hub]`: the shipped plan shares no case, so it needs no broker.
+const HUB_EXAMPLE: &str = r#"
+# The Hub Santé, to share cases with the partners as CISU messages (optional: without this
+# table the platform shares none). For a local broker:
+# [hub]
+# url = "amqp://guest:guest@127.0.0.1:5672/%2f"   # amqps://…:5671/{vhost} for the real hub
+# client_id = "fr.fire.secourir.sdis13"           # the platform's client id on the hub
+# exchange = "hubsante"
+# certificate = "tls/hub.crt"                     # mTLS on the real hub: both, PEM
+# private_key = "tls/hub.key"
+# ca = "tls/hub-ca.crt"
+# With a [hub], each partner service names its own client id on the hub:
+# [[partner_service]]
+# service = "15"
+# uri = "sip:15@samu13.example"
+# hub_id = "fr.health.samu13"
 "#;
 
 const DEMO_CALL_TAKERS: &str = r#"

@@ -132,3 +132,119 @@ fn the_shipped_configuration_is_the_generated_one() {
         "config/france.toml differs from `secourir generate-config`: regenerate it"
     );
 }
+
+/// The official Hub Santé schemas kept by the CISU crate, each registered under its own name
+/// (they all declare the same `$id`), as that crate's `tests/schemas.rs` does.
+fn envelope_validator() -> jsonschema::Validator {
+    const BASE: &str = "classpath:/json-schema/";
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cisu/tests/official/json-schema");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".schema.json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 24, "only {names:?}");
+    let mut registry = jsonschema::Registry::new();
+    for name in &names {
+        let text = std::fs::read_to_string(dir.join(name)).expect("a schema");
+        let mut schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+        let uri = format!("{BASE}{name}");
+        schema["$id"] = serde_json::Value::String(uri.clone());
+        registry = registry.add(uri, schema).expect("a schema registers");
+    }
+    let registry = registry.prepare().expect("the schemas resolve");
+    jsonschema::options()
+        .with_registry(&registry)
+        .should_validate_formats(true)
+        .offline()
+        .build(&serde_json::json!({ "$ref": format!("{BASE}EDXL-DE-full.schema.json") }))
+        .expect("the envelope's validator")
+}
+
+#[test]
+fn cisu_prints_the_case_of_a_recorded_call_as_the_hub_schemas_want_it() {
+    use secourir_store::{Store, Write};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = dir.path().join("var");
+    let mut store = Store::open(&data).expect("the store opens");
+    store
+        .apply(&[
+            Write::Offered {
+                call: 7,
+                emergency_call_id: "urn:emergency:uid:callid:7:test".into(),
+                caller: Some("0601020304".into()),
+                service: "urn:service:sos.fire".into(),
+                at: 1_784_023_205_000,
+                lat: Some(43.2965.into()),
+                lon: Some(5.3698.into()),
+                radius_m: Some(50.0),
+                location_source: "pidf-lo".into(),
+                departement: "13".into(),
+                commune: Some("Marseille".into()),
+                insee: Some("13055".into()),
+                trunk: None,
+            },
+            Write::Answered {
+                call: 7,
+                cta: "cta-13".into(),
+                call_taker: "ota-13-1".into(),
+                at: 1_784_023_210_000,
+            },
+        ])
+        .expect("the call is written");
+    drop(store);
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/france.toml"
+    ))
+    .expect("the shipped configuration");
+    let config = dir.path().join("france.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{shipped}\n[[partner_service]]\nservice = \"15\"\nuri = \"sip:15@samu13.example\"\nhub_id = \"fr.health.samu13\"\n\n[hub]\nurl = \"amqp://127.0.0.1:5672/%2f\"\nclient_id = \"fr.fire.secourir.sdis13\"\n"
+        ),
+    )
+    .expect("the configuration is written");
+    let (data, config) = (
+        data.to_str().expect("utf-8"),
+        config.to_str().expect("utf-8"),
+    );
+
+    let (code, out, err) = run(&["cisu", "7", "--data-dir", data, "--config", config]);
+    assert_eq!(code, 0, "{err}");
+    let message: serde_json::Value = serde_json::from_str(&out).expect("the output is JSON");
+    let errors: Vec<String> = envelope_validator()
+        .iter_errors(&message)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{}\n{message:#}", errors.join("\n"));
+    assert_eq!(message["distributionID"], "fr.fire.secourir.sdis13_7-1");
+    assert_eq!(
+        message["descriptor"]["explicitAddress"]["explicitAddressValue"],
+        "fr.health.samu13"
+    );
+    let case =
+        &message["content"][0]["jsonContent"]["embeddedJsonContent"]["message"]["createCase"];
+    assert_eq!(case["caseId"], "fr.fire.sdis13.7");
+    assert_eq!(case["location"]["city"]["inseeCode"], "13055");
+    assert_eq!(
+        case["initialAlert"]["reception"],
+        "2026-07-14T12:00:05+02:00"
+    );
+
+    let (code, _, err) = run(&["cisu", "8", "--data-dir", data, "--config", config]);
+    assert_eq!(code, 2);
+    assert!(err.contains("call 8 is not in the store"), "{err}");
+    let (code, _, err) = run(&["cisu", "7", "--data-dir", data]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no [hub] table"), "{err}");
+}
