@@ -144,7 +144,8 @@ pub(crate) async fn transfer(
 /// What a call-taker writes to a caller who writes.
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 pub(crate) struct WriteBody {
-    /// The text, at most 1,000 characters.
+    /// The text, at most 1,000 characters, not blank.
+    #[schema(min_length = 1, max_length = 1000, pattern = r"\S")]
     text: String,
 }
 

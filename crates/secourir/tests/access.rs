@@ -221,7 +221,8 @@ fn policy(method: &str, path: &str, who: Who) -> Option<Cell> {
         // Acting on a call: only the call-taker holding it, and nobody holds this one.
         ("post", "/api/console/calls/{call}/hangup")
         | ("post", "/api/console/calls/{call}/transfer")
-        | ("post", "/api/console/calls/{call}/handback") => person(NotTheirs),
+        | ("post", "/api/console/calls/{call}/handback")
+        | ("post", "/api/console/calls/{call}/text") => person(NotTheirs),
         // A call-back: CTA 13's list, for CTA 13's people.
         ("post", "/api/console/callbacks/{call}/{step}") => person(match who {
             Ota83 => NotTheirs,
@@ -274,7 +275,7 @@ fn ask_as(
         headers.push_str("Connection: close\r\n");
     }
     let body = if method == "post" {
-        r#"{"state":"paused","on":false,"to":"15","summary":"","by":"ota-13-2"}"#
+        r#"{"state":"paused","on":false,"to":"15","summary":"","by":"ota-13-2","text":"Bonjour"}"#
     } else {
         ""
     };

@@ -108,6 +108,11 @@ impl Broker {
     /// messages come back.
     pub fn start_again(&mut self) {
         assert!(self.server.is_none(), "stop or kill the broker first");
+        // The dead broker's sockets may hold its ports for a moment: the new one would fail to
+        // bind its distribution port.
+        for port in [self.port, self.dist_port] {
+            wait_free(port, Instant::now() + START_WAIT_MAX);
+        }
         self.spawn();
     }
 
@@ -126,7 +131,9 @@ impl Broker {
             .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
             .env(
                 "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
-                "-kernel inet_dist_use_interface {127,0,0,1}",
+                // reuseaddr: a broker started again binds its distribution port even while
+                // the dead one's connections on it linger in TIME_WAIT.
+                "-kernel inet_dist_use_interface {127,0,0,1} -kernel inet_dist_listen_options [{reuseaddr,true}]",
             )
             .env("ERL_EPMD_PORT", self.epmd_port.to_string())
             .env("ERL_EPMD_ADDRESS", "127.0.0.1")
@@ -163,6 +170,17 @@ impl Drop for Broker {
         // epmd is ours: started for this broker alone.
         let _ = self.epmd.kill();
         let _ = self.epmd.wait();
+    }
+}
+
+/// Waits until `port` can be listened on again on loopback, or `deadline` passes.
+fn wait_free(port: u16, deadline: Instant) {
+    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "port {port} still held by the dead broker"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
