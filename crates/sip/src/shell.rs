@@ -201,6 +201,10 @@ struct Inner {
     legs: Mutex<HashMap<String, Leg>>,
     callers: Mutex<HashMap<CallId, InviteDialog>>,
     agents: Mutex<HashMap<(CallId, Peer), InviteDialog>>,
+    /// Taken while a MESSAGE is answered and handed to the platform: two messages of one caller
+    /// reach the platform in the order they were answered (the second is sent once the first
+    /// is answered), though each is served by its own task.
+    texts_in_order: tokio::sync::Mutex<()>,
     /// Each text conversation's messages to its caller, sent in order.
     outboxes: Mutex<
         HashMap<
@@ -368,6 +372,7 @@ impl Sip {
                 callers: Mutex::new(HashMap::new()),
                 agents: Mutex::new(HashMap::new()),
                 outboxes: Mutex::new(HashMap::new()),
+                texts_in_order: tokio::sync::Mutex::new(()),
                 next_call: AtomicU64::new(numbering.first),
                 call_step: numbering.step.max(1),
                 contact,

@@ -49,6 +49,7 @@ impl Sip {
             .and_then(|a| a.get_socketaddr().ok())
             .unwrap_or(self.inner.local);
         let read = secourir_text::read_message(&ingress.content_type, &ingress.body);
+        let _turn = self.inner.texts_in_order.lock().await;
         let replied = match &read {
             Ok(_) => tx.reply(status(202, "Accepted")).await,
             Err(unreadable) => {
