@@ -142,6 +142,8 @@ impl Broker {
             .env("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf"))
             .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins"))
             .env("RABBITMQ_PID_FILE", path("rabbitmq.pid"))
+            // A killed broker's crash dump stays in its own directory, not in the crate's.
+            .env("ERL_CRASH_DUMP", path("log/erl_crash.dump"))
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)
