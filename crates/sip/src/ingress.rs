@@ -134,13 +134,7 @@ pub fn read_invite(request: &Request) -> Result<Ingress, Refusal> {
             }
         }
     }
-    let resource_priority = header_value(request, "Resource-Priority").and_then(|v| {
-        v.split(',').find_map(|p| {
-            let (ns, level) = p.trim().split_once('.')?;
-            ns.eq_ignore_ascii_case("esnet")
-                .then(|| level.parse::<u8>().ok())?
-        })
-    });
+    let resource_priority = resource_priority(request);
     let notes: Vec<&str> = request
         .headers
         .iter()
@@ -271,13 +265,7 @@ pub fn read_message(request: &Request) -> Result<TextIngress, Refusal> {
                 .then(|| addr_spec(item))
                 .flatten()
         });
-    let resource_priority = header_value(request, "Resource-Priority").and_then(|v| {
-        v.split(',').find_map(|p| {
-            let (ns, level) = p.trim().split_once('.')?;
-            ns.eq_ignore_ascii_case("esnet")
-                .then(|| level.parse::<u8>().ok())?
-        })
-    });
+    let resource_priority = resource_priority(request);
     Ok(TextIngress {
         service,
         caller,
@@ -291,6 +279,17 @@ pub fn read_message(request: &Request) -> Result<TextIngress, Refusal> {
         call_infos,
         resource_priority,
         call_id: header_value(request, "Call-ID").unwrap_or("").to_owned(),
+    })
+}
+
+/// The RFC 4412 `esnet` level a request asks in its Resource-Priority, if any.
+fn resource_priority(request: &Request) -> Option<u8> {
+    header_value(request, "Resource-Priority").and_then(|v| {
+        v.split(',').find_map(|p| {
+            let (ns, level) = p.trim().split_once('.')?;
+            ns.eq_ignore_ascii_case("esnet")
+                .then(|| level.parse::<u8>().ok())?
+        })
     })
 }
 

@@ -430,6 +430,18 @@ impl Sip {
     }
 }
 
+impl Sip {
+    /// Where a request came from: its connection's remote address, else this shell's own (a
+    /// request with no connection is the stack's own).
+    fn source_of(&self, tx: &rsipstack::transaction::Transaction) -> SocketAddr {
+        tx.connection
+            .as_ref()
+            .and_then(|c| c.get_remote_addr())
+            .and_then(|a| a.get_socketaddr().ok())
+            .unwrap_or(self.inner.local)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic elsewhere must not take telephony down with it: the data stays usable.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -109,12 +109,7 @@ impl Sip {
         // has the call on record.
         let unusable = ingress.unusable.clone();
         let call = self.next_call();
-        let source = tx
-            .connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-            .unwrap_or(self.inner.local);
+        let source = self.source_of(&tx);
         let (decide, decision) = oneshot::channel();
         let event = SipEvent::Invite {
             call,

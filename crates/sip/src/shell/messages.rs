@@ -42,12 +42,7 @@ impl Sip {
                 )
                 .await;
         }
-        let source = tx
-            .connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-            .unwrap_or(self.inner.local);
+        let source = self.source_of(&tx);
         let read = secourir_text::read_message(&ingress.content_type, &ingress.body);
         let _turn = self.inner.texts_in_order.lock().await;
         let replied = match &read {

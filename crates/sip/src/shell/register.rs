@@ -48,12 +48,7 @@ impl Sip {
         let Some(login) = to_user(request) else {
             return tx.reply(status(400, "Bad Request - no user in To")).await;
         };
-        let from = tx
-            .connection
-            .as_ref()
-            .and_then(|c| c.get_remote_addr())
-            .and_then(|a| a.get_socketaddr().ok())
-            .map_or(self.inner.local.ip(), |a| a.ip());
+        let from = self.source_of(tx).ip();
         // An unknown login is answered exactly as a wrong password, after the same work: the
         // answers tell nobody which logins exist.
         let account = self.inner.plan.call_taker(&login);
