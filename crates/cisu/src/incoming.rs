@@ -27,6 +27,8 @@ pub struct Received {
     pub status: String,
     /// What it says.
     pub message: Incoming,
+    /// The document as it came, for the record (it parsed as JSON).
+    pub body: String,
 }
 
 /// What a received message says.
@@ -146,6 +148,7 @@ pub fn parse(bytes: &[u8]) -> Result<Received, ParseError> {
         kind: envelope.distribution_kind,
         status: envelope.distribution_status,
         message,
+        body: String::from_utf8_lossy(bytes).into_owned(),
     })
 }
 

@@ -159,8 +159,14 @@ impl Plan {
         if self.announcements != next.announcements {
             differs.push("the announcements");
         }
-        if self.partner_services != next.partner_services {
+        if self.partner_services != next.partner_services
+            || self.partner_hub_ids != next.partner_hub_ids
+        {
             differs.push("the partner services");
+        }
+        // The hub's link and outbox are opened once, at start.
+        if self.hub != next.hub {
+            differs.push("the [hub] table");
         }
         match differs.as_slice() {
             [] => Ok(()),
@@ -357,8 +363,19 @@ pub struct HubSettings {
     pub identity: Option<(String, String)>,
     /// The authorities that sign the hub's certificate, if not the system's.
     pub ca: Option<String>,
+    /// What the call-taker may say happens, in the CISU nomenclature; the first is the default.
+    pub qualifications: Vec<CaseQualification>,
     /// Line of the `[hub]` table, so that an unreadable file is reported where it is named.
     pub line: usize,
+}
+
+/// A `whatsHappen` of the CISU nomenclature a call-taker may choose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseQualification {
+    /// `Cnn.nn.nn`.
+    pub code: String,
+    /// Its label, as the nomenclature words it; shown in the console.
+    pub label: String,
 }
 
 /// A partner service that takes calls handed over by a call-taker.

@@ -43,6 +43,16 @@ pub struct RawHub {
     pub private_key: Option<Spanned<String>>,
     #[serde(default)]
     pub ca: Option<Spanned<String>>,
+    #[serde(default)]
+    pub qualification: Vec<Spanned<RawQualification>>,
+}
+
+/// A nature of fact the call-taker may choose, as `[[hub.qualification]]` writes it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQualification {
+    pub code: Spanned<String>,
+    pub label: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -256,11 +256,12 @@ pub(crate) async fn call_detail(
             store.call(call)?,
             store.trail(call)?,
             store.transcript(call)?,
+            store.case_messages(call)?,
         ))
     })
     .await;
     match result {
-        Ok(Ok((Some(record), trail, transcript)))
+        Ok(Ok((Some(record), trail, transcript, cases)))
             if asker.reads_call(
                 &state.web.plan,
                 record.cta.as_deref(),
@@ -271,6 +272,9 @@ pub(crate) async fn call_detail(
             let mut body = serde_json::json!({ "call": record, "trail": trail });
             if record.medium == "text" {
                 body["transcript"] = serde_json::json!(transcript);
+            }
+            if !cases.is_empty() {
+                body["cases"] = serde_json::json!(cases);
             }
             Json(body).into_response()
         }

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use secourir_config::Plan;
 use tokio::sync::{mpsc, watch};
 
-pub use live::{Board, Snapshot, TextLineView};
+pub use live::{Board, CaseView, HubView, ReceivedView, Snapshot, TextLineView};
 pub use prometheus::handle as prometheus_handle;
 pub use protocol::{
-    ApiCall, ApiError, CallTakerView, ClusterStatus, ConfigStatus, PlatformStatus, WantedState,
-    service_name, status_name,
+    ApiCall, ApiError, CallTakerView, CaseSent, ClusterStatus, ConfigStatus, PlatformStatus,
+    WantedState, service_name, status_name,
 };
 pub use totp::code_at as totp_code;
 

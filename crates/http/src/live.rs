@@ -162,6 +162,63 @@ pub struct JournalEntry {
     pub what: String,
 }
 
+/// A case handed to a partner through the Hub Santé, as the console and the room show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    /// Its `distributionID`.
+    pub id: String,
+    /// The call it is about.
+    pub call: u64,
+    /// The CTA whose call-taker sent it.
+    pub cta: String,
+    /// The partner service: `15` or `17`.
+    pub to: &'static str,
+    /// The partner in words, with its article: `le SAMU`, `la police`.
+    pub partner: &'static str,
+    /// `Report` for the first send, `Update` after.
+    pub kind: &'static str,
+    /// `queued` (on disk, until the partner acknowledges), `acked`, `refused`, `overdue`
+    /// (the broker took it, no acknowledgement yet), `expired`.
+    pub state: &'static str,
+    /// The refusal's words.
+    pub reason: Option<String>,
+    /// When it was handed over, ms since the epoch.
+    pub sent_at: u64,
+    /// When its state last changed.
+    pub at: u64,
+}
+
+/// The platform's link to the Hub Santé.
+#[derive(Debug, Clone, Serialize)]
+pub struct HubView {
+    /// The link is open.
+    pub connected: bool,
+    /// Since when, ms since the epoch.
+    pub since: u64,
+    /// Why it is down.
+    pub reason: Option<String>,
+}
+
+/// A case a partner sent the fire service.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReceivedView {
+    /// When it arrived, ms since the epoch.
+    pub at: u64,
+    /// The partner's hub client id.
+    pub from: String,
+    /// The partner's case id.
+    pub case_id: String,
+    /// What happens, in the partner's words.
+    pub what: String,
+    /// Where, when the partner said.
+    pub place: Option<String>,
+}
+
+/// Cases shown, the newest: the rest is on record.
+const CASES_SHOWN: usize = 200;
+/// Partners' cases shown, the newest.
+const RECEIVED_SHOWN: usize = 50;
+
 /// Everything the pages show, at one instant.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Snapshot {
@@ -177,6 +234,12 @@ pub struct Snapshot {
     pub agents: Vec<AgentView>,
     /// Supervision journal, newest last.
     pub journal: Vec<JournalEntry>,
+    /// Cases handed to partners through the hub, newest last.
+    pub cases: Vec<CaseView>,
+    /// The link to the hub, when there is one.
+    pub hub: Option<HubView>,
+    /// Cases partners sent, newest last.
+    pub received: Vec<ReceivedView>,
 }
 
 /// Counters the driver keeps per CTA between snapshots.
@@ -208,6 +271,12 @@ pub struct Board {
     talking_since: HashMap<u64, u64>,
     /// The last lines of each text conversation.
     lines: HashMap<u64, VecDeque<TextLineView>>,
+    /// Cases handed to partners, newest last.
+    cases: VecDeque<CaseView>,
+    /// The link to the hub.
+    pub hub: Option<HubView>,
+    /// Partners' cases, newest last.
+    received: VecDeque<ReceivedView>,
 }
 
 impl Board {
@@ -249,6 +318,32 @@ impl Board {
             .get(&call)
             .map(|l| l.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// A case handed over, or its new delivery state.
+    pub fn case(&mut self, view: CaseView) {
+        match self.cases.iter_mut().find(|c| c.id == view.id) {
+            Some(known) => *known = view,
+            None => {
+                self.cases.push_back(view);
+                if self.cases.len() > CASES_SHOWN {
+                    self.cases.pop_front();
+                }
+            }
+        }
+    }
+
+    /// A case handed over earlier, by its `distributionID`.
+    pub fn case_of(&mut self, id: &str) -> Option<&mut CaseView> {
+        self.cases.iter_mut().find(|c| c.id == id)
+    }
+
+    /// A partner's case arrived.
+    pub fn received(&mut self, view: ReceivedView) {
+        self.received.push_back(view);
+        if self.received.len() > RECEIVED_SHOWN {
+            self.received.pop_front();
+        }
     }
 
     /// A call offered to `home`'s zones.
@@ -472,6 +567,9 @@ impl Board {
             zones,
             agents,
             journal: self.journal.clone(),
+            cases: self.cases.iter().cloned().collect(),
+            hub: self.hub.clone(),
+            received: self.received.iter().cloned().collect(),
         }
     }
 }

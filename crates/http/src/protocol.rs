@@ -203,6 +203,15 @@ pub fn service_name(service: secourir_config::Service) -> &'static str {
     }
 }
 
+/// A case message handed to the hub.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct CaseSent {
+    /// Its `distributionID`: acknowledgements and errors name it.
+    pub distribution_id: String,
+    /// `Report` for the first send to this partner, `Update` after.
+    pub kind: &'static str,
+}
+
 /// A request for the driver, which owns the routing core.
 pub enum ApiCall {
     /// A call-taker's request, answered by the core.
@@ -242,6 +251,17 @@ pub enum ApiCall {
         call: u64,
         text: String,
         reply: oneshot::Sender<Result<(), ApiError>>,
+    },
+    /// A call-taker hands the case of the call they hold to a partner through the hub.
+    Case {
+        login: String,
+        call: u64,
+        to: secourir_config::Service,
+        /// A code of the configured table; None: the call's last, else the table's first.
+        qualification: Option<String>,
+        /// The call-taker's note for the partner.
+        note: String,
+        reply: oneshot::Sender<Result<CaseSent, ApiError>>,
     },
     /// A line for the supervisors' journal (a lock-out), by the platform itself.
     Note { what: String },

@@ -49,6 +49,7 @@ pub(crate) fn router(
         .route("/api/console/calls/{call}/transfer", post(web::transfer))
         .route("/api/console/calls/{call}/handback", post(web::hand_back))
         .route("/api/console/calls/{call}/text", post(web::write))
+        .route("/api/console/calls/{call}/case", post(web::case))
         .route("/api/console/callbacks/{call}/{step}", post(web::call_back))
         .route("/api/supervision/crisis/{departement}", post(web::crisis))
         .route("/api/territory/outlines", get(web::outlines))
@@ -222,9 +223,9 @@ async fn log_refusals(
         api::health, api::metrics, api::call_takers, api::set_state, api::calls, api::call_detail,
         api::aml, api::callbacks, api::callback_taken, api::callback_done, signin::login,
         signin::logout, signin::me, web::my_state, web::pick, web::hang_up, web::transfer,
-        web::hand_back, web::write, web::call_back, web::crisis, web::outlines, web::live
+        web::hand_back, web::write, web::case, web::call_back, web::crisis, web::outlines, web::live
     ),
-    components(schemas(PlatformStatus, ClusterStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody, web::WriteBody)),
+    components(schemas(PlatformStatus, ClusterStatus, CallTakerView, WantedState, StateBody, api::CallbackBody, web::TransferBody, web::HandBackBody, web::WriteBody, web::CaseBody, crate::CaseSent)),
     modifiers(&Security, &Refusals)
 )]
 struct ApiDoc;

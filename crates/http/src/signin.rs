@@ -52,6 +52,24 @@ struct Me {
     cta: String,
     cta_name: String,
     partners: Vec<String>,
+    /// What the console offers for handing a case through the hub, when there is one.
+    cases: Option<CaseChoices>,
+}
+
+/// The partners a case may go to through the hub, and the natures of fact to choose from.
+#[derive(Serialize)]
+struct CaseChoices {
+    /// `15`, `17`: the partners with a client id on the hub.
+    to: Vec<&'static str>,
+    /// The configured natures of fact, the default first.
+    qualifications: Vec<Qualification>,
+}
+
+/// A nature of fact, as the console lists it.
+#[derive(Serialize)]
+struct Qualification {
+    code: String,
+    label: String,
 }
 
 fn me_of(plan: &Plan, session: &Session) -> Me {
@@ -64,6 +82,21 @@ fn me_of(plan: &Plan, session: &Session) -> Me {
         cta: session.cta.clone(),
         cta_name: cta.map(|c| c.name.clone()).unwrap_or_default(),
         partners: session.partners.clone(),
+        cases: plan.hub.as_ref().map(|hub| CaseChoices {
+            to: plan
+                .partner_hub_ids
+                .iter()
+                .map(|(service, _)| crate::service_name(*service))
+                .collect(),
+            qualifications: hub
+                .qualifications
+                .iter()
+                .map(|q| Qualification {
+                    code: q.code.clone(),
+                    label: q.label.clone(),
+                })
+                .collect(),
+        }),
     }
 }
 

@@ -96,6 +96,9 @@ pub(crate) struct TransferBody {
     /// Summary of the call for the partner.
     #[serde(default)]
     summary: String,
+    /// With a hub: the nature of fact of the case sent with the voice (a configured code).
+    #[serde(default)]
+    qualification: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/console/calls/{call}/transfer", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = TransferBody, responses((status = 200, description = "The partner answered: the caller is with them"), (status = 404, description = "Not a service a call is handed to (15, 17, urn:service:sos.*)"), (status = 403, description = "Not this call-taker's call"), (status = 409, description = "No partner configured for this service, or a transfer is under way"), (status = 502, description = "The partner did not answer")))]
@@ -118,10 +121,33 @@ pub(crate) async fn transfer(
     let Some(to) = secourir_config::Service::parse(&body.to) else {
         return ApiError::NotFound("service inconnu : 15, 17 ou urn:service:sos.*").response();
     };
+    let summary: String = body.summary.chars().take(SUMMARY_MAX_CHARS).collect();
+    // The case goes to the partner's system as its phone rings; the voice never waits on the
+    // hub, and a case the hub cannot take is shown on the call, not a reason to keep the caller.
+    if state.web.plan.hub.is_some() && state.web.plan.partner_hub_id(to).is_some() {
+        match send_case(
+            &state,
+            &session.login,
+            call,
+            to,
+            body.qualification,
+            &summary,
+        )
+        .await
+        {
+            Some(Err(e @ (ApiError::Forbidden(_) | ApiError::NotFound(_)))) => {
+                return e.response();
+            }
+            Some(Err(e)) => {
+                warn!(login = %session.login, call, error = ?e, "case not handed to the hub")
+            }
+            Some(Ok(_)) | None => {}
+        }
+    }
     let ask = Ask::Transfer {
         call: CallId(call),
         to,
-        summary: body.summary.chars().take(SUMMARY_MAX_CHARS).collect(),
+        summary: summary.into(),
     };
     match ask_core(&state, &session.login, ask).await {
         Some(Ok(_)) => {
@@ -137,6 +163,108 @@ pub(crate) async fn transfer(
             info!(login = %session.login, call, error = ?e, "transfer failed");
             e.response()
         }
+        None => stopping(),
+    }
+}
+
+/// Asks the driver to hand a call's case to a partner through the hub.
+async fn send_case(
+    state: &AppState,
+    login: &str,
+    call: u64,
+    to: secourir_config::Service,
+    qualification: Option<String>,
+    note: &str,
+) -> Option<Result<crate::CaseSent, ApiError>> {
+    let login = login.to_owned();
+    let note = note.to_owned();
+    crate::protocol::ask(state, |reply| ApiCall::Case {
+        login,
+        call,
+        to,
+        qualification,
+        note,
+        reply,
+    })
+    .await
+}
+
+/// The case a call-taker hands to a partner without handing over the voice.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(crate) struct CaseBody {
+    /// 15 (SAMU) or 17 (police): a partner with a client id on the hub.
+    #[schema(pattern = "^(15|17)$")]
+    to: String,
+    /// A nature of fact of the configured table (`Cnn.nn.nn`); the call's last, or the table's
+    /// first, when absent.
+    #[serde(default)]
+    #[schema(pattern = r"^C\d{2}\.\d{2}\.\d{2}$")]
+    qualification: Option<String>,
+    /// The call-taker's note for the partner, at most 4,000 characters.
+    #[serde(default)]
+    #[schema(max_length = 4000)]
+    note: String,
+}
+
+/// Longest note a case carries (the CISU crate's bound).
+const CASE_NOTE_MAX_CHARS: usize = 4_000;
+
+#[utoipa::path(post, path = "/api/console/calls/{call}/case", tag = "console", security(("session" = [])), params(("call" = u64, Path, description = "Call number")), request_body = CaseBody, responses((status = 202, description = "On disk and followed until the partner acknowledges; its state is shown on the call", body = crate::CaseSent), (status = 400, description = "Not a JSON body, or a note too long"), (status = 403, description = "Not this call-taker's call"), (status = 404, description = "Not a partner service (15, 17), or a nature of fact not in the configured table"), (status = 409, description = "No hub, or no hub client id for this partner, or the hub's outbox cannot take it")))]
+pub(crate) async fn case(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+    body: Result<Json<CaseBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let session = match signed_in(&state, &headers) {
+        Ok(s) => s,
+        Err(code) => return problem(code, "non connecté"),
+    };
+    let Ok(Json(body)) = body else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "{\"to\": \"15\", \"qualification\": \"C11.00.00\", \"note\": \"…\"} attendu",
+        );
+    };
+    let Some(to) = secourir_config::Service::parse(&body.to).filter(|s| {
+        matches!(
+            s,
+            secourir_config::Service::Ambulance | secourir_config::Service::Police
+        )
+    }) else {
+        return ApiError::NotFound("partenaire inconnu : 15 ou 17").response();
+    };
+    if body.note.chars().count() > CASE_NOTE_MAX_CHARS {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "note trop longue (4 000 caractères au plus)",
+        );
+    }
+    if let Some(code) = &body.qualification
+        && !state
+            .web
+            .plan
+            .hub
+            .as_ref()
+            .is_some_and(|h| h.qualifications.iter().any(|q| &q.code == code))
+    {
+        return ApiError::NotFound("nature de fait inconnue").response();
+    }
+    match send_case(
+        &state,
+        &session.login,
+        call,
+        to,
+        body.qualification,
+        &body.note,
+    )
+    .await
+    {
+        Some(Ok(sent)) => {
+            info!(login = %session.login, call, id = %sent.distribution_id, "case handed to the hub");
+            (StatusCode::ACCEPTED, Json(sent)).into_response()
+        }
+        Some(Err(e)) => e.response(),
         None => stopping(),
     }
 }
@@ -369,6 +497,11 @@ fn view_for(session: &Session, snapshot: &Snapshot) -> serde_json::Value {
         .iter()
         .filter(|a| session.role.supervises() || a.cta == session.cta)
         .collect();
+    let cases: Vec<_> = snapshot
+        .cases
+        .iter()
+        .filter(|c| session.role.supervises() || c.cta == session.cta)
+        .collect();
     serde_json::json!({
         "at": snapshot.at,
         "calls": calls,
@@ -376,6 +509,9 @@ fn view_for(session: &Session, snapshot: &Snapshot) -> serde_json::Value {
         "ctas": snapshot.ctas,
         "zones": snapshot.zones,
         "journal": if session.role.supervises() { serde_json::to_value(&snapshot.journal).unwrap_or_default() } else { serde_json::Value::Array(vec![]) },
+        "cases": cases,
+        "hub": snapshot.hub,
+        "received": snapshot.received,
     })
 }
 

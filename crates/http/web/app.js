@@ -88,6 +88,7 @@ async function start() {
   show(supervises ? "supervision-view" : "console-view");
   outlines = (await api("GET", "/api/territory/outlines")).data;
   connect();
+  setUpCases();
   if (!supervises) {
     refreshCallbacks();
     refreshRecent();
@@ -276,6 +277,101 @@ function renderConsole() {
     $("cur-map").replaceChildren();
   }
   renderChat(current);
+  renderCases(current);
+}
+
+// --- Cases handed to the SAMU and the police through the Hub Santé -------------------------
+
+// What a case's state says to the call-taker; one still on disk says why it waits.
+function caseWords(c) {
+  const hubDown = snapshot.hub && !snapshot.hub.connected;
+  switch (c.state) {
+    case "acked": return `reçu par ${c.partner}`;
+    case "refused": return `refusé : ${c.reason || "sans motif"}`;
+    case "overdue": return `transmis, sans accusé de réception de ${c.partner}`;
+    case "expired": return `expiré sans accusé de réception : prévenez ${c.partner} par téléphone`;
+    default: return hubDown
+      ? `en attente : hub injoignable depuis ${new Date(snapshot.hub.since).toLocaleTimeString("fr-FR")}, envoi dès son retour`
+      : `transmis, en attente de l'accusé de réception de ${c.partner}`;
+  }
+}
+
+// The choices the configuration gives (natures of fact, partners on the hub), once.
+function setUpCases() {
+  const cases = me && me.cases;
+  $("case-box").hidden = !cases;
+  $("cases-section").hidden = !cases || me.role !== "ota";
+  if (!cases) return;
+  $("qualification").replaceChildren(...cases.qualifications.map((q) => {
+    const option = document.createElement("option");
+    option.value = q.code;
+    option.textContent = `${q.label} (${q.code})`;
+    return option;
+  }));
+  for (const to of ["15", "17"]) $(`case${to}`).hidden = !cases.to.includes(to);
+}
+
+// Cases of this call already handed over, by partner: a change of the nature of fact or of
+// the note is sent to them as an update.
+function casesOf(call) {
+  return snapshot && snapshot.cases ? snapshot.cases.filter((c) => c.call === call) : [];
+}
+
+async function sendCase(to) {
+  const current = myCall();
+  if (!current || !me.cases) return;
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/case`,
+    { to, qualification: $("qualification").value, note: noteOf(current) });
+  say(status === 202 ? `Dossier ${data.kind === "Update" ? "mis à jour" : "transmis"} au ${to}.` : `Dossier non transmis : ${(data && data.error) || status}`);
+  if (status === 202) $("summary").dataset.sent = noteOf(current);
+}
+
+// After a first send, what the call-taker changes goes to the same partners.
+function updateCases() {
+  const current = myCall();
+  if (!current) return;
+  const partners = new Set(casesOf(current.call).map((c) => c.to));
+  for (const to of partners) sendCase(to);
+}
+
+// The call's own cases with their state, and the CTA's recent ones, updated in place.
+const caseRows = new Map();
+function renderCases(current) {
+  if (!me.cases) return;
+  const mine = current ? casesOf(current.call) : [];
+  const last = new Map();
+  for (const c of mine) last.set(c.to, c);
+  setText($("cur-cases"), [...last.values()].map((c) => `Dossier au ${c.to} : ${caseWords(c)}`).join(" · "));
+  const hub = snapshot.hub;
+  setText($("hub-state"), hub && !hub.connected
+    ? `Hub Santé injoignable depuis ${new Date(hub.since).toLocaleTimeString("fr-FR")} : les dossiers attendent sur disque et partiront à son retour.`
+    : "");
+  const body = $("cases").tBodies[0];
+  const rows = (snapshot.cases || []).filter((c) => c.cta === me.cta).slice(-10).reverse();
+  const shown = new Set(rows.map((c) => c.id));
+  for (const [id, tr] of caseRows) if (!shown.has(id)) { tr.remove(); caseRows.delete(id); }
+  rows.forEach((c, i) => {
+    let tr = caseRows.get(c.id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.append(cell(""), cell(""), cell(""), cell(""));
+      caseRows.set(c.id, tr);
+    }
+    tr.dataset.state = c.state;
+    [new Date(c.sent_at).toLocaleTimeString("fr-FR"), String(c.call), `${c.to}${c.kind === "Update" ? " (mise à jour)" : ""}`, caseWords(c)]
+      .forEach((text, k) => setText(tr.cells[k], text));
+    if (body.rows[i] !== tr) body.insertBefore(tr, body.rows[i] || null);
+  });
+  const received = $("received").tBodies[0];
+  const key = String((snapshot.received || []).length) + ((snapshot.received || []).slice(-1)[0] || {}).at;
+  if (received.dataset.key !== key) {
+    received.dataset.key = key;
+    received.replaceChildren(...(snapshot.received || []).slice(-10).reverse().map((r) => {
+      const tr = document.createElement("tr");
+      tr.append(cell(new Date(r.at).toLocaleTimeString("fr-FR")), cell(r.from), cell(r.what), cell(r.place || "—"));
+      return tr;
+    }));
+  }
 }
 
 // The phrases a call-taker sends with one key to a caller who writes: the first questions.
@@ -324,6 +420,9 @@ function bindNote(current) {
   if (box.dataset.call === call) return;
   box.value = "";
   box.dataset.call = call;
+  // The nature of fact is the call's too: back to the default for the next caller.
+  box.dataset.sent = "";
+  if ($("qualification").options.length) $("qualification").selectedIndex = 0;
 }
 
 /// The note written for this call, and only for it.
@@ -482,7 +581,8 @@ async function transfer(to) {
   const current = myCall();
   if (!current) return;
   say(`Transfert au ${to} en cours…`);
-  const { status, data } = await api("POST", `/api/console/calls/${current.call}/transfer`, { to, summary: noteOf(current) });
+  const qualification = me.cases ? $("qualification").value : undefined;
+  const { status, data } = await api("POST", `/api/console/calls/${current.call}/transfer`, { to, summary: noteOf(current), qualification });
   say(status === 200 ? `Appel transféré : ${data.partner}.` : `Transfert refusé : ${data && data.error}`);
   if (status === 200) forgetNote(current);
 }
@@ -560,6 +660,13 @@ $("hangup").onclick = hangUp;
 $("to15").onclick = () => transfer("15");
 $("to17").onclick = () => transfer("17");
 $("handback").onclick = handBack;
+for (const button of document.querySelectorAll(".send-case")) button.onclick = () => sendCase(button.dataset.to);
+$("qualification").onchange = updateCases;
+// A note changed after the case went: sent again when the call-taker leaves the box.
+$("summary").addEventListener("blur", () => {
+  const current = myCall();
+  if (current && casesOf(current.call).length && noteOf(current) !== ($("summary").dataset.sent || "")) updateCases();
+});
 
 // The answer stays where the supervisor reads it: the journal below is redrawn with every
 // picture of the room and would erase it at once.

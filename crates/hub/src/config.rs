@@ -121,6 +121,23 @@ pub enum ConfigError {
 }
 
 impl HubConfig {
+    /// A configuration with every delay at its default.
+    pub fn new(uri: String, client_id: String, exchange: String, outbox: PathBuf) -> HubConfig {
+        HubConfig {
+            uri,
+            client_id,
+            exchange,
+            outbox,
+            tls: None,
+            delivery: DeliverySettings::default(),
+            reconnect_first_ms: default_reconnect_first_ms(),
+            reconnect_max_ms: default_reconnect_max_ms(),
+            ack_valid_ms: default_ack_valid_ms(),
+            keep_ended_ms: default_keep_ended_ms(),
+            events_max: default_events_max(),
+        }
+    }
+
     /// Reads and checks a configuration from its TOML text.
     pub fn from_toml(text: &str) -> Result<HubConfig, ConfigError> {
         let config: HubConfig = toml::from_str(text)?;

@@ -281,6 +281,15 @@ fn run(args: &ServeArgs, demo: Option<secourir_demo::DemoOptions>) -> ExitCode {
         }
         None => None,
     };
+    let hub = plan.hub.as_ref().map(|settings| {
+        // Paths are read from where the configuration file is, as for [tls].
+        let dir = args
+            .config
+            .parent()
+            .filter(|_| args.config.exists())
+            .unwrap_or(std::path::Path::new("."));
+        hub_config(settings, dir, &args.data_dir)
+    });
     let sips = tls.as_ref().map(|_| {
         args.sips.unwrap_or_else(|| {
             let port = match args.sip.port() {
@@ -303,6 +312,7 @@ fn run(args: &ServeArgs, demo: Option<secourir_demo::DemoOptions>) -> ExitCode {
         cluster,
         config_text: config_text.clone(),
         read_config,
+        hub,
         sip: args.sip,
         sip_tcp: (!args.no_tcp).then_some(args.sip),
         http: args.http,
@@ -473,6 +483,15 @@ pub fn calls(args: &CallsArgs) -> ExitCode {
                         }
                     }
                 }
+                // The cases handed to partners, as the JSON that went on the wire.
+                match store.case_messages(call.call) {
+                    Ok(cases) if !cases.is_empty() => value["cases"] = serde_json::json!(cases),
+                    Ok(_) => {}
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
                 listed.push(value);
             }
             println!(
@@ -490,4 +509,29 @@ pub fn calls(args: &CallsArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The hub's connection from the configuration's `[hub]`: the outbox beside the store, the
+/// certificates relative to the configuration file. A lost link is tried again within 5 s, not
+/// the hub crate's 30 s: a case waits for the link, and so does the partner.
+fn hub_config(
+    settings: &secourir_config::HubSettings,
+    config_dir: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> secourir_hub::HubConfig {
+    let mut config = secourir_hub::HubConfig::new(
+        settings.url.clone(),
+        settings.client_id.clone(),
+        settings.exchange.clone(),
+        data_dir.join("hub-outbox.sqlite"),
+    );
+    config.reconnect_max_ms = 5_000;
+    if let (Some((certificate, key)), Some(ca)) = (&settings.identity, &settings.ca) {
+        config.tls = Some(secourir_hub::TlsFiles {
+            ca_cert: config_dir.join(ca),
+            client_cert: config_dir.join(certificate),
+            client_key: config_dir.join(key),
+        });
+    }
+    config
 }

@@ -222,7 +222,8 @@ fn policy(method: &str, path: &str, who: Who) -> Option<Cell> {
         ("post", "/api/console/calls/{call}/hangup")
         | ("post", "/api/console/calls/{call}/transfer")
         | ("post", "/api/console/calls/{call}/handback")
-        | ("post", "/api/console/calls/{call}/text") => person(NotTheirs),
+        | ("post", "/api/console/calls/{call}/text")
+        | ("post", "/api/console/calls/{call}/case") => person(NotTheirs),
         // A call-back: CTA 13's list, for CTA 13's people.
         ("post", "/api/console/callbacks/{call}/{step}") => person(match who {
             Ota83 => NotTheirs,

@@ -1,7 +1,11 @@
 //! The `secourir` command as a user runs it.
 
+mod common;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
+
+use common::cisu_validator;
 
 fn secourir() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_secourir"));
@@ -133,42 +137,6 @@ fn the_shipped_configuration_is_the_generated_one() {
     );
 }
 
-/// The official Hub Santé schemas kept by the CISU crate, each registered under its own name
-/// (they all declare the same `$id`), as that crate's `tests/schemas.rs` does.
-fn envelope_validator() -> jsonschema::Validator {
-    const BASE: &str = "classpath:/json-schema/";
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cisu/tests/official/json-schema");
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            entry
-                .expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|name| name.ends_with(".schema.json"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 24, "only {names:?}");
-    let mut registry = jsonschema::Registry::new();
-    for name in &names {
-        let text = std::fs::read_to_string(dir.join(name)).expect("a schema");
-        let mut schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
-        let uri = format!("{BASE}{name}");
-        schema["$id"] = serde_json::Value::String(uri.clone());
-        registry = registry.add(uri, schema).expect("a schema registers");
-    }
-    let registry = registry.prepare().expect("the schemas resolve");
-    jsonschema::options()
-        .with_registry(&registry)
-        .should_validate_formats(true)
-        .offline()
-        .build(&serde_json::json!({ "$ref": format!("{BASE}EDXL-DE-full.schema.json") }))
-        .expect("the envelope's validator")
-}
-
 #[test]
 fn cisu_prints_the_case_of_a_recorded_call_as_the_hub_schemas_want_it() {
     use secourir_store::{Store, Write};
@@ -222,12 +190,12 @@ fn cisu_prints_the_case_of_a_recorded_call_as_the_hub_schemas_want_it() {
     let (code, out, err) = run(&["cisu", "7", "--data-dir", data, "--config", config]);
     assert_eq!(code, 0, "{err}");
     let message: serde_json::Value = serde_json::from_str(&out).expect("the output is JSON");
-    let errors: Vec<String> = envelope_validator()
+    let errors: Vec<String> = cisu_validator()
         .iter_errors(&message)
         .map(|e| format!("{}: {e}", e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{}\n{message:#}", errors.join("\n"));
-    assert_eq!(message["distributionID"], "fr.fire.secourir.sdis13_7-1");
+    assert_eq!(message["distributionID"], "fr.fire.secourir.sdis13_7-15-1");
     assert_eq!(
         message["descriptor"]["explicitAddress"]["explicitAddressValue"],
         "fr.health.samu13"

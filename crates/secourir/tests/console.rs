@@ -5,6 +5,8 @@
 mod common;
 
 // Tests in files of their own beside this one, named by `#[path]` (see telephony.rs).
+#[path = "console/cases.rs"]
+mod cases;
 #[path = "console/texts.rs"]
 mod texts;
 

@@ -3,6 +3,7 @@
 //! and the API's waiting requests. One task owns the core, so no lock guards the routing state.
 
 mod api;
+mod cases;
 mod happenings;
 mod in_cluster;
 mod reconfigure;
@@ -64,6 +65,8 @@ pub(crate) struct Inputs {
     pub(crate) api: mpsc::Receiver<ApiCall>,
     /// Calls whose records reached the disk.
     pub(crate) settled: crate::writer::Settled,
+    /// What the Hub Santé says of the cases handed to it, and the partners' cases.
+    pub(crate) hub: mpsc::Receiver<crate::cases::HubReport>,
     /// Fires once, to stop.
     pub(crate) stop: oneshot::Receiver<()>,
 }
@@ -103,6 +106,8 @@ pub(crate) struct Driver {
     not_carried_logged: Option<Instant>,
     /// The conversations written, not spoken, whose callers this node holds.
     pub(crate) texts: crate::texts::Texts,
+    /// The cases this node handed to the partners through the hub.
+    pub(crate) cases: crate::cases::Cases,
 }
 
 impl Driver {
@@ -119,6 +124,7 @@ impl Driver {
     ) -> Driver {
         Driver {
             texts: crate::texts::Texts::new(sip.clone(), plan.clone()),
+            cases: crate::cases::Cases::new(None),
             core: Core::new(plan.clone()),
             requests: Requests::new(plan.clone(), territory),
             plan,
@@ -254,6 +260,7 @@ impl Driver {
                 Some(event) = inputs.media.recv() => self.on_media(event),
                 Some(call) = inputs.api.recv() => self.on_api(call),
                 Some(calls) = inputs.settled.recv() => self.legs.settled(&calls),
+                Some(report) = inputs.hub.recv() => self.on_hub(report),
                 () = sleep => self.tick(deadline),
                 () = island_sleep => {
                     let now = self.clock.now();
@@ -445,6 +452,7 @@ impl Driver {
             match command {
                 Command::Reply { request, result } => self.requests.reply(*request, *result),
                 Command::Ended { call, .. } if !island => {
+                    self.cases.ended(call.0);
                     if let Some(node) = &mut self.node {
                         node.members.ended(*call);
                     }

@@ -3,6 +3,7 @@
 
 mod announcements;
 mod arrival;
+pub mod cases;
 mod cluster;
 mod driver;
 mod legs;
@@ -96,6 +97,8 @@ pub struct ServeOptions {
     pub config_text: String,
     /// How a new configuration's text is read, to take it without a restart.
     pub read_config: ConfigReader,
+    /// The Hub Santé, from the configuration's `[hub]`: cases handed to the partners there.
+    pub hub: Option<secourir_hub::HubConfig>,
 }
 
 /// Reads a configuration's text into a plan, as the platform was started (the territory's
@@ -150,6 +153,9 @@ pub enum ServeError {
     /// SIP would not start.
     #[error(transparent)]
     Sip(#[from] secourir_sip::SipError),
+    /// The hub's outbox would not open.
+    #[error("hub: {0}")]
+    Hub(#[from] secourir_hub::StartError),
     /// HTTP would not bind.
     #[error("cannot listen for HTTP on {addr}: {source}")]
     Http {
@@ -438,7 +444,18 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
         (Some(header), None) => Some(open_journal(&options.data_dir, header, &instance)?),
         _ => None,
     };
+    // Without a hub the reports' input stays empty; its sender lives as long as the driver.
+    let (no_hub, mut hub_reports) = mpsc::channel(1);
+    let pump = match options.hub.take() {
+        Some(config) => {
+            let (pump, reports) = cases::Pump::start(config)?;
+            hub_reports = reports;
+            Some(pump)
+        }
+        None => None,
+    };
     let mut driver = driver::Driver::new(plan, territory, instance, sip, legs, records, snapshots);
+    driver.cases = cases::Cases::new(pump);
     driver.journal = journal;
     driver.config = driver::Config::new(options.read_config.clone(), &options.config_text);
     driver.data_dir = options.data_dir.clone();
@@ -460,10 +477,11 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
         media: media_events,
         api: api_rx,
         settled,
+        hub: hub_reports,
         stop: stop_rx,
     };
     let run = tokio::spawn(async move {
-        let _keep = (peer_tx, arrival_tx);
+        let _keep = (peer_tx, arrival_tx, no_hub);
         driver.run(inputs).await;
     });
     let driver = tokio::spawn(async move {

@@ -85,7 +85,7 @@ impl Records {
         }
     }
 
-    fn write(&mut self, write: Write) {
+    pub(crate) fn write(&mut self, write: Write) {
         if !self.muted {
             self.store.send(write);
         }
@@ -160,7 +160,7 @@ impl Records {
         });
     }
 
-    fn trail(&mut self, call: CallId, now: Instant, step: String) {
+    pub(crate) fn trail(&mut self, call: CallId, now: Instant, step: String) {
         self.write(Write::Trail {
             call: call.0,
             at: now.0 as i64,

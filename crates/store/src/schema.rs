@@ -16,14 +16,37 @@ CREATE INDEX IF NOT EXISTS transcript_call ON transcript(call);
     };
 }
 
+/// The CISU messages of a call, sent to partners or received from them, with their delivery
+/// state and the JSON that went on the wire: in a new file and added by the step from version 5.
+macro_rules! case_messages_table {
+    () => {
+        "
+CREATE TABLE IF NOT EXISTS case_messages (
+    distribution_id TEXT PRIMARY KEY,
+    call INTEGER,
+    direction TEXT NOT NULL,
+    partner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    reason TEXT,
+    at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_messages_call ON case_messages(call);
+"
+    };
+}
+
 /// Version 2 added `calls.offered`, so rows made for writes that arrived before their call's
 /// `Offered` are kept but not listed as calls. Version 3 added `meta`, which keeps the highest
 /// call number the platform may have handed out, so that numbers are never reused after a crash.
 /// Version 4 added `alone`: the calls a cluster node served alone and has not yet seen given
 /// back to the log, so that a node that dies meanwhile gives them back when it starts again.
 /// Version 5 added text conversations: the call's `medium`, its transcript's seal and the
-/// `transcript` table of who wrote what.
-pub(crate) const SCHEMA_VERSION: i64 = 5;
+/// `transcript` table of who wrote what. Version 6 added `case_messages`, the cases handed to
+/// partners through the Hub Santé.
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 
 /// The whole schema, for a new file.
 pub(crate) const SCHEMA: &str = concat!(
@@ -81,8 +104,11 @@ CREATE TABLE IF NOT EXISTS alone (
 );
 ",
     transcript_table!(),
-    ""
+    case_messages_table!()
 );
+
+/// From version 5: the cases handed to partners.
+pub(crate) const MIGRATE_5_TO_6: &str = case_messages_table!();
 
 /// From version 4: text conversations.
 pub(crate) const MIGRATE_4_TO_5: &str = concat!(

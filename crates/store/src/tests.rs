@@ -671,8 +671,9 @@ fn call_of(write: &Write) -> u64 {
         | Write::TextSealed { call, .. }
         | Write::Alone { call }
         | Write::GivenBack { call } => *call,
+        Write::CaseMessage { call, .. } => call.unwrap_or(0),
         Write::HighWater { upto } => *upto,
-        Write::LogApplied { .. } => 0,
+        Write::LogApplied { .. } | Write::CaseState { .. } => 0,
     }
 }
 
@@ -835,4 +836,55 @@ fn a_version_4_store_gains_text_conversations() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.call(1).unwrap().unwrap().medium, "voice");
     assert!(store.transcript(1).unwrap().is_empty());
+}
+
+#[test]
+fn a_case_message_keeps_its_body_and_follows_its_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(dir.path()).unwrap();
+    let sent = |id: &str, at| Write::CaseMessage {
+        distribution_id: id.into(),
+        call: Some(9),
+        direction: "sent",
+        partner: "fr.health.samu13".into(),
+        kind: "Report".into(),
+        state: "queued".into(),
+        at,
+        body: "{\"distributionID\":\"x\"}".to_owned().into(),
+    };
+    store
+        .apply(&[
+            offered(9, 1_000),
+            sent("fr.fire.s_9-15-1", 2_000),
+            // A repeat of the same message (a retried write) keeps the first row.
+            sent("fr.fire.s_9-15-1", 2_500),
+            Write::CaseState {
+                distribution_id: "fr.fire.s_9-15-1".into(),
+                state: "acked".into(),
+                reason: None,
+                at: 3_000,
+            },
+        ])
+        .unwrap();
+    let messages = store.case_messages(9).unwrap();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].state, "acked");
+    assert_eq!((messages[0].at, messages[0].updated_at), (2_000, 3_000));
+    assert_eq!(messages[0].body, "{\"distributionID\":\"x\"}");
+    assert!(store.case_messages(10).unwrap().is_empty());
+}
+
+#[test]
+fn a_version_5_store_gains_case_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(FILE_NAME);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let v5 = &SCHEMA[..SCHEMA
+        .find("CREATE TABLE IF NOT EXISTS case_messages")
+        .unwrap()];
+    conn.execute_batch(v5).unwrap();
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    drop(conn);
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.case_messages(1).unwrap().is_empty());
 }

@@ -123,3 +123,51 @@ fn a_certificate_over_plain_amqp_is_refused() {
     let message = one_problem_at(&source, "url = ");
     assert!(message.contains("amqps://"), "{message}");
 }
+
+#[test]
+fn natures_of_fact_are_read_in_order_the_first_the_default() {
+    let source = with_hub(&format!(
+        "{LOCAL}\n\n[[hub.qualification]]\ncode = \"C04.02.01\"\nlabel = \"Incendie - Bâtiment d'habitation\"\n\n[[hub.qualification]]\ncode = \"C11.02.01\"\nlabel = \"Malaise/détresse vitale\""
+    ));
+    let plan = Plan::from_toml(&source, TERRITORY).expect("valid");
+    let codes: Vec<_> = plan.hub.expect("a hub").qualifications;
+    assert_eq!(codes.len(), 2);
+    assert_eq!(codes[0].code, "C04.02.01");
+    assert_eq!(codes[1].label, "Malaise/détresse vitale");
+}
+
+#[test]
+fn without_natures_of_fact_a_shipped_list_is_offered() {
+    let plan = Plan::from_toml(&with_hub(LOCAL), TERRITORY).expect("valid");
+    let hub = plan.hub.expect("a hub");
+    assert!(hub.qualifications.len() > 3);
+    assert!(hub.qualifications.iter().all(|q| q.code.len() == 9));
+}
+
+#[test]
+fn a_nature_of_fact_not_shaped_as_the_schemas_want_is_refused_with_its_line() {
+    for (code, reason) in [
+        ("C4.02.01", "not a CISU code"),
+        ("X04.02.01", "not a CISU code"),
+    ] {
+        let source = with_hub(&format!(
+            "{LOCAL}\n\n[[hub.qualification]]\ncode = \"{code}\"\nlabel = \"Feu\""
+        ));
+        let message = one_problem_at(&source, &format!("code = \"{code}\""));
+        assert!(message.contains(reason), "{code}: {message}");
+    }
+    let twice = with_hub(&format!(
+        "{LOCAL}\n\n[[hub.qualification]]\ncode = \"C04.02.01\"\nlabel = \"Feu\"\n\n[[hub.qualification]]\ncode = \"C04.02.02\"\nlabel = \"\""
+    ));
+    let message = one_problem_at(&twice, "label = \"\"");
+    assert!(message.contains("1 to 255"), "{message}");
+}
+
+#[test]
+fn a_changed_hub_needs_a_restart() {
+    let before = Plan::from_toml(&with_hub(LOCAL), TERRITORY).expect("valid");
+    let after =
+        Plan::from_toml(&with_hub(&LOCAL.replace("sdis13", "sdis83")), TERRITORY).expect("valid");
+    let why = before.may_become(&after).expect_err("refused");
+    assert!(why.contains("[hub]"), "{why}");
+}

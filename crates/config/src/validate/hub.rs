@@ -48,6 +48,12 @@ pub(super) fn hub(raw: &toml::Spanned<RawHub>, c: &mut Checker<'_>) -> HubSettin
                     "a certificate and private_key need an amqps:// url",
                 );
             }
+            if hub.ca.is_none() {
+                c.at(
+                    cert.span(),
+                    "mTLS on the hub needs ca as well: the authority that signs the hub's certificate",
+                );
+            }
             Some((cert.get_ref().clone(), key.get_ref().clone()))
         }
         (Some(only), None) | (None, Some(only)) => {
@@ -59,7 +65,9 @@ pub(super) fn hub(raw: &toml::Spanned<RawHub>, c: &mut Checker<'_>) -> HubSettin
         }
         (None, None) => None,
     };
+    let qualifications = qualifications(&hub.qualification, c);
     HubSettings {
+        qualifications,
         url: url.clone(),
         client_id: hub.client_id.get_ref().clone(),
         exchange,
@@ -67,6 +75,73 @@ pub(super) fn hub(raw: &toml::Spanned<RawHub>, c: &mut Checker<'_>) -> HubSettin
         ca: hub.ca.as_ref().map(|ca| ca.get_ref().clone()),
         line: line_column(c.source, raw.span().start).0,
     }
+}
+
+/// The natures of fact the console offers when none are configured: codes and labels of the
+/// CISU nomenclature as the hub's published samples use them, the first being the default.
+const DEFAULT_QUALIFICATIONS: [(&str, &str); 7] = [
+    ("C11.00.00", "Autre nature de fait"),
+    ("C04.02.01", "Incendie - Bâtiment d'habitation"),
+    ("C04.05.03", "Feu de broussailles"),
+    ("C11.02.01", "Malaise/détresse vitale"),
+    ("C02.05.02", "Obstétrique"),
+    ("C09.03.00", "Fuite de gaz"),
+    ("C01.01.04", "2-roues"),
+];
+
+/// The configured natures of fact: each code shaped as the schemas want (`Cnn.nn.nn`), each
+/// label worded, no code twice.
+fn qualifications(
+    raw: &[toml::Spanned<RawQualification>],
+    c: &mut Checker<'_>,
+) -> Vec<CaseQualification> {
+    if raw.is_empty() {
+        return DEFAULT_QUALIFICATIONS
+            .iter()
+            .map(|(code, label)| CaseQualification {
+                code: (*code).to_owned(),
+                label: (*label).to_owned(),
+            })
+            .collect();
+    }
+    let mut out: Vec<CaseQualification> = Vec::new();
+    for q in raw {
+        let q = q.get_ref();
+        let code = q.code.get_ref();
+        let label = q.label.get_ref().trim();
+        if !qualification_code(code) {
+            c.at(
+                q.code.span(),
+                format!("qualification code {code:?} is not a CISU code (Cnn.nn.nn)"),
+            );
+        } else if out.iter().any(|o| &o.code == code) {
+            c.at(
+                q.code.span(),
+                format!("qualification {code} is listed twice"),
+            );
+        }
+        if label.is_empty() || label.chars().count() > 255 {
+            c.at(
+                q.label.span(),
+                "qualification label must be 1 to 255 characters",
+            );
+        }
+        out.push(CaseQualification {
+            code: code.clone(),
+            label: label.to_owned(),
+        });
+    }
+    out
+}
+
+/// `Cnn.nn.nn`, the pattern of the RC-EDA schema's `whatsHappen.code`.
+fn qualification_code(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() == 9
+        && b[0] == b'C'
+        && [1, 2, 4, 5, 7, 8].iter().all(|&i| b[i].is_ascii_digit())
+        && b[3] == b'.'
+        && b[6] == b'.'
 }
 
 /// Each partner's client id; with a `[hub]` table, a partner without one could not be sent its

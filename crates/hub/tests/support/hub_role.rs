@@ -51,6 +51,8 @@ pub struct Seen {
     pub published: Vec<Published>,
     /// Message ids received by each partner, in order, repeats included.
     pub received: BTreeMap<&'static str, Vec<String>>,
+    /// The documents each partner received, in the same order.
+    pub bodies: BTreeMap<&'static str, Vec<Vec<u8>>>,
 }
 
 /// The running stand-ins.
@@ -292,12 +294,14 @@ async fn answer(channel: Channel, partner: &'static str, seen: Arc<Mutex<Seen>>)
             .as_ref()
             .map(ToString::to_string);
         let id = id.expect("every message carries its id");
-        seen.lock()
-            .unwrap()
-            .received
-            .entry(partner)
-            .or_default()
-            .push(id);
+        {
+            let mut seen = seen.lock().unwrap();
+            seen.received.entry(partner).or_default().push(id);
+            seen.bodies
+                .entry(partner)
+                .or_default()
+                .push(delivery.data.clone());
+        }
         let received = secourir_cisu::parse(&delivery.data).expect("the platform sends CISU");
         let (route, params) = reply(partner, &received.sender_id);
         let out = match partner {

@@ -76,6 +76,15 @@ impl Broker {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
     }
 
+    /// The running broker's process id (the Erlang VM itself, the start script having exec'd it).
+    #[allow(
+        dead_code,
+        reason = "the delivery bench reads the broker's CPU time; the test does not"
+    )]
+    pub fn pid(&self) -> Option<u32> {
+        self.server.as_ref().map(Child::id)
+    }
+
     /// Kills the broker at once, as a crash would: no goodbye to its clients.
     pub fn kill(&mut self) {
         if let Some(mut server) = self.server.take() {

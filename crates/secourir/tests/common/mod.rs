@@ -795,3 +795,39 @@ pub fn udp_socket(ip: &str) -> UdpSocket {
         .expect("timeout");
     socket
 }
+
+/// The official Hub Santé schemas kept by the CISU crate, each registered under its own name
+/// (they all declare the same `$id`), as that crate's `tests/schemas.rs` does.
+pub fn cisu_validator() -> jsonschema::Validator {
+    const BASE: &str = "classpath:/json-schema/";
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../cisu/tests/official/json-schema");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name.ends_with(".schema.json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 24, "only {names:?}");
+    let mut registry = jsonschema::Registry::new();
+    for name in &names {
+        let text = std::fs::read_to_string(dir.join(name)).expect("a schema");
+        let mut schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+        let uri = format!("{BASE}{name}");
+        schema["$id"] = serde_json::Value::String(uri.clone());
+        registry = registry.add(uri, schema).expect("a schema registers");
+    }
+    let registry = registry.prepare().expect("the schemas resolve");
+    jsonschema::options()
+        .with_registry(&registry)
+        .should_validate_formats(true)
+        .offline()
+        .build(&serde_json::json!({ "$ref": format!("{BASE}EDXL-DE-full.schema.json") }))
+        .expect("the envelope's validator")
+}

@@ -127,6 +127,16 @@ impl Driver {
             } => {
                 let _ = reply.send(self.write_to_caller(&login, CallId(call), &text));
             }
+            ApiCall::Case {
+                login,
+                call,
+                to,
+                qualification,
+                note,
+                reply,
+            } => {
+                let _ = reply.send(self.hand_case(&login, CallId(call), to, qualification, note));
+            }
             ApiCall::Ask { .. } | ApiCall::Aml { .. } => {}
         }
     }

@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// The qualification of a call nobody qualified.
+fn default() -> Qualification {
+    let (code, label) = DEFAULT_QUALIFICATION;
+    Qualification {
+        code: code.into(),
+        label: label.into(),
+        nomenclature_version: NOMENCLATURE_VERSION.into(),
+    }
+}
+
 /// A voice call from Marseille located by PIDF-LO, answered by ota-13-1 at CTA 13.
 fn marseille() -> CallRecord {
     CallRecord {
@@ -40,7 +50,7 @@ fn case(facts: &CaseFacts) -> serde_json::Value {
 
 #[test]
 fn a_located_call_carries_its_place_position_and_people() {
-    let facts = facts(&marseille(), "cta-13", &[]).expect("facts");
+    let facts = of_record(&marseille(), "cta-13", &[], default()).expect("facts");
     assert_eq!(facts.case_id(), "fr.fire.sdis13.42");
     assert_eq!(facts.received_at.to_rfc3339(), "2026-07-14T12:00:05+02:00");
     assert_eq!(facts.channel, Channel::Voice);
@@ -72,7 +82,7 @@ fn a_call_with_the_default_position_says_it_is_a_default() {
     record.commune = None;
     record.insee = None;
     record.caller = None;
-    let facts = facts(&record, "cta-13", &[]).expect("facts");
+    let facts = of_record(&record, "cta-13", &[], default()).expect("facts");
     let position = facts.position.expect("the default point");
     assert_eq!(position.source, PositionSource::Default);
     assert_eq!(facts.commune, None);
@@ -99,7 +109,7 @@ fn a_text_call_is_written_and_its_conversation_is_the_note() {
         line("caller", "Mon voisin est tombé, il ne répond plus."),
         line("call_taker", "Quelle adresse ?"),
     ];
-    let facts = facts(&record, "cta-13", &transcript).expect("facts");
+    let facts = of_record(&record, "cta-13", &transcript, default()).expect("facts");
     assert_eq!(facts.channel, Channel::Text);
     assert_eq!(
         facts.note.as_deref(),
@@ -129,7 +139,7 @@ fn a_call_nobody_answered_names_no_call_taker_and_is_refused() {
     let mut record = marseille();
     record.call_taker = None;
     assert_eq!(
-        facts(&record, "cta-13", &[]).err(),
+        of_record(&record, "cta-13", &[], default()).err(),
         Some(FactsError::Empty {
             field: "call_taker_login"
         })
@@ -142,4 +152,15 @@ fn the_organisation_is_the_fire_service_of_the_cta() {
     assert_eq!(organisation("cta-2a"), "sdis2a");
     assert_eq!(organisation("cta-974"), "sdis974");
     assert_eq!(organisation("bspp"), "bspp");
+}
+
+#[test]
+fn a_message_id_names_its_call_and_partner() {
+    let id = format!(
+        "fr.fire.secourir.sdis13_{}",
+        local_id(42, Service::Ambulance, 3)
+    );
+    assert_eq!(id, "fr.fire.secourir.sdis13_42-15-3");
+    assert_eq!(call_of(&id), Some((42, "15")));
+    assert_eq!(call_of("fr.health.samu13_abc"), None);
 }
