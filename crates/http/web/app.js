@@ -489,10 +489,28 @@ function drawDepartement(svg, call) {
 const ctaRows = new Map();
 const LOADS = ["calme", "appels en attente", "attente > 30 s", "attente > 2 min"];
 
+// The cases handed to partners across the country: how many wait, and those the partner may not
+// have (refused, unacknowledged, expired), by call and CTA.
+function renderRoomCases() {
+  const cases = snapshot.cases || [];
+  const box = $("room-cases");
+  box.hidden = !snapshot.hub && !cases.length;
+  if (box.hidden) return;
+  const count = (state) => cases.filter((c) => c.state === state).length;
+  const troubled = cases.filter((c) => c.state === "refused" || c.state === "overdue" || c.state === "expired")
+    .slice(-5).map((c) => `appel ${c.call} (${c.cta}) au ${c.to} : ${caseWords(c)}`);
+  const hub = snapshot.hub && !snapshot.hub.connected
+    ? `Hub Santé injoignable depuis ${new Date(snapshot.hub.since).toLocaleTimeString("fr-FR")}. ` : "";
+  setText(box, `${hub}Dossiers partenaires : ${count("acked")} reçus, ${count("queued")} en attente, ` +
+    `${count("overdue")} sans accusé, ${count("refused")} refusés, ${count("expired")} expirés` +
+    (troubled.length ? ` — ${troubled.join(" ; ")}` : ""));
+}
+
 function renderSupervision() {
   const inCrisis = snapshot.zones.filter((z) => z.crisis)
     .map((z) => `${z.departement}${outlines && outlines[z.departement] ? ` ${outlines[z.departement].name}` : ""}`);
   setText($("crisis-list"), inCrisis.length ? inCrisis.join(", ") : "aucun département");
+  renderRoomCases();
   const svg = $("france");
   if (outlines && !svg.dataset.drawn) {
     // Metropolitan France only on the map; overseas départements are in the table.
