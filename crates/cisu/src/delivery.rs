@@ -12,7 +12,7 @@
 //! [`Delivery::poll_timeout`] says when to call [`Delivery::handle_timeout`]. Times are unix
 //! milliseconds, as the envelope's times are wall-clock times; a clock stepping back is held.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The longest message id followed.
 pub const ID_LEN_MAX: usize = 255;
@@ -127,11 +127,19 @@ pub enum SubmitError {
 }
 
 /// The delivery tracker.
+///
+/// Each message's next deadline is kept in an ordered index, and the messages due for sending
+/// in another, so that a burst of thousands of messages costs a logarithm per step, not a scan
+/// of every message followed.
 #[derive(Debug)]
 pub struct Delivery {
     config: DeliveryConfig,
     now_ms: i64,
     messages: BTreeMap<String, Message>,
+    /// Each message once, by the instant something next happens to it.
+    wake: BTreeSet<(i64, String)>,
+    /// Messages due for sending, by when they became due.
+    ready: BTreeSet<(i64, String)>,
     events: VecDeque<DeliveryEvent>,
 }
 
@@ -139,6 +147,28 @@ pub struct Delivery {
 struct Message {
     expires_at_ms: i64,
     stage: Stage,
+    /// Its key in `wake`.
+    wake_at_ms: i64,
+    /// Its key in `ready`, while it waits there.
+    ready_at_ms: Option<i64>,
+}
+
+impl Message {
+    /// The next instant the tracker must look at this message.
+    fn deadline(&self, config: &DeliveryConfig) -> i64 {
+        let stage_ms = match self.stage {
+            // Once in `ready`, only its expiry is left to watch.
+            Stage::Waiting { .. } if self.ready_at_ms.is_some() => i64::MAX,
+            Stage::Waiting { send_at_ms, .. } => send_at_ms,
+            Stage::Sending { since_ms, .. } => since_ms.saturating_add(config.confirm_timeout_ms),
+            Stage::Published {
+                at_ms,
+                overdue: false,
+            } => at_ms.saturating_add(config.overdue_after_ms),
+            Stage::Published { overdue: true, .. } => i64::MAX,
+        };
+        stage_ms.min(self.expires_at_ms)
+    }
 }
 
 impl Delivery {
@@ -150,6 +180,8 @@ impl Delivery {
             config,
             now_ms: i64::MIN,
             messages: BTreeMap::new(),
+            wake: BTreeSet::new(),
+            ready: BTreeSet::new(),
             events: VecDeque::new(),
         }
     }
@@ -183,10 +215,15 @@ impl Delivery {
                 send_at_ms: now_ms,
             },
         };
-        let message = Message {
+        let mut message = Message {
             expires_at_ms: submission.expires_at_ms,
             stage,
+            wake_at_ms: 0,
+            ready_at_ms: None,
         };
+        message.wake_at_ms = message.deadline(&self.config);
+        self.wake
+            .insert((message.wake_at_ms, submission.id.clone()));
         self.messages.insert(submission.id, message);
         Ok(())
     }
@@ -196,23 +233,17 @@ impl Delivery {
     pub fn poll_transmit(&mut self, now_ms: i64) -> Option<String> {
         self.handle_timeout(now_ms);
         let now_ms = self.now_ms;
-        let (id, attempts) = self
-            .messages
-            .iter()
-            .filter_map(|(id, message)| match message.stage {
-                Stage::Waiting {
-                    attempts,
-                    send_at_ms,
-                } if send_at_ms <= now_ms => Some((send_at_ms, id, attempts)),
-                _ => None,
-            })
-            .min()
-            .map(|(_, id, attempts)| (id.clone(), attempts))?;
-        let message = self.messages.get_mut(&id).expect("the id was just found");
+        let (_, id) = self.ready.pop_first()?;
+        let message = self.messages.get_mut(&id).expect("a ready message is followed");
+        message.ready_at_ms = None;
+        let Stage::Waiting { attempts, .. } = message.stage else {
+            unreachable!("only waiting messages are ready")
+        };
         message.stage = Stage::Sending {
             attempts: attempts.saturating_add(1),
             since_ms: now_ms,
         };
+        self.reschedule(&id);
         Some(id)
     }
 
@@ -226,6 +257,10 @@ impl Delivery {
                     at_ms: now_ms,
                     overdue: false,
                 };
+                if let Some(at) = message.ready_at_ms.take() {
+                    self.ready.remove(&(at, id.to_owned()));
+                }
+                self.reschedule(id);
                 true
             }
             _ => false,
@@ -243,6 +278,7 @@ impl Delivery {
                         attempts,
                         send_at_ms: now_ms + backoff_ms(&config, attempts),
                     };
+                    self.reschedule(id);
                     true
                 }
                 _ => false,
@@ -266,25 +302,29 @@ impl Delivery {
         })
     }
 
-    /// Applies what time brings: expiries, confirmations waited for too long, overdue messages.
-    /// Harmless when called early or twice.
+    /// Applies what time brings: expiries, confirmations waited for too long, overdue messages,
+    /// messages becoming due. Harmless when called early or twice.
     pub fn handle_timeout(&mut self, now_ms: i64) {
         let now_ms = self.advance(now_ms);
         let config = self.config;
-        let expired: Vec<String> = self
-            .messages
-            .iter()
-            .filter(|(_, message)| message.expires_at_ms <= now_ms)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in expired {
-            let message = self.messages.remove(&id).expect("the id was just listed");
-            let published = matches!(message.stage, Stage::Published { .. });
-            self.events
-                .push_back(DeliveryEvent::Expired { id, published });
-        }
-        for (id, message) in &mut self.messages {
+        while self.wake.first().is_some_and(|(at, _)| *at <= now_ms) {
+            let (_, id) = self.wake.pop_first().expect("just looked at");
+            let message = self.messages.get_mut(&id).expect("a woken message is followed");
+            if message.expires_at_ms <= now_ms {
+                let message = self.messages.remove(&id).expect("just found");
+                if let Some(at) = message.ready_at_ms {
+                    self.ready.remove(&(at, id.clone()));
+                }
+                let published = matches!(message.stage, Stage::Published { .. });
+                self.events
+                    .push_back(DeliveryEvent::Expired { id, published });
+                continue;
+            }
             match message.stage {
+                Stage::Waiting { send_at_ms, .. } if send_at_ms <= now_ms => {
+                    message.ready_at_ms = Some(send_at_ms);
+                    self.ready.insert((send_at_ms, id.clone()));
+                }
                 Stage::Sending { attempts, since_ms }
                     if since_ms.saturating_add(config.confirm_timeout_ms) <= now_ms =>
                 {
@@ -309,6 +349,8 @@ impl Delivery {
                 }
                 _ => {}
             }
+            message.wake_at_ms = message.deadline(&config);
+            self.wake.insert((message.wake_at_ms, id));
         }
     }
 
@@ -319,24 +361,16 @@ impl Delivery {
 
     /// When [`Delivery::handle_timeout`] has something to do, or a message becomes due.
     pub fn poll_timeout(&self) -> Option<i64> {
-        let config = &self.config;
-        self.messages
-            .values()
-            .map(|message| {
-                let stage_ms = match message.stage {
-                    Stage::Waiting { send_at_ms, .. } => send_at_ms,
-                    Stage::Sending { since_ms, .. } => {
-                        since_ms.saturating_add(config.confirm_timeout_ms)
-                    }
-                    Stage::Published {
-                        at_ms,
-                        overdue: false,
-                    } => at_ms.saturating_add(config.overdue_after_ms),
-                    Stage::Published { overdue: true, .. } => i64::MAX,
-                };
-                stage_ms.min(message.expires_at_ms)
-            })
-            .min()
+        let ready = self.ready.first().map(|(at, _)| *at);
+        let wake = self
+            .wake
+            .first()
+            .map(|(at, _)| *at)
+            .filter(|at| *at < i64::MAX);
+        match (ready, wake) {
+            (Some(r), Some(w)) => Some(r.min(w)),
+            (r, w) => r.or(w),
+        }
     }
 
     /// Where a message stands, if still followed.
@@ -367,9 +401,24 @@ impl Delivery {
         self.now_ms
     }
 
+    /// Moves a message's entry in `wake` to its new deadline after its stage changed.
+    fn reschedule(&mut self, id: &str) {
+        let config = self.config;
+        let Some(message) = self.messages.get_mut(id) else {
+            return;
+        };
+        self.wake.remove(&(message.wake_at_ms, id.to_owned()));
+        message.wake_at_ms = message.deadline(&config);
+        self.wake.insert((message.wake_at_ms, id.to_owned()));
+    }
+
     fn end(&mut self, id: &str, event: impl FnOnce(String) -> DeliveryEvent) -> bool {
         match self.messages.remove_entry(id) {
-            Some((id, _)) => {
+            Some((id, message)) => {
+                self.wake.remove(&(message.wake_at_ms, id.clone()));
+                if let Some(at) = message.ready_at_ms {
+                    self.ready.remove(&(at, id.clone()));
+                }
                 self.events.push_back(event(id));
                 true
             }
