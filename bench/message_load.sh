@@ -73,7 +73,7 @@ cpu_before=$(cpu_ms "$PLATFORM_PID")
 for rate in $RATES; do
     name="step-$rate"
     calls=$(( rate * STEP_S ))
-    (cd "$OUT" && sipp -sf "$BENCH"/sipp/texter-load.xml -key trunk ";trunk=ingress-13" \
+    (cd "$OUT" && sipp -sf "$BENCH"/sipp/texter-load.xml -key trunk ";trunk=ingress-13" -key step "$rate" \
         -i 127.0.0.1 -p "$CALLER_PORT" -r "$rate" -rp 1000 -m "$calls" -l 100000 \
         -timeout $(( STEP_S + 60 ))s -recv_timeout 20000 -nostdin -trace_stat -fd 1 \
         -stf "$name.csv" "127.0.0.1:$SIP_PORT" > "$name.log" 2>&1) || true

@@ -234,7 +234,10 @@ impl Delivery {
         self.handle_timeout(now_ms);
         let now_ms = self.now_ms;
         let (_, id) = self.ready.pop_first()?;
-        let message = self.messages.get_mut(&id).expect("a ready message is followed");
+        let message = self
+            .messages
+            .get_mut(&id)
+            .expect("a ready message is followed");
         message.ready_at_ms = None;
         let Stage::Waiting { attempts, .. } = message.stage else {
             unreachable!("only waiting messages are ready")
@@ -309,7 +312,10 @@ impl Delivery {
         let config = self.config;
         while self.wake.first().is_some_and(|(at, _)| *at <= now_ms) {
             let (_, id) = self.wake.pop_first().expect("just looked at");
-            let message = self.messages.get_mut(&id).expect("a woken message is followed");
+            let message = self
+                .messages
+                .get_mut(&id)
+                .expect("a woken message is followed");
             if message.expires_at_ms <= now_ms {
                 let message = self.messages.remove(&id).expect("just found");
                 if let Some(at) = message.ready_at_ms {

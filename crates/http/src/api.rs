@@ -285,6 +285,51 @@ pub(crate) async fn call_detail(
     }
 }
 
+#[utoipa::path(get, path = "/api/calls/{call}/log", tag = "calls", security(("token" = []), ("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 200, description = "The call's events in the signed audit trail, oldest first: each as its JSON and as the signed line (JWS) it is in the log; `secourir audit verify` checks the whole log"), (status = 401, description = "No token or session"), (status = 404, description = "No such call, or another CTA's")))]
+pub(crate) async fn call_log(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+) -> Response {
+    let asker = match access::asker(&state, &headers) {
+        Ok(asker) => asker,
+        Err(r) => return r.into_response(),
+    };
+    let dir = state.data_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let store = secourir_store::Store::open_read_only(&dir)?;
+        let record = store.call(call)?;
+        // The whole log is read: it is one node's, and a call's events are spread through it.
+        let log = dir.join("audit").join("events.log");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        Ok::<_, secourir_store::StoreError>((record, text))
+    })
+    .await;
+    match result {
+        Ok(Ok((Some(record), text)))
+            if asker.reads_call(
+                &state.web.plan,
+                record.cta.as_deref(),
+                record.call_taker.as_deref(),
+                &record.departement,
+            ) =>
+        {
+            let events: Vec<serde_json::Value> = text
+                .lines()
+                .filter_map(|line| {
+                    let event = secourir_audit::unverified_payload(line)?;
+                    (event["callId"] == record.emergency_call_id.as_str())
+                        .then(|| serde_json::json!({ "event": event, "jws": line }))
+                })
+                .collect();
+            Json(events).into_response()
+        }
+        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such call"),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct CallbacksQuery {
     cta: Option<String>,

@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod connections;
 mod live;
+mod lost;
 mod prometheus;
 mod protocol;
 mod router;
@@ -44,9 +45,19 @@ pub fn router(
     plan: Arc<Plan>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     https: bool,
+    services: Services,
 ) -> axum::Router {
     let web = sessions::Web::new(plan, snapshots);
-    router::router(driver, token, data_dir, web, https)
+    router::router(driver, token, data_dir, web, https, services)
+}
+
+/// What the HTTP side answers with besides the driver.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// The signed audit trail: sign-ins and LoST queries are logged there.
+    pub audit: Option<secourir_audit::Trail>,
+    /// The LoST server over the territory, for `POST /lost`.
+    pub lost: Option<Arc<secourir_lost::Ecrf>>,
 }
 
 /// Serves `router` on `listener`, over TLS when a certificate is given, until `stop` ends.

@@ -303,6 +303,29 @@ pub(crate) struct AppState {
     pub(crate) web: Web,
     /// Served over HTTPS: the session cookie is `Secure` and browsers are told to stay on HTTPS.
     pub(crate) https: bool,
+    /// The signed audit trail: sign-ins and LoST queries go there.
+    pub(crate) audit: Option<secourir_audit::Trail>,
+    /// The LoST server over the territory (`POST /lost`).
+    pub(crate) lost: Option<Arc<secourir_lost::Ecrf>>,
+}
+
+impl AppState {
+    /// Logs an event in the audit trail, stamped now.
+    pub(crate) fn audit(
+        &self,
+        body: secourir_audit::Body,
+        peer: Option<std::net::SocketAddr>,
+        agent: Option<&str>,
+    ) {
+        let Some(trail) = &self.audit else { return };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut common = trail.common(now, None);
+        common.ip_address_port = peer.map(|p| p.to_string());
+        common.agency_agent_id = agent.map(str::to_owned);
+        trail.log(common, body);
+    }
 }
 
 /// Asks the core on behalf of a call-taker; None when the platform is stopping.

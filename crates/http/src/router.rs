@@ -25,6 +25,7 @@ pub(crate) fn router(
     data_dir: PathBuf,
     web: Web,
     https: bool,
+    services: crate::Services,
 ) -> Router {
     // Made now, so that the first unknown login costs no more than a wrong password.
     signin::decoy_hash();
@@ -34,6 +35,8 @@ pub(crate) fn router(
         data_dir: Arc::new(data_dir),
         web,
         https,
+        audit: services.audit,
+        lost: services.lost,
     };
     Router::new()
         .route("/", get(signin::index))
@@ -60,6 +63,8 @@ pub(crate) fn router(
         .route("/api/call-takers/{login}/state", post(api::set_state))
         .route("/api/calls", get(api::calls))
         .route("/api/calls/{call}", get(api::call_detail))
+        .route("/api/calls/{call}/log", get(api::call_log))
+        .route("/lost", post(crate::lost::find))
         .route("/api/aml", post(api::aml))
         .route("/api/callbacks", get(api::callbacks))
         .route("/api/callbacks/{call}/taken", post(api::callback_taken))
@@ -220,7 +225,7 @@ async fn log_refusals(
 #[openapi(
     info(title = "Secourir", description = "Emergency-call platform of the French fire and rescue services: call-takers, calls, call-backs, console and supervision."),
     paths(
-        api::health, api::metrics, api::call_takers, api::set_state, api::calls, api::call_detail,
+        api::health, api::metrics, api::call_takers, api::set_state, api::calls, api::call_detail, api::call_log, crate::lost::find,
         api::aml, api::callbacks, api::callback_taken, api::callback_done, signin::login,
         signin::logout, signin::me, web::my_state, web::pick, web::hang_up, web::transfer,
         web::hand_back, web::write, web::case, web::call_back, web::crisis, web::outlines, web::live

@@ -156,8 +156,16 @@ pub(crate) async fn login(
             "identifiant et mot de passe attendus",
         );
     };
-    let source = source.map(|s| s.0.0.ip());
+    let peer = source.map(|s| s.0.0);
+    let source = peer.map(|p| p.ip());
     let login = credentials.login.clone();
+    let auth = |outcome| {
+        secourir_audit::Body::Authentication(secourir_audit::Authentication {
+            login: login.clone(),
+            outcome,
+            method: "console".into(),
+        })
+    };
     let verdict = {
         let mut throttle = state.web.throttle.lock().unwrap_or_else(|e| e.into_inner());
         throttle.check(&login, source, std::time::Instant::now())
@@ -196,6 +204,11 @@ pub(crate) async fn login(
     .map(|(taker, _)| taker);
     let Some(taker) = verified else {
         warn!(%login, ?source, "console login refused");
+        state.audit(
+            auth(secourir_audit::AuthenticationOutcome::Failed),
+            peer,
+            None,
+        );
         let locked = {
             let mut throttle = state.web.throttle.lock().unwrap_or_else(|e| e.into_inner());
             throttle.failed(&login, source, std::time::Instant::now())
@@ -213,12 +226,22 @@ pub(crate) async fn login(
                 ),
             };
             warn!(%what, "console login locked out");
+            state.audit(
+                auth(secourir_audit::AuthenticationOutcome::LockedOut),
+                peer,
+                None,
+            );
             metrics::counter!("secourir_login_lockouts_total").increment(1);
             let _ = state.driver.try_send(ApiCall::Note { what });
         }
         // One answer for an unknown login and a wrong password alike.
         return problem(StatusCode::UNAUTHORIZED, "identifiants invalides");
     };
+    state.audit(
+        auth(secourir_audit::AuthenticationOutcome::SignedIn),
+        peer,
+        Some(&taker.login),
+    );
     // From now on, wrong passwords from elsewhere cannot hold this console back.
     state
         .web

@@ -1,5 +1,6 @@
 //! `secourir`: the command line of the platform.
 
+mod audit;
 mod cisu;
 mod locate;
 mod national;
@@ -46,6 +47,8 @@ enum Command {
     /// Print the CISU message (EDXL-DE envelope, createCase) the platform would send the
     /// partner for a recorded call, sent or not.
     Cisu(cisu::Args),
+    /// The signed, chained audit trail of a data directory: `secourir audit verify`.
+    Audit(audit::Args),
     /// The platform with simulated callers across France and simulated call-takers, so that
     /// the console and the national map come alive at once.
     Demo(serve::DemoArgs),
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(&args),
         Command::Calls(args) => serve::calls(&args),
         Command::Cisu(args) => cisu::run(&args),
+        Command::Audit(args) => audit::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Demo(args) => serve::demo(&args),
         Command::Totp { login, config } => totp(&login, &config),

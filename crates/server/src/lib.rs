@@ -62,6 +62,27 @@ const SHIPPED_ANNOUNCEMENTS: [(&str, &[u8]); 3] = [
     ),
 ];
 
+/// The LoST server over the territory, naming the CTAs' queues on this platform's SIP address;
+/// None (and said) if that address cannot be written in a LoST answer.
+fn lost_server(
+    plan: &Arc<Plan>,
+    territory: &'static Territory,
+    sip: SocketAddr,
+) -> Option<Arc<secourir_lost::Ecrf>> {
+    match secourir_lost::Ecrf::new(
+        plan.clone(),
+        territory,
+        sip.to_string(),
+        "ecrf.secourir".into(),
+    ) {
+        Ok(ecrf) => Some(Arc::new(ecrf)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no LoST server: POST /lost answers 503");
+            None
+        }
+    }
+}
+
 /// How to run the platform.
 pub struct ServeOptions {
     /// SIP over UDP.
@@ -153,6 +174,9 @@ pub enum ServeError {
     /// SIP would not start.
     #[error(transparent)]
     Sip(#[from] secourir_sip::SipError),
+    /// The audit trail would not open.
+    #[error(transparent)]
+    Audit(#[from] secourir_audit::TrailError),
     /// The hub's outbox would not open.
     #[error("hub: {0}")]
     Hub(#[from] secourir_hub::StartError),
@@ -404,6 +428,30 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
     let api_control = api_tx.clone();
     let (snapshots, snapshot_rx) =
         tokio::sync::watch::channel(Arc::new(secourir_http::Snapshot::default()));
+    // Each node signs its own chain, named for the node.
+    let element = options
+        .cluster
+        .as_ref()
+        .map_or_else(|| "secourir".to_owned(), |c| c.node.clone());
+    let audit =
+        secourir_audit::Trail::start(&options.data_dir.join("audit"), &element, "secourir")?;
+    {
+        let text = &options.config_text;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        audit.log(
+            audit.common(now, None),
+            secourir_audit::Body::ConfigurationChange(secourir_audit::ConfigurationChange {
+                change_type: secourir_audit::ConfigurationChangeType::Loaded,
+                sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes())),
+                previous_sha256: None,
+                source: "start".into(),
+                editor: None,
+                summary: None,
+            }),
+        );
+    }
     let router = secourir_http::router(
         api_tx.clone(),
         options.api_token.clone(),
@@ -411,6 +459,10 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
         plan.clone(),
         snapshot_rx,
         options.tls.is_some(),
+        secourir_http::Services {
+            audit: Some(audit.clone()),
+            lost: lost_server(&plan, territory, sip.local_addr()),
+        },
     );
     let stop = cancel.clone();
     secourir_http::serve(listener, router, options.tls.clone(), async move {
@@ -438,7 +490,8 @@ pub async fn start(plan: Arc<Plan>, mut options: ServeOptions) -> Result<Platfor
         None => Box::new(sip.clone()),
     };
     let legs = legs::Legs::new(signalling, media, plan.clone(), announcements, recordings);
-    let records = records::Records::new(store, plan.clone());
+    let mut records = records::Records::new(store, plan.clone());
+    records.audit = Some(audit);
     // In a cluster the log is the journal.
     let journal = match (&options.journal, &joined) {
         (Some(header), None) => Some(open_journal(&options.data_dir, header, &instance)?),

@@ -1,6 +1,7 @@
 //! What the core's commands leave on record: the store's writes (call records, trails in
 //! French, call-backs), the metrics, and the supervision room's figures.
 
+mod audit;
 mod cluster;
 
 use std::sync::Arc;
@@ -53,6 +54,13 @@ pub(crate) struct Records {
     pub(crate) muted: bool,
     /// Calls this node served alone that the log took back, in this life.
     given_back: std::collections::BTreeSet<u64>,
+    /// The signed, chained trail of what happened, when the platform keeps one.
+    pub(crate) audit: Option<secourir_audit::Trail>,
+    /// Each live call's `urn:emergency:uid:callid:…` and medium, for its trail's events.
+    call_ids: std::collections::HashMap<u64, (String, secourir_audit::Medium)>,
+    /// Ended calls' ids, kept a while for their recording's seal, oldest first in the order.
+    ended_ids: std::collections::HashMap<u64, String>,
+    ended_order: std::collections::VecDeque<u64>,
 }
 
 impl Records {
@@ -66,6 +74,10 @@ impl Records {
             reserves_numbers: true,
             muted: false,
             given_back: std::collections::BTreeSet::new(),
+            audit: None,
+            call_ids: std::collections::HashMap::new(),
+            ended_ids: std::collections::HashMap::new(),
+            ended_order: std::collections::VecDeque::new(),
         }
     }
 
@@ -97,7 +109,12 @@ impl Records {
     }
 
     /// A new call: its record, before the core decides anything about it.
-    pub(crate) fn offered(&mut self, arrival: &OfferedRecord, now: Instant) {
+    pub(crate) fn offered(
+        &mut self,
+        arrival: &OfferedRecord,
+        medium: secourir_core::Medium,
+        now: Instant,
+    ) {
         let call = arrival.call;
         self.reserve_numbers(call);
         self.write(offered_write(arrival, now));
@@ -116,6 +133,7 @@ impl Records {
             ?call, caller = ?arrival.caller.as_ref().map(Personal::new), departement = %arrival.departement,
             commune = ?arrival.commune, location = %arrival.location_source, "emergency call offered"
         );
+        self.audit_offered(arrival, medium, now);
         let home = self.plan.home_cta(arrival.zone);
         metrics::counter!("secourir_calls_offered_total", "cta" => self.plan.cta(home).id.clone())
             .increment(1);
@@ -153,7 +171,8 @@ impl Records {
     }
 
     /// A text conversation ended: its transcript's SHA-256, on record.
-    pub(crate) fn text_sealed(&mut self, call: CallId, sha256: String) {
+    pub(crate) fn text_sealed(&mut self, call: CallId, sha256: String, now: Instant) {
+        self.audit_sealed(call, now, secourir_audit::Medium::Text, &sha256, 0, None);
         self.write(Write::TextSealed {
             call: call.0,
             sha256,
@@ -178,6 +197,7 @@ impl Records {
     /// Records what a command says happened; `core` is the state after the event.
     pub(crate) fn command(&mut self, command: &Command, core: &Core, now: Instant) {
         let at = now.0 as i64;
+        self.audit_command(command, now);
         match command {
             Command::Play { call, announcement } => {
                 let name = self.plan.announcements[announcement.0 as usize].id.clone();
@@ -390,6 +410,15 @@ impl Records {
             }
             (Some(r), None) => {
                 info!(?call, path = %r.path.display(), ms = r.duration_ms, "recording finished");
+                let name = r.path.display().to_string();
+                self.audit_sealed(
+                    call,
+                    now,
+                    secourir_audit::Medium::Audio,
+                    &r.sha256,
+                    r.bytes,
+                    Some(name),
+                );
                 self.write(Write::Recording {
                     call: call.0,
                     path: r.path.display().to_string(),

@@ -144,7 +144,7 @@ impl Driver {
                 self.act();
             }
             None => {
-                self.records.offered(&record, now);
+                self.records.offered(&record, offer.medium, now);
                 self.process(Event::Offered(offer), now);
             }
         }

@@ -213,7 +213,11 @@ impl Driver {
                         }
                         if let Some(record) = record {
                             if node.failover.carrier(Some(record.call)) != Carrier::Island {
-                                self.records.offered(&record, now);
+                                let medium = match &event {
+                                    Event::Offered(offer) => offer.medium,
+                                    _ => secourir_core::Medium::Voice,
+                                };
+                                self.records.offered(&record, medium, now);
                             }
                             node.records.insert(record.call, (now.0, *record));
                         }
@@ -430,7 +434,7 @@ impl Driver {
     /// A call taken in at `arrived`, served on the island: on record here, and in the
     /// island's core.
     fn serve_alone(&mut self, record: OfferedRecord, offer: Offer, arrived: Instant, now: Instant) {
-        self.records.offered(&record, arrived);
+        self.records.offered(&record, offer.medium, arrived);
         self.records.served_alone(record.call);
         self.records.note(
             record.call,

@@ -79,6 +79,13 @@ impl Driver {
         let answer = match checked {
             Err(why) => {
                 warn!(reason = %why, "new configuration refused; the one in force stays");
+                let now = self.clock.now();
+                self.audit_config(
+                    secourir_audit::ConfigurationChangeType::Refused,
+                    &text,
+                    Some(why.clone()),
+                    now,
+                );
                 Err(why)
             }
             Ok(plan) => match &mut self.node {
@@ -137,6 +144,12 @@ impl Driver {
         if let Some(journal) = &mut self.journal {
             journal.record_config(now, text);
         }
+        self.audit_config(
+            secourir_audit::ConfigurationChangeType::Changed,
+            text,
+            None,
+            now,
+        );
         self.plan = plan;
         self.texts.set_plan(self.plan.clone());
         text.clone_into(&mut self.config.text);
@@ -154,5 +167,29 @@ impl Driver {
         );
         self.carry_out_all(commands, now);
         Ok(())
+    }
+
+    /// A configuration loaded, changed or refused, in the audit trail.
+    fn audit_config(
+        &self,
+        change_type: secourir_audit::ConfigurationChangeType,
+        text: &str,
+        summary: Option<String>,
+        now: Instant,
+    ) {
+        let Some(trail) = &self.records.audit else {
+            return;
+        };
+        trail.log(
+            trail.common(now.0, None),
+            secourir_audit::Body::ConfigurationChange(secourir_audit::ConfigurationChange {
+                change_type,
+                sha256: digest(text),
+                previous_sha256: Some(self.config.sha256.clone()),
+                source: "operator".into(),
+                editor: None,
+                summary,
+            }),
+        );
     }
 }

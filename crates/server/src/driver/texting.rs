@@ -153,7 +153,7 @@ impl Driver {
             self.records.text_line(call, &line);
         }
         if let Some((call, sha256)) = sealed {
-            self.records.text_sealed(call, sha256);
+            self.records.text_sealed(call, sha256, now);
         }
     }
 
