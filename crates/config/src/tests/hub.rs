@@ -118,10 +118,19 @@ fn mtls_with_only_a_certificate_or_only_a_key_is_refused() {
 #[test]
 fn a_certificate_over_plain_amqp_is_refused() {
     let source = with_hub(&format!(
-        "{LOCAL}\ncertificate = \"tls/hub.crt\"\nprivate_key = \"tls/hub.key\""
+        "{LOCAL}\ncertificate = \"tls/hub.crt\"\nprivate_key = \"tls/hub.key\"\nca = \"tls/ca.crt\""
     ));
     let message = one_problem_at(&source, "url = ");
     assert!(message.contains("amqps://"), "{message}");
+}
+
+#[test]
+fn mtls_without_the_hub_s_authority_is_refused() {
+    let source = with_hub(
+        "url = \"amqps://hub.example:5671/hub\"\nclient_id = \"fr.fire.secourir.sdis13\"\ncertificate = \"tls/hub.crt\"\nprivate_key = \"tls/hub.key\"",
+    );
+    let message = one_problem_at(&source, "certificate = ");
+    assert!(message.contains("needs ca"), "{message}");
 }
 
 #[test]
