@@ -239,29 +239,33 @@ pub(crate) async fn calls(
     }
 }
 
-#[utoipa::path(get, path = "/api/calls/{call}", tag = "calls", security(("token" = []), ("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 200, description = "The record and its trail"), (status = 404, description = "No such call")))]
-pub(crate) async fn call_detail(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(call): Path<u64>,
+/// A call's record and what `more` reads beside it from the store (off the runtime's threads),
+/// answered by `answer` if the asker may read that call; another CTA's call is answered as no
+/// call at all: its existence is not theirs.
+async fn read_call<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    call: u64,
+    more: impl FnOnce(&secourir_store::Store, &std::path::Path) -> Result<T, secourir_store::StoreError>
+    + Send
+    + 'static,
+    answer: impl FnOnce(secourir_store::CallRecord, T) -> Response,
 ) -> Response {
-    let asker = match access::asker(&state, &headers) {
+    let asker = match access::asker(state, headers) {
         Ok(asker) => asker,
         Err(r) => return r.into_response(),
     };
     let dir = state.data_dir.clone();
     let result = tokio::task::spawn_blocking(move || {
         let store = secourir_store::Store::open_read_only(&dir)?;
-        Ok::<_, secourir_store::StoreError>((
-            store.call(call)?,
-            store.trail(call)?,
-            store.transcript(call)?,
-            store.case_messages(call)?,
-        ))
+        match store.call(call)? {
+            Some(record) => Ok(Some((record, more(&store, dir.as_path())?))),
+            None => Ok::<_, secourir_store::StoreError>(None),
+        }
     })
     .await;
     match result {
-        Ok(Ok((Some(record), trail, transcript, cases)))
+        Ok(Ok(Some((record, more))))
             if asker.reads_call(
                 &state.web.plan,
                 record.cta.as_deref(),
@@ -269,6 +273,33 @@ pub(crate) async fn call_detail(
                 &record.departement,
             ) =>
         {
+            answer(record, more)
+        }
+        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such call"),
+        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
+    }
+}
+
+#[utoipa::path(get, path = "/api/calls/{call}", tag = "calls", security(("token" = []), ("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 200, description = "The record and its trail"), (status = 404, description = "No such call")))]
+pub(crate) async fn call_detail(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(call): Path<u64>,
+) -> Response {
+    let more = move |store: &secourir_store::Store, _: &std::path::Path| {
+        Ok((
+            store.trail(call)?,
+            store.transcript(call)?,
+            store.case_messages(call)?,
+        ))
+    };
+    read_call(
+        &state,
+        &headers,
+        call,
+        more,
+        |record, (trail, transcript, cases)| {
             let mut body = serde_json::json!({ "call": record, "trail": trail });
             if record.medium == "text" {
                 body["transcript"] = serde_json::json!(transcript);
@@ -277,12 +308,9 @@ pub(crate) async fn call_detail(
                 body["cases"] = serde_json::json!(cases);
             }
             Json(body).into_response()
-        }
-        // Another CTA's call is answered as no call at all: its existence is not theirs.
-        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such call"),
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
-    }
+        },
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/api/calls/{call}/log", tag = "calls", security(("token" = []), ("session" = [])), params(("call" = u64, Path, description = "Call number")), responses((status = 200, description = "The call's events in the signed audit trail, oldest first: each as its JSON and as the signed line (JWS) it is in the log; `secourir audit verify` checks the whole log"), (status = 401, description = "No token or session"), (status = 404, description = "No such call, or another CTA's")))]
@@ -291,43 +319,22 @@ pub(crate) async fn call_log(
     headers: HeaderMap,
     Path(call): Path<u64>,
 ) -> Response {
-    let asker = match access::asker(&state, &headers) {
-        Ok(asker) => asker,
-        Err(r) => return r.into_response(),
+    // The whole log is read: it is one node's, and a call's events are spread through it.
+    let more = |_: &secourir_store::Store, dir: &std::path::Path| {
+        Ok(std::fs::read_to_string(dir.join("audit").join("events.log")).unwrap_or_default())
     };
-    let dir = state.data_dir.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let store = secourir_store::Store::open_read_only(&dir)?;
-        let record = store.call(call)?;
-        // The whole log is read: it is one node's, and a call's events are spread through it.
-        let log = dir.join("audit").join("events.log");
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        Ok::<_, secourir_store::StoreError>((record, text))
+    read_call(&state, &headers, call, more, |record, text| {
+        let events: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|line| {
+                let event = secourir_audit::unverified_payload(line)?;
+                (event["callId"] == record.emergency_call_id.as_str())
+                    .then(|| serde_json::json!({ "event": event, "jws": line }))
+            })
+            .collect();
+        Json(events).into_response()
     })
-    .await;
-    match result {
-        Ok(Ok((Some(record), text)))
-            if asker.reads_call(
-                &state.web.plan,
-                record.cta.as_deref(),
-                record.call_taker.as_deref(),
-                &record.departement,
-            ) =>
-        {
-            let events: Vec<serde_json::Value> = text
-                .lines()
-                .filter_map(|line| {
-                    let event = secourir_audit::unverified_payload(line)?;
-                    (event["callId"] == record.emergency_call_id.as_str())
-                        .then(|| serde_json::json!({ "event": event, "jws": line }))
-                })
-                .collect();
-            Json(events).into_response()
-        }
-        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such call"),
-        Ok(Err(e)) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        Err(_) => problem(StatusCode::INTERNAL_SERVER_ERROR, "store read failed"),
-    }
+    .await
 }
 
 #[derive(Deserialize)]

@@ -414,6 +414,24 @@ impl Platform {
             .expect("sipp runs")
     }
 
+    /// A partner service (the SAMU, say) answering one handed-over call on `port`, as a SIPp
+    /// answerer.
+    pub fn partner(&self, name: &str, port: u16) -> Child {
+        sipp(&self.dir.path().join(name))
+            .args(["-sf", &format!("{SIPP_DIR}/call-taker.xml"), "-m", "1"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-mi",
+                "127.0.0.1",
+                "-mp",
+                &free_media_port().to_string(),
+            ])
+            .arg(format!("127.0.0.1:{}", self.sip))
+            .spawn()
+            .expect("sipp runs")
+    }
+
     /// Places one located call to 18 that stays until the platform hangs up.
     pub fn caller_until_hung_up(&self, name: &str, lat: f64, lon: f64) -> Child {
         let port = free_port();

@@ -76,19 +76,7 @@ async fn a_located_call_s_case_reaches_the_samu_through_the_hub_even_when_the_br
     let samu = free_port();
     let dir = tempfile::tempdir().expect("dir");
     let platform = Platform::with_config(&with_hub(dir.path(), samu, &uri));
-    let partner = sipp(&platform.dir.path().join("samu"))
-        .args(["-sf", &format!("{SIPP_DIR}/call-taker.xml"), "-m", "1"])
-        .args([
-            "-p",
-            &samu.to_string(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &free_media_port().to_string(),
-        ])
-        .arg(format!("127.0.0.1:{}", platform.sip))
-        .spawn()
-        .expect("sipp runs");
+    let partner = platform.partner("samu", samu);
     let driver = Driver::start();
     let browser = driver.browser("cases").await;
     log_in(&browser, &platform, "ota-13-1").await;

@@ -211,19 +211,7 @@ fn a_call_taker_hands_a_call_to_the_samu_and_the_caller_stays_on_the_line() {
     )
     .expect("write config");
     let platform = Platform::with_config(&config);
-    let partner = sipp(&platform.dir.path().join("samu"))
-        .args(["-sf", &format!("{SIPP_DIR}/call-taker.xml"), "-m", "1"])
-        .args([
-            "-p",
-            &samu.to_string(),
-            "-mi",
-            "127.0.0.1",
-            "-mp",
-            &free_media_port().to_string(),
-        ])
-        .arg(format!("127.0.0.1:{}", platform.sip))
-        .spawn()
-        .expect("sipp runs");
+    let partner = platform.partner("samu", samu);
     let phone = free_port();
     platform.register("ota-13-1", phone);
     let answering = platform.call_taker("ota-13-1", phone, 1);
